@@ -1,0 +1,56 @@
+import Foundation
+import Store
+
+/// Loading a spec file and getting its experiment ready in the store.
+public enum Engine {
+    /// Reads and validates the spec at `path` (`-` for standard input).
+    public static func loadSpec(at path: String) throws -> (text: String, spec: ExperimentSpec) {
+        let text: String
+        if path == "-" {
+            text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        } else {
+            do {
+                text = try String(contentsOfFile: path, encoding: .utf8)
+            } catch {
+                throw KnobError.cannotRead(path: path, reason: (error as NSError).localizedDescription)
+            }
+        }
+        return (text, try ExperimentSpec.parse(text))
+    }
+
+    /// The experiment for this spec: created when new; the existing one when it exists with the
+    /// same spec and has not ended (or was stopped), so that `knob run` continues it; replaced
+    /// when `replace` is set.
+    public static func prepare(
+        specText: String, spec: ExperimentSpec, specDirectory: String, home: KnobHome, store: Store, replace: Bool
+    ) async throws -> (experiment: ExperimentRecord, resumed: Bool) {
+        let specJSON = String(decoding: try JSONEncoder.sorted.encode(spec), as: UTF8.self)
+        if let existing = try await store.experiment(named: spec.name) {
+            if replace {
+                try await store.deleteExperiment(named: spec.name)
+                home.removeFiles(ofExperiment: spec.name)
+            } else if existing.specJSON != specJSON {
+                throw KnobError.specChanged(spec.name)
+            } else if existing.status == .succeeded || existing.status == .failed {
+                throw KnobError.experimentFinished(name: spec.name, status: existing.status)
+            } else {
+                return (existing, true)
+            }
+        }
+        let seed = spec.algorithm.settingsByName["random_state"].flatMap { UInt64($0) ?? Int64($0).map { UInt64(bitPattern: $0) } }
+            ?? UInt64.random(in: 0...UInt64.max)
+        let record = ExperimentRecord(
+            name: spec.name, specText: specText, specJSON: specJSON, seed: seed, objectiveType: spec.objective.type.rawValue,
+            objectiveMetricName: spec.objective.objectiveMetricName, directory: specDirectory)
+        return (try await store.createExperiment(record), false)
+    }
+}
+
+extension JSONEncoder {
+    /// Stable output: sorted keys.
+    public static var sorted: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }
+}

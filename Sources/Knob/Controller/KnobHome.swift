@@ -1,0 +1,84 @@
+import Foundation
+import Store
+
+/// knob's folder: `knob.db`, trial logs under `logs/`, trial working folders under `trials/`.
+public struct KnobHome: Sendable {
+    public let path: String
+
+    /// `--home` when given, else `$KNOB_HOME`, else `~/.knob`.
+    public init(_ explicit: String? = nil) {
+        if let explicit, !explicit.isEmpty {
+            path = Self.absolute(explicit)
+        } else if let env = ProcessInfo.processInfo.environment["KNOB_HOME"], !env.isEmpty {
+            path = Self.absolute(env)
+        } else {
+            path = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".knob").path
+        }
+    }
+
+    public var databasePath: String { "\(path)/knob.db" }
+
+    public func logPath(experiment: String, trial: String) -> String {
+        "\(path)/logs/\(experiment)/\(trial).log"
+    }
+
+    public func trialDirectory(experiment: String, trial: String) -> String {
+        "\(path)/trials/\(experiment)/\(trial)"
+    }
+
+    /// Opens the store, creating the folder and database when needed.
+    public func openStore() throws -> Store {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return try Store(path: databasePath)
+    }
+
+    /// Opens the store only if it exists (for commands that only read).
+    public func openExistingStore() throws -> Store {
+        guard FileManager.default.fileExists(atPath: databasePath) else {
+            throw KnobError.noStore(path)
+        }
+        return try Store(path: databasePath)
+    }
+
+    /// Removes an experiment's logs and trial folders.
+    public func removeFiles(ofExperiment name: String) {
+        try? FileManager.default.removeItem(atPath: "\(path)/logs/\(name)")
+        try? FileManager.default.removeItem(atPath: "\(path)/trials/\(name)")
+    }
+
+    /// `path` made absolute against the current directory, `~` expanded.
+    public static func absolute(_ path: String) -> String {
+        let expanded = (path as NSString).expandingTildeInPath
+        if expanded.hasPrefix("/") { return expanded }
+        return URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(expanded).standardizedFileURL.path
+    }
+}
+
+/// Errors of the engine, with what to do about them.
+public enum KnobError: Error, Sendable, CustomStringConvertible {
+    case noStore(String)
+    case cannotRead(path: String, reason: String)
+    case needsCommand(String)
+    case experimentFinished(name: String, status: ExperimentStatus)
+    case specChanged(String)
+    case suggester(String)
+
+    public var description: String {
+        switch self {
+        case .noStore(let path):
+            return "no knob store in \(path): run an experiment first (knob run -f SPEC), or point --home / KNOB_HOME at the right folder"
+        case .cannotRead(let path, let reason):
+            return "cannot read \(path): \(reason)"
+        case .needsCommand(let name):
+            return "experiment \(name): spec.trialTemplate has a trialSpec (a Kubernetes workload) but no command; "
+                + "local trials need spec.trialTemplate.command, the argv to run, e.g. [python3, train.py, --lr=${trialParameters.lr}]"
+        case .experimentFinished(let name, let status):
+            return "experiment \(name) already ran to the end (\(status.rawValue)); see it with `knob get \(name)`, "
+                + "or start it again from scratch with `knob run --replace`, or choose another metadata.name"
+        case .specChanged(let name):
+            return "experiment \(name) exists with a different spec; run it under another metadata.name, or use --replace to discard the old one"
+        case .suggester(let message):
+            return "the suggestion algorithm failed: \(message)"
+        }
+    }
+}

@@ -1,0 +1,180 @@
+import Foundation
+import Store
+
+/// A flag that tells running trials to stop, with why.
+public final class StopSignal: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _reason: String?
+
+    public init() {}
+
+    /// Asks every trial watching this signal to stop. The first reason given is kept.
+    public func request(_ reason: String) {
+        lock.lock()
+        if _reason == nil { _reason = reason }
+        lock.unlock()
+    }
+
+    public var reason: String? {
+        lock.lock()
+        defer { lock.unlock() }
+        return _reason
+    }
+
+    public var isRequested: Bool { reason != nil }
+}
+
+/// Runs one trial to its end: starts it, scrapes its output as it is written, records every report
+/// with the log offset it reached, enforces the timeout, stops it when asked, and says how it ended.
+struct TrialExecution: Sendable {
+    let store: Store
+    let runner: any TrialRunner
+    let spec: ExperimentSpec
+    let scraper: MetricsScraper
+    let stop: StopSignal
+    /// How long a stopped trial gets between SIGTERM and SIGKILL.
+    let grace: Duration
+    let pollInterval: Duration = .milliseconds(100)
+
+    func run(_ trial: TrialRecord, launch: TrialLaunch, metricsPath: String?) async -> TrialEnd {
+        guard let trialId = trial.id else { return TrialEnd(state: .failed, reason: "Internal", message: "trial has no id") }
+        let process: any RunningTrial
+        do {
+            process = try await runner.start(launch)
+        } catch {
+            return TrialEnd(state: .failed, reason: "StartFailed", message: "\(error)")
+        }
+        try? await store.markRunning(trialId, handle: process.handle, logPath: launch.logPath)
+
+        let exitBox = ExitBox()
+        return await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                exitBox.set(await process.wait())
+            }
+            let end = await follow(trialId: trialId, process: process, exitBox: exitBox, launch: launch, metricsPath: metricsPath)
+            await group.waitForAll()
+            return end
+        }
+    }
+
+    private func follow(trialId: Int64, process: any RunningTrial, exitBox: ExitBox, launch: TrialLaunch, metricsPath: String?) async -> TrialEnd {
+        let tail = FileTail(path: metricsPath ?? launch.logPath)
+        var lines = LineReader()
+        var observation = ObservationBuilder(metricNames: spec.metricNames)
+        let started = ContinuousClock.now
+        let timeout = spec.trialTemplate.timeoutSeconds.map { Duration.milliseconds(Int64($0 * 1000)) }
+        var stoppedBecause: (state: TrialState, reason: String, message: String)?
+
+        func record(_ newLines: [[UInt8]]) async {
+            var records: [MetricRecord] = []
+            let now = Date()
+            for line in newLines {
+                for report in scraper.reports(in: line) {
+                    let step = observation.add(report)
+                    records.append(MetricRecord(trialId: trialId, name: report.name, value: report.value, text: report.text,
+                                                step: step, timestamp: report.timestamp ?? now))
+                }
+            }
+            if !records.isEmpty {
+                try? await store.appendReports(trialId, reports: records, logOffset: lines.consumed)
+            }
+        }
+
+        while true {
+            let exited = exitBox.value != nil
+            let chunk = tail.read()
+            await record(lines.feed(chunk))
+            if exited {
+                if chunk.isEmpty {
+                    if let last = lines.finish() { await record([last]) }
+                    break
+                }
+                continue
+            }
+            if stoppedBecause == nil {
+                if let reason = stop.reason {
+                    stoppedBecause = (.killed, "Killed", reason)
+                } else if let timeout, ContinuousClock.now - started > timeout {
+                    stoppedBecause = (.failed, "DeadlineExceeded",
+                                      "ran longer than timeoutSeconds \(formatSeconds(timeout)); its process group was killed")
+                }
+                if stoppedBecause != nil {
+                    await process.terminate(grace: grace)
+                    continue
+                }
+            }
+            if chunk.isEmpty { try? await Task.sleep(for: pollInterval) }
+        }
+
+        let exit = exitBox.value ?? .signaled(SIGKILL)
+        let objective = observation.value(of: spec.objective.objectiveMetricName,
+                                          strategy: spec.objective.metricStrategies[spec.objective.objectiveMetricName] ?? .latest)
+        if let stoppedBecause {
+            return TrialEnd(state: stoppedBecause.state, reason: stoppedBecause.reason, message: stoppedBecause.message,
+                            exitCode: exitCode(exit), observation: observation.metrics)
+        }
+        return Self.end(exit: exit, observation: observation, objective: objective, spec: spec, logPath: launch.logPath)
+    }
+
+    /// The state a finished trial ends in, and the message that says why.
+    static func end(exit: TrialExit, observation: ObservationBuilder, objective: Double?, spec: ExperimentSpec, logPath: String) -> TrialEnd {
+        let metric = spec.objective.objectiveMetricName
+        switch exit {
+        case .exited(0) where objective != nil:
+            return TrialEnd(state: .succeeded, reason: "TrialSucceeded", message: "\(metric)=\(formatValue(objective!))",
+                            exitCode: 0, observation: observation.metrics, objectiveValue: objective)
+        case .exited(0):
+            return TrialEnd(state: .metricsUnavailable, reason: "MetricsUnavailable",
+                            message: "exited with code 0 but never reported \(metric)=<number>\(lastOutput(logPath))",
+                            exitCode: 0, observation: observation.metrics)
+        default:
+            return TrialEnd(state: .failed, reason: exit.code != nil ? "Error" : "Signaled",
+                            message: "\(exit.description)\(lastOutput(logPath))",
+                            exitCode: exitCode(exit), observation: observation.metrics)
+        }
+    }
+
+    private static func lastOutput(_ logPath: String) -> String {
+        let lines = lastLines(ofFile: logPath, count: 5)
+        return lines.isEmpty ? "; it printed nothing" : "; last output:\n" + lines.map { "    \($0)" }.joined(separator: "\n")
+    }
+}
+
+private func exitCode(_ exit: TrialExit) -> Int? {
+    exit.code.map(Int.init)
+}
+
+extension TrialExit {
+    var code: Int32? {
+        if case .exited(let code) = self { return code }
+        return nil
+    }
+}
+
+/// The exit of a trial, set once by the task that waits for it.
+final class ExitBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var exit: TrialExit?
+
+    func set(_ value: TrialExit) {
+        lock.lock()
+        exit = value
+        lock.unlock()
+    }
+
+    var value: TrialExit? {
+        lock.lock()
+        defer { lock.unlock() }
+        return exit
+    }
+}
+
+func formatSeconds(_ duration: Duration) -> String {
+    let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    return seconds == seconds.rounded() ? "\(Int(seconds))s" : String(format: "%.1fs", seconds)
+}
+
+/// A metric value for people: up to 6 significant digits.
+public func formatValue(_ value: Double) -> String {
+    String(format: "%.6g", value)
+}

@@ -1,0 +1,48 @@
+import Store
+
+/// Reduces a trial's reports to Katib's observation: per metric its min, max and latest value.
+public struct ObservationBuilder: Sendable {
+    private var summaries: [String: MetricSummary] = [:]
+    /// Reports so far per metric (numeric or not), for numbering steps.
+    private var reportCounts: [String: Int] = [:]
+    private let order: [String]
+
+    public init(metricNames: [String]) {
+        order = metricNames
+    }
+
+    /// Adds a report and returns the step it gets: the one it named, else its number among this
+    /// metric's reports (1, 2, …).
+    @discardableResult
+    public mutating func add(_ report: MetricReport) -> Int {
+        let count = (reportCounts[report.name] ?? 0) + 1
+        reportCounts[report.name] = count
+        if let value = report.value {
+            if var summary = summaries[report.name] {
+                summary.min = Swift.min(summary.min, value)
+                summary.max = Swift.max(summary.max, value)
+                summary.latest = value
+                summary.count += 1
+                summaries[report.name] = summary
+            } else {
+                summaries[report.name] = MetricSummary(name: report.name, min: value, max: value, latest: value, count: 1)
+            }
+        }
+        return report.step ?? count
+    }
+
+    /// The summaries, in the spec's metric order.
+    public var metrics: [MetricSummary] {
+        order.compactMap { summaries[$0] }
+    }
+
+    /// The value of `name` as `strategy` picks it.
+    public func value(of name: String, strategy: ObjectiveSpec.Strategy) -> Double? {
+        guard let summary = summaries[name] else { return nil }
+        switch strategy {
+        case .min: return summary.min
+        case .max: return summary.max
+        case .latest: return summary.latest
+        }
+    }
+}

@@ -1,0 +1,444 @@
+import Algorithms
+import Foundation
+
+extension ExperimentSpec {
+    /// Parses and validates a Katib `Experiment` in YAML or JSON, reporting every problem at once.
+    public static func parse(_ text: String) throws(SpecError) -> ExperimentSpec {
+        let root = try SpecValue.parse(text)
+        let reader = SpecReader()
+        let spec = read(root, reader)
+        if let spec, reader.problems.isEmpty { return spec }
+        throw SpecError(reader.problems.isEmpty ? [SpecProblem(path: "", message: "the spec is incomplete")] : reader.problems)
+    }
+
+    private static func read(_ root: SpecValue, _ r: SpecReader) -> ExperimentSpec? {
+        guard let doc = r.mapping(root, "", known: ["apiVersion", "kind", "metadata", "spec", "status"]) else {
+            if case .mapping = root {} else { r.problem("", "the spec must be a mapping with apiVersion, kind, metadata and spec") }
+            return nil
+        }
+        if let apiVersion = r.string(doc["apiVersion"], "apiVersion"), apiVersion != "kubeflow.org/v1beta1" {
+            r.problem("apiVersion", "\"\(apiVersion)\" is not supported; use kubeflow.org/v1beta1", at: doc["apiVersion"])
+        }
+        if let kind = r.string(doc["kind"], "kind"), kind != "Experiment" {
+            r.problem("kind", "\"\(kind)\" is not an Experiment", at: doc["kind"])
+        }
+        let metadata = r.mapping(doc["metadata"], "metadata", known: ["name", "namespace"],
+                                 ignored: ["labels", "annotations", "generateName", "uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "finalizers"])
+        if metadata == nil, doc["metadata"] == nil { r.problem("metadata.name", "is required") }
+        let name = r.string(metadata?["name"], "metadata.name", required: metadata != nil)
+        if let name, !name.isEmpty, let complaint = dns1123LabelProblem(name) {
+            r.problem("metadata.name", complaint, at: metadata?["name"])
+        }
+        let namespace = r.string(metadata?["namespace"], "metadata.namespace")
+
+        guard let spec = r.mapping(doc["spec"], "spec", known: [
+            "parameters", "objective", "algorithm", "parallelTrialCount", "maxTrialCount", "maxFailedTrialCount",
+            "trialTemplate", "metricsCollectorSpec", "resumePolicy", "earlyStopping", "nasConfig",
+        ]) else {
+            r.problem("spec", "is required")
+            return nil
+        }
+        if let early = spec["earlyStopping"], early != .null(line: nil) {
+            r.problem("spec.earlyStopping", "early stopping is not supported yet; remove this field", at: early)
+        }
+        if let nas = spec["nasConfig"], nas != .null(line: nil) {
+            r.problem("spec.nasConfig", "neural architecture search is not supported; remove this field", at: nas)
+        }
+        _ = r.choice(spec["resumePolicy"], "spec.resumePolicy", allowed: ["Never", "LongRunning", "FromVolume"])
+
+        let parameters = readParameters(spec["parameters"], r)
+        let objective = readObjective(spec["objective"], r)
+        let algorithm = readAlgorithm(spec["algorithm"], r)
+
+        let parallel = r.integer(spec["parallelTrialCount"], "spec.parallelTrialCount")
+        let maxTrials = r.integer(spec["maxTrialCount"], "spec.maxTrialCount")
+        let maxFailed = r.integer(spec["maxFailedTrialCount"], "spec.maxFailedTrialCount")
+        if let parallel, parallel < 1 { r.problem("spec.parallelTrialCount", "must be at least 1, found \(parallel)", at: spec["parallelTrialCount"]) }
+        if let maxTrials, maxTrials < 1 { r.problem("spec.maxTrialCount", "must be at least 1, found \(maxTrials)", at: spec["maxTrialCount"]) }
+        if let maxFailed, maxFailed < 0 { r.problem("spec.maxFailedTrialCount", "must not be negative, found \(maxFailed)", at: spec["maxFailedTrialCount"]) }
+        if let maxTrials, maxTrials >= 1 {
+            if let parallel, parallel > maxTrials {
+                r.problem("spec.parallelTrialCount", "\(parallel) must not exceed maxTrialCount \(maxTrials)", at: spec["parallelTrialCount"])
+            }
+            if let maxFailed, maxFailed > maxTrials {
+                r.problem("spec.maxFailedTrialCount", "\(maxFailed) must not exceed maxTrialCount \(maxTrials)", at: spec["maxFailedTrialCount"])
+            }
+        }
+
+        let template = readTrialTemplate(spec["trialTemplate"], parameters: parameters, r)
+        let collector = readCollector(spec["metricsCollectorSpec"], r)
+
+        if let algorithm, !parameters.isEmpty, r.problems.isEmpty {
+            checkAlgorithm(algorithm, space: SearchSpace(parameters.map(\.parameter)), r)
+        }
+
+        guard let name, let objective, let algorithm, let template, let collector, !parameters.isEmpty else { return nil }
+        return ExperimentSpec(
+            name: name, namespace: namespace, parameters: parameters, objective: objective, algorithm: algorithm,
+            parallelTrialCount: parallel ?? 3, maxTrialCount: maxTrials, maxFailedTrialCount: maxFailed,
+            trialTemplate: template, metricsCollector: collector)
+    }
+
+    // MARK: Parameters
+
+    private static func readParameters(_ node: SpecValue?, _ r: SpecReader) -> [ParameterSpec] {
+        let items = r.sequence(node, "spec.parameters")
+        if items.isEmpty {
+            r.problem("spec.parameters", "at least one parameter is required", at: node)
+            return []
+        }
+        var result: [ParameterSpec] = []
+        var seen: Set<String> = []
+        for (i, item) in items.enumerated() {
+            let path = "spec.parameters[\(i)]"
+            guard let p = r.mapping(item, path, known: ["name", "parameterType", "feasibleSpace"]) else { continue }
+            let name = r.string(p["name"], "\(path).name", required: true)
+            if let name, !name.isEmpty, !seen.insert(name).inserted {
+                r.problem("\(path).name", "\"\(name)\" is used by an earlier parameter", at: p["name"])
+            }
+            let type = r.choice(p["parameterType"], "\(path).parameterType", allowed: ["double", "int", "discrete", "categorical"], required: true)
+            let spacePath = "\(path).feasibleSpace"
+            guard let space = r.mapping(p["feasibleSpace"], spacePath, known: ["min", "max", "step", "list", "distribution"]) else {
+                r.problem(spacePath, "is required", at: item)
+                continue
+            }
+            guard let name, let type, let kind = readFeasibleSpace(space, type: type, path: spacePath, r) else { continue }
+            result.append(ParameterSpec(name: name, parameter: Parameter(name: name, kind: kind)))
+        }
+        return result
+    }
+
+    private static func readFeasibleSpace(_ space: SpecValue, type: String, path: String, _ r: SpecReader) -> Parameter.Kind? {
+        let distribution = r.choice(space["distribution"], "\(path).distribution", allowed: ["uniform", "logUniform", "normal", "logNormal"])
+        if distribution == "normal" || distribution == "logNormal" {
+            r.problem("\(path).distribution", "\(distribution!) is not supported; use uniform or logUniform", at: space["distribution"])
+        }
+        let scale: Parameter.Scale = distribution == "logUniform" ? .log : .linear
+        switch type {
+        case "double", "int":
+            if space["list"] != nil { r.problem("\(path).list", "a \(type) parameter takes min and max, not a list", at: space["list"]) }
+            let isInt = type == "int"
+            let read: (String) -> Double? = { key in
+                isInt ? r.integer(space[key], "\(path).\(key)", required: key != "step").map(Double.init)
+                      : r.number(space[key], "\(path).\(key)", required: key != "step")
+            }
+            guard let min = read("min"), let max = read("max") else { _ = read("step"); return nil }
+            let step = read("step")
+            var ok = true
+            if isInt ? min > max : min >= max {
+                r.problem(path, "min \(formatDouble(min)) must be below max \(formatDouble(max))", at: space)
+                ok = false
+            }
+            if let step, step <= 0 {
+                r.problem("\(path).step", "must be positive, found \(formatDouble(step))", at: space["step"])
+                ok = false
+            } else if let step, ok, step > max - min, min != max {
+                r.problem("\(path).step", "\(formatDouble(step)) is larger than the range \(formatDouble(min))...\(formatDouble(max))", at: space["step"])
+                ok = false
+            }
+            if scale == .log, min <= 0 {
+                r.problem("\(path).min", "logUniform needs min above 0, found \(formatDouble(min))", at: space["min"])
+                ok = false
+            }
+            guard ok else { return nil }
+            return isInt ? .int(min: Int(min), max: Int(max), step: step.map(Int.init) ?? 1, scale: scale)
+                         : .double(min: min, max: max, step: step, scale: scale)
+        default:
+            for key in ["min", "max", "step"] where space[key] != nil {
+                r.problem("\(path).\(key)", "a \(type) parameter takes a list, not \(key)", at: space[key])
+            }
+            let items = r.sequence(space["list"], "\(path).list")
+            if items.isEmpty {
+                r.problem("\(path).list", "must list at least one value", at: space)
+                return nil
+            }
+            var values: [String] = []
+            for (j, item) in items.enumerated() {
+                guard let value = r.string(item, "\(path).list[\(j)]", required: true) else { continue }
+                if values.contains(value) {
+                    r.problem("\(path).list[\(j)]", "\"\(value)\" is listed twice", at: item)
+                } else if type == "discrete", Double(value) == nil {
+                    r.problem("\(path).list[\(j)]", "\"\(value)\" is not a number; a discrete parameter lists numbers (use categorical for labels)", at: item)
+                } else {
+                    values.append(value)
+                }
+            }
+            guard values.count == items.count else { return nil }
+            return type == "discrete" ? .discrete(values) : .categorical(values)
+        }
+    }
+
+    // MARK: Objective and algorithm
+
+    private static func readObjective(_ node: SpecValue?, _ r: SpecReader) -> ObjectiveSpec? {
+        let path = "spec.objective"
+        guard let o = r.mapping(node, path, known: ["type", "goal", "objectiveMetricName", "additionalMetricNames", "metricStrategies"]) else {
+            r.problem(path, "is required")
+            return nil
+        }
+        let type = r.choice(o["type"], "\(path).type", allowed: ["minimize", "maximize"], required: true).flatMap(ObjectiveSpec.Direction.init)
+        let goal = r.number(o["goal"], "\(path).goal")
+        let metric = r.string(o["objectiveMetricName"], "\(path).objectiveMetricName", required: true)
+        var additional: [String] = []
+        for (i, item) in r.sequence(o["additionalMetricNames"], "\(path).additionalMetricNames").enumerated() {
+            let itemPath = "\(path).additionalMetricNames[\(i)]"
+            guard let name = r.string(item, itemPath, required: true), !name.isEmpty else { continue }
+            if name == metric {
+                r.problem(itemPath, "\"\(name)\" is already the objective metric", at: item)
+            } else if additional.contains(name) {
+                r.problem(itemPath, "\"\(name)\" is listed twice", at: item)
+            } else {
+                additional.append(name)
+            }
+        }
+        guard let type, let metric, !metric.isEmpty else { return nil }
+        var strategies: [String: ObjectiveSpec.Strategy] = [metric: type == .maximize ? .max : .min]
+        for name in additional { strategies[name] = .latest }
+        for (i, item) in r.sequence(o["metricStrategies"], "\(path).metricStrategies").enumerated() {
+            let itemPath = "\(path).metricStrategies[\(i)]"
+            guard let s = r.mapping(item, itemPath, known: ["name", "value"]) else { continue }
+            let name = r.string(s["name"], "\(itemPath).name", required: true)
+            let value = r.choice(s["value"], "\(itemPath).value", allowed: ["min", "max", "latest"], required: true)
+            guard let name, let value else { continue }
+            guard name == metric || additional.contains(name) else {
+                r.problem("\(itemPath).name", "\"\(name)\" is neither the objective nor an additional metric", at: s["name"])
+                continue
+            }
+            strategies[name] = ObjectiveSpec.Strategy(rawValue: value)
+        }
+        return ObjectiveSpec(type: type, goal: goal, objectiveMetricName: metric, additionalMetricNames: additional, metricStrategies: strategies)
+    }
+
+    private static func readAlgorithm(_ node: SpecValue?, _ r: SpecReader) -> AlgorithmSpec? {
+        let path = "spec.algorithm"
+        guard let a = r.mapping(node, path, known: ["algorithmName", "algorithmSettings"]) else {
+            r.problem(path, "is required")
+            return nil
+        }
+        let name = r.string(a["algorithmName"], "\(path).algorithmName", required: true)
+        if let name, !name.isEmpty, SuggesterRegistry.types[name] == nil {
+            let hint = closest(name, in: SuggesterRegistry.names).map { "did you mean \($0)? " } ?? ""
+            r.problem("\(path).algorithmName", "unknown algorithm \"\(name)\"; \(hint)known: \(SuggesterRegistry.names.joined(separator: ", "))", at: a["algorithmName"])
+        }
+        var settings: [AlgorithmSpec.Setting] = []
+        for (i, item) in r.sequence(a["algorithmSettings"], "\(path).algorithmSettings").enumerated() {
+            let itemPath = "\(path).algorithmSettings[\(i)]"
+            guard let s = r.mapping(item, itemPath, known: ["name", "value"]) else { continue }
+            guard let settingName = r.string(s["name"], "\(itemPath).name", required: true),
+                  let value = r.string(s["value"], "\(itemPath).value", required: true) else { continue }
+            if settings.contains(where: { $0.name == settingName }) {
+                r.problem("\(itemPath).name", "\"\(settingName)\" is set twice", at: s["name"])
+            }
+            settings.append(AlgorithmSpec.Setting(name: settingName, value: value))
+        }
+        guard let name, SuggesterRegistry.types[name] != nil else { return nil }
+        return AlgorithmSpec(algorithmName: name, settings: settings)
+    }
+
+    /// Lets the suggester check its settings against the space, and places its complaint.
+    private static func checkAlgorithm(_ algorithm: AlgorithmSpec, space: SearchSpace, _ r: SpecReader) {
+        do {
+            _ = try SuggesterRegistry.make(algorithm.algorithmName, context: SuggesterContext(space: space, settings: algorithm.settingsByName, seed: 0))
+        } catch let error as SuggesterError {
+            switch error {
+            case .invalidSetting(let name, let message):
+                let index = algorithm.settings.firstIndex { $0.name == name }.map { "[\($0)]" } ?? ""
+                r.problem("spec.algorithm.algorithmSettings\(index)", "\(name): \(message)")
+            case .unsupportedSpace(let parameter, let message):
+                let index = space.parameters.firstIndex { $0.name == parameter } ?? 0
+                r.problem("spec.parameters[\(index)].feasibleSpace", message)
+            case .unknownAlgorithm, .exhausted:
+                r.problem("spec.algorithm", error.description)
+            }
+        } catch {
+            r.problem("spec.algorithm", "\(error)")
+        }
+    }
+
+    // MARK: Trial template
+
+    private static func readTrialTemplate(_ node: SpecValue?, parameters: [ParameterSpec], _ r: SpecReader) -> TrialTemplateSpec? {
+        let path = "spec.trialTemplate"
+        guard let t = r.mapping(node, path, known: [
+            "trialParameters", "command", "workingDir", "env", "timeoutSeconds", "trialSpec", "primaryContainerName",
+            "retain", "successCondition", "failureCondition", "primaryPodLabels", "configMap",
+        ]) else {
+            r.problem(path, "is required: give a command (argv list) for local trials, or a trialSpec for Kubernetes")
+            return nil
+        }
+        if t["configMap"] != nil {
+            r.problem("\(path).configMap", "templates from a ConfigMap are not supported; inline the template as trialSpec", at: t["configMap"])
+        }
+        let parameterNames = Set(parameters.map(\.name))
+
+        // Trial parameters: Katib's explicit list, or one per search parameter with the same name.
+        var trialParameters: [TrialTemplateSpec.TrialParameter] = []
+        let declared = r.sequence(t["trialParameters"], "\(path).trialParameters")
+        for (i, item) in declared.enumerated() {
+            let itemPath = "\(path).trialParameters[\(i)]"
+            guard let p = r.mapping(item, itemPath, known: ["name", "reference", "description"]) else { continue }
+            guard let name = r.string(p["name"], "\(itemPath).name", required: true),
+                  let reference = r.string(p["reference"], "\(itemPath).reference", required: true) else { continue }
+            if trialParameters.contains(where: { $0.name == name }) {
+                r.problem("\(itemPath).name", "\"\(name)\" is defined twice", at: p["name"])
+            }
+            if !parameterNames.contains(reference), !TemplateRenderer.isMetadataReference(reference), !parameters.isEmpty {
+                let hint = closest(reference, in: Array(parameterNames)).map { "; did you mean \($0)?" } ?? ""
+                r.problem("\(itemPath).reference", "\"\(reference)\" is not a parameter in spec.parameters\(hint)", at: p["reference"])
+            }
+            trialParameters.append(.init(name: name, reference: reference, description: r.string(p["description"], "\(itemPath).description")))
+        }
+        if t["trialParameters"] == nil {
+            trialParameters = parameters.map { .init(name: $0.name, reference: $0.name, description: nil) }
+        }
+        let referenced = Set(trialParameters.map(\.reference))
+        for (i, parameter) in parameters.enumerated() where !referenced.contains(parameter.name) {
+            r.problem("spec.parameters[\(i)]", "\"\(parameter.name)\" is not referenced by any trialTemplate.trialParameters[].reference, so no trial would see its value")
+        }
+
+        let command = t["command"].map { node in
+            r.sequence(node, "\(path).command").enumerated().compactMap { i, item in r.string(item, "\(path).command[\(i)]", required: true) }
+        }
+        if let command, command.isEmpty { r.problem("\(path).command", "must hold at least the program to run", at: t["command"]) }
+        let workingDir = r.string(t["workingDir"], "\(path).workingDir")
+        let env = readEnv(t["env"], "\(path).env", r)
+        let timeout = r.number(t["timeoutSeconds"], "\(path).timeoutSeconds")
+        if let timeout, timeout <= 0 { r.problem("\(path).timeoutSeconds", "must be positive, found \(formatDouble(timeout))", at: t["timeoutSeconds"]) }
+        let trialSpec = t["trialSpec"]
+        if command == nil, trialSpec == nil {
+            r.problem(path, "needs a command (argv list, for local trials) or a trialSpec (a Kubernetes Job or Pod)", at: node)
+        }
+        if let trialSpec, trialSpec.mappingKeys.isEmpty {
+            r.problem("\(path).trialSpec", "must be a Kubernetes manifest (a mapping), found \(trialSpec.kindName)", at: trialSpec)
+        }
+
+        // Every ${trialParameters.X} placeholder must name a trial parameter, and every trial
+        // parameter must be used somewhere.
+        let defined = Set(trialParameters.map(\.name))
+        var used: Set<String> = []
+        var texts: [(String, String)] = []
+        for (i, arg) in (command ?? []).enumerated() { texts.append(("\(path).command[\(i)]", arg)) }
+        if let workingDir { texts.append(("\(path).workingDir", workingDir)) }
+        for (key, value) in env.sorted(by: { $0.key < $1.key }) { texts.append(("\(path).env.\(key)", value)) }
+        if let trialSpec { texts += trialSpec.allScalars(prefix: "\(path).trialSpec") }
+        for (textPath, text) in texts {
+            for placeholder in TemplateRenderer.placeholders(in: text) {
+                used.insert(placeholder)
+                if !defined.contains(placeholder) {
+                    let hint = closest(placeholder, in: Array(defined)).map { "; did you mean \($0)?" } ?? ""
+                    r.problem(textPath, "${trialParameters.\(placeholder)} is not a trial parameter\(hint); defined: \(defined.sorted().joined(separator: ", "))")
+                }
+            }
+        }
+        for (i, parameter) in trialParameters.enumerated() where !used.contains(parameter.name) {
+            let location = t["trialParameters"] == nil ? "spec.parameters[\(parameters.firstIndex { $0.name == parameter.name } ?? i)]" : "\(path).trialParameters[\(i)]"
+            r.problem(location, "\"\(parameter.name)\" is never used: put ${trialParameters.\(parameter.name)} in the command or trialSpec")
+        }
+
+        return TrialTemplateSpec(
+            trialParameters: trialParameters, command: command, workingDir: workingDir, env: env, timeoutSeconds: timeout,
+            trialSpec: trialSpec, primaryContainerName: r.string(t["primaryContainerName"], "\(path).primaryContainerName"),
+            retain: r.bool(t["retain"], "\(path).retain") ?? false)
+    }
+
+    /// `env` as a mapping (`NAME: value`) or a Kubernetes-style list (`- name: NAME, value: v`).
+    private static func readEnv(_ node: SpecValue?, _ path: String, _ r: SpecReader) -> [String: String] {
+        var env: [String: String] = [:]
+        switch node {
+        case .mapping(let entries, _)?:
+            for entry in entries { env[entry.key] = r.string(entry.value, "\(path).\(entry.key)") ?? "" }
+        case .sequence(let items, _)?:
+            for (i, item) in items.enumerated() {
+                guard let e = r.mapping(item, "\(path)[\(i)]", known: ["name", "value"]),
+                      let name = r.string(e["name"], "\(path)[\(i)].name", required: true) else { continue }
+                env[name] = r.string(e["value"], "\(path)[\(i)].value") ?? ""
+            }
+        case nil, .null?:
+            break
+        case let other?:
+            r.problem(path, "must be a mapping of NAME: value, found \(other.kindName)", at: other)
+        }
+        for name in env.keys where name.isEmpty || name.contains("=") {
+            r.problem(path, "\"\(name)\" is not a valid environment variable name")
+        }
+        return env
+    }
+
+    // MARK: Metrics collector
+
+    private static func readCollector(_ node: SpecValue?, _ r: SpecReader) -> MetricsCollectorSpec? {
+        let path = "spec.metricsCollectorSpec"
+        guard let m = r.mapping(node, path, known: ["collector", "source"]) else { return .stdOut }
+        var kind = MetricsCollectorSpec.Kind.stdOut
+        if let c = r.mapping(m["collector"], "\(path).collector", known: ["kind", "customCollector"]) {
+            let kindPath = "\(path).collector.kind"
+            if let text = r.string(c["kind"], kindPath) {
+                if let known = MetricsCollectorSpec.Kind(rawValue: text) {
+                    kind = known
+                } else if ["None", "TensorFlowEvent", "PrometheusMetric", "Custom", "Push"].contains(text) {
+                    r.problem(kindPath, "\(text) collectors are not supported; use StdOut (the default) or File", at: c["kind"])
+                } else {
+                    r.problem(kindPath, "\"\(text)\" is not one of StdOut, File", at: c["kind"])
+                }
+            }
+        }
+        var filePath: String?
+        var format = MetricsCollectorSpec.Format.text
+        var filters: [String] = []
+        if let source = r.mapping(m["source"], "\(path).source", known: ["fileSystemPath", "filter", "httpGet"]) {
+            if source["httpGet"] != nil { r.problem("\(path).source.httpGet", "HTTP metric sources are not supported", at: source["httpGet"]) }
+            if let fs = r.mapping(source["fileSystemPath"], "\(path).source.fileSystemPath", known: ["path", "kind", "format"]) {
+                filePath = r.string(fs["path"], "\(path).source.fileSystemPath.path")
+                _ = r.choice(fs["kind"], "\(path).source.fileSystemPath.kind", allowed: ["File", "Directory"])
+                format = r.choice(fs["format"], "\(path).source.fileSystemPath.format", allowed: ["TEXT", "JSON"]).flatMap(MetricsCollectorSpec.Format.init) ?? .text
+            }
+            if let filter = r.mapping(source["filter"], "\(path).source.filter", known: ["metricsFormat"]) {
+                for (i, item) in r.sequence(filter["metricsFormat"], "\(path).source.filter.metricsFormat").enumerated() {
+                    let itemPath = "\(path).source.filter.metricsFormat[\(i)]"
+                    guard let pattern = r.string(item, itemPath, required: true) else { continue }
+                    do {
+                        _ = try MetricRegex(pattern)
+                        filters.append(pattern)
+                    } catch {
+                        r.problem(itemPath, "\(error)", at: item)
+                    }
+                }
+            }
+        }
+        if kind == .file, filePath?.isEmpty ?? true {
+            r.problem("\(path).source.fileSystemPath.path", "is required for a File collector: the file the trial writes its metrics to")
+        }
+        return MetricsCollectorSpec(kind: kind, path: kind == .file ? filePath : nil, format: format, metricsFormat: filters)
+    }
+}
+
+/// Why `name` is not a DNS-1123 label, or `nil` when it is one.
+func dns1123LabelProblem(_ name: String) -> String? {
+    let allowed = name.utf8.allSatisfy { (0x61...0x7a).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2d }
+    if name.count > 63 { return "\"\(name)\" is longer than 63 characters" }
+    if !allowed || name.first == "-" || name.last == "-" {
+        return "\"\(name)\" is not a DNS-1123 label: use lower-case letters, digits and '-', starting and ending with a letter or digit"
+    }
+    return nil
+}
+
+extension SpecValue {
+    var mappingKeys: [String] {
+        if case .mapping(let entries, _) = self { return entries.map(\.key) }
+        return []
+    }
+
+    /// Every scalar below this node with its path.
+    func allScalars(prefix: String) -> [(String, String)] {
+        switch self {
+        case .mapping(let entries, _):
+            return entries.flatMap { $0.value.allScalars(prefix: "\(prefix).\($0.key)") }
+        case .sequence(let items, _):
+            return items.enumerated().flatMap { $1.allScalars(prefix: "\(prefix)[\($0)]") }
+        case .scalar(let text, _, _):
+            return [(prefix, text)]
+        case .null:
+            return []
+        }
+    }
+}

@@ -1,0 +1,128 @@
+import Algorithms
+
+/// A Katib `kubeflow.org/v1beta1` `Experiment`, as knob understands it, after validation.
+public struct ExperimentSpec: Codable, Sendable, Hashable {
+    public var name: String
+    public var namespace: String?
+    public var parameters: [ParameterSpec]
+    public var objective: ObjectiveSpec
+    public var algorithm: AlgorithmSpec
+    public var parallelTrialCount: Int
+    /// `nil`: no limit (the experiment runs until its goal, its space is exhausted, or it is stopped).
+    public var maxTrialCount: Int?
+    public var maxFailedTrialCount: Int?
+    public var trialTemplate: TrialTemplateSpec
+    public var metricsCollector: MetricsCollectorSpec
+
+    /// The search space the suggesters see.
+    public var searchSpace: SearchSpace {
+        SearchSpace(parameters.map(\.parameter))
+    }
+
+    /// Every metric the scraper records: the objective first, then the additional ones.
+    public var metricNames: [String] {
+        [objective.objectiveMetricName] + objective.additionalMetricNames
+    }
+
+    /// Failures (Failed + MetricsUnavailable) at which the experiment fails.
+    public var failureLimit: Int? {
+        maxFailedTrialCount.map { Swift.max(1, $0) }
+    }
+}
+
+/// One entry of `spec.parameters`.
+public struct ParameterSpec: Codable, Sendable, Hashable {
+    public var name: String
+    public var parameter: Parameter
+}
+
+/// `spec.objective`.
+public struct ObjectiveSpec: Codable, Sendable, Hashable {
+    public enum Direction: String, Codable, Sendable, Hashable {
+        case minimize, maximize
+    }
+
+    /// How a metric's reports reduce to the one value the optimizer sees.
+    public enum Strategy: String, Codable, Sendable, Hashable {
+        case min, max, latest
+    }
+
+    public var type: Direction
+    public var goal: Double?
+    public var objectiveMetricName: String
+    public var additionalMetricNames: [String]
+    /// Per metric; Katib's defaults filled in (objective: min or max by `type`; others: latest).
+    public var metricStrategies: [String: Strategy]
+
+    /// Whether `value` meets the goal.
+    public func reachesGoal(_ value: Double) -> Bool {
+        guard let goal else { return false }
+        return type == .maximize ? value >= goal : value <= goal
+    }
+
+    /// Whether `a` is a better objective than `b`.
+    public func isBetter(_ a: Double, than b: Double) -> Bool {
+        type == .maximize ? a > b : a < b
+    }
+}
+
+/// `spec.algorithm`.
+public struct AlgorithmSpec: Codable, Sendable, Hashable {
+    public var algorithmName: String
+    /// `algorithmSettings`, in spec order.
+    public var settings: [Setting]
+
+    public struct Setting: Codable, Sendable, Hashable {
+        public var name: String
+        public var value: String
+    }
+
+    public var settingsByName: [String: String] {
+        Dictionary(settings.map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last })
+    }
+}
+
+/// `spec.trialTemplate`, with knob's local-run extensions.
+public struct TrialTemplateSpec: Codable, Sendable, Hashable {
+    public struct TrialParameter: Codable, Sendable, Hashable {
+        public var name: String
+        public var reference: String
+        public var description: String?
+    }
+
+    public var trialParameters: [TrialParameter]
+    /// Local trials: the argv to run (no shell), `${trialParameters.X}` substituted in each argument.
+    public var command: [String]?
+    /// Local trials: the directory the command runs in (relative to the spec file's folder).
+    public var workingDir: String?
+    /// Local trials: extra environment.
+    public var env: [String: String]
+    /// Local trials: the wall-clock limit after which the trial's process group is killed.
+    public var timeoutSeconds: Double?
+    /// Kubernetes trials: the Pod or Job manifest.
+    public var trialSpec: SpecValue?
+    public var primaryContainerName: String?
+    public var retain: Bool
+}
+
+/// `spec.metricsCollectorSpec`.
+public struct MetricsCollectorSpec: Codable, Sendable, Hashable {
+    public enum Kind: String, Codable, Sendable, Hashable {
+        case stdOut = "StdOut"
+        case file = "File"
+    }
+
+    public enum Format: String, Codable, Sendable, Hashable {
+        case text = "TEXT"
+        case json = "JSON"
+    }
+
+    public var kind: Kind
+    /// The metrics file for `File`.
+    public var path: String?
+    public var format: Format
+    /// Custom `metricsFormat` regexes; empty for Katib's default `name=value` format.
+    public var metricsFormat: [String]
+
+    public static let stdOut = MetricsCollectorSpec(kind: .stdOut, path: nil, format: .text, metricsFormat: [])
+}

@@ -1,0 +1,63 @@
+import Foundation
+import Algorithms
+
+/// Substitutes `${trialParameters.NAME}` (and Katib's `${trialSpec.Name}` metadata references)
+/// in a trial template.
+public enum TemplateRenderer {
+    static let prefix = "${trialParameters."
+
+    /// Names of the trial parameters that `text` refers to, in order.
+    public static func placeholders(in text: String) -> [String] {
+        var names: [String] = []
+        var rest = Substring(text)
+        while let start = rest.range(of: prefix) {
+            let after = rest[start.upperBound...]
+            guard let end = after.firstIndex(of: "}") else { break }
+            names.append(String(after[..<end]))
+            rest = after[after.index(after: end)...]
+        }
+        return names
+    }
+
+    /// Katib's trial metadata references that a trial parameter may point at.
+    public static func isMetadataReference(_ reference: String) -> Bool {
+        ["${trialSpec.Name}", "${trialSpec.Namespace}", "${trialSpec.Kind}", "${trialSpec.APIVersion}"].contains(reference)
+            || reference.hasPrefix("${trialSpec.Labels[") || reference.hasPrefix("${trialSpec.Annotations[")
+    }
+
+    /// The value of every trial parameter for one trial.
+    public static func values(
+        for template: TrialTemplateSpec, assignment: [String: String], trialName: String, namespace: String
+    ) -> [String: String] {
+        var values: [String: String] = [:]
+        for parameter in template.trialParameters {
+            switch parameter.reference {
+            case "${trialSpec.Name}": values[parameter.name] = trialName
+            case "${trialSpec.Namespace}": values[parameter.name] = namespace
+            case "${trialSpec.Kind}": values[parameter.name] = "Job"
+            case "${trialSpec.APIVersion}": values[parameter.name] = "batch/v1"
+            default: values[parameter.name] = assignment[parameter.reference] ?? ""
+            }
+        }
+        return values
+    }
+
+    /// `text` with every `${trialParameters.NAME}` replaced by its value (unknown names are left as written).
+    public static func render(_ text: String, values: [String: String]) -> String {
+        guard text.contains(prefix) else { return text }
+        var result = ""
+        var rest = Substring(text)
+        while let start = rest.range(of: prefix) {
+            result += rest[..<start.lowerBound]
+            let after = rest[start.upperBound...]
+            guard let end = after.firstIndex(of: "}") else {
+                rest = rest[start.lowerBound...]
+                break
+            }
+            let name = String(after[..<end])
+            result += values[name] ?? "\(prefix)\(name)}"
+            rest = after[after.index(after: end)...]
+        }
+        return result + rest
+    }
+}

@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+import Knob
+import Store
+
+struct Best: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print an experiment's best parameters, for a pipeline to use.",
+        discussion: """
+            --format json: Katib's currentOptimalTrial (bestTrialName, parameterAssignments, observation.metrics).
+            --format env:  NAME=value lines (names upper-cased, other characters as _), for `eval` or `env $(...)`.
+            --format args: --name=value arguments on one line, for a training command.
+            Exit code 1 when no trial has reported the objective yet.
+            """
+    )
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case json, env, args
+    }
+
+    @Argument(help: "The experiment's name.")
+    var name: String
+
+    @Option(help: "json, env or args.")
+    var format: Format = .json
+
+    @OptionGroup var homeOptions: HomeOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let store = try homeOptions.knobHome.openExistingStore()
+            let experiment = try await store.requireExperiment(name)
+            guard let best = try await store.optimalTrial(of: experiment) else {
+                printError("experiment \(name) has no trial with \(experiment.objectiveMetricName) yet (\(experiment.status.rawValue)); see `knob trials \(name)`")
+                throw ExitCode(1)
+            }
+            switch format {
+            case .json:
+                print(try jsonText(OptimalTrial(best)))
+            case .env:
+                for assignment in best.assignments { print("\(envName(assignment.name))=\(shellQuoted(assignment.value))") }
+            case .args:
+                print(best.assignments.map { shellQuoted("--\($0.name)=\($0.value)") }.joined(separator: " "))
+            }
+        }
+    }
+}
+
+/// `learning-rate` → `LEARNING_RATE`.
+func envName(_ name: String) -> String {
+    let mapped = name.uppercased().map { $0.isLetter || $0.isNumber ? $0 : "_" }
+    let text = String(mapped)
+    return text.first?.isNumber == true ? "_" + text : text
+}
+
+/// The text as one shell word (quoted only when it needs to be).
+func shellQuoted(_ text: String) -> String {
+    let safe = text.allSatisfy { $0.isLetter || $0.isNumber || "-_.=+,:/@%".contains($0) }
+    return safe && !text.isEmpty ? text : "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
+}

@@ -1,0 +1,136 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Knob
+import Store
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run an experiment in this process until it ends, showing each trial as it finishes.",
+        discussion: """
+            Progress goes to standard output (standard error with -o json); at the end the best trial is printed.
+            If the experiment exists and has not ended (or was stopped), it continues where it was.
+            Ctrl-C stops it: running trials are killed and the state is recorded; a second Ctrl-C exits at once.
+            Exit code: 0 when the experiment succeeds, 1 when it fails or on an error, 130 when stopped.
+            """
+    )
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("The Experiment spec (YAML or JSON); - reads standard input.", valueName: "spec"))
+    var file: String
+
+    @OptionGroup var homeOptions: HomeOptions
+    @OptionGroup var outputOptions: OutputOptions
+
+    @Flag(help: "Discard an existing experiment of the same name (its trials, metrics and logs) and start again.")
+    var replace = false
+
+    func run() async throws {
+        let json = outputOptions.output == .json
+        let progress: @Sendable (String) -> Void = { line in
+            if json { printError(line) } else { print(line) }
+        }
+        let home = homeOptions.knobHome
+        let stop = StopSignal()
+        try await reportingErrors {
+            let (text, spec) = try Engine.loadSpec(at: file)
+            let specDirectory = file == "-" ? FileManager.default.currentDirectoryPath
+                : (KnobHome.absolute(file) as NSString).deletingLastPathComponent
+            let store = try home.openStore()
+            let (experiment, resumed) = try await Engine.prepare(
+                specText: text, spec: spec, specDirectory: specDirectory, home: home, store: store, replace: replace)
+            progress(header(spec, resumed: resumed, home: home))
+
+            let signals = installStopHandlers(stop, progress: progress)
+            defer { signals.forEach { $0.cancel() } }
+            let printer = ProgressPrinter(spec: spec, print: progress)
+            let controller = ExperimentController(store: store, home: home, spec: spec, runner: LocalRunner(), stop: stop,
+                                                  onEvent: { printer.handle($0) })
+            let final = try await controller.run(experiment)
+            let best = try await store.optimalTrial(of: final)
+            progress("")
+            progress("experiment \(final.name) \(final.status.rawValue.lowercased()) (\(final.reason)): \(final.message)")
+            if json {
+                print(try jsonText(OptimalTrial(best)))
+            } else if let best {
+                print("best trial \(best.name): \(spec.objective.objectiveMetricName)=\(best.objectiveValue.map(formatValue) ?? "-")")
+                for assignment in best.assignments { print("  \(assignment.name) = \(assignment.value)") }
+                print("again later: knob best \(final.name)\(homeOptions.home.map { " --home \($0)" } ?? "")")
+            } else {
+                print("no trial reported \(spec.objective.objectiveMetricName); see `knob trials \(final.name)` for why")
+            }
+            switch final.status {
+            case .succeeded: return
+            case .stopped: throw ExitCode(130)
+            default: throw ExitCode(1)
+            }
+        }
+    }
+
+    private func header(_ spec: ExperimentSpec, resumed: Bool, home: KnobHome) -> String {
+        let budget = spec.maxTrialCount.map { "\($0) trials" } ?? "no trial limit"
+        let goal = spec.objective.goal.map { ", goal \(formatValue($0))" } ?? ""
+        return """
+            \(resumed ? "resuming" : "running") experiment \(spec.name): \(spec.algorithm.algorithmName), \(budget), \
+            \(spec.parallelTrialCount) in parallel; \(spec.objective.type.rawValue) \(spec.objective.objectiveMetricName)\(goal)
+            store: \(home.databasePath)
+            """
+    }
+
+    /// Ctrl-C (and SIGTERM) ask the experiment to stop; a second one exits at once.
+    private func installStopHandlers(_ stop: StopSignal, progress: @escaping @Sendable (String) -> Void) -> [any DispatchSourceSignal] {
+        [SIGINT, SIGTERM].map { signalNumber in
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .main)
+            source.setEventHandler {
+                if stop.isRequested {
+                    printError("interrupted again: exiting now; trials still running may be left behind")
+                    Foundation.exit(130)
+                }
+                progress("\(signalName(signalNumber)): stopping the experiment (killing running trials); press Ctrl-C again to exit at once")
+                stop.request("stopped by \(signalName(signalNumber))")
+            }
+            source.resume()
+            return source
+        }
+    }
+}
+
+/// Prints one line per trial event.
+final class ProgressPrinter: @unchecked Sendable {
+    let spec: ExperimentSpec
+    let print: @Sendable (String) -> Void
+    private let lock = NSLock()
+
+    init(spec: ExperimentSpec, print: @escaping @Sendable (String) -> Void) {
+        self.spec = spec
+        self.print = print
+    }
+
+    func handle(_ event: ControllerEvent) {
+        lock.lock()
+        defer { lock.unlock() }
+        switch event {
+        case .resumed(let recovered):
+            print("\(recovered) trial\(recovered == 1 ? "" : "s") left unfinished by an earlier run recorded as ended")
+        case .trialStarted(let trial):
+            print("        \(trial.name)  started    \(assignmentText(trial.assignments))")
+        case .trialEnded(let trial, let best, let completed):
+            let total = spec.maxTrialCount.map { "/\($0)" } ?? ""
+            let metric = spec.objective.objectiveMetricName
+            let result: String
+            if let value = trial.objectiveValue {
+                result = "\(metric)=\(formatValue(value))"
+            } else {
+                result = trial.message.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? trial.message
+            }
+            let bestText = best.flatMap { b in b.objectiveValue.map { "best \(metric)=\(formatValue($0)) (\(b.name))" } } ?? "no best yet"
+            let state = trial.state.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)
+            print("[\(completed)\(total)] \(trial.name)  \(state) \(result)  \(assignmentText(trial.assignments))  | \(bestText)")
+            if trial.state == .failed || trial.state == .metricsUnavailable {
+                for line in trial.message.split(separator: "\n").dropFirst() { print("        \(line)") }
+            }
+        case .stopping(let message):
+            print(message)
+        }
+    }
+}

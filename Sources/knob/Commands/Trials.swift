@@ -1,0 +1,41 @@
+import ArgumentParser
+import Foundation
+import Knob
+import Store
+
+struct Trials: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List an experiment's trials: state, objective, parameters and why each ended.")
+
+    @Argument(help: "The experiment's name.")
+    var name: String
+
+    @OptionGroup var homeOptions: HomeOptions
+    @OptionGroup var outputOptions: OutputOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let store = try homeOptions.knobHome.openExistingStore()
+            let experiment = try await store.requireExperiment(name)
+            let trials = try await store.trials(of: experiment.id!)
+            if outputOptions.output == .json {
+                print(try jsonText(trials))
+                return
+            }
+            if trials.isEmpty {
+                print("experiment \(name) has no trials yet")
+                return
+            }
+            let parameterNames = trials[0].assignments.map(\.name)
+            print(table(["TRIAL", "STATE", experiment.objectiveMetricName.uppercased()] + parameterNames.map { $0.uppercased() } + ["REASON"],
+                        trials.map { trial in
+                            [trial.name, trial.state.rawValue, trial.objectiveValue.map(formatValue) ?? "-"]
+                                + parameterNames.map { trial.value(of: $0) ?? "" }
+                                + [trial.state == .succeeded ? "" : firstLine(trial.message)]
+                        }))
+        }
+    }
+}
+
+func firstLine(_ text: String) -> String {
+    text.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? ""
+}

@@ -1,0 +1,77 @@
+import ArgumentParser
+import Foundation
+import Knob
+import Store
+
+/// Where the store is.
+struct HomeOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("knob's folder (database, logs, trial folders).", valueName: "dir"))
+    var home: String?
+
+    var knobHome: KnobHome { KnobHome(home) }
+}
+
+/// How data is printed.
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case table, json
+}
+
+struct OutputOptions: ParsableArguments {
+    @Option(name: [.short, .customLong("output")], help: "Output format: table or json.")
+    var output: OutputFormat = .table
+}
+
+/// Prints to standard error.
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+/// Runs `body`, turning knob's errors into a message on stderr and exit code 1.
+func reportingErrors(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let error as SpecError {
+        printError("error: \(error)")
+        throw ExitCode(1)
+    } catch let error as KnobError {
+        printError("error: \(error)")
+        throw ExitCode(1)
+    } catch let error as StoreError {
+        printError("error: \(error)")
+        throw ExitCode(1)
+    }
+}
+
+/// JSON text of `value`, pretty and with sorted keys.
+func jsonText(_ value: some Encodable) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    encoder.dateEncodingStrategy = .iso8601
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
+}
+
+/// Left-aligned columns separated by two spaces.
+func table(_ header: [String], _ rows: [[String]]) -> String {
+    let all = [header] + rows
+    let widths = header.indices.map { column in all.map { $0.indices.contains(column) ? $0[column].count : 0 }.max() ?? 0 }
+    return all.map { row in
+        row.enumerated().map { index, cell in
+            index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+        }.joined(separator: "  ")
+    }.joined(separator: "\n")
+}
+
+/// "3m 12s ago"-style age.
+func age(_ date: Date?) -> String {
+    guard let date else { return "-" }
+    let seconds = Int(Date().timeIntervalSince(date))
+    if seconds < 60 { return "\(seconds)s" }
+    if seconds < 3600 { return "\(seconds / 60)m" }
+    if seconds < 86_400 { return "\(seconds / 3600)h" }
+    return "\(seconds / 86_400)d"
+}
+
+/// `lr=0.01 momentum=0.9`.
+func assignmentText(_ assignments: [ParameterAssignment]) -> String {
+    assignments.map { "\($0.name)=\($0.value)" }.joined(separator: " ")
+}

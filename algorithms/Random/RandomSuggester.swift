@@ -1,0 +1,56 @@
+/// Katib's `random`: every parameter drawn independently — uniform, log-uniform for
+/// `distribution: logUniform`, uniform over whole numbers, steps and choices.
+///
+/// Settings: `random_state` (the seed). In a finite space it never repeats an assignment that
+/// was already suggested, and throws `exhausted` once every one has been.
+public struct RandomSuggester: Suggester {
+    public let space: SearchSpace
+    public let seed: UInt64
+
+    /// Finite spaces up to this size are sampled without replacement from an explicit list.
+    static let enumerationLimit = 200_000
+
+    public init(context: SuggesterContext) throws {
+        let reader = SettingsReader(context.settings)
+        try reader.rejectUnknown(["random_state"], algorithm: "random")
+        space = context.space
+        seed = try reader.seed() ?? context.seed
+    }
+
+    public func suggest(count: Int, history: History) throws -> [Suggestion] {
+        var rng = SeededGenerator(seed: seed, stream: history.trials.count)
+        var used = Set(history.trials.map { space.key($0.assignment) })
+        let cardinality = space.cardinality
+        if let cardinality, used.count >= cardinality { throw SuggesterError.exhausted }
+
+        if let cardinality, cardinality <= Self.enumerationLimit {
+            var remaining = GridEnumerator(axes: space.parameters.map { $0.finiteValues ?? [] }, names: space.parameters.map(\.name))
+                .all()
+                .filter { !used.contains(space.key($0)) }
+            var result: [Suggestion] = []
+            while result.count < count, !remaining.isEmpty {
+                remaining.swapAt(Int(rng.next() % UInt64(remaining.count)), remaining.count - 1)
+                result.append(Suggestion(assignment: remaining.removeLast()))
+            }
+            return result
+        }
+
+        var result: [Suggestion] = []
+        for _ in 0..<count {
+            var candidate = sample(&rng)
+            // Collisions are only possible when every parameter is discrete; a few redraws settle them.
+            var tries = 0
+            while used.contains(space.key(candidate)), tries < 1000 {
+                candidate = sample(&rng)
+                tries += 1
+            }
+            used.insert(space.key(candidate))
+            result.append(Suggestion(assignment: candidate))
+        }
+        return result
+    }
+
+    private func sample(_ rng: inout SeededGenerator) -> Assignment {
+        space.decode((0..<space.dimension).map { _ in rng.unit() })
+    }
+}

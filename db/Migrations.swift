@@ -1,0 +1,67 @@
+import GRDB
+
+/// The schema, one named migration at a time. A migration that has shipped is never edited:
+/// a change is a new migration.
+enum Migrations {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-initial") { db in
+            try db.create(table: "experiment") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("name", .text).notNull().unique()
+                t.column("specText", .text).notNull()
+                t.column("specJSON", .text).notNull()
+                t.column("status", .text).notNull()
+                t.column("reason", .text).notNull()
+                t.column("message", .text).notNull()
+                t.column("seed", .integer).notNull()
+                t.column("objectiveType", .text).notNull()
+                t.column("objectiveMetricName", .text).notNull()
+                t.column("directory", .text).notNull()
+                t.column("createdAt", .datetime).notNull()
+                t.column("startedAt", .datetime)
+                t.column("completedAt", .datetime)
+            }
+            try db.create(table: "trial") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.belongsTo("experiment", onDelete: .cascade).notNull()
+                t.column("sequence", .integer).notNull()
+                t.column("name", .text).notNull().unique()
+                t.column("assignments", .jsonText).notNull()
+                t.column("suggesterMetadata", .jsonText).notNull()
+                t.column("state", .text).notNull().indexed()
+                t.column("reason", .text).notNull()
+                t.column("message", .text).notNull()
+                t.column("runnerHandle", .jsonText).notNull()
+                t.column("logPath", .text)
+                t.column("logOffset", .integer).notNull().defaults(to: 0)
+                t.column("observation", .jsonText).notNull()
+                t.column("objectiveValue", .double)
+                t.column("exitCode", .integer)
+                t.column("createdAt", .datetime).notNull()
+                t.column("startedAt", .datetime)
+                t.column("completedAt", .datetime)
+                t.uniqueKey(["experimentId", "sequence"])
+            }
+            try db.create(table: "metric") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.belongsTo("trial", onDelete: .cascade).notNull()
+                t.column("name", .text).notNull()
+                t.column("value", .double)
+                t.column("text", .text)
+                t.column("step", .integer).notNull()
+                t.column("timestamp", .datetime).notNull()
+            }
+            try db.create(index: "metric_on_trial_name", on: "metric", columns: ["trialId", "name"])
+            try db.create(table: "event") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.belongsTo("experiment", onDelete: .cascade).notNull()
+                t.column("time", .datetime).notNull()
+                t.column("kind", .text).notNull()
+                t.column("trialName", .text)
+                t.column("message", .text).notNull()
+            }
+        }
+        return migrator
+    }
+}

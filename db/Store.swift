@@ -1,0 +1,291 @@
+import Foundation
+import GRDB
+
+/// What the store can throw, with messages a user can act on.
+public enum StoreError: Error, Sendable, CustomStringConvertible {
+    case experimentExists(String, ExperimentStatus)
+    case experimentNotFound(String)
+    case trialNotFound(String)
+    case cannotOpen(path: String, underlying: String)
+
+    public var description: String {
+        switch self {
+        case .experimentExists(let name, let status):
+            return "experiment \(name) already exists (\(status.rawValue))"
+        case .experimentNotFound(let name):
+            return "no experiment named \(name)"
+        case .trialNotFound(let name):
+            return "no trial named \(name)"
+        case .cannotOpen(let path, let underlying):
+            return "cannot open the database \(path): \(underlying)"
+        }
+    }
+}
+
+/// A new trial to record: its parameters and what the suggester attached to them.
+public struct NewTrial: Sendable, Hashable {
+    public var assignments: [ParameterAssignment]
+    public var suggesterMetadata: [String: String]
+
+    public init(assignments: [ParameterAssignment], suggesterMetadata: [String: String] = [:]) {
+        self.assignments = assignments
+        self.suggesterMetadata = suggesterMetadata
+    }
+}
+
+/// How a trial ended.
+public struct TrialEnd: Sendable, Hashable {
+    public var state: TrialState
+    public var reason: String
+    public var message: String
+    public var exitCode: Int?
+    public var observation: [MetricSummary]
+    public var objectiveValue: Double?
+
+    public init(
+        state: TrialState, reason: String, message: String, exitCode: Int? = nil,
+        observation: [MetricSummary] = [], objectiveValue: Double? = nil
+    ) {
+        self.state = state
+        self.reason = reason
+        self.message = message
+        self.exitCode = exitCode
+        self.observation = observation
+        self.objectiveValue = objectiveValue
+    }
+}
+
+/// knob's SQLite database: experiments, trials, every metric report and the event log.
+///
+/// WAL mode with a busy timeout; GRDB's pool gives one serialized writer and concurrent readers.
+/// Every method is one transaction and is async, so no caller blocks a cooperative thread.
+public struct Store: Sendable {
+    public let writer: any DatabaseWriter
+
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        do {
+            let pool = try DatabasePool(path: path, configuration: configuration)
+            try Migrations.migrator.migrate(pool)
+            writer = pool
+        } catch {
+            throw StoreError.cannotOpen(path: path, underlying: "\(error)")
+        }
+    }
+
+    /// An in-memory database, for tests.
+    public init() throws {
+        let queue = try DatabaseQueue()
+        try Migrations.migrator.migrate(queue)
+        writer = queue
+    }
+
+    // MARK: Experiments
+
+    /// Records a new experiment; fails if the name is taken.
+    @discardableResult
+    public func createExperiment(_ experiment: ExperimentRecord) async throws -> ExperimentRecord {
+        try await writer.write { db in
+            if let existing = try ExperimentRecord.filter(ExperimentRecord.Columns.name == experiment.name).fetchOne(db) {
+                throw StoreError.experimentExists(existing.name, existing.status)
+            }
+            var record = experiment
+            try record.insert(db)
+            try Self.log(db, EventRecord(experimentId: record.id!, kind: "ExperimentCreated", message: "experiment \(record.name) created"))
+            return record
+        }
+    }
+
+    public func experiment(named name: String) async throws -> ExperimentRecord? {
+        try await writer.read { db in
+            try ExperimentRecord.filter(ExperimentRecord.Columns.name == name).fetchOne(db)
+        }
+    }
+
+    /// The experiment named `name`, or `StoreError.experimentNotFound`.
+    public func requireExperiment(_ name: String) async throws -> ExperimentRecord {
+        guard let experiment = try await experiment(named: name) else { throw StoreError.experimentNotFound(name) }
+        return experiment
+    }
+
+    /// Every experiment, newest first.
+    public func experiments() async throws -> [ExperimentRecord] {
+        try await writer.read { db in
+            try ExperimentRecord.order(ExperimentRecord.Columns.createdAt.desc, ExperimentRecord.Columns.id.desc).fetchAll(db)
+        }
+    }
+
+    /// Marks the experiment Running (again, when resumed).
+    public func markExperimentRunning(_ experimentId: Int64, message: String = "Experiment is running") async throws {
+        try await writer.write { db in
+            guard var record = try ExperimentRecord.fetchOne(db, key: experimentId) else { return }
+            let resumed = record.startedAt != nil
+            record.status = .running
+            record.reason = "ExperimentRunning"
+            record.message = message
+            record.completedAt = nil
+            if record.startedAt == nil { record.startedAt = Date() }
+            try record.update(db)
+            try Self.log(db, EventRecord(experimentId: experimentId, kind: resumed ? "ExperimentResumed" : "ExperimentStarted", message: message))
+        }
+    }
+
+    /// Records the end of an experiment.
+    public func finishExperiment(_ experimentId: Int64, status: ExperimentStatus, reason: String, message: String) async throws {
+        try await writer.write { db in
+            guard var record = try ExperimentRecord.fetchOne(db, key: experimentId) else { return }
+            record.status = status
+            record.reason = reason
+            record.message = message
+            record.completedAt = Date()
+            try record.update(db)
+            try Self.log(db, EventRecord(experimentId: experimentId, kind: "Experiment\(status.rawValue)", message: "\(reason): \(message)"))
+        }
+    }
+
+    /// Removes an experiment with its trials, metrics and events.
+    public func deleteExperiment(named name: String) async throws {
+        try await writer.write { db in
+            guard try ExperimentRecord.filter(ExperimentRecord.Columns.name == name).deleteAll(db) > 0 else {
+                throw StoreError.experimentNotFound(name)
+            }
+        }
+    }
+
+    // MARK: Trials
+
+    /// Records new trials as Pending, numbered after the experiment's last one, in one transaction.
+    public func createTrials(_ trials: [NewTrial], for experiment: ExperimentRecord) async throws -> [TrialRecord] {
+        guard let experimentId = experiment.id else { return [] }
+        return try await writer.write { db in
+            let last = try Int.fetchOne(db, sql: "SELECT MAX(sequence) FROM trial WHERE experimentId = ?", arguments: [experimentId]) ?? 0
+            let now = Date()
+            return try trials.enumerated().map { offset, trial in
+                let sequence = last + offset + 1
+                var record = TrialRecord(
+                    experimentId: experimentId, sequence: sequence, name: "\(experiment.name)-\(sequence)",
+                    assignments: trial.assignments, suggesterMetadata: trial.suggesterMetadata,
+                    state: .pending, reason: "TrialCreated", message: "Trial is created", runnerHandle: [:],
+                    logPath: nil, logOffset: 0, observation: [], objectiveValue: nil, exitCode: nil, createdAt: now)
+                try record.insert(db)
+                return record
+            }
+        }
+    }
+
+    /// Records that a trial's process (or pod) started, with what finds it again.
+    public func markRunning(_ trialId: Int64, handle: [String: String], logPath: String) async throws {
+        try await writer.write { db in
+            guard var record = try TrialRecord.fetchOne(db, key: trialId) else { return }
+            record.state = .running
+            record.reason = "TrialRunning"
+            record.message = "Trial is running"
+            record.runnerHandle = handle
+            record.logPath = logPath
+            record.startedAt = Date()
+            try record.update(db)
+            let description = handle.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            try Self.log(db, EventRecord(experimentId: record.experimentId, kind: "TrialStarted", trialName: record.name,
+                            message: "trial \(record.name) started (\(description))"))
+        }
+    }
+
+    /// Records metric reports read from a trial's log, and how far the log has been read.
+    public func appendReports(_ trialId: Int64, reports: [MetricRecord], logOffset: Int64) async throws {
+        try await writer.write { db in
+            for var report in reports {
+                report.trialId = trialId
+                try report.insert(db)
+            }
+            try db.execute(sql: "UPDATE trial SET logOffset = ? WHERE id = ?", arguments: [logOffset, trialId])
+        }
+    }
+
+    /// Records how a trial ended. A trial that has already ended keeps its first end.
+    @discardableResult
+    public func finishTrial(_ trialId: Int64, _ end: TrialEnd) async throws -> TrialRecord? {
+        try await writer.write { db in
+            guard var record = try TrialRecord.fetchOne(db, key: trialId), !record.state.isFinished else { return nil }
+            record.state = end.state
+            record.reason = end.reason
+            record.message = end.message
+            record.exitCode = end.exitCode
+            record.observation = end.observation
+            record.objectiveValue = end.objectiveValue
+            record.completedAt = Date()
+            try record.update(db)
+            try Self.log(db, EventRecord(experimentId: record.experimentId, kind: "Trial\(end.state.rawValue)", trialName: record.name,
+                            message: "trial \(record.name) \(end.state.rawValue.lowercased()): \(end.message)"))
+            return record
+        }
+    }
+
+    public func trials(of experimentId: Int64) async throws -> [TrialRecord] {
+        try await writer.read { db in
+            try TrialRecord.filter(TrialRecord.Columns.experimentId == experimentId).order(TrialRecord.Columns.sequence).fetchAll(db)
+        }
+    }
+
+    public func trial(named name: String) async throws -> TrialRecord? {
+        try await writer.read { db in
+            try TrialRecord.filter(TrialRecord.Columns.name == name).fetchOne(db)
+        }
+    }
+
+    /// Every report of a trial, in the order they were read.
+    public func metrics(ofTrial trialId: Int64) async throws -> [MetricRecord] {
+        try await writer.read { db in
+            try MetricRecord.filter(MetricRecord.Columns.trialId == trialId).order(Column("id")).fetchAll(db)
+        }
+    }
+
+    /// The experiment's trial with the best objective (ties: the earliest), if any has one.
+    public func optimalTrial(of experiment: ExperimentRecord) async throws -> TrialRecord? {
+        guard let experimentId = experiment.id else { return nil }
+        return try await writer.read { db in
+            let objective = TrialRecord.Columns.objectiveValue
+            return try TrialRecord
+                .filter(TrialRecord.Columns.experimentId == experimentId && objective != nil)
+                .order(experiment.maximizes ? objective.desc : objective.asc, TrialRecord.Columns.sequence)
+                .fetchOne(db)
+        }
+    }
+
+    /// Number of trials in each state.
+    public func trialCounts(of experimentId: Int64) async throws -> [TrialState: Int] {
+        try await writer.read { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT state, COUNT(*) FROM trial WHERE experimentId = ? GROUP BY state",
+                                        arguments: [experimentId])
+            var counts: [TrialState: Int] = [:]
+            for row in rows {
+                if let state = TrialState(rawValue: row[0]) { counts[state] = row[1] }
+            }
+            return counts
+        }
+    }
+
+    // MARK: Events
+
+    public func appendEvent(_ event: EventRecord) async throws {
+        try await writer.write { db in try Self.log(db, event) }
+    }
+
+    private static func log(_ db: Database, _ event: EventRecord) throws {
+        var event = event
+        try event.insert(db)
+    }
+
+    /// The experiment's events, oldest first; the last `limit` when given.
+    public func events(of experimentId: Int64, limit: Int? = nil) async throws -> [EventRecord] {
+        try await writer.read { db in
+            var request = EventRecord.filter(EventRecord.Columns.experimentId == experimentId).order(EventRecord.Columns.id.desc)
+            if let limit { request = request.limit(limit) }
+            return try request.fetchAll(db).reversed()
+        }
+    }
+}

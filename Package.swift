@@ -43,6 +43,7 @@ let package = Package(
         .testTarget(name: "AlgorithmsTests", dependencies: ["Algorithms"], swiftSettings: upcoming),
         .testTarget(name: "StoreTests", dependencies: ["Store"], swiftSettings: upcoming),
         .testTarget(name: "KnobTests", dependencies: ["Knob", "Store", "Algorithms"], swiftSettings: upcoming),
-        .testTarget(name: "EndToEndTests", dependencies: ["Knob", "Store"], swiftSettings: upcoming),
+        // Drives the built `knob` executable as a user would.
+        .testTarget(name: "EndToEndTests", dependencies: ["Knob", "Store", "knob"], swiftSettings: upcoming),
     ]
 )

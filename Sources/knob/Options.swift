@@ -71,7 +71,13 @@ func age(_ date: Date?) -> String {
     return "\(seconds / 86_400)d"
 }
 
-/// `lr=0.01 momentum=0.9`.
+/// `lr=0.0477057 momentum=0.9`: long numbers shortened to 6 significant digits for reading
+/// (`knob best` and `-o json` keep every digit).
 func assignmentText(_ assignments: [ParameterAssignment]) -> String {
-    assignments.map { "\($0.name)=\($0.value)" }.joined(separator: " ")
+    assignments.map { "\($0.name)=\(displayValue($0.value))" }.joined(separator: " ")
+}
+
+func displayValue(_ value: String) -> String {
+    guard value.count > 8, let number = Double(value) else { return value }
+    return formatValue(number)
 }

@@ -15,7 +15,8 @@ public struct MetricRegex: @unchecked Sendable {
 
     public init(_ pattern: String) throws {
         do {
-            regex = try NSRegularExpression(pattern: pattern)
+            // Katib's regexes are Go's (RE2): accept its (?P<name>…) named groups.
+            regex = try NSRegularExpression(pattern: pattern.replacingOccurrences(of: "(?P<", with: "(?<"))
         } catch {
             throw Invalid(description: "\"\(pattern)\" is not a valid regular expression")
         }

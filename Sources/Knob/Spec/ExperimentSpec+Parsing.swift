@@ -8,7 +8,11 @@ extension ExperimentSpec {
         let reader = SpecReader()
         let spec = read(root, reader)
         if let spec, reader.problems.isEmpty { return spec }
-        throw SpecError(reader.problems.isEmpty ? [SpecProblem(path: "", message: "the spec is incomplete")] : reader.problems)
+        // In document order where lines are known; problems without a line keep their place.
+        let ordered = reader.problems.enumerated().sorted { a, b in
+            (a.element.line ?? Int.max, a.offset) < (b.element.line ?? Int.max, b.offset)
+        }.map(\.element)
+        throw SpecError(ordered.isEmpty ? [SpecProblem(path: "", message: "the spec is incomplete")] : ordered)
     }
 
     private static func read(_ root: SpecValue, _ r: SpecReader) -> ExperimentSpec? {
@@ -46,7 +50,7 @@ extension ExperimentSpec {
         }
         _ = r.choice(spec["resumePolicy"], "spec.resumePolicy", allowed: ["Never", "LongRunning", "FromVolume"])
 
-        let parameters = readParameters(spec["parameters"], r)
+        let (parameters, declaredNames) = readParameters(spec["parameters"], r)
         let objective = readObjective(spec["objective"], r)
         let algorithm = readAlgorithm(spec["algorithm"], r)
 
@@ -65,7 +69,7 @@ extension ExperimentSpec {
             }
         }
 
-        let template = readTrialTemplate(spec["trialTemplate"], parameters: parameters, r)
+        let template = readTrialTemplate(spec["trialTemplate"], parameters: parameters, declaredNames: declaredNames, r)
         let collector = readCollector(spec["metricsCollectorSpec"], r)
 
         if let algorithm, !parameters.isEmpty, r.problems.isEmpty {
@@ -81,20 +85,23 @@ extension ExperimentSpec {
 
     // MARK: Parameters
 
-    private static func readParameters(_ node: SpecValue?, _ r: SpecReader) -> [ParameterSpec] {
+    /// The valid parameters, and the names of all parameters (valid or not), so that later checks
+    /// do not report a parameter's own problem again.
+    private static func readParameters(_ node: SpecValue?, _ r: SpecReader) -> ([ParameterSpec], [String]) {
         let items = r.sequence(node, "spec.parameters")
         if items.isEmpty {
             r.problem("spec.parameters", "at least one parameter is required", at: node)
-            return []
+            return ([], [])
         }
         var result: [ParameterSpec] = []
-        var seen: Set<String> = []
+        var seen: [String] = []
         for (i, item) in items.enumerated() {
             let path = "spec.parameters[\(i)]"
             guard let p = r.mapping(item, path, known: ["name", "parameterType", "feasibleSpace"]) else { continue }
             let name = r.string(p["name"], "\(path).name", required: true)
-            if let name, !name.isEmpty, !seen.insert(name).inserted {
-                r.problem("\(path).name", "\"\(name)\" is used by an earlier parameter", at: p["name"])
+            if let name, !name.isEmpty {
+                if seen.contains(name) { r.problem("\(path).name", "\"\(name)\" is used by an earlier parameter", at: p["name"]) }
+                seen.append(name)
             }
             let type = r.choice(p["parameterType"], "\(path).parameterType", allowed: ["double", "int", "discrete", "categorical"], required: true)
             let spacePath = "\(path).feasibleSpace"
@@ -105,7 +112,7 @@ extension ExperimentSpec {
             guard let name, let type, let kind = readFeasibleSpace(space, type: type, path: spacePath, r) else { continue }
             result.append(ParameterSpec(name: name, parameter: Parameter(name: name, kind: kind)))
         }
-        return result
+        return (result, seen)
     }
 
     private static func readFeasibleSpace(_ space: SpecValue, type: String, path: String, _ r: SpecReader) -> Parameter.Kind? {
@@ -257,7 +264,9 @@ extension ExperimentSpec {
 
     // MARK: Trial template
 
-    private static func readTrialTemplate(_ node: SpecValue?, parameters: [ParameterSpec], _ r: SpecReader) -> TrialTemplateSpec? {
+    private static func readTrialTemplate(
+        _ node: SpecValue?, parameters: [ParameterSpec], declaredNames: [String], _ r: SpecReader
+    ) -> TrialTemplateSpec? {
         let path = "spec.trialTemplate"
         guard let t = r.mapping(node, path, known: [
             "trialParameters", "command", "workingDir", "env", "timeoutSeconds", "trialSpec", "primaryContainerName",
@@ -269,7 +278,7 @@ extension ExperimentSpec {
         if t["configMap"] != nil {
             r.problem("\(path).configMap", "templates from a ConfigMap are not supported; inline the template as trialSpec", at: t["configMap"])
         }
-        let parameterNames = Set(parameters.map(\.name))
+        let parameterNames = Set(declaredNames)
 
         // Trial parameters: Katib's explicit list, or one per search parameter with the same name.
         var trialParameters: [TrialTemplateSpec.TrialParameter] = []
@@ -282,18 +291,18 @@ extension ExperimentSpec {
             if trialParameters.contains(where: { $0.name == name }) {
                 r.problem("\(itemPath).name", "\"\(name)\" is defined twice", at: p["name"])
             }
-            if !parameterNames.contains(reference), !TemplateRenderer.isMetadataReference(reference), !parameters.isEmpty {
+            if !parameterNames.contains(reference), !TemplateRenderer.isMetadataReference(reference), !declaredNames.isEmpty {
                 let hint = closest(reference, in: Array(parameterNames)).map { "; did you mean \($0)?" } ?? ""
                 r.problem("\(itemPath).reference", "\"\(reference)\" is not a parameter in spec.parameters\(hint)", at: p["reference"])
             }
             trialParameters.append(.init(name: name, reference: reference, description: r.string(p["description"], "\(itemPath).description")))
         }
         if t["trialParameters"] == nil {
-            trialParameters = parameters.map { .init(name: $0.name, reference: $0.name, description: nil) }
+            trialParameters = declaredNames.map { .init(name: $0, reference: $0, description: nil) }
         }
         let referenced = Set(trialParameters.map(\.reference))
-        for (i, parameter) in parameters.enumerated() where !referenced.contains(parameter.name) {
-            r.problem("spec.parameters[\(i)]", "\"\(parameter.name)\" is not referenced by any trialTemplate.trialParameters[].reference, so no trial would see its value")
+        for (i, name) in declaredNames.enumerated() where !referenced.contains(name) {
+            r.problem("spec.parameters[\(i)]", "\"\(name)\" is not referenced by any trialTemplate.trialParameters[].reference, so no trial would see its value")
         }
 
         let command = t["command"].map { node in
@@ -331,7 +340,7 @@ extension ExperimentSpec {
             }
         }
         for (i, parameter) in trialParameters.enumerated() where !used.contains(parameter.name) {
-            let location = t["trialParameters"] == nil ? "spec.parameters[\(parameters.firstIndex { $0.name == parameter.name } ?? i)]" : "\(path).trialParameters[\(i)]"
+            let location = t["trialParameters"] == nil ? "spec.parameters[\(declaredNames.firstIndex(of: parameter.name) ?? i)]" : "\(path).trialParameters[\(i)]"
             r.problem(location, "\"\(parameter.name)\" is never used: put ${trialParameters.\(parameter.name)} in the command or trialSpec")
         }
 

@@ -29,7 +29,7 @@ struct Trials: AsyncParsableCommand {
             print(table(["TRIAL", "STATE", experiment.objectiveMetricName.uppercased()] + parameterNames.map { $0.uppercased() } + ["REASON"],
                         trials.map { trial in
                             [trial.name, trial.state.rawValue, trial.objectiveValue.map(formatValue) ?? "-"]
-                                + parameterNames.map { trial.value(of: $0) ?? "" }
+                                + parameterNames.map { trial.value(of: $0).map(displayValue) ?? "" }
                                 + [trial.state == .succeeded ? "" : firstLine(trial.message)]
                         }))
         }

@@ -1,0 +1,121 @@
+import Foundation
+import Store
+import Testing
+@testable import Knob
+
+@Suite struct LocalRunnerTests {
+    func launch(_ argv: [String], in dir: String, env: [String: String] = [:]) -> TrialLaunch {
+        TrialLaunch(experimentName: "exp", trialName: "exp-1", argv: argv, workingDirectory: dir, environment: env,
+                    logPath: "\(dir)/logs/exp-1.log", trialDirectory: "\(dir)/trials/exp-1")
+    }
+
+    @Test func outputEnvironmentAndExitCodeReachTheirPlaces() async throws {
+        let dir = makeTemporaryDirectory()
+        let script = "echo trial=$KNOB_TRIAL katib=$KATIB_TRIAL_NAME exp=$KNOB_EXPERIMENT dir=$KNOB_TRIAL_DIR extra=$EXTRA; pwd; echo oops >&2; read line || echo stdin-empty; exit 3"
+        let running = try await LocalRunner().start(launch(["/bin/sh", "-c", script], in: dir, env: ["EXTRA": "yes"]))
+        #expect(await running.wait() == .exited(3))
+        let log = try String(contentsOfFile: "\(dir)/logs/exp-1.log", encoding: .utf8)
+        #expect(log.contains("trial=exp-1 katib=exp-1 exp=exp dir=\(dir)/trials/exp-1 extra=yes"))
+        #expect(log.contains("\n\(dir)\n"), "runs in the working directory")
+        #expect(log.contains("oops") && log.contains("stdin-empty"))
+        #expect(running.handle["pgid"] == running.handle["pid"])
+    }
+
+    @Test func aSignalIsReportedByName() async throws {
+        let dir = makeTemporaryDirectory()
+        let running = try await LocalRunner().start(launch(["/bin/sh", "-c", "kill -SEGV $$"], in: dir))
+        let exit = await running.wait()
+        #expect(exit == .signaled(SIGSEGV))
+        #expect(exit.description == "was killed by signal 11 (SIGSEGV)")
+    }
+
+    @Test func aMissingProgramFailsToStartWithAHint() async throws {
+        let dir = makeTemporaryDirectory()
+        await #expect {
+            _ = try await LocalRunner().start(launch(["/no/such/program", "--x=1"], in: dir))
+        } throws: { error in
+            "\(error)" == "cannot start /no/such/program: No such file or directory (is it installed and on PATH?)"
+        }
+        var elsewhere = launch(["true"], in: dir)
+        elsewhere.workingDirectory = "\(dir)/missing"
+        await #expect {
+            _ = try await LocalRunner().start(elsewhere)
+        } throws: { error in
+            "\(error)" == "working directory \(dir)/missing does not exist"
+        }
+    }
+
+    @Test func terminateKillsTheWholeGroupEvenWhenTERMIsIgnored() async throws {
+        let dir = makeTemporaryDirectory()
+        let script = "trap '' TERM; sleep 300 & echo $! > grandchild.pid; while true; do sleep 1; done"
+        let running = try await LocalRunner().start(launch(["/bin/sh", "-c", script], in: dir))
+        #expect(await eventually { readPID("\(dir)/grandchild.pid") != nil })
+        let grandchild = try #require(readPID("\(dir)/grandchild.pid"))
+        #expect(isAlive(grandchild))
+        await running.terminate(grace: .milliseconds(300))
+        #expect(await running.wait() == .signaled(SIGKILL))
+        #expect(await eventually { !isAlive(grandchild) }, "the grandchild \(grandchild) survived")
+    }
+
+    @Test func whatATrialLeavesBehindDiesWithIt() async throws {
+        let dir = makeTemporaryDirectory()
+        let running = try await LocalRunner().start(launch(["/bin/sh", "-c", "sleep 300 & echo $! > orphan.pid; exit 0"], in: dir))
+        #expect(await running.wait() == .exited(0))
+        let orphan = try #require(readPID("\(dir)/orphan.pid"))
+        #expect(await eventually { !isAlive(orphan) }, "the background process \(orphan) survived its trial")
+    }
+}
+
+@Suite struct ControllerTests {
+    func spec(_ command: String, timeout: Double? = nil, extra: String = "") throws -> ExperimentSpec {
+        try ExperimentSpec.parse("""
+            apiVersion: kubeflow.org/v1beta1
+            kind: Experiment
+            metadata: {name: ctl}
+            spec:
+              objective: {type: minimize, objectiveMetricName: loss, goal: 0.001}
+              algorithm: {algorithmName: grid}
+              parallelTrialCount: 2
+              maxTrialCount: 2
+              parameters:
+                - {name: x, parameterType: int, feasibleSpace: {min: "1", max: "2"}}
+              trialTemplate:
+                command: [/bin/sh, -c, '\(command)', sh, "${trialParameters.x}"]
+                \(timeout.map { "timeoutSeconds: \($0)" } ?? "")
+            \(extra)
+            """)
+    }
+
+    func run(_ spec: ExperimentSpec, home: KnobHome) async throws -> (ExperimentRecord, [TrialRecord], Store) {
+        let store = try home.openStore()
+        let (experiment, _) = try await Engine.prepare(specText: "", spec: spec, specDirectory: home.path, home: home, store: store, replace: false)
+        let final = try await ExperimentController(store: store, home: home, spec: spec, runner: LocalRunner(), stop: StopSignal()).run(experiment)
+        return (final, try await store.trials(of: final.id!), store)
+    }
+
+    @Test func aTimeoutKillsTheTrialsWholeProcessGroup() async throws {
+        let home = KnobHome(makeTemporaryDirectory())
+        let script = #"sleep 300 & echo $! > "$KNOB_TRIAL_DIR/grandchild.pid"; echo loss=5; sleep 300"#
+        let (experiment, trials, _) = try await run(try spec(script, timeout: 1), home: home)
+        #expect(trials.map(\.state) == [.failed, .failed])
+        #expect(trials.allSatisfy { $0.reason == "DeadlineExceeded" && $0.message.contains("timeoutSeconds 1s") })
+        #expect(trials[0].observation.first?.latest == 5, "reports before the timeout are kept")
+        for trial in trials {
+            let pid = try #require(readPID(home.trialDirectory(experiment: "ctl", trial: trial.name) + "/grandchild.pid"))
+            #expect(await eventually { !isAlive(pid) }, "grandchild \(pid) of \(trial.name) survived the timeout")
+        }
+        #expect(experiment.status == .succeeded && experiment.reason == "MaxTrialsReached")
+    }
+
+    @Test func reportsAreRecordedWhileTheTrialRunsAndTheGoalEndsTheExperiment() async throws {
+        let home = KnobHome(makeTemporaryDirectory())
+        // Trial x=1 reaches the goal at once; trial x=2 would run for minutes and is killed.
+        let script = "if [ $1 = 1 ]; then echo loss=0.5; echo loss=0.0001; else echo loss=9; sleep 300; fi"
+        let (experiment, trials, store) = try await run(try spec(script), home: home)
+        #expect(experiment.status == .succeeded && experiment.reason == "GoalReached")
+        #expect(trials.map(\.state) == [.succeeded, .killed])
+        #expect(trials[0].objectiveValue == 0.0001)
+        #expect(try await store.metrics(ofTrial: trials[0].id!).map(\.value) == [0.5, 0.0001])
+        #expect(try await store.metrics(ofTrial: trials[1].id!).map(\.value) == [9], "the killed trial's reports are kept")
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import Store
+import Testing
+@testable import Knob
+
+@Suite struct ScraperTests {
+    func scraper(_ names: [String], _ collector: MetricsCollectorSpec = .stdOut) throws -> MetricsScraper {
+        try MetricsScraper(metricNames: names, collector: collector)
+    }
+
+    func pairs(_ scraper: MetricsScraper, _ line: String) -> [String] {
+        scraper.reports(in: Array(line.utf8)).map { "\($0.name)=\($0.value.map { "\($0)" } ?? "text:\($0.text ?? "")")" }
+    }
+
+    @Test func katibDefaultFormat() throws {
+        let s = try scraper(["accuracy", "loss", "lr", "val/acc"])
+        #expect(pairs(s, "Epoch 3. accuracy=0.9712 - loss=0.0934") == ["accuracy=0.9712", "loss=0.0934"])
+        #expect(pairs(s, "accuracy=.98, loss=1e-3 lr=-2") == ["accuracy=0.98", "loss=0.001", "lr=-2.0"])
+        #expect(pairs(s, "accuracy = 0.5  loss= 2E+2") == ["accuracy=0.5", "loss=200.0"])
+        #expect(pairs(s, "val/acc=0.7 train/loss=0.3 foo=1 accuracy_top5=0.9") == ["val/acc=0.7", "loss=0.3"])
+        #expect(pairs(s, "step 3.accuracy=0.25") == ["accuracy=0.25"])
+        #expect(pairs(s, "loss=nan accuracy=3abc") == ["loss=text:nan", "accuracy=text:3abc"])
+        #expect(pairs(s, "no metrics here, x == y, = 3, accuracy=") == [])
+    }
+
+    @Test func leadingTimestampsAreTheReportsTime() throws {
+        let s = try scraper(["accuracy"])
+        let utc = s.reports(in: Array("2026-01-01T00:00:01Z INFO     Epoch 1. accuracy=0.8123".utf8))
+        #expect(utc.first?.timestamp == Date(timeIntervalSince1970: 1_767_225_601))
+        let offset = s.reports(in: Array("2026-01-01T02:00:01.500+02:00 accuracy=0.5".utf8))
+        #expect(offset.first?.timestamp == Date(timeIntervalSince1970: 1_767_225_601.5))
+        #expect(s.reports(in: Array("accuracy=0.5".utf8)).first?.timestamp == nil)
+        #expect(s.reports(in: Array("2026-13-01T00:00:00Z accuracy=0.5".utf8)).first?.timestamp == nil)
+    }
+
+    @Test func customRegexes() throws {
+        let collector = MetricsCollectorSpec(kind: .stdOut, path: nil, format: .text,
+                                             metricsFormat: ["\\{metricName: ([\\w|-]+), metricValue: ((-?\\d+)(\\.\\d+)?)\\}"])
+        let s = try scraper(["accuracy", "loss"], collector)
+        #expect(pairs(s, "{metricName: accuracy, metricValue: 0.8}{metricName: loss, metricValue: -1.5} {metricName: other, metricValue: 1}")
+                == ["accuracy=0.8", "loss=-1.5"])
+        #expect(pairs(s, "accuracy=0.9") == [], "a custom format replaces the default one")
+    }
+
+    @Test func jsonLines() throws {
+        let json = MetricsCollectorSpec(kind: .file, path: "m.json", format: .json, metricsFormat: [])
+        let s = try scraper(["accuracy", "loss"], json)
+        let reports = s.reports(in: Array(#"{"accuracy": 0.97, "loss": "0.12", "epoch": 3, "timestamp": 1700000000, "other": 1}"#.utf8))
+        #expect(reports.map(\.name) == ["accuracy", "loss"])
+        #expect(reports.map(\.value) == [0.97, 0.12])
+        #expect(reports.allSatisfy { $0.step == 3 && $0.timestamp == Date(timeIntervalSince1970: 1_700_000_000) })
+        #expect(s.reports(in: Array("accuracy=0.5".utf8)).isEmpty)
+        #expect(s.reports(in: Array("{not json".utf8)).isEmpty)
+        // In the default text format, a JSON line is read as JSON too.
+        #expect(pairs(try scraper(["accuracy"]), #"{"accuracy": "0.5", "step": 1}"#) == ["accuracy=0.5"])
+    }
+
+    @Test func junkNeverCrashesOrStalls() throws {
+        let s = try scraper(["accuracy"])
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<200 {
+            let junk = (0..<Int.random(in: 0..<400, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            _ = s.reports(in: junk)
+        }
+        #expect(pairs(s, "\u{FFFD}\u{0}accuracy=0.5\u{7}") == ["accuracy=0.5"])
+        var invalidUTF8: [UInt8] = [0xFF, 0xFE, 0xC3]
+        invalidUTF8 += Array(" accuracy=0.25".utf8)
+        #expect(s.reports(in: invalidUTF8).map(\.value) == [0.25])
+        // A megabyte-long line is scanned in linear time.
+        let big = Array(repeating: UInt8(ascii: "="), count: 1 << 20) + Array(" accuracy=0.75".utf8)
+        let start = ContinuousClock.now
+        #expect(s.reports(in: big).map(\.value) == [0.75])
+        #expect(ContinuousClock.now - start < .seconds(5))
+    }
+}
+
+@Suite struct LineReaderTests {
+    @Test func linesSplitAcrossChunksAndOffsetsCountWholeLines() {
+        var reader = LineReader()
+        #expect(reader.feed(Array("accura".utf8)).isEmpty)
+        #expect(reader.consumed == 0)
+        let lines = reader.feed(Array("cy=1\r\nloss=2\npart".utf8))
+        #expect(lines.map { String(decoding: $0, as: UTF8.self) } == ["accuracy=1", "loss=2"])
+        #expect(reader.consumed == Int64("accuracy=1\r\nloss=2\n".utf8.count))
+        #expect(reader.finish().map { String(decoding: $0, as: UTF8.self) } == "part")
+    }
+
+    @Test func aTooLongLineIsCutNotHeldWhole() {
+        var reader = LineReader(startingAt: 100, maxLineBytes: 8)
+        let first = reader.feed(Array("0123456789abcdef".utf8))
+        #expect(first.map { String(decoding: $0, as: UTF8.self) } == ["01234567"])
+        let second = reader.feed(Array("more\nnext\n".utf8))
+        #expect(second.map { String(decoding: $0, as: UTF8.self) } == ["next"])
+        #expect(reader.consumed == 100 + 26)
+    }
+}
+
+@Suite struct ObservationTests {
+    @Test func reducesToMinMaxLatestInSpecOrder() {
+        var builder = ObservationBuilder(metricNames: ["accuracy", "loss"])
+        #expect(builder.add(MetricReport(name: "loss", value: 0.5)) == 1)
+        builder.add(MetricReport(name: "accuracy", value: 0.7))
+        builder.add(MetricReport(name: "accuracy", value: 0.9))
+        #expect(builder.add(MetricReport(name: "accuracy", value: nil, text: "nan")) == 3)
+        builder.add(MetricReport(name: "accuracy", value: 0.8, step: 10))
+        #expect(builder.metrics.map(\.name) == ["accuracy", "loss"])
+        #expect(builder.metrics[0].min == 0.7 && builder.metrics[0].max == 0.9 && builder.metrics[0].latest == 0.8)
+        #expect(builder.value(of: "accuracy", strategy: .max) == 0.9)
+        #expect(builder.value(of: "accuracy", strategy: .latest) == 0.8)
+        #expect(builder.value(of: "missing", strategy: .max) == nil)
+    }
+}

@@ -1,0 +1,235 @@
+import Foundation
+import Testing
+@testable import Algorithms
+@testable import Knob
+
+/// A Katib-style Kubernetes experiment: strings for numbers, trialParameters, a Job trialSpec,
+/// a custom metrics filter.
+let katibJobSpec = """
+    apiVersion: kubeflow.org/v1beta1
+    kind: Experiment
+    metadata:
+      namespace: kubeflow
+      name: random-example
+    spec:
+      objective:
+        type: maximize
+        goal: 0.99
+        objectiveMetricName: Validation-accuracy
+        additionalMetricNames:
+          - Train-accuracy
+      algorithm:
+        algorithmName: random
+        algorithmSettings:
+          - name: random_state
+            value: "10"
+      parallelTrialCount: 3
+      maxTrialCount: 12
+      maxFailedTrialCount: 3
+      metricsCollectorSpec:
+        collector:
+          kind: StdOut
+        source:
+          filter:
+            metricsFormat:
+              - "([\\\\w|-]+)\\\\s*=\\\\s*((-?\\\\d+)(\\\\.\\\\d+)?)"
+      parameters:
+        - name: lr
+          parameterType: double
+          feasibleSpace:
+            min: "0.01"
+            max: "0.03"
+        - name: num-layers
+          parameterType: int
+          feasibleSpace:
+            min: "2"
+            max: "5"
+        - name: optimizer
+          parameterType: categorical
+          feasibleSpace:
+            list:
+              - sgd
+              - adam
+              - ftrl
+      trialTemplate:
+        primaryContainerName: training-container
+        trialParameters:
+          - name: learningRate
+            description: Learning rate for the training model
+            reference: lr
+          - name: numberLayers
+            description: Number of training model layers
+            reference: num-layers
+          - name: optimizer
+            description: Training model optimizer (sdg, adam or ftrl)
+            reference: optimizer
+        trialSpec:
+          apiVersion: batch/v1
+          kind: Job
+          spec:
+            template:
+              spec:
+                containers:
+                  - name: training-container
+                    image: docker.io/kubeflowkatib/mxnet-mnist:latest
+                    command:
+                      - "python3"
+                      - "/opt/mxnet-mnist/mnist.py"
+                      - "--batch-size=64"
+                      - "--lr=${trialParameters.learningRate}"
+                      - "--num-layers=${trialParameters.numberLayers}"
+                      - "--optimizer=${trialParameters.optimizer}"
+                restartPolicy: Never
+    """
+
+/// A valid local spec to break in tests.
+let localSpec = """
+    apiVersion: kubeflow.org/v1beta1
+    kind: Experiment
+    metadata:
+      name: local
+    spec:
+      objective:
+        type: minimize
+        objectiveMetricName: loss
+      algorithm:
+        algorithmName: grid
+      maxTrialCount: 4
+      parameters:
+        - name: x
+          parameterType: double
+          feasibleSpace: {min: "0.1", max: "0.5", step: "0.1"}
+        - name: units
+          parameterType: discrete
+          feasibleSpace: {list: ["32", "64"]}
+      trialTemplate:
+        command: [python3, train.py, "--x=${trialParameters.x}", "--units=${trialParameters.units}"]
+    """
+
+func problems(_ text: String) -> [String] {
+    do {
+        _ = try ExperimentSpec.parse(text)
+        return []
+    } catch {
+        return error.problems.map { "\($0.path): \($0.message)" }
+    }
+}
+
+@Suite struct SpecTests {
+    @Test func katibKubernetesExampleParses() throws {
+        let spec = try ExperimentSpec.parse(katibJobSpec)
+        #expect(spec.name == "random-example" && spec.namespace == "kubeflow")
+        #expect(spec.parallelTrialCount == 3 && spec.maxTrialCount == 12 && spec.maxFailedTrialCount == 3)
+        #expect(spec.objective.goal == 0.99 && spec.objective.type == .maximize)
+        #expect(spec.objective.metricStrategies == ["Validation-accuracy": .max, "Train-accuracy": .latest])
+        #expect(spec.algorithm.settingsByName == ["random_state": "10"])
+        #expect(spec.parameters.map(\.parameter.kind) == [
+            .double(min: 0.01, max: 0.03, step: nil, scale: .linear),
+            .int(min: 2, max: 5, step: 1, scale: .linear),
+            .categorical(["sgd", "adam", "ftrl"]),
+        ])
+        #expect(spec.trialTemplate.command == nil && spec.trialTemplate.trialSpec != nil)
+        #expect(spec.trialTemplate.primaryContainerName == "training-container")
+        #expect(spec.metricsCollector.metricsFormat.count == 1)
+    }
+
+    @Test func theMNISTExampleParsesWithItsDefaults() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/mnist/experiment.yaml")
+        let spec = try ExperimentSpec.parse(try String(contentsOf: url, encoding: .utf8))
+        #expect(spec.name == "mnist" && spec.maxTrialCount == 12 && spec.parallelTrialCount == 2)
+        #expect(spec.metricNames == ["accuracy", "loss"])
+        #expect(spec.metricsCollector == .stdOut)
+        #expect(spec.trialTemplate.command?.first == "python3")
+    }
+
+    @Test func numbersMayBeNumbersOrStringsAndJSONWorksToo() throws {
+        let yaml = try ExperimentSpec.parse(localSpec.replacingOccurrences(of: "min: \"0.1\", max: \"0.5\", step: \"0.1\"", with: "min: 0.1, max: 0.5, step: 0.1"))
+        let quoted = try ExperimentSpec.parse(localSpec)
+        #expect(yaml == quoted)
+        let json = """
+            {"apiVersion": "kubeflow.org/v1beta1", "kind": "Experiment", "metadata": {"name": "j"},
+             "spec": {"objective": {"type": "maximize", "objectiveMetricName": "acc"},
+                      "algorithm": {"algorithmName": "random"}, "maxTrialCount": 3, "parallelTrialCount": "1",
+                      "parameters": [{"name": "lr", "parameterType": "double", "feasibleSpace": {"min": 0.001, "max": "0.1", "distribution": "logUniform"}}],
+                      "trialTemplate": {"command": ["train", "--lr=${trialParameters.lr}"]}}}
+            """
+        let spec = try ExperimentSpec.parse(json)
+        #expect(spec.parallelTrialCount == 1 && spec.maxTrialCount == 3)
+        #expect(spec.parameters[0].parameter.kind == .double(min: 0.001, max: 0.1, step: nil, scale: .log))
+        #expect(spec.trialTemplate.trialParameters.map(\.name) == ["lr"], "trialParameters default to the parameters' names")
+    }
+
+    @Test func minAboveMaxNamesTheParameterPath() {
+        let text = localSpec.replacingOccurrences(of: "min: \"0.1\", max: \"0.5\", step: \"0.1\"", with: "min: \"0.5\", max: \"0.1\"")
+        #expect(problems(text).contains("spec.parameters[0].feasibleSpace: min 0.5 must be below max 0.1"))
+    }
+
+    @Test func everyProblemIsReportedAtOnceWithItsPath() {
+        let text = localSpec
+            .replacingOccurrences(of: "type: minimize", with: "type: minimise")
+            .replacingOccurrences(of: "maxTrialCount: 4", with: "maxTrialCount: 4\n  parallelTrialCount: 9")
+            .replacingOccurrences(of: "{list: [\"32\", \"64\"]}", with: "{list: [\"32\", \"big\"]}")
+        let found = problems(text)
+        #expect(found.count == 3, "\(found)")
+        #expect(found.contains { $0.hasPrefix("spec.objective.type: \"minimise\" is not one of minimize, maximize") })
+        #expect(found.contains("spec.parallelTrialCount: 9 must not exceed maxTrialCount 4"))
+        #expect(found.contains { $0.hasPrefix("spec.parameters[1].feasibleSpace.list[1]: \"big\" is not a number") })
+    }
+
+    @Test func templateReferencesAreChecked() {
+        // A placeholder that names no trial parameter.
+        let unknown = localSpec.replacingOccurrences(of: "${trialParameters.units}", with: "${trialParameters.unit}")
+        let found = problems(unknown)
+        #expect(found.contains { $0.hasPrefix("spec.trialTemplate.command[3]: ${trialParameters.unit} is not a trial parameter; did you mean units?") })
+        // ...and the parameter it should have used is then unused.
+        #expect(found.contains { $0.hasPrefix("spec.parameters[1]: \"units\" is never used") })
+        // A trial parameter whose reference is not a search parameter.
+        let badReference = katibJobSpec.replacingOccurrences(of: "reference: num-layers", with: "reference: num_layers")
+        #expect(problems(badReference).contains {
+            $0.hasPrefix("spec.trialTemplate.trialParameters[1].reference: \"num_layers\" is not a parameter in spec.parameters; did you mean num-layers?")
+        })
+    }
+
+    @Test func katibRulesHold() {
+        func broken(_ from: String, _ to: String, in text: String = localSpec) -> [String] {
+            problems(text.replacingOccurrences(of: from, with: to))
+        }
+        #expect(broken("maxTrialCount: 4", "maxTrialCount: 4\n  maxFailedTrialCount: 5") == ["spec.maxFailedTrialCount: 5 must not exceed maxTrialCount 4"])
+        #expect(broken("name: local", "name: Local_Exp").first?.hasPrefix("metadata.name: \"Local_Exp\" is not a DNS-1123 label") == true)
+        #expect(broken("algorithmName: grid", "algorithmName: grid\n    algorithmSettings:\n      - {name: grid_point, value: \"3\"}")
+            .first?.hasPrefix("spec.algorithm.algorithmSettings[0]: grid_point: not a setting of grid") == true)
+        #expect(broken("algorithmName: grid", "algorithmName: rnadom").first?.contains("did you mean random?") == true)
+        #expect(broken(", step: \"0.1\"", "") == ["spec.parameters[0].feasibleSpace: grid needs a step for a double parameter: set feasibleSpace.step, or the algorithm setting grid_points"])
+        #expect(broken("maxTrialCount: 4", "maxTrialCounts: 4") == ["spec.maxTrialCounts: unknown field; did you mean maxTrialCount?"])
+        #expect(broken("objectiveMetricName: loss", "objectiveMetricName: loss\n    additionalMetricNames: [loss]") == ["spec.objective.additionalMetricNames[0]: \"loss\" is already the objective metric"])
+        #expect(broken("  trialTemplate:\n    command: [python3, train.py, \"--x=${trialParameters.x}\", \"--units=${trialParameters.units}\"]", "").contains("spec.trialTemplate: is required: give a command (argv list) for local trials, or a trialSpec for Kubernetes"))
+    }
+
+    @Test func metricsCollectorRegexesMustCompileAndHaveTwoGroups() {
+        let base = localSpec + "\n  metricsCollectorSpec:\n    source:\n      filter:\n        metricsFormat:\n"
+        let found = problems(base + "          - \"([a-z]+\"\n          - \"(\\\\w+)=\\\\d+\"\n          - \"(?:\\\\w+)=(\\\\d+)\"\n")
+        #expect(found.count == 3, "\(found)")
+        #expect(found[0].contains("is not a valid regular expression"))
+        #expect(found[1].contains("must have exactly two top-level groups") && found[1].contains("it has 1"))
+        #expect(found[2].contains("it has 1"))
+        #expect(problems(base + "          - \"(?P<name>\\\\w+):\\\\s*((\\\\d+)(\\\\.\\\\d+)?)\"\n").isEmpty)
+        let file = localSpec + "\n  metricsCollectorSpec:\n    collector:\n      kind: File\n"
+        #expect(problems(file) == ["spec.metricsCollectorSpec.source.fileSystemPath.path: is required for a File collector: the file the trial writes its metrics to"])
+    }
+
+    @Test func notYAMLAtAllIsOneClearProblem() {
+        let found = problems("spec: [unclosed")
+        #expect(found.count == 1 && found[0].contains("not valid YAML"))
+        #expect(problems("{\"spec\": ").first?.contains("not valid JSON") == true)
+    }
+
+    @Test func templateRendering() throws {
+        let spec = try ExperimentSpec.parse(katibJobSpec)
+        let values = TemplateRenderer.values(for: spec.trialTemplate, assignment: ["lr": "0.02", "num-layers": "3", "optimizer": "adam"],
+                                             trialName: "t-1", namespace: "kubeflow")
+        #expect(values == ["learningRate": "0.02", "numberLayers": "3", "optimizer": "adam"])
+        #expect(TemplateRenderer.render("--lr=${trialParameters.learningRate} ${trialParameters.optimizer}x", values: values) == "--lr=0.02 adamx")
+        #expect(TemplateRenderer.render("${trialParameters.missing} and ${trialParameters.", values: values) == "${trialParameters.missing} and ${trialParameters.")
+        #expect(TemplateRenderer.placeholders(in: "a ${trialParameters.x} b ${trialParameters.y}") == ["x", "y"])
+    }
+}

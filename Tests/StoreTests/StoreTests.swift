@@ -1,0 +1,129 @@
+import Foundation
+import GRDB
+import Testing
+@testable import Store
+
+@Suite struct StoreTests {
+    func experiment(_ name: String = "exp", objectiveType: String = "maximize") -> ExperimentRecord {
+        ExperimentRecord(name: name, specText: "spec", specJSON: "{}", seed: 42, objectiveType: objectiveType,
+                         objectiveMetricName: "accuracy", directory: "/tmp")
+    }
+
+    func newTrials(_ count: Int) -> [NewTrial] {
+        (0..<count).map { NewTrial(assignments: [ParameterAssignment(name: "lr", value: "0.\($0 + 1)")], suggesterMetadata: ["i": "\($0)"]) }
+    }
+
+    func tempDatabase() -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("knob-store-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir.appendingPathComponent("knob.db").path
+    }
+
+    @Test func experimentNamesAreUnique() async throws {
+        let store = try Store()
+        let created = try await store.createExperiment(experiment())
+        #expect(created.id != nil)
+        await #expect(throws: StoreError.self) { try await store.createExperiment(experiment()) }
+        #expect(try await store.experiments().count == 1)
+        #expect(UInt64(bitPattern: try await store.requireExperiment("exp").seed) == 42)
+        await #expect(throws: StoreError.self) { try await store.requireExperiment("nope") }
+    }
+
+    @Test func trialsAreNumberedAfterTheLastOneAndKeepTheirAssignments() async throws {
+        let store = try Store()
+        let exp = try await store.createExperiment(experiment("mnist"))
+        let first = try await store.createTrials(newTrials(2), for: exp)
+        let second = try await store.createTrials(newTrials(1), for: exp)
+        #expect(first.map(\.name) == ["mnist-1", "mnist-2"])
+        #expect(second.map(\.sequence) == [3])
+        let stored = try await store.trials(of: exp.id!)
+        #expect(stored.map(\.state) == [.pending, .pending, .pending])
+        #expect(stored[1].assignments == [ParameterAssignment(name: "lr", value: "0.2")])
+        #expect(stored[1].suggesterMetadata == ["i": "1"])
+    }
+
+    @Test func reportsAndLogOffsetAreRecordedTogether() async throws {
+        let store = try Store()
+        let exp = try await store.createExperiment(experiment())
+        let trial = try await store.createTrials(newTrials(1), for: exp)[0]
+        try await store.markRunning(trial.id!, handle: ["pid": "12"], logPath: "/tmp/x.log")
+        let now = Date()
+        try await store.appendReports(trial.id!, reports: [
+            MetricRecord(trialId: 0, name: "accuracy", value: 0.5, text: nil, step: 1, timestamp: now),
+            MetricRecord(trialId: 0, name: "loss", value: nil, text: "nan", step: 1, timestamp: now),
+        ], logOffset: 120)
+        let metrics = try await store.metrics(ofTrial: trial.id!)
+        #expect(metrics.map(\.name) == ["accuracy", "loss"])
+        #expect(metrics[0].trialId == trial.id && metrics[1].text == "nan" && metrics[1].value == nil)
+        let reloaded = try await store.trial(named: trial.name)
+        #expect(reloaded?.logOffset == 120 && reloaded?.state == .running && reloaded?.runnerHandle == ["pid": "12"])
+    }
+
+    @Test func aTrialEndsOnceAndTheOptimalTrialFollowsTheObjectiveDirection() async throws {
+        for (type, expected) in [("maximize", "e-2"), ("minimize", "e-1")] {
+            let store = try Store()
+            let exp = try await store.createExperiment(experiment("e", objectiveType: type))
+            let trials = try await store.createTrials(newTrials(4), for: exp)
+            #expect(try await store.optimalTrial(of: exp) == nil)
+            try await store.finishTrial(trials[0].id!, TrialEnd(state: .succeeded, reason: "ok", message: "", objectiveValue: 0.2))
+            try await store.finishTrial(trials[1].id!, TrialEnd(state: .succeeded, reason: "ok", message: "", objectiveValue: 0.9))
+            try await store.finishTrial(trials[2].id!, TrialEnd(state: .failed, reason: "Error", message: "exited with code 3"))
+            // A second end does not overwrite the first.
+            let again = try await store.finishTrial(trials[0].id!, TrialEnd(state: .killed, reason: "Killed", message: ""))
+            #expect(again == nil)
+            #expect(try await store.trial(named: "e-1")?.state == .succeeded)
+            #expect(try await store.optimalTrial(of: exp)?.name == expected)
+            let counts = try await store.trialCounts(of: exp.id!)
+            #expect(counts == [.succeeded: 2, .failed: 1, .pending: 1])
+        }
+    }
+
+    @Test func experimentLifecycleIsLoggedAsEvents() async throws {
+        let store = try Store()
+        let exp = try await store.createExperiment(experiment())
+        try await store.markExperimentRunning(exp.id!)
+        let trial = try await store.createTrials(newTrials(1), for: exp)[0]
+        try await store.markRunning(trial.id!, handle: ["pid": "1"], logPath: "/x")
+        try await store.finishTrial(trial.id!, TrialEnd(state: .failed, reason: "Error", message: "exited with code 3"))
+        try await store.finishExperiment(exp.id!, status: .failed, reason: "MaxFailedTrialsReached", message: "1 trials failed")
+        let events = try await store.events(of: exp.id!)
+        #expect(events.map(\.kind) == ["ExperimentCreated", "ExperimentStarted", "TrialStarted", "TrialFailed", "ExperimentFailed"])
+        #expect(events[3].message.contains("exited with code 3"))
+        #expect(try await store.events(of: exp.id!, limit: 2).map(\.kind) == ["TrialFailed", "ExperimentFailed"])
+        let finished = try await store.requireExperiment("exp")
+        #expect(finished.status == .failed && finished.completedAt != nil)
+    }
+
+    @Test func deletingAnExperimentRemovesItsRows() async throws {
+        let store = try Store()
+        let exp = try await store.createExperiment(experiment())
+        let trial = try await store.createTrials(newTrials(2), for: exp)[0]
+        try await store.appendReports(trial.id!, reports: [MetricRecord(trialId: 0, name: "accuracy", value: 1, text: nil, step: 1, timestamp: Date())], logOffset: 1)
+        try await store.deleteExperiment(named: "exp")
+        let leftovers = try await store.writer.read { db in
+            try Int.fetchOne(db, sql: "SELECT (SELECT COUNT(*) FROM trial) + (SELECT COUNT(*) FROM metric) + (SELECT COUNT(*) FROM event)")
+        }
+        #expect(leftovers == 0)
+        await #expect(throws: StoreError.self) { try await store.deleteExperiment(named: "exp") }
+    }
+
+    @Test func aFileDatabaseUsesWALAndIsSharedBetweenConnections() async throws {
+        let path = tempDatabase()
+        let store = try Store(path: path)
+        let mode = try await store.writer.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
+        #expect(mode == "wal")
+        let exp = try await store.createExperiment(experiment())
+        // A second process-like opener sees the data, and reopening keeps the schema (migrations run once).
+        let other = try Store(path: path)
+        #expect(try await other.requireExperiment("exp").id == exp.id)
+        // Writers in both, interleaved, never hit "database is locked".
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<20 {
+                let target = i.isMultiple(of: 2) ? store : other
+                group.addTask { _ = try await target.createTrials(newTrials(1), for: exp) }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await store.trials(of: exp.id!).map(\.sequence) == Array(1...20))
+    }
+}

@@ -187,6 +187,10 @@ func tinySpec(name: String, algorithm: String = "random", extra: String = "") ->
         }
         let trialPIDs = pidFiles.compactMap { (try? String(contentsOfFile: $0, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) } }
         #expect(trialPIDs.count == 2, "both trials started")
+        // A second knob on the same experiment is refused instead of competing with the first.
+        let second = try await knob(["run", "-f", "\(dir)/spec.yaml", "--home", home])
+        #expect(second.status == 1 && second.stderr.contains("experiment slow is being run by another knob process (pid \(running.handle["pid"]!))"),
+                "\(second.stderr)")
         let knobPID = try #require(running.handle["pid"].flatMap(Int32.init))
         kill(knobPID, SIGINT)
         let exit = await running.wait()
@@ -198,5 +202,14 @@ func tinySpec(name: String, algorithm: String = "random", extra: String = "") ->
         let get = try #require(try json(try await knob(["get", "slow", "--home", home, "-o", "json"]).stdout) as? [String: Any])
         #expect(get["status"] as? String == "Stopped" && get["reason"] as? String == "StoppedByUser")
         #expect((get["trials"] as? [String: Int])?["Killed"] == 2)
+
+        // Running it again continues the stopped experiment: the killed trials count toward the budget.
+        try write("#!/bin/sh\necho accuracy=0.2\n", to: "\(dir)/slow.sh", executable: true)
+        let resumed = try await knob(["run", "-f", "\(dir)/spec.yaml", "--home", home])
+        #expect(resumed.status == 0, "\(resumed.stdout)\(resumed.stderr)")
+        #expect(resumed.stdout.hasPrefix("resuming experiment slow"))
+        let after = try #require(try json(try await knob(["get", "slow", "--home", home, "-o", "json"]).stdout) as? [String: Any])
+        #expect(after["status"] as? String == "Succeeded")
+        #expect((after["trials"] as? [String: Int]) == ["Killed": 2, "Succeeded": 4])
     }
 }

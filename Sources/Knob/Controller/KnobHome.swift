@@ -62,6 +62,7 @@ public enum KnobError: Error, Sendable, CustomStringConvertible {
     case experimentFinished(name: String, status: ExperimentStatus)
     case specChanged(String)
     case suggester(String)
+    case experimentBusy(name: String, pid: String)
 
     public var description: String {
         switch self {
@@ -79,6 +80,8 @@ public enum KnobError: Error, Sendable, CustomStringConvertible {
             return "experiment \(name) exists with a different spec; run it under another metadata.name, or use --replace to discard the old one"
         case .suggester(let message):
             return "the suggestion algorithm failed: \(message)"
+        case .experimentBusy(let name, let pid):
+            return "experiment \(name) is being run by another knob process (pid \(pid)); stop that one first, or wait for it"
         }
     }
 }

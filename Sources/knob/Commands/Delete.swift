@@ -15,10 +15,9 @@ struct Delete: AsyncParsableCommand {
         try await reportingErrors {
             let home = homeOptions.knobHome
             let store = try home.openExistingStore()
-            let experiment = try await store.requireExperiment(name)
-            if experiment.status == .running {
-                printError("note: experiment \(name) is marked Running; if a `knob run` still drives it, stop that first (Ctrl-C)")
-            }
+            _ = try await store.requireExperiment(name)
+            let lock = try ExperimentLock(home: home, experiment: name)
+            defer { lock.release() }
             try await store.deleteExperiment(named: name)
             home.removeFiles(ofExperiment: name)
             print("deleted experiment \(name)")

@@ -36,6 +36,8 @@ struct Run: AsyncParsableCommand {
             let specDirectory = file == "-" ? FileManager.default.currentDirectoryPath
                 : (KnobHome.absolute(file) as NSString).deletingLastPathComponent
             let store = try home.openStore()
+            let lock = try ExperimentLock(home: home, experiment: spec.name)
+            defer { lock.release() }
             let (experiment, resumed) = try await Engine.prepare(
                 specText: text, spec: spec, specDirectory: specDirectory, home: home, store: store, replace: replace)
             progress(header(spec, resumed: resumed, home: home))

@@ -197,7 +197,7 @@ func tinySpec(name: String, algorithm: String = "random", extra: String = "") ->
         let log = (try? String(contentsOfFile: "\(dir)/knob-run.log", encoding: .utf8)) ?? ""
         #expect(exit == .exited(130), "knob run output:\n\(log)")
         #expect(log.contains("stopping the experiment"))
-        for pid in trialPIDs { #expect(!isAlive(pid), "trial process \(pid) survived Ctrl-C") }
+        for pid in trialPIDs { #expect(!processIsRunning(pid), "trial process \(pid) survived Ctrl-C") }
 
         let get = try #require(try json(try await knob(["get", "slow", "--home", home, "-o", "json"]).stdout) as? [String: Any])
         #expect(get["status"] as? String == "Stopped" && get["reason"] as? String == "StoppedByUser")

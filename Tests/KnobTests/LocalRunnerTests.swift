@@ -51,10 +51,10 @@ import Testing
         let running = try await LocalRunner().start(launch(["/bin/sh", "-c", script], in: dir))
         #expect(await eventually { readPID("\(dir)/grandchild.pid") != nil })
         let grandchild = try #require(readPID("\(dir)/grandchild.pid"))
-        #expect(isAlive(grandchild))
+        #expect(processIsRunning(grandchild))
         await running.terminate(grace: .milliseconds(300))
         #expect(await running.wait() == .signaled(SIGKILL))
-        #expect(await eventually { !isAlive(grandchild) }, "the grandchild \(grandchild) survived")
+        #expect(await eventually { !processIsRunning(grandchild) }, "the grandchild \(grandchild) survived")
     }
 
     @Test func whatATrialLeavesBehindDiesWithIt() async throws {
@@ -62,7 +62,7 @@ import Testing
         let running = try await LocalRunner().start(launch(["/bin/sh", "-c", "sleep 300 & echo $! > orphan.pid; exit 0"], in: dir))
         #expect(await running.wait() == .exited(0))
         let orphan = try #require(readPID("\(dir)/orphan.pid"))
-        #expect(await eventually { !isAlive(orphan) }, "the background process \(orphan) survived its trial")
+        #expect(await eventually { !processIsRunning(orphan) }, "the background process \(orphan) survived its trial")
     }
 }
 
@@ -102,7 +102,7 @@ import Testing
         #expect(trials[0].observation.first?.latest == 5, "reports before the timeout are kept")
         for trial in trials {
             let pid = try #require(readPID(home.trialDirectory(experiment: "ctl", trial: trial.name) + "/grandchild.pid"))
-            #expect(await eventually { !isAlive(pid) }, "grandchild \(pid) of \(trial.name) survived the timeout")
+            #expect(await eventually { !processIsRunning(pid) }, "grandchild \(pid) of \(trial.name) survived the timeout")
         }
         #expect(experiment.status == .succeeded && experiment.reason == "MaxTrialsReached")
     }

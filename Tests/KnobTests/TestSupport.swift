@@ -7,14 +7,6 @@ func makeTemporaryDirectory(_ label: String = "knob-test") -> String {
     return path
 }
 
-/// Whether a process exists and is not a zombie.
-func isAlive(_ pid: Int32) -> Bool {
-    guard kill(pid, 0) == 0 else { return false }
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = stat.lastIndex(of: ")") else { return true }
-    let state = stat[stat.index(close, offsetBy: 2)]
-    return state != "Z" && state != "X"
-}
 
 /// Waits up to `timeout` for `condition`.
 func eventually(timeout: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {

@@ -85,3 +85,12 @@ public func signalName(_ signal: Int32) -> String {
     ]
     return names[signal] ?? "signal \(signal)"
 }
+
+/// Whether process `pid` exists and has not exited (a zombie, exited but not yet reaped, does not count).
+public func processIsRunning(_ pid: Int32) -> Bool {
+    guard kill(pid, 0) == 0 else { return false }
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")"),
+          let state = stat[close...].dropFirst(2).first else { return true }
+    return state != "Z" && state != "X"
+}

@@ -32,6 +32,15 @@ import Testing
         }
     }
 
+    @Test func aSuggesterWaitingForResultsIsAskedAgainWhenATrialEnds() {
+        var policy = ExperimentPolicy(parallelTrialCount: 3, maxTrialCount: 10, failureLimit: nil)
+        policy.trialsStarted(2)
+        policy.waitingForResults = true
+        #expect(policy.decide() == .wait)
+        policy.trialEnded(.succeeded, reachedGoal: false)
+        #expect(policy.decide() == .launch(2))
+    }
+
     @Test func goalStopAndExhaustionEndTheExperiment() {
         var goal = ExperimentPolicy(parallelTrialCount: 2, maxTrialCount: nil, failureLimit: nil)
         goal.trialsStarted(2)

@@ -4,6 +4,7 @@ public enum SuggesterRegistry {
     public static let types: [String: any Suggester.Type] = [
         "random": RandomSuggester.self,
         "grid": GridSuggester.self,
+        "cmaes": CMAESSuggester.self,
     ]
 
     /// The algorithm names knob accepts, sorted.

@@ -83,7 +83,8 @@ public struct ExperimentController: Sendable {
                         continue
                     }
                     if suggestions.isEmpty {
-                        policy.exhausted = true
+                        // Nothing until a running trial ends; with none running, nothing ever.
+                        if policy.running > 0 { policy.waitingForResults = true } else { policy.exhausted = true }
                         continue
                     }
                     let trials = try await store.createTrials(suggestions.map { suggestion in
@@ -106,6 +107,7 @@ public struct ExperimentController: Sendable {
                         await report(ended, experiment: experiment, policy: &policy)
                     } else {
                         policy.running -= 1  // the trial's row is gone (deleted meanwhile)
+                        policy.waitingForResults = false
                     }
                 }
             }

@@ -18,6 +18,9 @@ public struct ExperimentPolicy: Sendable, Hashable {
     public var goalReached = false
     /// The suggester has nothing more to propose.
     public var exhausted = false
+    /// The suggester has nothing to propose until a running trial ends (e.g. CMA-ES waiting for
+    /// the rest of its generation).
+    public var waitingForResults = false
     /// Someone asked the experiment to stop.
     public var stopRequested: String?
 
@@ -58,7 +61,7 @@ public struct ExperimentPolicy: Sendable, Hashable {
         }
         var free = parallelTrialCount - running
         if let maxTrialCount { free = Swift.min(free, maxTrialCount - created) }
-        if free > 0, !exhausted { return .launch(free) }
+        if free > 0, !exhausted, !waitingForResults { return .launch(free) }
         return .wait
     }
 
@@ -69,6 +72,7 @@ public struct ExperimentPolicy: Sendable, Hashable {
 
     public mutating func trialEnded(_ state: TrialState, reachedGoal: Bool) {
         running -= 1
+        waitingForResults = false
         ended[state, default: 0] += 1
         if reachedGoal { goalReached = true }
     }

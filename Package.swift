@@ -40,6 +40,8 @@ let package = Package(
             dependencies: ["Knob", "Store", "Algorithms", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: upcoming
         ),
+        // Benchmarks of the suggesters (not tests): `swift run -c release knob-bench`.
+        .executableTarget(name: "knob-bench", dependencies: ["Algorithms"], path: "bench/swift", swiftSettings: upcoming),
         .testTarget(name: "AlgorithmsTests", dependencies: ["Algorithms"], swiftSettings: upcoming),
         .testTarget(name: "StoreTests", dependencies: ["Store"], swiftSettings: upcoming),
         .testTarget(name: "KnobTests", dependencies: ["Knob", "Store", "Algorithms"], swiftSettings: upcoming),

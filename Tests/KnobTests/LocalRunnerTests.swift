@@ -1,4 +1,5 @@
 import Foundation
+import Algorithms
 import Store
 import Testing
 @testable import Knob
@@ -117,5 +118,63 @@ import Testing
         #expect(trials[0].objectiveValue == 0.0001)
         #expect(try await store.metrics(ofTrial: trials[0].id!).map(\.value) == [0.5, 0.0001])
         #expect(try await store.metrics(ofTrial: trials[1].id!).map(\.value) == [9], "the killed trial's reports are kept")
+    }
+}
+
+@Suite struct SuggesterStateThroughTheStoreTests {
+    @Test func cmaesGivesTheSameNextSuggestionsFromTheStoreAsFromMemory() async throws {
+        let spec = try ExperimentSpec.parse("""
+            apiVersion: kubeflow.org/v1beta1
+            kind: Experiment
+            metadata: {name: restart}
+            spec:
+              objective: {type: maximize, objectiveMetricName: score}
+              algorithm: {algorithmName: cmaes, algorithmSettings: [{name: random_state, value: "4"}]}
+              parallelTrialCount: 3
+              parameters:
+                - {name: lr, parameterType: double, feasibleSpace: {min: "0.0001", max: "0.1", distribution: logUniform}}
+                - {name: layers, parameterType: int, feasibleSpace: {min: "1", max: "6"}}
+                - {name: opt, parameterType: categorical, feasibleSpace: {list: [sgd, adam, rmsprop]}}
+              trialTemplate:
+                command: [train, "${trialParameters.lr}", "${trialParameters.layers}", "${trialParameters.opt}"]
+            """)
+        let home = KnobHome(makeTemporaryDirectory())
+        let store = try home.openStore()
+        let (experiment, _) = try await Engine.prepare(specText: "", spec: spec, specDirectory: home.path, home: home, store: store, replace: false)
+        let controller = ExperimentController(store: store, home: home, spec: spec, runner: LocalRunner(), stop: StopSignal())
+        let space = spec.searchSpace
+        let suggester = try SuggesterRegistry.make("cmaes", context: SuggesterContext(
+            space: space, settings: spec.algorithm.settingsByName, seed: UInt64(bitPattern: experiment.seed)))
+        var memory = History()
+        var records: [TrialRecord] = []
+        // 30 trials, 3 at a time; every fifth fails; the score peaks at lr 0.01, 3 layers, adam.
+        while records.count < 30 {
+            let next = try suggester.suggest(count: 3 - memory.pending.count, history: memory)
+            let created = try await store.createTrials(next.map { s in
+                NewTrial(assignments: space.parameters.map { ParameterAssignment(name: $0.name, value: s.assignment[$0.name]!.description) },
+                         suggesterMetadata: s.metadata)
+            }, for: experiment)
+            records += created
+            memory.trials += next.map { .init(assignment: $0.assignment, outcome: .pending, metadata: $0.metadata) }
+            let oldest = memory.trials.firstIndex { $0.outcome == .pending }!
+            let a = memory.trials[oldest].assignment
+            let score = -abs(log10(a["lr"]!.numericValue!) + 2) - abs(a["layers"]!.numericValue! - 3) - (a["opt"] == .string("adam") ? 0 : 1)
+            if oldest % 5 == 4 {
+                memory.trials[oldest].outcome = .failed
+                try await store.finishTrial(records[oldest].id!, TrialEnd(state: .failed, reason: "Error", message: "exited with code 1"))
+            } else {
+                memory.trials[oldest].outcome = .completed(-score)
+                try await store.finishTrial(records[oldest].id!, TrialEnd(state: .succeeded, reason: "ok", message: "", objectiveValue: score))
+            }
+        }
+        // As after a restart: the history comes back from SQLite, the suggester is new.
+        let reloaded = try await controller.history(experiment.id!, space: space)
+        let fresh = try SuggesterRegistry.make("cmaes", context: SuggesterContext(
+            space: space, settings: spec.algorithm.settingsByName, seed: UInt64(bitPattern: experiment.seed)))
+        let expected = try suggester.suggest(count: 3, history: memory)
+        #expect(try fresh.suggest(count: 3, history: reloaded) == expected)
+        #expect(!expected.isEmpty || !memory.pending.isEmpty)
+        CMAESSuggester.clearReplayCheckpoints()
+        #expect(try fresh.suggest(count: 3, history: reloaded) == expected, "also when the whole history is replayed")
     }
 }

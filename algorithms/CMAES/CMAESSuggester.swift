@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -68,7 +69,9 @@ public struct CMAESSuggester: Suggester {
     // MARK: Suggest
 
     public func suggest(count: Int, history: History) throws -> [Suggestion] {
-        var used = Set(history.trials.map { space.key($0.assignment) })
+        // Repeats are only possible when every parameter is discrete.
+        let finite = space.cardinality != nil
+        var used = finite ? Set(history.trials.map { space.key($0.assignment) }) : []
         if let total = space.cardinality, used.count >= total { throw SuggesterError.exhausted }
         let replayed = replay(history)
         let generation = replayed.generation
@@ -80,12 +83,12 @@ public struct CMAESSuggester: Suggester {
             var assignment = space.decode(sample.evaluated)
             // In a discrete space, prefer points not tried yet (a few redraws, then accept).
             var tries = 0
-            while used.contains(space.key(assignment)), tries < 20 {
+            while finite, used.contains(space.key(assignment)), tries < 20 {
                 sample = state.sample(&rng)
                 assignment = space.decode(sample.evaluated)
                 tries += 1
             }
-            used.insert(space.key(assignment))
+            if finite { used.insert(space.key(assignment)) }
             result.append(Suggestion(assignment: assignment, metadata: [
                 Self.generationKey: String(generation),
                 Self.indexKey: String(index),
@@ -94,6 +97,12 @@ public struct CMAESSuggester: Suggester {
             ]))
         }
         return result
+    }
+
+    /// Forgets every replay checkpoint of this process (the next suggestion replays its whole
+    /// history, as the first one after a restart does).
+    public static func clearReplayCheckpoints() {
+        CMAReplayCache.shared.removeAll()
     }
 
     static func stream(generation: Int, index: Int) -> Int {
@@ -119,7 +128,25 @@ public struct CMAESSuggester: Suggester {
         var completedGenerations: Int
     }
 
+    /// Where a replay can resume: the state after `generation` complete generations, and what
+    /// each member of those generations was (its raw sample as written, and its value), so that a
+    /// later history can be checked to begin the same way.
+    struct Checkpoint {
+        var run: Run
+        var generation: Int
+        var budget: (large: Int, small: Int)
+        var largeRestarts: Int
+        var members: [[Member]]
+    }
+
+    struct Member: Equatable {
+        var sample: String
+        var value: Double
+    }
+
     /// Rebuilds the current state from the history: every complete generation is told, in order.
+    /// The result depends on the history alone; a checkpoint kept from an earlier call only saves
+    /// replaying the generations it already covers, when the history starts with them.
     func replay(_ history: History) -> Replay {
         var byGeneration: [Int: [Int: History.Trial]] = [:]
         for trial in history.trials {
@@ -127,38 +154,64 @@ public struct CMAESSuggester: Suggester {
                   let i = trial.metadata[Self.indexKey].flatMap(Int.init) else { continue }
             byGeneration[g, default: [:]][i] = trial
         }
-        var run = Run(state: CMAState(mean: Array(repeating: 0.5, count: space.dimension), sigma: sigma0, lambda: lambda0,
-                                      cardinality: cardinality), number: 0, isLarge: true)
-        var budget = (large: 0, small: 0)
-        var largeRestarts = 0
-        var generation = 0
+        let key = CMAReplayCache.Key(space: space, seed: seed, sigma0: sigma0, lambda0: lambda0, restart: restartStrategy.rawValue)
+        var checkpoint = CMAReplayCache.shared.checkpoint(for: key).flatMap { cached in
+            startsWith(byGeneration, cached) ? cached : nil
+        } ?? Checkpoint(
+            run: Run(state: CMAState(mean: Array(repeating: 0.5, count: space.dimension), sigma: sigma0, lambda: lambda0,
+                                     cardinality: cardinality), number: 0, isLarge: true),
+            generation: 0, budget: (0, 0), largeRestarts: 0, members: [])
+        let resumedAt = checkpoint.generation
         while true {
-            let members = byGeneration[generation] ?? [:]
-            let lambda = run.state.p.lambda
-            let solutions: [(x: [Double], f: Double)?] = (0..<lambda).map { index in
-                guard let trial = members[index] else { return nil }
+            let members = byGeneration[checkpoint.generation] ?? [:]
+            let lambda = checkpoint.run.state.p.lambda
+            var told: [(x: [Double], f: Double)] = []
+            var signature: [Member] = []
+            for index in 0..<lambda {
+                guard let trial = members[index], let text = trial.metadata[Self.sampleKey], let x = parseSample(text) else { break }
+                let f: Double
                 switch trial.outcome {
-                case .pending: return nil
-                case .completed(let value): return parseSample(trial).map { ($0, value.isNaN ? .infinity : value) }
-                case .failed: return parseSample(trial).map { ($0, .infinity) }
+                case .pending: f = .nan
+                case .completed(let value): f = value.isNaN ? .infinity : value
+                case .failed: f = .infinity
                 }
+                if f.isNaN { break }
+                told.append((x, f))
+                signature.append(Member(sample: text, value: f))
             }
-            guard solutions.allSatisfy({ $0 != nil }) else {
-                return Replay(run: run, generation: generation, issued: members, completedGenerations: generation)
+            guard told.count == lambda else {
+                if checkpoint.generation > resumedAt { CMAReplayCache.shared.store(checkpoint, for: key) }
+                return Replay(run: checkpoint.run, generation: checkpoint.generation, issued: members,
+                              completedGenerations: checkpoint.generation)
             }
-            let told = solutions.map { $0! }
-            if told.contains(where: { $0.f.isFinite }) { run.state.tell(told) }
-            if run.isLarge { budget.large += lambda } else { budget.small += lambda }
-            generation += 1
-            if restartStrategy != .none, run.state.stopReason != nil {
-                run = restart(after: run, budget: budget, largeRestarts: &largeRestarts)
+            if told.contains(where: { $0.f.isFinite }) { checkpoint.run.state.tell(told) }
+            if checkpoint.run.isLarge { checkpoint.budget.large += lambda } else { checkpoint.budget.small += lambda }
+            checkpoint.members.append(signature)
+            checkpoint.generation += 1
+            if restartStrategy != .none, checkpoint.run.state.stopReason != nil {
+                checkpoint.run = restart(after: checkpoint.run, budget: checkpoint.budget, largeRestarts: &checkpoint.largeRestarts)
             }
         }
     }
 
-    private func parseSample(_ trial: History.Trial) -> [Double]? {
-        guard let text = trial.metadata[Self.sampleKey] else { return nil }
-        let values = text.split(separator: ",").compactMap { Double($0) }
+    /// Whether the history's first generations are exactly those the checkpoint was built from.
+    private func startsWith(_ byGeneration: [Int: [Int: History.Trial]], _ checkpoint: Checkpoint) -> Bool {
+        for (g, members) in checkpoint.members.enumerated() {
+            guard let trials = byGeneration[g] else { return false }
+            for (index, member) in members.enumerated() {
+                guard let trial = trials[index], trial.metadata[Self.sampleKey] == member.sample else { return false }
+                switch trial.outcome {
+                case .pending: return false
+                case .completed(let value): if (value.isNaN ? .infinity : value) != member.value { return false }
+                case .failed: if member.value != .infinity { return false }
+                }
+            }
+        }
+        return true
+    }
+
+    private func parseSample(_ text: String) -> [Double]? {
+        let values = text.utf8.split(separator: UInt8(ascii: ",")).compactMap { Double(Substring($0)) }
         return values.count == space.dimension ? values : nil
     }
 
@@ -190,5 +243,44 @@ public struct CMAESSuggester: Suggester {
             }
         }
         return Run(state: CMAState(mean: mean, sigma: sigma, lambda: lambda, cardinality: cardinality), number: number, isLarge: isLarge)
+    }
+}
+
+/// Replay checkpoints of recent CMA-ES searches in this process, one per configuration, so that a
+/// suggestion costs the generations completed since the last one rather than the whole history.
+final class CMAReplayCache: Sendable {
+    struct Key: Hashable, Sendable {
+        var space: SearchSpace
+        var seed: UInt64
+        var sigma0: Double
+        var lambda0: Int
+        var restart: String
+    }
+
+    private struct Entries: ~Copyable {
+        var checkpoints: [Key: CMAESSuggester.Checkpoint] = [:]
+        var order: [Key] = []
+    }
+
+    static let shared = CMAReplayCache()
+    private let entries = Mutex(Entries())
+    private let capacity = 32
+
+    func checkpoint(for key: Key) -> CMAESSuggester.Checkpoint? {
+        entries.withLock { $0.checkpoints[key] }
+    }
+
+    func store(_ checkpoint: CMAESSuggester.Checkpoint, for key: Key) {
+        entries.withLock { entries in
+            if entries.checkpoints[key] == nil {
+                entries.order.append(key)
+                if entries.order.count > capacity { entries.checkpoints[entries.order.removeFirst()] = nil }
+            }
+            entries.checkpoints[key] = checkpoint
+        }
+    }
+
+    func removeAll() {
+        entries.withLock { $0 = Entries() }
     }
 }

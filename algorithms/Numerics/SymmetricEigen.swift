@@ -19,13 +19,17 @@ public struct SymmetricEigen: Sendable {
         a.withUnsafeMutableBufferPointer { a in
             v.withUnsafeMutableBufferPointer { v in
                 for _ in 0..<maxSweeps {
-                    var off = 0.0
-                    for p in 0..<n { for q in (p + 1)..<n { off += a[p * n + q] * a[p * n + q] } }
-                    if off < 1e-30 { break }
+                    var off = 0.0, diagonal = 0.0
+                    for p in 0..<n {
+                        diagonal += a[p * n + p] * a[p * n + p]
+                        for q in (p + 1)..<n { off += a[p * n + q] * a[p * n + q] }
+                    }
+                    // Off-diagonal mass negligible next to the diagonal (or exactly zero).
+                    if off <= 1e-30 * diagonal || off < 1e-300 { break }
                     for p in 0..<n {
                         for q in (p + 1)..<n {
                             let apq = a[p * n + q]
-                            if abs(apq) < 1e-300 { continue }
+                            if abs(apq) <= 1e-18 * (abs(a[p * n + p]) + abs(a[q * n + q])) { continue }
                             let app = a[p * n + p], aqq = a[q * n + q]
                             let theta = (aqq - app) / (2 * apq)
                             let t = (theta >= 0 ? 1.0 : -1.0) / (abs(theta) + (theta * theta + 1).squareRoot())

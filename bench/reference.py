@@ -1,0 +1,134 @@
+"""Reference samplers on knob's benchmark functions: the `cmaes` library driven directly (start at
+the box centre, sigma0 = 1/6 of the range, as Katib's CMA-ES does) and Optuna's CmaEsSampler.
+
+Same functions, seeds and budgets as knob-bench; prints JSON rows of the same shape.
+
+    python bench/reference.py [--seeds 10] [--trials 100] [--overhead-trials 1000] [--overhead-seeds 1]
+"""
+
+import argparse
+import json
+import math
+import time
+
+import numpy as np
+
+
+def branin(x):
+    b, c, t = 5.1 / (4 * math.pi**2), 5 / math.pi, 1 / (8 * math.pi)
+    return (x[1] - b * x[0] ** 2 + c * x[0] - 6) ** 2 + 10 * (1 - t) * math.cos(x[0]) + 10
+
+
+HARTMANN_ALPHA = [1.0, 1.2, 3.0, 3.2]
+HARTMANN_A = [[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14], [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]]
+HARTMANN_P = [
+    [0.1312, 0.1696, 0.5569, 0.0124, 0.8283, 0.5886], [0.2329, 0.4135, 0.8307, 0.3736, 0.1004, 0.9991],
+    [0.2348, 0.1451, 0.3522, 0.2883, 0.3047, 0.6650], [0.4047, 0.8828, 0.8732, 0.5743, 0.1091, 0.0381],
+]
+
+
+def hartmann6(x):
+    return -sum(
+        HARTMANN_ALPHA[i] * math.exp(-sum(HARTMANN_A[i][j] * (x[j] - HARTMANN_P[i][j]) ** 2 for j in range(6)))
+        for i in range(4)
+    )
+
+
+def rosenbrock(x):
+    return sum(100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2 for i in range(len(x) - 1))
+
+
+def ackley(x):
+    n = len(x)
+    return (-20 * math.exp(-0.2 * math.sqrt(sum(v * v for v in x) / n))
+            - math.exp(sum(math.cos(2 * math.pi * v) for v in x) / n) + 20 + math.e)
+
+
+FUNCTIONS = {
+    "branin2": ([(-5, 10), (0, 15)], 0.397887, branin),
+    "hartmann6": ([(0, 1)] * 6, -3.322368, hartmann6),
+    "rosenbrock5": ([(-5, 10)] * 5, 0.0, rosenbrock),
+    "ackley10": ([(-32.768, 32.768)] * 10, 0.0, ackley),
+}
+
+
+def run_cmaes(bounds, f, seed, trials):
+    from cmaes import CMA
+
+    d = len(bounds)
+    lo = np.array([b[0] for b in bounds], float)
+    hi = np.array([b[1] for b in bounds], float)
+    optimizer = CMA(mean=np.full(d, 0.5), sigma=1 / 6, bounds=np.array([[0.0, 1.0]] * d), seed=seed)
+    best, seconds, solutions, best_so_far = [], [], [], math.inf
+    for _ in range(trials):
+        start = time.perf_counter()
+        x = optimizer.ask()
+        elapsed = time.perf_counter() - start
+        value = f(list(lo + x * (hi - lo)))
+        solutions.append((x, value))
+        if len(solutions) == optimizer.population_size:
+            start = time.perf_counter()
+            optimizer.tell(solutions)
+            elapsed += time.perf_counter() - start
+            solutions = []
+        seconds.append(elapsed)
+        best_so_far = min(best_so_far, value)
+        best.append(best_so_far)
+    return best, seconds
+
+
+def run_optuna(bounds, f, seed, trials):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.CmaEsSampler(seed=seed))
+    best, seconds, best_so_far = [], [], math.inf
+    for _ in range(trials):
+        start = time.perf_counter()
+        trial = study.ask()
+        x = [trial.suggest_float(f"x{i}", lo, hi) for i, (lo, hi) in enumerate(bounds)]
+        elapsed = time.perf_counter() - start
+        value = f(x)
+        start = time.perf_counter()
+        study.tell(trial, value)
+        seconds.append(elapsed + time.perf_counter() - start)
+        best_so_far = min(best_so_far, value)
+        best.append(best_so_far)
+    return best, seconds
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--overhead-trials", type=int, default=1000)
+    parser.add_argument("--overhead-seeds", type=int, default=1)
+    parser.add_argument("--functions", default=",".join(FUNCTIONS))
+    args = parser.parse_args()
+    rows = []
+    for sampler, runner in (("cmaes_direct", run_cmaes), ("optuna_cmaes", run_optuna)):
+        for name in args.functions.split(","):
+            bounds, minimum, f = FUNCTIONS[name]
+            regrets = {c: [] for c in (25, 50, 100) if c <= args.trials}
+            for seed in range(args.seeds):
+                best, _ = runner(bounds, f, seed, args.trials)
+                for c in regrets:
+                    regrets[c].append(best[c - 1] - minimum)
+            overhead = {100: [], 1000: []}
+            for seed in range(args.overhead_seeds):
+                _, seconds = runner(bounds, f, 1000 + seed, args.overhead_trials)
+                for at in overhead:
+                    if at <= len(seconds):
+                        overhead[at].append(sum(seconds[at - 10 : at]) / 10)
+            row = {"function": name, "sampler": sampler, "seeds": args.seeds}
+            for c, values in regrets.items():
+                row[f"regret@{c}"] = [float(np.quantile(values, q)) for q in (0.5, 0.25, 0.75)]
+            for at, values in overhead.items():
+                if values:
+                    row[f"overhead@{at}"] = float(np.median(values))
+            rows.append(row)
+    print(json.dumps(rows, indent=2, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

@@ -19,11 +19,15 @@ public struct RandomSuggester: Suggester {
 
     public func suggest(count: Int, history: History) throws -> [Suggestion] {
         var rng = SeededGenerator(seed: seed, stream: history.trials.count)
-        var used = Set(history.trials.map { space.key($0.assignment) })
         let cardinality = space.cardinality
-        if let cardinality, used.count >= cardinality { throw SuggesterError.exhausted }
+        // With a continuous parameter two draws never coincide: no need to track what was used.
+        guard let cardinality else {
+            return (0..<count).map { _ in Suggestion(assignment: sample(&rng)) }
+        }
+        var used = Set(history.trials.map { space.key($0.assignment) })
+        if used.count >= cardinality { throw SuggesterError.exhausted }
 
-        if let cardinality, cardinality <= Self.enumerationLimit {
+        if cardinality <= Self.enumerationLimit {
             var remaining = GridEnumerator(axes: space.parameters.map { $0.finiteValues ?? [] }, names: space.parameters.map(\.name))
                 .all()
                 .filter { !used.contains(space.key($0)) }
@@ -38,7 +42,7 @@ public struct RandomSuggester: Suggester {
         var result: [Suggestion] = []
         for _ in 0..<count {
             var candidate = sample(&rng)
-            // Collisions are only possible when every parameter is discrete; a few redraws settle them.
+            // A large discrete space: a few redraws settle collisions.
             var tries = 0
             while used.contains(space.key(candidate)), tries < 1000 {
                 candidate = sample(&rng)

@@ -1,5 +1,6 @@
 import Foundation
 import Knob
+import Store
 import Testing
 
 /// A fast trainer: a noisy-free bowl whose best is lr=0.03, reported per epoch like the MNIST trainer.
@@ -211,5 +212,70 @@ func tinySpec(name: String, algorithm: String = "random", extra: String = "") ->
         let after = try #require(try json(try await knob(["get", "slow", "--home", home, "-o", "json"]).stdout) as? [String: Any])
         #expect(after["status"] as? String == "Succeeded")
         #expect((after["trials"] as? [String: Int]) == ["Killed": 2, "Succeeded": 4])
+    }
+}
+
+@Suite struct RestartTests {
+    @Test func trialsOutliveAKilledKnobAndAreFollowedAgainWithTheirRealExitStatus() async throws {
+        let dir = makeTemporaryDirectory()
+        // Reports once, waits for the go-ahead file, reports again and exits 3 (trial 1) or 0 (trial 2).
+        try write("""
+            #!/bin/sh
+            echo "accuracy=0.$1"
+            while [ ! -f "$2/go" ]; do sleep 0.05; done
+            echo "accuracy=0.9$1"
+            [ "$1" = 1 ] && exit 3
+            exit 0
+            """, to: "\(dir)/trial.sh", executable: true)
+        try write("""
+            apiVersion: kubeflow.org/v1beta1
+            kind: Experiment
+            metadata: {name: crash}
+            spec:
+              objective: {type: maximize, objectiveMetricName: accuracy}
+              algorithm: {algorithmName: grid}
+              parallelTrialCount: 2
+              maxTrialCount: 2
+              parameters:
+                - {name: n, parameterType: int, feasibleSpace: {min: "1", max: "2"}}
+              trialTemplate:
+                command: [./trial.sh, "${trialParameters.n}", "\(dir)"]
+            """, to: "\(dir)/spec.yaml")
+        let home = "\(dir)/home"
+        let first = try await LocalRunner().start(TrialLaunch(
+            experimentName: "e2e", trialName: "first", argv: [knobExecutable, "run", "-f", "\(dir)/spec.yaml", "--home", home],
+            workingDirectory: dir, environment: [:], logPath: "\(dir)/first.log", trialDirectory: "\(dir)/first"))
+        // Wait until both first reports are in the store, then kill knob outright.
+        func reportsRecorded(_ store: Store) async -> Int {
+            guard let experiment = try? await store.experiment(named: "crash"),
+                  let trials = try? await store.trials(of: experiment.id!) else { return 0 }
+            var count = 0
+            for trial in trials { count += (try? await store.metrics(ofTrial: trial.id!).count) ?? 0 }
+            return count
+        }
+        var recorded = 0
+        for _ in 0..<200 where recorded < 2 {
+            try await Task.sleep(for: .milliseconds(50))
+            if FileManager.default.fileExists(atPath: "\(home)/knob.db") { recorded = await reportsRecorded(try Store(path: "\(home)/knob.db")) }
+        }
+        let store = try Store(path: "\(home)/knob.db")
+        #expect(recorded == 2, "both trials reported before the kill")
+        kill(Int32(first.handle["pid"]!)!, SIGKILL)
+        #expect(await first.wait() == .signaled(SIGKILL))
+
+        // The trials go on without knob; a new knob follows them again and records how they end.
+        try write("", to: "\(dir)/go")
+        let second = try await knob(["run", "-f", "\(dir)/spec.yaml", "--home", home])
+        #expect(second.stdout.contains("following again 2 trials left running by an earlier run"), "\(second.stdout)")
+        let experiment = try #require(try await store.experiment(named: "crash"))
+        #expect(experiment.status == .succeeded, "\(second.stdout)\(second.stderr)")
+        let trials = try await store.trials(of: experiment.id!)
+        #expect(trials.map(\.state) == [.failed, .succeeded])
+        #expect(trials[0].exitCode == 3 && trials[0].message.hasPrefix("exited with code 3"))
+        #expect(trials[1].objectiveValue == 0.92)
+        for (trial, expected) in zip(trials, [[0.1, 0.91], [0.2, 0.92]]) {
+            let values = try await store.metrics(ofTrial: trial.id!).map(\.value)
+            #expect(values == expected, "\(trial.name): every report recorded once")
+        }
     }
 }

@@ -4,7 +4,8 @@ import Store
 
 /// What the controller tells whoever watches it (the CLI prints these).
 public enum ControllerEvent: Sendable {
-    case resumed(recovered: Int)
+    /// An earlier process left trials running (now followed again) or not yet started (started now).
+    case resumed(adopted: Int, pending: Int)
     case trialStarted(TrialRecord)
     /// A trial ended; `best` is the experiment's best trial after it.
     case trialEnded(TrialRecord, best: TrialRecord?, completed: Int)
@@ -49,19 +50,54 @@ public struct ExperimentController: Sendable {
         let execution = TrialExecution(store: store, runner: runner, spec: spec, scraper: scraper, stop: stop, grace: grace)
 
         try await store.markExperimentRunning(experimentId)
-        let recovered = try await recoverInterruptedTrials(experimentId)
-        if recovered > 0 { onEvent(.resumed(recovered: recovered)) }
-
         var policy = ExperimentPolicy(parallelTrialCount: spec.parallelTrialCount, maxTrialCount: spec.maxTrialCount,
                                       failureLimit: spec.failureLimit)
+        // Trials an earlier process left unfinished: running ones are adopted (or recorded as
+        // ended when they cannot be), pending ones are started now.
+        var adopted: [(TrialRecord, any RunningTrial)] = []
+        var pending: [TrialRecord] = []
         for trial in try await store.trials(of: experimentId) {
             policy.created += 1
-            policy.ended[trial.state, default: 0] += 1
-            if trial.state == .succeeded, let value = trial.objectiveValue, spec.objective.reachesGoal(value) { policy.goalReached = true }
+            switch trial.state {
+            case .running:
+                if let process = runner.adopt(handle: trial.runnerHandle) {
+                    adopted.append((trial, process))
+                } else if let end = try await recover(trial) {
+                    policy.ended[end.state, default: 0] += 1
+                }
+            case .pending:
+                pending.append(trial)
+            default:
+                policy.ended[trial.state, default: 0] += 1
+                if trial.state == .succeeded, let value = trial.objectiveValue, spec.objective.reachesGoal(value) { policy.goalReached = true }
+            }
         }
+        if !adopted.isEmpty || !pending.isEmpty { onEvent(.resumed(adopted: adopted.count, pending: pending.count)) }
+        policy.running = adopted.count + pending.count
 
-        let finalDecision: ExperimentPolicy.Decision = try await withThrowingTaskGroup(of: TrialRecord?.self) { group in
+        let finalDecision: ExperimentPolicy.Decision? = try await withThrowingTaskGroup(of: TrialRecord?.self) { group in
+            func follow(_ trial: TrialRecord, _ work: @escaping @Sendable () async -> TrialEnd?) {
+                group.addTask {
+                    guard let end = await work() else { return nil }
+                    if let finished = try await self.store.finishTrial(trial.id!, end) { return finished }
+                    return try await self.store.trial(named: trial.name)
+                }
+            }
+            for (trial, process) in adopted {
+                let launch = self.launch(for: trial, experiment: experiment)
+                follow(trial) { await execution.resume(trial, process: process, launch: launch, metricsPath: self.metricsPath(launch)) }
+            }
+            for trial in pending {
+                let launch = self.launch(for: trial, experiment: experiment)
+                onEvent(.trialStarted(trial))
+                follow(trial) { await execution.run(trial, launch: launch, metricsPath: self.metricsPath(launch)) }
+            }
             while true {
+                if stop.isDetached {
+                    // Leave the trials running for the next process to adopt.
+                    while try await group.next() != nil {}
+                    return nil
+                }
                 if let reason = stop.reason { policy.stopRequested = reason }
                 switch policy.decide() {
                 case .finish(let status, let reason, let message):
@@ -95,24 +131,22 @@ public struct ExperimentController: Sendable {
                     for trial in trials {
                         let launch = self.launch(for: trial, experiment: experiment)
                         onEvent(.trialStarted(trial))
-                        group.addTask {
-                            let end = await execution.run(trial, launch: launch, metricsPath: self.metricsPath(launch))
-                            if let finished = try await self.store.finishTrial(trial.id!, end) { return finished }
-                            return try await self.store.trial(named: trial.name)
-                        }
+                        follow(trial) { await execution.run(trial, launch: launch, metricsPath: self.metricsPath(launch)) }
                     }
                 case .wait:
                     guard let next = try await group.next() else { continue }
                     if let ended = next {
                         await report(ended, experiment: experiment, policy: &policy)
                     } else {
-                        policy.running -= 1  // the trial's row is gone (deleted meanwhile)
+                        policy.running -= 1  // detached, or the trial's row is gone (deleted meanwhile)
                         policy.waitingForResults = false
                     }
                 }
             }
         }
-        guard case .finish(let status, let reason, let message) = finalDecision else { return experiment }
+        guard case .finish(let status, let reason, let message)? = finalDecision else {
+            return try await store.requireExperiment(experiment.name)
+        }
         try await store.finishExperiment(experimentId, status: status, reason: reason, message: message)
         return try await store.requireExperiment(experiment.name)
     }
@@ -137,25 +171,19 @@ public struct ExperimentController: Sendable {
         })
     }
 
-    /// Trials left Pending or Running by a run that did not end cleanly: a trial whose process is
-    /// still alive is stopped; all of them are recorded as ended, with why.
-    private func recoverInterruptedTrials(_ experimentId: Int64) async throws -> Int {
-        var count = 0
-        for trial in try await store.trials(of: experimentId) where !trial.state.isFinished {
-            count += 1
-            if trial.state == .running, let pgid = trial.runnerHandle["pgid"].flatMap(Int32.init), kill(-pgid, 0) == 0 {
-                kill(-pgid, SIGKILL)
-                try await store.finishTrial(trial.id!, TrialEnd(state: .killed, reason: "Interrupted",
-                    message: "knob stopped while this trial ran; its process group \(pgid) was killed on resume"))
-            } else if trial.state == .running {
-                try await store.finishTrial(trial.id!, TrialEnd(state: .failed, reason: "Lost",
-                    message: "knob stopped while this trial ran, and its process was gone on resume; its result is unknown"))
-            } else {
-                try await store.finishTrial(trial.id!, TrialEnd(state: .killed, reason: "Interrupted",
-                    message: "knob stopped before this trial started"))
-            }
+    /// A running trial this runner cannot adopt (started without a supervisor): stopped if its
+    /// process group is still there, and recorded as ended either way.
+    private func recover(_ trial: TrialRecord) async throws -> TrialEnd? {
+        let end: TrialEnd
+        if let pgid = trial.runnerHandle["pgid"].flatMap(Int32.init), kill(-pgid, 0) == 0 {
+            kill(-pgid, SIGKILL)
+            end = TrialEnd(state: .killed, reason: "Interrupted",
+                           message: "knob stopped while this trial ran and could not follow it again; its process group \(pgid) was killed")
+        } else {
+            end = TrialEnd(state: .failed, reason: "Lost",
+                           message: "knob stopped while this trial ran, and its process was gone on resume; its result is unknown")
         }
-        return count
+        return try await store.finishTrial(trial.id!, end).map { _ in end }
     }
 
     func launch(for trial: TrialRecord, experiment: ExperimentRecord) -> TrialLaunch {

@@ -1,12 +1,28 @@
 import Foundation
 import Store
 
-/// A flag that tells running trials to stop, with why.
+/// A flag that tells running trials to stop, with why; or to be left running (`detach`) for
+/// another process to adopt, as when the daemon shuts down.
 public final class StopSignal: @unchecked Sendable {
     private let lock = NSLock()
     private var _reason: String?
+    private var _detached = false
 
     public init() {}
+
+    /// Stops following trials without ending them: they keep running, unrecorded, for a later
+    /// process to adopt.
+    public func detach() {
+        lock.lock()
+        _detached = true
+        lock.unlock()
+    }
+
+    public var isDetached: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return _detached
+    }
 
     /// Asks every trial watching this signal to stop. The first reason given is kept.
     public func request(_ reason: String) {
@@ -36,7 +52,8 @@ struct TrialExecution: Sendable {
     let grace: Duration
     let pollInterval: Duration = .milliseconds(100)
 
-    func run(_ trial: TrialRecord, launch: TrialLaunch, metricsPath: String?) async -> TrialEnd {
+    /// Starts the trial and follows it to its end; `nil` when detached before it ended.
+    func run(_ trial: TrialRecord, launch: TrialLaunch, metricsPath: String?) async -> TrialEnd? {
         guard let trialId = trial.id else { return TrialEnd(state: .failed, reason: "Internal", message: "trial has no id") }
         let process: any RunningTrial
         do {
@@ -45,22 +62,40 @@ struct TrialExecution: Sendable {
             return TrialEnd(state: .failed, reason: "StartFailed", message: "\(error)")
         }
         try? await store.markRunning(trialId, handle: process.handle, logPath: launch.logPath)
+        return await follow(trialId: trialId, process: process, launch: launch, metricsPath: metricsPath, offset: 0, prior: [])
+    }
 
+    /// Follows a trial adopted after a restart: reading resumes where the recorded reports end.
+    func resume(_ trial: TrialRecord, process: any RunningTrial, launch: TrialLaunch, metricsPath: String?) async -> TrialEnd? {
+        guard let trialId = trial.id else { return nil }
+        let prior = (try? await store.metrics(ofTrial: trialId)) ?? []
+        return await follow(trialId: trialId, process: process, launch: launch, metricsPath: metricsPath,
+                            offset: trial.logOffset, prior: prior)
+    }
+
+    private func follow(trialId: Int64, process: any RunningTrial, launch: TrialLaunch, metricsPath: String?,
+                        offset: Int64, prior: [MetricRecord]) async -> TrialEnd? {
         let exitBox = ExitBox()
         return await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 exitBox.set(await process.wait())
             }
-            let end = await follow(trialId: trialId, process: process, exitBox: exitBox, launch: launch, metricsPath: metricsPath)
+            let end = await scrape(trialId: trialId, process: process, exitBox: exitBox, launch: launch,
+                                   metricsPath: metricsPath, offset: offset, prior: prior)
+            if end == nil { group.cancelAll() }
             await group.waitForAll()
             return end
         }
     }
 
-    private func follow(trialId: Int64, process: any RunningTrial, exitBox: ExitBox, launch: TrialLaunch, metricsPath: String?) async -> TrialEnd {
-        let tail = FileTail(path: metricsPath ?? launch.logPath)
-        var lines = LineReader()
+    private func scrape(trialId: Int64, process: any RunningTrial, exitBox: ExitBox, launch: TrialLaunch, metricsPath: String?,
+                        offset: Int64, prior: [MetricRecord]) async -> TrialEnd? {
+        let tail = FileTail(path: metricsPath ?? launch.logPath, offset: offset)
+        var lines = LineReader(startingAt: offset)
         var observation = ObservationBuilder(metricNames: spec.metricNames)
+        for record in prior {
+            observation.add(MetricReport(name: record.name, value: record.value, text: record.text, step: record.step))
+        }
         let started = ContinuousClock.now
         let timeout = spec.trialTemplate.timeoutSeconds.map { Duration.milliseconds(Int64($0 * 1000)) }
         var stoppedBecause: (state: TrialState, reason: String, message: String)?
@@ -81,6 +116,7 @@ struct TrialExecution: Sendable {
         }
 
         while true {
+            if stop.isDetached { return nil }
             let exited = exitBox.value != nil
             let chunk = tail.read()
             await record(lines.feed(chunk))
@@ -128,8 +164,14 @@ struct TrialExecution: Sendable {
                             message: "exited with code 0 but never reported \(metric)=<number>\(lastOutput(logPath))",
                             exitCode: 0, observation: observation.metrics)
         default:
-            return TrialEnd(state: .failed, reason: exit.code != nil ? "Error" : "Signaled",
-                            message: "\(exit.description)\(lastOutput(logPath))",
+            let reason = switch exit {
+            case .exited: "Error"
+            case .signaled: "Signaled"
+            case .startFailed: "StartFailed"
+            case .lost: "Lost"
+            }
+            let output = exit == .lost || exit.isStartFailure ? "" : lastOutput(logPath)
+            return TrialEnd(state: .failed, reason: reason, message: "\(exit.description)\(output)",
                             exitCode: exitCode(exit), observation: observation.metrics)
         }
     }
@@ -148,6 +190,11 @@ extension TrialExit {
     var code: Int32? {
         if case .exited(let code) = self { return code }
         return nil
+    }
+
+    var isStartFailure: Bool {
+        if case .startFailed = self { return true }
+        return false
     }
 }
 

@@ -33,6 +33,10 @@ public struct TrialLaunch: Sendable {
 public enum TrialExit: Sendable, Hashable {
     case exited(Int32)
     case signaled(Int32)
+    /// The command could not be started (a supervised trial learns this after `start`).
+    case startFailed(String)
+    /// The process vanished without leaving an exit status (e.g. the machine rebooted).
+    case lost
 
     public var succeeded: Bool { self == .exited(0) }
 
@@ -40,6 +44,8 @@ public enum TrialExit: Sendable, Hashable {
         switch self {
         case .exited(let code): return "exited with code \(code)"
         case .signaled(let signal): return "was killed by signal \(signal) (\(signalName(signal)))"
+        case .startFailed(let message): return message
+        case .lost: return "its process vanished without leaving an exit status; the result is unknown"
         }
     }
 }
@@ -48,8 +54,11 @@ public enum TrialExit: Sendable, Hashable {
 ///
 /// Contract: `start` returns once the trial is running, with its output going to
 /// `launch.logPath`; it throws `RunnerError.startFailed` when the trial cannot start.
+/// `adopt` finds a trial again from the handle recorded when it started (after the process that
+/// started it died): `nil` when the handle cannot be followed by this runner.
 public protocol TrialRunner: Sendable {
     func start(_ launch: TrialLaunch) async throws -> any RunningTrial
+    func adopt(handle: [String: String]) -> (any RunningTrial)?
 }
 
 /// A started trial.

@@ -45,7 +45,7 @@ struct Run: AsyncParsableCommand {
             let signals = installStopHandlers(stop, progress: progress)
             defer { signals.forEach { $0.cancel() } }
             let printer = ProgressPrinter(spec: spec, print: progress)
-            let controller = ExperimentController(store: store, home: home, spec: spec, runner: LocalRunner(), stop: stop,
+            let controller = ExperimentController(store: store, home: home, spec: spec, runner: LocalRunner(supervisor: currentExecutablePath()), stop: stop,
                                                   onEvent: { printer.handle($0) })
             let final = try await controller.run(experiment)
             let best = try await store.optimalTrial(of: final)
@@ -112,8 +112,8 @@ final class ProgressPrinter: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         switch event {
-        case .resumed(let recovered):
-            print("\(recovered) trial\(recovered == 1 ? "" : "s") left unfinished by an earlier run recorded as ended")
+        case .resumed(let adopted, let pending):
+            print("following again \(adopted) trial\(adopted == 1 ? "" : "s") left running by an earlier run; starting \(pending) that had not started")
         case .trialStarted(let trial):
             print("        \(trial.name)  started    \(assignmentText(trial.assignments))")
         case .trialEnded(let trial, let best, let completed):

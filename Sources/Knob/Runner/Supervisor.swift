@@ -1,0 +1,61 @@
+import Foundation
+
+/// `knob __supervise --status FILE -- COMMAND...`: runs COMMAND in the caller's process group
+/// (stdout, stderr and working directory inherited), waits for it, and writes how it ended to FILE
+/// as JSON (`{"exitCode": 3}`, `{"signal": 9}` or `{"startError": "..."}`), atomically. It ignores
+/// SIGTERM, SIGINT and SIGHUP itself, so that stopping the group leaves it to record the end.
+public enum Supervisor {
+    /// The hidden subcommand of `knob` and `knobd`.
+    public static let command = "__supervise"
+
+    /// Runs the supervisor with the arguments that follow `__supervise`, and exits.
+    public static func main(_ arguments: [String]) -> Never {
+        guard arguments.count >= 4, arguments[0] == "--status", arguments[2] == "--" else {
+            FileHandle.standardError.write(Data("usage: \(command) --status FILE -- COMMAND [ARG...]\n".utf8))
+            exit(2)
+        }
+        let statusPath = arguments[1]
+        let argv = Array(arguments.dropFirst(3))
+        for signalNumber in [SIGTERM, SIGINT, SIGHUP] { signal(signalNumber, SIG_IGN) }
+        let child: pid_t
+        do {
+            child = try spawn(argv, environment: nil, workingDirectory: nil, output: nil, newProcessGroup: false)
+        } catch {
+            write(["startError": "cannot start \(argv[0]): \(error.message)\(error.hint)"], to: statusPath)
+            exit(0)
+        }
+        var status: Int32 = 0
+        while waitpid(child, &status, 0) < 0, errno == EINTR {}
+        if (status & 0x7f) == 0 {
+            write(["exitCode": Int((status >> 8) & 0xff)], to: statusPath)
+        } else {
+            write(["signal": Int(status & 0x7f)], to: statusPath)
+        }
+        exit(0)
+    }
+
+    private static func write(_ object: [String: Any], to path: String) {
+        guard let data = try? JSONSerialization.data(withJSONObject: object) else { return }
+        let temporary = path + ".tmp"
+        FileManager.default.createFile(atPath: temporary, contents: data)
+        rename(temporary, path)
+    }
+
+    /// How a supervised trial ended, once its status file exists.
+    static func readStatus(_ path: String) -> TrialExit? {
+        guard let data = FileManager.default.contents(atPath: path),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        if let code = object["exitCode"] as? Int { return .exited(Int32(code)) }
+        if let signal = object["signal"] as? Int { return .signaled(Int32(signal)) }
+        if let message = object["startError"] as? String { return .startFailed(message) }
+        return nil
+    }
+}
+
+/// The absolute path of the running executable (to start its own `__supervise` mode).
+public func currentExecutablePath() -> String {
+    var buffer = [CChar](repeating: 0, count: 4096)
+    let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+    if count > 0 { return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+    return KnobHome.absolute(CommandLine.arguments[0])
+}

@@ -11,15 +11,20 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "knob", targets: ["knob"]),
+        .executable(name: "knobd", targets: ["knobd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
     ],
     targets: [
-        // Suggestion algorithms: pure Swift, no I/O.
-        .target(name: "Algorithms", path: "algorithms", swiftSettings: upcoming),
+        // Suggestion algorithms: pure Swift, no I/O. (Named KnobAlgorithms: swift-algorithms, which
+        // Hummingbird uses, owns the module name Algorithms.)
+        .target(name: "KnobAlgorithms", path: "algorithms", swiftSettings: upcoming),
         // The SQLite store: schema, migrations, typed transactions.
         .target(
             name: "Store",
@@ -32,20 +37,43 @@ let package = Package(
         // The engine: spec, scraper, runner, controller.
         .target(
             name: "Knob",
-            dependencies: ["Algorithms", "Store", "CSpawn", "Yams"],
+            dependencies: ["KnobAlgorithms", "Store", "CSpawn", "Yams"],
+            swiftSettings: upcoming
+        ),
+        // libcurl from Debian's libcurl4-openssl-dev: the HTTP client of the CLI (and of the Kubernetes API).
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // The daemon: HTTP/JSON API, experiment controllers as services.
+        .target(
+            name: "KnobServer",
+            dependencies: [
+                "Knob", "Store",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
+        // The CLI's client of the daemon's API over libcurl.
+        .target(name: "KnobClient", dependencies: ["CCurl"], swiftSettings: upcoming),
+        .executableTarget(
+            name: "knob",
+            dependencies: ["Knob", "Store", "KnobAlgorithms", "KnobClient", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: upcoming
         ),
         .executableTarget(
-            name: "knob",
-            dependencies: ["Knob", "Store", "Algorithms", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            name: "knobd",
+            dependencies: ["KnobServer", "Knob", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Logging", package: "swift-log")],
             swiftSettings: upcoming
         ),
         // Benchmarks of the suggesters (not tests): `swift run -c release knob-bench`.
-        .executableTarget(name: "knob-bench", dependencies: ["Algorithms"], path: "bench/swift", swiftSettings: upcoming),
-        .testTarget(name: "AlgorithmsTests", dependencies: ["Algorithms"], swiftSettings: upcoming),
+        .executableTarget(name: "knob-bench", dependencies: ["KnobAlgorithms"], path: "bench/swift", swiftSettings: upcoming),
+        .testTarget(name: "AlgorithmsTests", dependencies: ["KnobAlgorithms"], swiftSettings: upcoming),
         .testTarget(name: "StoreTests", dependencies: ["Store"], swiftSettings: upcoming),
-        .testTarget(name: "KnobTests", dependencies: ["Knob", "Store", "Algorithms"], swiftSettings: upcoming),
+        .testTarget(name: "KnobTests", dependencies: ["Knob", "Store", "KnobAlgorithms"], swiftSettings: upcoming),
         // Drives the built `knob` executable as a user would.
-        .testTarget(name: "EndToEndTests", dependencies: ["Knob", "Store", "knob"], swiftSettings: upcoming),
+        .testTarget(name: "KnobServerTests", dependencies: ["KnobServer", "Knob", "Store", .product(name: "HummingbirdTesting", package: "hummingbird")], swiftSettings: upcoming),
+        .testTarget(name: "EndToEndTests", dependencies: ["Knob", "Store", "knob", "knobd"], swiftSettings: upcoming),
     ]
 )

@@ -148,6 +148,14 @@ public struct Store: Sendable {
         }
     }
 
+    /// Records an edited spec (e.g. a new budget), with an event that says what changed.
+    public func updateSpec(_ experimentId: Int64, specJSON: String, event: String) async throws {
+        try await writer.write { db in
+            try db.execute(sql: "UPDATE experiment SET specJSON = ? WHERE id = ?", arguments: [specJSON, experimentId])
+            try Self.log(db, EventRecord(experimentId: experimentId, kind: "BudgetEdited", message: event))
+        }
+    }
+
     /// Removes an experiment with its trials, metrics and events.
     public func deleteExperiment(named name: String) async throws {
         try await writer.write { db in

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Algorithms
+@testable import KnobAlgorithms
 
 /// knob's CMA-ES update against the `cmaes` library (PyPI, installed by .ci/install-deps): the same
 /// samples and values, told in the same order, must give the same mean, step size and covariance.

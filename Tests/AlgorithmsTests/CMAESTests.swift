@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Algorithms
+@testable import KnobAlgorithms
 
 @Suite struct CMAStateTests {
     func squaredDistance(_ x: [Double], _ y: [Double]) -> Double {

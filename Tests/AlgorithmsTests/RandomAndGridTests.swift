@@ -1,5 +1,5 @@
 import Testing
-@testable import Algorithms
+@testable import KnobAlgorithms
 
 @Suite struct RandomSuggesterTests {
     @Test func logUniformSamplesAreSpreadOverDecades() throws {

@@ -1,5 +1,5 @@
 import Testing
-@testable import Algorithms
+@testable import KnobAlgorithms
 
 @Suite struct SearchSpaceTests {
     static let mixed = SearchSpace([

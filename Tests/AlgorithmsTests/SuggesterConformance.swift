@@ -1,5 +1,5 @@
 import Testing
-@testable import Algorithms
+@testable import KnobAlgorithms
 
 /// Properties every suggester must have, run for each registered algorithm.
 @Suite struct SuggesterConformanceTests {

@@ -1,5 +1,5 @@
 import Foundation
-import Algorithms
+import KnobAlgorithms
 import Store
 import Testing
 @testable import Knob

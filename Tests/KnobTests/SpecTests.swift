@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Algorithms
+@testable import KnobAlgorithms
 @testable import Knob
 
 /// A Katib-style Kubernetes experiment: strings for numbers, trialParameters, a Job trialSpec,

@@ -1,4 +1,4 @@
-import Algorithms
+import KnobAlgorithms
 import Foundation
 
 /// A benchmark function: its box, its known minimum, and its value.

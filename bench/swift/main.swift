@@ -7,7 +7,7 @@
 //
 // Trials run one at a time: suggest one, evaluate it, record it, repeat.
 
-import Algorithms
+import KnobAlgorithms
 import Foundation
 
 struct Options {

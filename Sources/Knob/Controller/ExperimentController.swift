@@ -1,4 +1,4 @@
-import Algorithms
+import KnobAlgorithms
 import Foundation
 import Store
 
@@ -22,16 +22,26 @@ public struct ExperimentController: Sendable {
     public let runner: any TrialRunner
     public let stop: StopSignal
     public var grace: Duration = .seconds(5)
+    /// Budget edits applied while the experiment runs (the daemon's PATCH).
+    public let budget: LiveBudget?
     let onEvent: @Sendable (ControllerEvent) -> Void
 
     public init(store: Store, home: KnobHome, spec: ExperimentSpec, runner: any TrialRunner, stop: StopSignal,
-                onEvent: @escaping @Sendable (ControllerEvent) -> Void = { _ in }) {
+                budget: LiveBudget? = nil, onEvent: @escaping @Sendable (ControllerEvent) -> Void = { _ in }) {
         self.store = store
         self.home = home
         self.spec = spec
         self.runner = runner
         self.stop = stop
+        self.budget = budget
         self.onEvent = onEvent
+    }
+
+    /// What a child task of the controller reports: a trial's end, or that it is time to look
+    /// at budget edits and stop requests again.
+    enum ChildResult: Sendable {
+        case ended(TrialRecord?)
+        case tick
     }
 
     /// Runs the experiment until it ends and returns its final record.
@@ -72,16 +82,32 @@ public struct ExperimentController: Sendable {
                 if trial.state == .succeeded, let value = trial.objectiveValue, spec.objective.reachesGoal(value) { policy.goalReached = true }
             }
         }
-        if !adopted.isEmpty || !pending.isEmpty { onEvent(.resumed(adopted: adopted.count, pending: pending.count)) }
+        if !adopted.isEmpty || !pending.isEmpty {
+            onEvent(.resumed(adopted: adopted.count, pending: pending.count))
+            try await store.appendEvent(EventRecord(
+                experimentId: experimentId, kind: "TrialsAdopted",
+                message: "following again \(adopted.count) trial(s) left running by an earlier process; starting \(pending.count) that had not started"))
+        }
         policy.running = adopted.count + pending.count
 
-        let finalDecision: ExperimentPolicy.Decision? = try await withThrowingTaskGroup(of: TrialRecord?.self) { group in
+        let finalDecision: ExperimentPolicy.Decision? = try await withThrowingTaskGroup(of: ChildResult.self) { group in
             func follow(_ trial: TrialRecord, _ work: @escaping @Sendable () async -> TrialEnd?) {
                 group.addTask {
-                    guard let end = await work() else { return nil }
-                    if let finished = try await self.store.finishTrial(trial.id!, end) { return finished }
-                    return try await self.store.trial(named: trial.name)
+                    guard let end = await work() else { return .ended(nil) }
+                    if let finished = try await self.store.finishTrial(trial.id!, end) { return .ended(finished) }
+                    return .ended(try await self.store.trial(named: trial.name))
                 }
+            }
+            var ticking = false
+            /// Ends of trials, in the order they come; ticks are skipped.
+            func nextEnd() async throws -> TrialRecord?? {
+                while let result = try await group.next() {
+                    switch result {
+                    case .ended(let trial): return .some(trial)
+                    case .tick: ticking = false
+                    }
+                }
+                return nil
             }
             for (trial, process) in adopted {
                 let launch = self.launch(for: trial, experiment: experiment)
@@ -95,16 +121,21 @@ public struct ExperimentController: Sendable {
             while true {
                 if stop.isDetached {
                     // Leave the trials running for the next process to adopt.
-                    while try await group.next() != nil {}
+                    while try await nextEnd() != nil {}
                     return nil
                 }
                 if let reason = stop.reason { policy.stopRequested = reason }
+                if let edited = budget?.current {
+                    policy.parallelTrialCount = edited.parallelTrialCount
+                    policy.maxTrialCount = edited.maxTrialCount
+                    policy.failureLimit = edited.maxFailedTrialCount.map { Swift.max(1, $0) }
+                }
                 switch policy.decide() {
                 case .finish(let status, let reason, let message):
                     if policy.running > 0 {
                         onEvent(.stopping("\(reason): stopping \(policy.running) running trial\(policy.running == 1 ? "" : "s")"))
                         stop.request(status == .stopped ? message : "the experiment ended (\(reason))")
-                        while let ended = try await group.next() {
+                        while let ended = try await nextEnd() {
                             if let ended { await report(ended, experiment: experiment, policy: &policy) }
                         }
                     }
@@ -134,7 +165,19 @@ public struct ExperimentController: Sendable {
                         follow(trial) { await execution.run(trial, launch: launch, metricsPath: self.metricsPath(launch)) }
                     }
                 case .wait:
-                    guard let next = try await group.next() else { continue }
+                    // Look again now and then: a stop request or a budget edit may come with no trial ending.
+                    if !ticking {
+                        ticking = true
+                        group.addTask {
+                            try? await Task.sleep(for: .milliseconds(250))
+                            return .tick
+                        }
+                    }
+                    guard let result = try await group.next() else { continue }
+                    guard case .ended(let next) = result else {
+                        ticking = false
+                        continue
+                    }
                     if let ended = next {
                         await report(ended, experiment: experiment, policy: &policy)
                     } else {
@@ -223,5 +266,27 @@ extension SearchSpace {
             }
         }
         return Assignment(values)
+    }
+}
+
+/// An experiment's budget, editable while it runs.
+public final class LiveBudget: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: ExperimentView.Budget
+
+    public init(_ value: ExperimentView.Budget) {
+        self.value = value
+    }
+
+    public var current: ExperimentView.Budget {
+        lock.lock()
+        defer { lock.unlock() }
+        return value
+    }
+
+    public func set(_ newValue: ExperimentView.Budget) {
+        lock.lock()
+        value = newValue
+        lock.unlock()
     }
 }

@@ -1,4 +1,4 @@
-import Algorithms
+import KnobAlgorithms
 import Foundation
 
 extension ExperimentSpec {
@@ -422,7 +422,7 @@ extension ExperimentSpec {
 }
 
 /// Why `name` is not a DNS-1123 label, or `nil` when it is one.
-func dns1123LabelProblem(_ name: String) -> String? {
+public func dns1123LabelProblem(_ name: String) -> String? {
     let allowed = name.utf8.allSatisfy { (0x61...0x7a).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2d }
     if name.count > 63 { return "\"\(name)\" is longer than 63 characters" }
     if !allowed || name.first == "-" || name.last == "-" {

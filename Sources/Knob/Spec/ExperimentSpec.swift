@@ -1,4 +1,4 @@
-import Algorithms
+import KnobAlgorithms
 
 /// A Katib `kubeflow.org/v1beta1` `Experiment`, as knob understands it, after validation.
 public struct ExperimentSpec: Codable, Sendable, Hashable {

@@ -1,5 +1,5 @@
 import Foundation
-import Algorithms
+import KnobAlgorithms
 
 /// Substitutes `${trialParameters.NAME}` (and Katib's `${trialSpec.Name}` metadata references)
 /// in a trial template.

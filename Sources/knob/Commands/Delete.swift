@@ -16,7 +16,7 @@ struct Delete: AsyncParsableCommand {
             let home = homeOptions.knobHome
             let store = try home.openExistingStore()
             _ = try await store.requireExperiment(name)
-            let lock = try ExperimentLock(home: home, experiment: name)
+            let lock = try FileLock.experiment(name, home: home)
             defer { lock.release() }
             try await store.deleteExperiment(named: name)
             home.removeFiles(ofExperiment: name)

@@ -36,7 +36,7 @@ struct Run: AsyncParsableCommand {
             let specDirectory = file == "-" ? FileManager.default.currentDirectoryPath
                 : (KnobHome.absolute(file) as NSString).deletingLastPathComponent
             let store = try home.openStore()
-            let lock = try ExperimentLock(home: home, experiment: spec.name)
+            let lock = try FileLock.experiment(spec.name, home: home)
             defer { lock.release() }
             let (experiment, resumed) = try await Engine.prepare(
                 specText: text, spec: spec, specDirectory: specDirectory, home: home, store: store, replace: replace)

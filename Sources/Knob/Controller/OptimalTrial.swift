@@ -4,23 +4,23 @@ import Store
 
 /// Katib's `currentOptimalTrial`: the best trial, its parameters and its observation, with
 /// values as strings as Katib writes them.
-struct OptimalTrial: Codable {
-    struct Observation: Codable {
-        var metrics: [Metric]
+public struct OptimalTrial: Codable, Sendable, Hashable {
+    public struct Observation: Codable, Sendable, Hashable {
+        public var metrics: [Metric]
     }
 
-    struct Metric: Codable {
-        var name: String
-        var min: String
-        var max: String
-        var latest: String
+    public struct Metric: Codable, Sendable, Hashable {
+        public var name: String
+        public var min: String
+        public var max: String
+        public var latest: String
     }
 
-    var bestTrialName: String
-    var parameterAssignments: [ParameterAssignment]
-    var observation: Observation
+    public var bestTrialName: String
+    public var parameterAssignments: [ParameterAssignment]
+    public var observation: Observation
 
-    init(_ trial: TrialRecord?) {
+    public init(_ trial: TrialRecord?) {
         bestTrialName = trial?.name ?? ""
         parameterAssignments = trial?.assignments ?? []
         observation = Observation(metrics: (trial?.observation ?? []).map {
@@ -30,6 +30,6 @@ struct OptimalTrial: Codable {
 }
 
 /// A number as JSON-friendly text that reads back as the same double.
-func numberText(_ value: Double) -> String {
+public func numberText(_ value: Double) -> String {
     value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(describing: value)
 }

@@ -1,0 +1,44 @@
+import Foundation
+
+/// An exclusive `flock` on a file that holds the owner's pid, held until released or the process
+/// exits: one process per experiment (`$KNOB_HOME/locks/NAME.lock`), one daemon per home.
+public final class FileLock: @unchecked Sendable {
+    private var fd: Int32
+
+    /// Someone else holds the lock.
+    public struct Busy: Error {
+        /// The holder's pid, as it wrote it.
+        public let holder: String
+    }
+
+    public init(path: String) throws {
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw KnobError.cannotRead(path: path, reason: String(cString: strerror(errno))) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+            close(fd)
+            throw Busy(holder: holder)
+        }
+        ftruncate(fd, 0)
+        let pid = "\(getpid())\n"
+        _ = pid.withCString { write(fd, $0, strlen($0)) }
+    }
+
+    /// The lock that makes one process drive `experiment` in `home`.
+    public static func experiment(_ experiment: String, home: KnobHome) throws -> FileLock {
+        do {
+            return try FileLock(path: "\(home.path)/locks/\(experiment).lock")
+        } catch let busy as Busy {
+            throw KnobError.experimentBusy(name: experiment, pid: busy.holder)
+        }
+    }
+
+    public func release() {
+        guard fd >= 0 else { return }
+        close(fd)
+        fd = -1
+    }
+
+    deinit { release() }
+}

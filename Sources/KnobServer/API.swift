@@ -1,0 +1,187 @@
+import Foundation
+import Hummingbird
+import Knob
+import Store
+
+/// knobd's HTTP/JSON API (documented in `openapi.yaml` at the repository's top).
+struct API: Sendable {
+    /// The largest request body accepted (a spec is a few KiB).
+    static let maxBodyBytes = 1 << 20
+
+    let store: Store
+    let home: KnobHome
+    let manager: ExperimentManager
+
+    func addRoutes<Context: RequestContext>(to router: Router<Context>) {
+        router.get("/healthz") { _, _ in try json(["status": "ok"]) }
+        let v1 = router.group("v1/experiments")
+        v1.post { request, context in try await create(request, context: context) }
+        v1.get { _, _ in try await list() }
+        v1.get(":name") { _, context in try await get(context) }
+        v1.patch(":name") { request, context in try await edit(request, context: context) }
+        v1.delete(":name") { _, context in try await delete(context) }
+        v1.post(":name/stop") { _, context in try await stop(context) }
+        v1.post(":name/resume") { _, context in try await resume(context) }
+        v1.get(":name/optimal") { _, context in
+            let experiment = try await experiment(context)
+            return try json(["currentOptimalTrial": OptimalTrial(try await store.optimalTrial(of: experiment))])
+        }
+        v1.get(":name/trials") { _, context in try json(try await store.trials(of: try await experiment(context).id!)) }
+        v1.get(":name/trials/:trial") { _, context in try json(try await trial(context)) }
+        v1.get(":name/trials/:trial/metrics") { _, context in try json(try await store.metrics(ofTrial: try await trial(context).id!)) }
+        v1.get(":name/trials/:trial/logs") { request, context in try await logs(request, context: context) }
+    }
+
+    // MARK: Experiments
+
+    private func create(_ request: Request, context: some RequestContext) async throws -> Response {
+        var request = request
+        let body = try await request.collectBody(upTo: Self.maxBodyBytes)
+        guard let text = String(validating: body.readableBytesView, as: UTF8.self) else {
+            throw APIError(.badRequest, code: "BadRequest", "the spec is not valid UTF-8 text")
+        }
+        let spec = try ExperimentSpec.parse(text)
+        guard spec.trialTemplate.command != nil else { throw KnobError.needsCommand(spec.name) }
+        // Relative paths of the template resolve against the folder the client names (its spec file's).
+        let directory = request.uri.queryParameters.get("directory") ?? home.path
+        guard directory.hasPrefix("/") else {
+            throw APIError(.badRequest, code: "BadRequest", "directory must be an absolute path, found \(directory)")
+        }
+        let seed = spec.algorithm.settingsByName["random_state"].flatMap { UInt64($0) ?? Int64($0).map { UInt64(bitPattern: $0) } }
+            ?? UInt64.random(in: 0...UInt64.max)
+        let record = ExperimentRecord(
+            name: spec.name, specText: text, specJSON: String(decoding: try JSONEncoder.sorted.encode(spec), as: UTF8.self),
+            seed: seed, objectiveType: spec.objective.type.rawValue, objectiveMetricName: spec.objective.objectiveMetricName,
+            directory: directory)
+        let created = try await store.createExperiment(record)
+        try await store.markExperimentRunning(created.id!)
+        try manager.start(spec.name)
+        return try json(try await ExperimentView.load(try await store.requireExperiment(spec.name), store: store), status: .created)
+    }
+
+    private func list() async throws -> Response {
+        var views: [ExperimentView] = []
+        for experiment in try await store.experiments() { views.append(try await ExperimentView.load(experiment, store: store)) }
+        return try json(views)
+    }
+
+    private func get(_ context: some RequestContext) async throws -> Response {
+        try json(try await ExperimentView.load(try await experiment(context), store: store, events: 20))
+    }
+
+    private func stop(_ context: some RequestContext) async throws -> Response {
+        let experiment = try await experiment(context)
+        guard manager.stop(experiment.name, reason: "stopped by a user") else {
+            throw APIError(.conflict, code: "NotRunning", "experiment \(experiment.name) is not running (\(experiment.status.rawValue))")
+        }
+        await manager.waitUntilStopped(experiment.name)
+        return try json(try await ExperimentView.load(try await store.requireExperiment(experiment.name), store: store))
+    }
+
+    private func resume(_ context: some RequestContext) async throws -> Response {
+        let experiment = try await experiment(context)
+        guard !manager.isRunning(experiment.name) else {
+            throw APIError(.conflict, code: "AlreadyRunning", "experiment \(experiment.name) is already running")
+        }
+        let spec = try experiment.parsedSpec()
+        if experiment.status == .succeeded || experiment.status == .failed {
+            let ended = try await store.trialCounts(of: experiment.id!).filter { $0.key.isFinished }.map(\.value).reduce(0, +)
+            if let max = spec.maxTrialCount, ended >= max {
+                throw APIError(.conflict, code: "BudgetSpent",
+                               "experiment \(experiment.name) has used its \(max) trials; raise maxTrialCount first (PATCH, or knob edit --max-trials)")
+            }
+        }
+        try await store.markExperimentRunning(experiment.id!, message: "Experiment is running again")
+        try manager.start(experiment.name)
+        return try json(try await ExperimentView.load(try await store.requireExperiment(experiment.name), store: store), status: .accepted)
+    }
+
+    /// `PATCH` with `{"maxTrialCount": 20, "parallelTrialCount": 4, "maxFailedTrialCount": 5}` (any of them).
+    private func edit(_ request: Request, context: some RequestContext) async throws -> Response {
+        var request = request
+        let experiment = try await experiment(context)
+        let body = try await request.collectBody(upTo: Self.maxBodyBytes)
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] else {
+            throw APIError(.badRequest, code: "BadRequest", "the body must be a JSON object with maxTrialCount, parallelTrialCount or maxFailedTrialCount")
+        }
+        var spec = try experiment.parsedSpec()
+        for key in object.keys.sorted() {
+            guard let value = object[key] as? Int, value >= (key == "maxFailedTrialCount" ? 0 : 1) else {
+                throw APIError(.badRequest, code: "BadRequest", "\(key) must be a whole number of at least \(key == "maxFailedTrialCount" ? 0 : 1)")
+            }
+            switch key {
+            case "maxTrialCount": spec.maxTrialCount = value
+            case "parallelTrialCount": spec.parallelTrialCount = value
+            case "maxFailedTrialCount": spec.maxFailedTrialCount = value
+            default: throw APIError(.badRequest, code: "BadRequest", "unknown field \(key): only maxTrialCount, parallelTrialCount and maxFailedTrialCount can change")
+            }
+        }
+        if let max = spec.maxTrialCount, spec.parallelTrialCount > max {
+            throw APIError(.unprocessableContent, code: "InvalidSpec", "parallelTrialCount \(spec.parallelTrialCount) must not exceed maxTrialCount \(max)")
+        }
+        try await store.updateSpec(experiment.id!, specJSON: String(decoding: try JSONEncoder.sorted.encode(spec), as: UTF8.self),
+                                   event: "budget: maxTrialCount \(spec.maxTrialCount.map(String.init) ?? "unlimited"), parallelTrialCount \(spec.parallelTrialCount), maxFailedTrialCount \(spec.maxFailedTrialCount.map(String.init) ?? "unlimited")")
+        manager.setBudget(experiment.name, .init(maxTrialCount: spec.maxTrialCount, parallelTrialCount: spec.parallelTrialCount,
+                                                 maxFailedTrialCount: spec.maxFailedTrialCount))
+        return try json(try await ExperimentView.load(try await store.requireExperiment(experiment.name), store: store))
+    }
+
+    private func delete(_ context: some RequestContext) async throws -> Response {
+        let experiment = try await experiment(context)
+        if manager.stop(experiment.name, reason: "deleted by a user") { await manager.waitUntilStopped(experiment.name) }
+        try await store.deleteExperiment(named: experiment.name)
+        home.removeFiles(ofExperiment: experiment.name)
+        return Response(status: .noContent)
+    }
+
+    // MARK: Trials
+
+    /// The trial's log; with `follow=true` the response stays open and streams what the trial
+    /// writes until it ends.
+    private func logs(_ request: Request, context: some RequestContext) async throws -> Response {
+        let trial = try await trial(context)
+        let follow = request.uri.queryParameters.get("follow") == "true"
+        guard let path = trial.logPath else {
+            if follow { throw APIError(.conflict, code: "NotStarted", "trial \(trial.name) has not started yet") }
+            return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: ResponseBody())
+        }
+        let store = self.store
+        let name = trial.name
+        return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: ResponseBody { writer in
+            let handle = FileHandle(forReadingAtPath: path)
+            defer { try? handle?.close() }
+            while true {
+                let chunk = (try? handle?.read(upToCount: 1 << 16)) ?? nil
+                if let chunk, !chunk.isEmpty {
+                    try await writer.write(ByteBuffer(bytes: chunk))
+                    continue
+                }
+                guard follow, let current = try? await store.trial(named: name), !current.state.isFinished else { break }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            try await writer.finish(nil)
+        })
+    }
+
+    // MARK: Lookups
+
+    private func experiment(_ context: some RequestContext) async throws -> ExperimentRecord {
+        let name = try context.parameters.require("name")
+        if let problem = dns1123LabelProblem(name) { throw APIError(.badRequest, code: "BadRequest", "experiment name: \(problem)") }
+        return try await store.requireExperiment(name)
+    }
+
+    private func trial(_ context: some RequestContext) async throws -> TrialRecord {
+        let experiment = try await experiment(context)
+        let name = try context.parameters.require("trial")
+        guard let trial = try await store.trial(named: name), trial.experimentId == experiment.id else {
+            throw APIError(.notFound, code: "NotFound", "experiment \(experiment.name) has no trial named \(name)")
+        }
+        return trial
+    }
+}
+
+func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+    let data = try APIJSON.encoder.encode(value)
+    return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+}

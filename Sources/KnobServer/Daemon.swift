@@ -1,0 +1,97 @@
+import Foundation
+import Hummingbird
+import Knob
+import Logging
+import ServiceLifecycle
+import UnixSignals
+import Store
+
+/// How knobd runs.
+public struct DaemonConfiguration: Sendable {
+    public var home: KnobHome
+    /// The Unix socket (default `<home>/knobd.sock`).
+    public var socketPath: String
+    /// A TCP address to serve too (`host:port`), every request then needing the bearer token.
+    public var listen: (host: String, port: Int)?
+    public var token: String?
+    /// The executable whose `__supervise` mode watches each trial (knobd itself).
+    public var supervisor: String
+    public var logLevel: Logger.Level
+
+    public init(home: KnobHome, socketPath: String? = nil, listen: (host: String, port: Int)? = nil, token: String? = nil,
+                supervisor: String, logLevel: Logger.Level = .info) {
+        self.home = home
+        self.socketPath = socketPath ?? "\(home.path)/knobd.sock"
+        self.listen = listen
+        self.token = token
+        self.supervisor = supervisor
+        self.logLevel = logLevel
+    }
+}
+
+public enum DaemonError: Error, CustomStringConvertible {
+    case alreadyRunning(home: String, pid: String)
+    case tokenRequired
+
+    public var description: String {
+        switch self {
+        case .alreadyRunning(let home, let pid):
+            return "another knobd (pid \(pid)) already serves \(home); stop it first, or give this one another --home"
+        case .tokenRequired:
+            return "--listen needs --token-file: a TCP listener without a token would let anyone on the network run commands"
+        }
+    }
+}
+
+/// The composition root: the store, the experiment manager, the API on the Unix socket (and on
+/// TCP when asked), run as one service group until SIGTERM or SIGINT.
+public func runDaemon(_ configuration: DaemonConfiguration) async throws {
+    let logger = {
+        var logger = Logger(label: "knobd")
+        logger.logLevel = configuration.logLevel
+        return logger
+    }()
+    let home = configuration.home
+    let lock: FileLock
+    do {
+        lock = try FileLock(path: "\(home.path)/knobd.lock")
+    } catch let busy as FileLock.Busy {
+        throw DaemonError.alreadyRunning(home: home.path, pid: busy.holder)
+    }
+    defer { lock.release() }
+    if configuration.listen != nil, configuration.token == nil { throw DaemonError.tokenRequired }
+    // We hold the home's lock, so a socket file left here is a crashed daemon's.
+    unlink(configuration.socketPath)
+
+    let store = try home.openStore()
+    let manager = ExperimentManager(store: store, home: home, runner: LocalRunner(supervisor: configuration.supervisor), logger: logger)
+    let api = API(store: store, home: home, manager: manager)
+
+    let socketRouter = Router()
+    socketRouter.add(middleware: ErrorMiddleware(logger: logger))
+    api.addRoutes(to: socketRouter)
+    let socketPath = configuration.socketPath
+    var services: [any Service] = [manager]
+    services.append(Application(
+        router: socketRouter,
+        configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: "knobd"),
+        onServerRunning: { _ in
+            chmod(socketPath, 0o600)
+            logger.info("knobd serving \(home.path) on \(socketPath)")
+        },
+        logger: logger))
+    if let listen = configuration.listen, let token = configuration.token {
+        let tcpRouter = Router()
+        tcpRouter.add(middleware: ErrorMiddleware(logger: logger))
+        tcpRouter.add(middleware: BearerTokenMiddleware(token: token))
+        api.addRoutes(to: tcpRouter)
+        services.append(Application(
+            router: tcpRouter,
+            configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "knobd"),
+            onServerRunning: { _ in logger.info("knobd listening on \(listen.host):\(listen.port) (bearer token required)") },
+            logger: logger))
+    }
+    let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    try await group.run()
+    logger.info("knobd stopped; running trials were left to their supervisors")
+}

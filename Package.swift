@@ -58,7 +58,7 @@ let package = Package(
         .target(name: "KnobClient", dependencies: ["CCurl"], swiftSettings: upcoming),
         .executableTarget(
             name: "knob",
-            dependencies: ["Knob", "Store", "KnobAlgorithms", "KnobClient", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Knob", "Store", "KnobAlgorithms", "KnobClient", "Yams", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: upcoming
         ),
         .executableTarget(

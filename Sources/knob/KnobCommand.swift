@@ -24,8 +24,12 @@ struct KnobCommand: AsyncParsableCommand {
         abstract: "Hyperparameter search for training programs, from Katib Experiment specs.",
         discussion: """
             Experiments, trials and metrics live in SQLite under --home (default $KNOB_HOME, else ~/.knob).
-            Start with: knob run -f examples/mnist/experiment.yaml
+            Start with: knob run -f examples/mnist/experiment.yaml (one process, no daemon), or run knobd and use
+            knob create / watch / wait / best. Read commands use knobd when it answers, else the store directly.
             """,
-        subcommands: [Run.self, Validate.self, List.self, Get.self, Trials.self, Best.self, Delete.self]
+        subcommands: [
+            Run.self, Validate.self, Create.self, List.self, Get.self, Trials.self, Best.self, Logs.self, Watch.self, Wait.self,
+            Stop.self, Resume.self, Edit.self, Delete.self, Daemon.self,
+        ]
     )
 }

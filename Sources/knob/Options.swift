@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Knob
 import Store
+import Yams
 
 /// Where the store is.
 struct HomeOptions: ParsableArguments {
@@ -13,33 +14,27 @@ struct HomeOptions: ParsableArguments {
 
 /// How data is printed.
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-    case table, json
+    case table, json, yaml
 }
 
 struct OutputOptions: ParsableArguments {
-    @Option(name: [.short, .customLong("output")], help: "Output format: table or json.")
+    @Option(name: [.short, .customLong("output")], help: "Output format: table, json or yaml.")
     var output: OutputFormat = .table
+
+    /// Prints `value` as JSON or YAML when asked; `false` when the caller prints a table.
+    func printData(_ value: some Encodable) throws -> Bool {
+        switch output {
+        case .table: return false
+        case .json: print(try jsonText(value))
+        case .yaml: print(try yamlText(value))
+        }
+        return true
+    }
 }
 
 /// Prints to standard error.
 func printError(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
-}
-
-/// Runs `body`, turning knob's errors into a message on stderr and exit code 1.
-func reportingErrors(_ body: () async throws -> Void) async throws {
-    do {
-        try await body()
-    } catch let error as SpecError {
-        printError("error: \(error)")
-        throw ExitCode(1)
-    } catch let error as KnobError {
-        printError("error: \(error)")
-        throw ExitCode(1)
-    } catch let error as StoreError {
-        printError("error: \(error)")
-        throw ExitCode(1)
-    }
 }
 
 /// JSON text of `value`, pretty and with sorted keys.
@@ -48,6 +43,13 @@ func jsonText(_ value: some Encodable) throws -> String {
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     encoder.dateEncodingStrategy = .iso8601
     return String(decoding: try encoder.encode(value), as: UTF8.self)
+}
+
+/// YAML text of `value`.
+func yamlText(_ value: some Encodable) throws -> String {
+    let encoder = YAMLEncoder()
+    encoder.options.sortKeys = true
+    return try encoder.encode(value)
 }
 
 /// Left-aligned columns separated by two spaces.

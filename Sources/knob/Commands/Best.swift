@@ -25,22 +25,23 @@ struct Best: AsyncParsableCommand {
     var format: Format = .json
 
     @OptionGroup var homeOptions: HomeOptions
+    @OptionGroup var connection: ConnectionOptions
 
     func run() async throws {
         try await reportingErrors {
-            let store = try homeOptions.knobHome.openExistingStore()
-            let experiment = try await store.requireExperiment(name)
-            guard let best = try await store.optimalTrial(of: experiment) else {
-                printError("experiment \(name) has no trial with \(experiment.objectiveMetricName) yet (\(experiment.status.rawValue)); see `knob trials \(name)`")
+            let view = try await DataSource.resolve(connection, home: homeOptions.knobHome).experiment(name)
+            let best = view.currentOptimalTrial
+            guard !best.bestTrialName.isEmpty else {
+                printError("experiment \(name) has no trial with its objective yet (\(view.status)); see `knob trials \(name)`")
                 throw ExitCode(1)
             }
             switch format {
             case .json:
-                print(try jsonText(OptimalTrial(best)))
+                print(try jsonText(best))
             case .env:
-                for assignment in best.assignments { print("\(envName(assignment.name))=\(shellQuoted(assignment.value))") }
+                for assignment in best.parameterAssignments { print("\(envName(assignment.name))=\(shellQuoted(assignment.value))") }
             case .args:
-                print(best.assignments.map { shellQuoted("--\($0.name)=\($0.value)") }.joined(separator: " "))
+                print(best.parameterAssignments.map { shellQuoted("--\($0.name)=\($0.value)") }.joined(separator: " "))
             }
         }
     }

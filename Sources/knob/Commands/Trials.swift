@@ -10,23 +10,21 @@ struct Trials: AsyncParsableCommand {
     var name: String
 
     @OptionGroup var homeOptions: HomeOptions
+    @OptionGroup var connection: ConnectionOptions
     @OptionGroup var outputOptions: OutputOptions
 
     func run() async throws {
         try await reportingErrors {
-            let store = try homeOptions.knobHome.openExistingStore()
-            let experiment = try await store.requireExperiment(name)
-            let trials = try await store.trials(of: experiment.id!)
-            if outputOptions.output == .json {
-                print(try jsonText(trials))
-                return
-            }
+            let source = try await DataSource.resolve(connection, home: homeOptions.knobHome)
+            let trials = try await source.trials(name)
+            if try outputOptions.printData(trials) { return }
             if trials.isEmpty {
                 print("experiment \(name) has no trials yet")
                 return
             }
             let parameterNames = trials[0].assignments.map(\.name)
-            print(table(["TRIAL", "STATE", experiment.objectiveMetricName.uppercased()] + parameterNames.map { $0.uppercased() } + ["REASON"],
+            let metric = String(try await source.experiment(name).objective.split(separator: " ").last ?? "objective")
+            print(table(["TRIAL", "STATE", metric.uppercased()] + parameterNames.map { $0.uppercased() } + ["REASON"],
                         trials.map { trial in
                             [trial.name, trial.state.rawValue, trial.objectiveValue.map(formatValue) ?? "-"]
                                 + parameterNames.map { trial.value(of: $0).map(displayValue) ?? "" }

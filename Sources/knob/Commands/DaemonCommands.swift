@@ -1,0 +1,233 @@
+import ArgumentParser
+import Foundation
+import Knob
+import KnobClient
+import Store
+
+/// A client for commands that need knobd, with a message that says how to start it.
+func daemonClient(_ connection: ConnectionOptions, home: KnobHome) async throws -> KnobClient {
+    let client = try connection.client(home: home)
+    do {
+        try await client.request("GET", "/healthz", timeout: 5)
+    } catch KnobClient.ClientError.unreachable {
+        throw KnobClient.ClientError.unreachable(
+            endpoint: client.endpoint.description,
+            reason: "this command needs knobd: start it with `knobd --home \(home.path)` (or `knob daemon`)")
+    }
+    return client
+}
+
+struct Create: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Submit an experiment to knobd, which runs it in the background.",
+        discussion: "Relative paths in the spec's trial template resolve against the spec file's folder.")
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("The Experiment spec (YAML or JSON).", valueName: "spec"))
+    var file: String
+
+    @OptionGroup var homeOptions: HomeOptions
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var outputOptions: OutputOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let (text, spec) = try Engine.loadSpec(at: file)
+            let client = try await daemonClient(connection, home: homeOptions.knobHome)
+            let directory = (KnobHome.absolute(file) as NSString).deletingLastPathComponent
+            let query = directory.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? directory
+            let response = try await client.request("POST", "/v1/experiments?directory=\(query)", body: Data(text.utf8),
+                                                    contentType: "application/yaml")
+            let view = try APIJSON.decoder.decode(ExperimentView.self, from: response.body)
+            if try outputOptions.printData(view) { return }
+            print("experiment \(spec.name) created and running; follow it with `knob watch \(spec.name)`, wait for it with `knob wait \(spec.name)`")
+        }
+    }
+}
+
+struct Stop: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Stop a running experiment: its trials are killed and it ends Stopped.")
+
+    @Argument(help: "The experiment's name.") var name: String
+    @OptionGroup var homeOptions: HomeOptions
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let client = try await daemonClient(connection, home: homeOptions.knobHome)
+            let view = try APIJSON.decoder.decode(ExperimentView.self, from: try await client.request("POST", "/v1/experiments/\(name)/stop").body)
+            print("experiment \(name): \(view.status) (\(view.reason))")
+        }
+    }
+}
+
+struct Resume: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a stopped experiment again (or a finished one whose maxTrialCount was raised with knob edit).")
+
+    @Argument(help: "The experiment's name.") var name: String
+    @OptionGroup var homeOptions: HomeOptions
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let client = try await daemonClient(connection, home: homeOptions.knobHome)
+            try await client.request("POST", "/v1/experiments/\(name)/resume")
+            print("experiment \(name) is running again")
+        }
+    }
+}
+
+struct Edit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Change a running experiment's budget; it applies at once.")
+
+    @Argument(help: "The experiment's name.") var name: String
+    @Option(help: "The new maxTrialCount.") var maxTrials: Int?
+    @Option(help: "The new parallelTrialCount.") var parallel: Int?
+    @Option(help: "The new maxFailedTrialCount.") var maxFailed: Int?
+    @OptionGroup var homeOptions: HomeOptions
+    @OptionGroup var connection: ConnectionOptions
+
+    func validate() throws {
+        if maxTrials == nil, parallel == nil, maxFailed == nil {
+            throw ValidationError("say what to change: --max-trials N, --parallel N or --max-failed N")
+        }
+    }
+
+    func run() async throws {
+        try await reportingErrors {
+            let client = try await daemonClient(connection, home: homeOptions.knobHome)
+            var patch: [String: Int] = [:]
+            patch["maxTrialCount"] = maxTrials
+            patch["parallelTrialCount"] = parallel
+            patch["maxFailedTrialCount"] = maxFailed
+            let body = try JSONSerialization.data(withJSONObject: patch)
+            let view = try APIJSON.decoder.decode(ExperimentView.self, from: try await client.request("PATCH", "/v1/experiments/\(name)", body: body).body)
+            let b = view.budget
+            print("experiment \(name): \(b.maxTrialCount.map(String.init) ?? "unlimited") trials, \(b.parallelTrialCount) in parallel, "
+                  + (b.maxFailedTrialCount.map { "\($0) failures allowed" } ?? "no failure limit"))
+        }
+    }
+}
+
+struct Wait: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Wait for an experiment to end.",
+        discussion: "Exit code 0 when it succeeded, 1 when it failed or was stopped, 3 when --timeout passed first.")
+
+    @Argument(help: "The experiment's name.") var name: String
+    @Option(help: "Give up after this many seconds.") var timeout: Double?
+    @OptionGroup var homeOptions: HomeOptions
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let source = try await DataSource.resolve(connection, home: homeOptions.knobHome)
+            let deadline = timeout.map { Date().addingTimeInterval($0) }
+            while true {
+                let view = try await source.experiment(name)
+                switch view.status {
+                case "Succeeded":
+                    print("experiment \(name) succeeded (\(view.reason)): \(view.message)")
+                    return
+                case "Failed", "Stopped":
+                    print("experiment \(name) \(view.status.lowercased()) (\(view.reason)): \(view.message)")
+                    throw ExitCode(1)
+                default:
+                    if let deadline, Date() > deadline {
+                        printError("experiment \(name) is still \(view.status) after \(formatValue(timeout!)) s")
+                        throw ExitCode(3)
+                    }
+                    try await Task.sleep(for: .milliseconds(500))
+                }
+            }
+        }
+    }
+}
+
+struct Watch: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show an experiment and its trials, refreshed in place, until it ends.")
+
+    @Argument(help: "The experiment's name.") var name: String
+    @Option(help: "Seconds between refreshes.") var interval: Double = 1
+    @OptionGroup var homeOptions: HomeOptions
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let source = try await DataSource.resolve(connection, home: homeOptions.knobHome)
+            let terminal = isatty(1) == 1
+            while true {
+                let view = try await source.experiment(name, events: 5)
+                let trials = try await source.trials(name)
+                let recent = trials.suffix(15).map { trial in
+                    "  \(trial.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(trial.state.rawValue.padding(toLength: 18, withPad: " ", startingAt: 0)) "
+                        + "\(trial.objectiveValue.map(formatValue) ?? "-")  \(assignmentText(trial.assignments))"
+                }
+                let screen = describe(view, events: 5) + "\nTrials (latest \(recent.count)):\n" + recent.joined(separator: "\n")
+                // In a terminal: redraw in place; elsewhere: one block per refresh.
+                FileHandle.standardOutput.write(Data(((terminal ? "\u{1B}[H\u{1B}[2J" + screen : screen + "\n") + "\n").utf8))
+                if ["Succeeded", "Failed", "Stopped"].contains(view.status) { return }
+                try await Task.sleep(for: .milliseconds(Int(interval * 1000)))
+            }
+        }
+    }
+}
+
+struct Logs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print a trial's output; with -f, keep printing until the trial ends.")
+
+    @Argument(help: "The experiment's name.") var name: String
+    @Argument(help: "The trial's name, e.g. mnist-3.") var trial: String
+    @Flag(name: .shortAndLong, help: "Follow the log while the trial runs.") var follow = false
+    @OptionGroup var homeOptions: HomeOptions
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            switch try await DataSource.resolve(connection, home: homeOptions.knobHome) {
+            case .daemon(let client):
+                try await client.stream("/v1/experiments/\(name)/trials/\(trial)/logs\(follow ? "?follow=true" : "")") { data in
+                    FileHandle.standardOutput.write(data)
+                }
+            case .store(let store):
+                guard let record = try await store.trial(named: trial) else { throw StoreErrorText.noTrial(trial) }
+                guard let path = record.logPath, let handle = FileHandle(forReadingAtPath: path) else { return }
+                defer { try? handle.close() }
+                while true {
+                    if let data = try handle.readToEnd(), !data.isEmpty { FileHandle.standardOutput.write(data) }
+                    guard follow, let current = try await store.trial(named: trial), !current.state.isFinished else { return }
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+            }
+        }
+    }
+
+    enum StoreErrorText: Error, CustomStringConvertible {
+        case noTrial(String)
+        var description: String {
+            switch self { case .noTrial(let name): return "no trial named \(name)" }
+        }
+    }
+}
+
+struct Daemon: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Start knobd in the foreground (the same as running knobd).",
+        discussion: "Arguments after -- go to knobd, e.g. knob daemon -- --listen 127.0.0.1:8123 --token-file token.")
+
+    @OptionGroup var homeOptions: HomeOptions
+    @Argument(parsing: .postTerminator, help: "Arguments for knobd.") var arguments: [String] = []
+
+    func run() async throws {
+        let knobd = (currentExecutablePath() as NSString).deletingLastPathComponent + "/knobd"
+        guard FileManager.default.isExecutableFile(atPath: knobd) else {
+            printError("error: knobd is not next to knob (\(knobd)); build it with `swift build --product knobd`")
+            throw ExitCode(1)
+        }
+        let argv = [knobd] + (homeOptions.home.map { ["--home", $0] } ?? []) + arguments
+        let cArgs = argv.map { strdup($0) } + [nil]
+        execv(knobd, cArgs)
+        printError("error: cannot start \(knobd): \(String(cString: strerror(errno)))")
+        throw ExitCode(1)
+    }
+}

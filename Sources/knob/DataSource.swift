@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import Knob
+import KnobClient
+import Store
+
+/// How the CLI reaches knobd: its Unix socket (default `<home>/knobd.sock`) or a TCP URL with a token.
+struct ConnectionOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("knobd's Unix socket (default: knobd.sock in the home).", valueName: "path"))
+    var socket: String?
+
+    @Option(help: ArgumentHelp("knobd over TCP, e.g. http://10.0.0.5:8123 (with --token-file).", valueName: "url"))
+    var server: String?
+
+    @Option(help: ArgumentHelp("A file whose first line is knobd's bearer token.", valueName: "file"))
+    var tokenFile: String?
+
+    func client(home: KnobHome) throws -> KnobClient {
+        if let server {
+            var token: String?
+            if let tokenFile {
+                guard let line = (try? String(contentsOfFile: tokenFile, encoding: .utf8))?.split(whereSeparator: \.isNewline).first else {
+                    throw ValidationError("--token-file \(tokenFile): cannot read a token from its first line")
+                }
+                token = String(line).trimmingCharacters(in: .whitespaces)
+            }
+            return KnobClient(.tcp(baseURL: server, token: token))
+        }
+        return KnobClient(.unixSocket(socket.map(KnobHome.absolute) ?? "\(home.path)/knobd.sock"))
+    }
+}
+
+/// Where the read commands get their data: knobd when it answers, else the store in the home
+/// (said on stderr).
+enum DataSource {
+    case daemon(KnobClient)
+    case store(Store)
+
+    static func resolve(_ connection: ConnectionOptions, home: KnobHome) async throws -> DataSource {
+        let client = try connection.client(home: home)
+        do {
+            try await client.request("GET", "/healthz", timeout: 5)
+            return .daemon(client)
+        } catch let error as KnobClient.ClientError {
+            guard case .unreachable = error, connection.server == nil else { throw error }
+            printError("note: no knobd answers at \(client.endpoint); reading the store in \(home.path) directly")
+            return .store(try home.openExistingStore())
+        }
+    }
+
+    func experiments() async throws -> [ExperimentView] {
+        switch self {
+        case .daemon(let client):
+            return try APIJSON.decoder.decode([ExperimentView].self, from: try await client.request("GET", "/v1/experiments").body)
+        case .store(let store):
+            var views: [ExperimentView] = []
+            for experiment in try await store.experiments() { views.append(try await ExperimentView.load(experiment, store: store)) }
+            return views
+        }
+    }
+
+    func experiment(_ name: String, events: Int? = nil) async throws -> ExperimentView {
+        switch self {
+        case .daemon(let client):
+            return try APIJSON.decoder.decode(ExperimentView.self, from: try await client.request("GET", "/v1/experiments/\(name)").body)
+        case .store(let store):
+            return try await ExperimentView.load(try await store.requireExperiment(name), store: store, events: events)
+        }
+    }
+
+    func trials(_ name: String) async throws -> [TrialRecord] {
+        switch self {
+        case .daemon(let client):
+            return try APIJSON.decoder.decode([TrialRecord].self, from: try await client.request("GET", "/v1/experiments/\(name)/trials").body)
+        case .store(let store):
+            return try await store.trials(of: try await store.requireExperiment(name).id!)
+        }
+    }
+}
+
+/// Runs `body`, turning knob's errors into a message on stderr and exit code 1.
+func reportingErrors(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let error as SpecError {
+        printError("error: \(error)")
+        throw ExitCode(1)
+    } catch let error as KnobError {
+        printError("error: \(error)")
+        throw ExitCode(1)
+    } catch let error as StoreError {
+        printError("error: \(error)")
+        throw ExitCode(1)
+    } catch let error as KnobClient.ClientError {
+        printError("error: \(error)")
+        throw ExitCode(1)
+    }
+}

@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // Suggestion algorithms: pure Swift, no I/O. (Named KnobAlgorithms: swift-algorithms, which
@@ -51,6 +52,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: upcoming
         ),
@@ -74,6 +76,6 @@ let package = Package(
         .testTarget(name: "KnobTests", dependencies: ["Knob", "Store", "KnobAlgorithms"], swiftSettings: upcoming),
         // Drives the built `knob` executable as a user would.
         .testTarget(name: "KnobServerTests", dependencies: ["KnobServer", "Knob", "Store", .product(name: "HummingbirdTesting", package: "hummingbird")], swiftSettings: upcoming),
-        .testTarget(name: "EndToEndTests", dependencies: ["Knob", "Store", "knob", "knobd"], swiftSettings: upcoming),
+        .testTarget(name: "EndToEndTests", dependencies: ["Knob", "Store", "KnobClient", "knob", "knobd"], swiftSettings: upcoming),
     ]
 )

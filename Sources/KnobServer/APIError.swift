@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Knob
 import Logging
+import NIOCore
 import Store
 
 /// An error the API reports: an HTTP status and `{"error": {"code", "message"[, "problems"]}}`.
@@ -59,6 +60,8 @@ public struct APIError: HTTPResponseError, Sendable {
             case .needsCommand, .specChanged, .experimentFinished: return APIError(.unprocessableContent, code: "InvalidSpec", error.description)
             default: return nil
             }
+        case is NIOTooManyBytesError:
+            return APIError(.contentTooLarge, code: "TooLarge", "the request body is larger than \(API.maxBodyBytes / 1024 / 1024) MiB")
         case let error as ManagerError:
             return APIError(.serviceUnavailable, code: "ShuttingDown", error.description)
         case let error as HTTPError:

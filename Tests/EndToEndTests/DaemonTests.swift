@@ -1,0 +1,182 @@
+import Foundation
+import Knob
+import KnobClient
+import Store
+import Testing
+
+/// A knobd started for a test, on a home of its own.
+struct DaemonProcess {
+    let home: String
+    let process: any RunningTrial
+
+    static var executable: String { (knobExecutable as NSString).deletingLastPathComponent + "/knobd" }
+
+    var socket: String { "\(home)/knobd.sock" }
+    var pid: Int32 { Int32(process.handle["pid"]!)! }
+    var client: KnobClient { KnobClient(.unixSocket(socket)) }
+
+    /// Starts knobd and waits until it answers.
+    static func start(home: String, arguments: [String] = [], log: String? = nil) async throws -> DaemonProcess {
+        let process = try await LocalRunner().start(TrialLaunch(
+            experimentName: "tests", trialName: "knobd", argv: [executable, "--home", home] + arguments,
+            workingDirectory: home, environment: [:], logPath: log ?? "\(home)/knobd.log", trialDirectory: "\(home)/knobd-run"))
+        let daemon = DaemonProcess(home: home, process: process)
+        for _ in 0..<200 {
+            if (try? await daemon.client.request("GET", "/healthz", timeout: 2)) != nil { return daemon }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let log = (try? String(contentsOfFile: "\(home)/knobd.log", encoding: .utf8)) ?? ""
+        Issue.record("knobd did not answer within 10 s:\n\(log)")
+        throw CancellationError()
+    }
+}
+
+/// Trials that report a few epochs quickly.
+let quickTrainer = """
+    import sys, time
+    lr = float(sys.argv[1])
+    for epoch in range(1, 4):
+        time.sleep(0.05)
+        print(f"epoch {epoch} accuracy={1 - (lr - 0.3) ** 2 - 0.1 / epoch:.6f}", flush=True)
+    """
+
+func quickSpec(_ name: String, trials: Int = 6, parallel: Int = 2) -> String {
+    """
+    apiVersion: kubeflow.org/v1beta1
+    kind: Experiment
+    metadata: {name: \(name)}
+    spec:
+      objective: {type: maximize, objectiveMetricName: accuracy}
+      algorithm: {algorithmName: random}
+      parallelTrialCount: \(parallel)
+      maxTrialCount: \(trials)
+      parameters:
+        - {name: lr, parameterType: double, feasibleSpace: {min: "0.01", max: "0.9"}}
+      trialTemplate:
+        command: [python3, trainer.py, "${trialParameters.lr}"]
+    """
+}
+
+@Suite(.serialized) struct DaemonTests {
+    @Test func theCLIDrivesTwoExperimentsThroughKnobd() async throws {
+        let dir = makeTemporaryDirectory()
+        try write(quickTrainer, to: "\(dir)/trainer.py")
+        try write(quickSpec("first"), to: "\(dir)/first.yaml")
+        try write(quickSpec("second", trials: 4, parallel: 1), to: "\(dir)/second.yaml")
+        let home = "\(dir)/home"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        let daemon = try await DaemonProcess.start(home: home)
+        let mode = try FileManager.default.attributesOfItem(atPath: daemon.socket)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+
+        // A second daemon on the same home refuses to start.
+        let second = try await knobdOnce(["--home", home])
+        #expect(second.status == 1 && second.stderr.contains("another knobd (pid \(daemon.pid)) already serves"))
+
+        for name in ["first", "second"] {
+            let created = try await knob(["create", "-f", "\(dir)/\(name).yaml", "--home", home])
+            #expect(created.status == 0, "\(created.stderr)")
+        }
+        let duplicate = try await knob(["create", "-f", "\(dir)/first.yaml", "--home", home])
+        #expect(duplicate.status == 1 && duplicate.stderr.contains("experiment first already exists"))
+        for name in ["first", "second"] {
+            let waited = try await knob(["wait", name, "--home", home, "--timeout", "60"])
+            #expect(waited.status == 0, "\(waited.stdout)\(waited.stderr)")
+        }
+        let list = try #require(try json(try await knob(["list", "--home", home, "-o", "json"]).stdout) as? [[String: Any]])
+        #expect(Set(list.compactMap { $0["name"] as? String }) == ["first", "second"])
+        #expect(list.allSatisfy { $0["status"] as? String == "Succeeded" })
+        let trials = try #require(try json(try await knob(["trials", "first", "--home", home, "-o", "json"]).stdout) as? [[String: Any]])
+        #expect(trials.count == 6 && trials.allSatisfy { $0["state"] as? String == "Succeeded" })
+
+        let best = try await knob(["best", "first", "--home", home])
+        let optimal = try #require(try json(best.stdout) as? [String: Any])
+        let lr = try #require((optimal["parameterAssignments"] as? [[String: String]])?.first?["value"])
+        #expect(try await knob(["best", "first", "--home", home, "--format", "args"]).stdout == "--lr=\(lr)\n")
+        #expect(try await knob(["best", "first", "--home", home, "--format", "env"]).stdout == "LR=\(lr)\n")
+        // The same over plain HTTP, as a pipeline would ask.
+        let raw = try await daemon.client.request("GET", "/v1/experiments/first/optimal")
+        let fromAPI = try #require((try json(raw.text) as? [String: Any])?["currentOptimalTrial"] as? [String: Any])
+        #expect(fromAPI["bestTrialName"] as? String == optimal["bestTrialName"] as? String)
+        let logs = try await knob(["logs", "first", "first-1", "--home", home])
+        #expect(logs.stdout.contains("epoch 3 accuracy="))
+
+        // Budget edits and resume: two more trials for the finished experiment.
+        #expect(try await knob(["edit", "second", "--max-trials", "6", "--home", home]).status == 0)
+        #expect(try await knob(["resume", "second", "--home", home]).status == 0)
+        #expect(try await knob(["wait", "second", "--home", home, "--timeout", "60"]).status == 0)
+        let more = try #require(try json(try await knob(["get", "second", "--home", home, "-o", "json"]).stdout) as? [String: Any])
+        #expect((more["trials"] as? [String: Int])?["Succeeded"] == 6)
+
+        // SIGTERM: a clean stop; the store stays readable without the daemon.
+        kill(daemon.pid, SIGTERM)
+        #expect(await daemon.process.wait() == .exited(0))
+        let fallback = try await knob(["get", "first", "--home", home])
+        #expect(fallback.stdout.contains("Status:     Succeeded") && fallback.stderr.contains("reading the store"))
+    }
+
+    @Test func badRequestsGetClearErrorsAndTCPNeedsTheToken() async throws {
+        let dir = makeTemporaryDirectory()
+        let home = "\(dir)/home"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        try write("s3cret-token\n", to: "\(dir)/token")
+        let port = 20_000 + Int(getpid() % 20_000)
+        let daemon = try await DaemonProcess.start(home: home, arguments: ["--listen", "127.0.0.1:\(port)", "--token-file", "\(dir)/token"])
+        defer { kill(daemon.pid, SIGKILL) }
+
+        func status(_ client: KnobClient, _ method: String, _ path: String, body: Data? = nil) async -> (Int, String) {
+            do {
+                let response = try await client.request(method, path, body: body, contentType: "application/yaml")
+                return (response.status, response.text)
+            } catch KnobClient.ClientError.api(let status, let code, let message) {
+                return (status, "\(code): \(message)")
+            } catch {
+                return (-1, "\(error)")
+            }
+        }
+        let base = "http://127.0.0.1:\(port)"
+        for client in [KnobClient(.tcp(baseURL: base, token: nil)), KnobClient(.tcp(baseURL: base, token: "wrong"))] {
+            let (code, text) = await status(client, "GET", "/v1/experiments")
+            #expect(code == 401 && text.hasPrefix("Unauthorized"), "\(text)")
+        }
+        #expect(await status(KnobClient(.tcp(baseURL: base, token: "s3cret-token")), "GET", "/v1/experiments").0 == 200)
+
+        let socket = daemon.client
+        let huge = Data(repeating: UInt8(ascii: "a"), count: 10 << 20)
+        let (tooLarge, tooLargeText) = await status(socket, "POST", "/v1/experiments", body: huge)
+        #expect(tooLarge == 413 && tooLargeText.contains("larger than 1 MiB"), "status \(tooLarge): \(tooLargeText)")
+        let (badYAML, badYAMLText) = await status(socket, "POST", "/v1/experiments", body: Data("spec: [unclosed".utf8))
+        #expect(badYAML == 422 && badYAMLText.contains("not valid YAML"), "\(badYAMLText)")
+        let (badUTF8, badUTF8Text) = await status(socket, "POST", "/v1/experiments", body: Data([0x66, 0xFF, 0xFE, 0x0A]))
+        #expect(badUTF8 == 400 && badUTF8Text.contains("not valid UTF-8"), "\(badUTF8Text)")
+        let (invalid, invalidText) = await status(socket, "POST", "/v1/experiments",
+                                                  body: Data(quickSpec("Bad_Name").replacingOccurrences(of: "maxTrialCount: 6", with: "maxTrialCount: 0").utf8))
+        #expect(invalid == 422 && invalidText.contains("metadata.name") && invalidText.contains("spec.maxTrialCount"), "\(invalidText)")
+        for path in ["/v1/experiments/..%2Fx", "/v1/experiments/..%2F..%2Fetc", "/v1/experiments/UPPER/trials"] {
+            let (code, text) = await status(socket, "GET", path)
+            #expect(code == 400, "\(path): \(text)")
+        }
+        #expect(await status(socket, "GET", "/v1/experiments/missing").0 == 404)
+        #expect(await status(socket, "POST", "/v1/experiments/missing/stop").0 == 404)
+        // Still alive and well after all that.
+        #expect(await status(socket, "GET", "/healthz").0 == 200)
+    }
+}
+
+/// Runs knobd to completion (for invocations that should exit at once).
+func knobdOnce(_ arguments: [String]) async throws -> CommandResult {
+    let dir = makeTemporaryDirectory("knobd-once")
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: DaemonProcess.executable)
+    process.arguments = arguments
+    let out = "\(dir)/out", err = "\(dir)/err"
+    FileManager.default.createFile(atPath: out, contents: nil)
+    FileManager.default.createFile(atPath: err, contents: nil)
+    process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+    process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
+    let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+        process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+        do { try process.run() } catch { continuation.resume(throwing: error) }
+    }
+    return CommandResult(status: status, stdout: try String(contentsOfFile: out, encoding: .utf8), stderr: try String(contentsOfFile: err, encoding: .utf8))
+}

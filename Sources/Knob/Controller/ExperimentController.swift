@@ -76,7 +76,13 @@ public struct ExperimentController: Sendable {
                     policy.ended[end.state, default: 0] += 1
                 }
             case .pending:
-                pending.append(trial)
+                // Its starter may have died after starting it but before recording that.
+                if let process = runner.find(self.launch(for: trial, experiment: experiment)) {
+                    try await store.markRunning(trial.id!, handle: process.handle, logPath: self.launch(for: trial, experiment: experiment).logPath)
+                    adopted.append((trial, process))
+                } else {
+                    pending.append(trial)
+                }
             default:
                 policy.ended[trial.state, default: 0] += 1
                 if trial.state == .succeeded, let value = trial.objectiveValue, spec.objective.reachesGoal(value) { policy.goalReached = true }

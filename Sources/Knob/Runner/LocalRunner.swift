@@ -50,6 +50,24 @@ public struct LocalRunner: TrialRunner {
         return LocalProcess(pid: pid, statusPath: statusPath)
     }
 
+    /// A supervised trial is found by its supervisor's command line, which names the trial's
+    /// status file; one that already ended is found by that file.
+    public func find(_ launch: TrialLaunch) -> (any RunningTrial)? {
+        guard supervisor != nil else { return nil }
+        let statusPath = launch.logPath + ".status"
+        let marker = Array("--status\0\(statusPath)\0".utf8)
+        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.compactMap(Int32.init) ?? []
+        for pid in pids where pid != getpid() {
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
+                  data.count >= marker.count, Array(data).firstRange(of: marker) != nil else { continue }
+            return AdoptedProcess(pid: pid, statusPath: statusPath, startTime: processStartTime(pid))
+        }
+        if Supervisor.readStatus(statusPath) != nil {
+            return AdoptedProcess(pid: 0, statusPath: statusPath, startTime: nil)
+        }
+        return nil
+    }
+
     public func adopt(handle: [String: String]) -> (any RunningTrial)? {
         guard handle["runner"] == "local", let pid = handle["pid"].flatMap(Int32.init), let statusPath = handle["status"] else {
             return nil
@@ -198,20 +216,21 @@ final class AdoptedProcess: RunningTrial, @unchecked Sendable {
         return handle
     }
 
-    /// The supervisor is still running (and is the same process: pids get reused).
+    /// The supervisor is still running (and is the same process: pids get reused). Pid 0 stands
+    /// for a trial known only by its status file.
     private var supervisorRunning: Bool {
-        processIsRunning(pid) && (startTime == nil || processStartTime(pid) == startTime)
+        pid > 0 && processIsRunning(pid) && (startTime == nil || processStartTime(pid) == startTime)
     }
 
     func wait() async -> TrialExit {
         while true {
             if let exit = Supervisor.readStatus(statusPath) {
-                kill(-pid, SIGKILL)
+                if pid > 0 { kill(-pid, SIGKILL) }
                 return exit
             }
             if !supervisorRunning {
                 if let exit = Supervisor.readStatus(statusPath) { return exit }
-                if processStartTime(pid) == startTime { kill(-pid, SIGKILL) }
+                if pid > 0, processStartTime(pid) == startTime { kill(-pid, SIGKILL) }
                 return .lost
             }
             try? await Task.sleep(for: .milliseconds(100))

@@ -55,10 +55,13 @@ public enum TrialExit: Sendable, Hashable {
 /// Contract: `start` returns once the trial is running, with its output going to
 /// `launch.logPath`; it throws `RunnerError.startFailed` when the trial cannot start.
 /// `adopt` finds a trial again from the handle recorded when it started (after the process that
-/// started it died): `nil` when the handle cannot be followed by this runner.
+/// started it died): `nil` when the handle cannot be followed by this runner. `find` looks for a
+/// trial whose start was never recorded (its starter died between starting it and recording
+/// it): `nil` when it did not start.
 public protocol TrialRunner: Sendable {
     func start(_ launch: TrialLaunch) async throws -> any RunningTrial
     func adopt(handle: [String: String]) -> (any RunningTrial)?
+    func find(_ launch: TrialLaunch) -> (any RunningTrial)?
 }
 
 /// A started trial.

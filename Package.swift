@@ -54,6 +54,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
+            exclude: ["openapi.yaml"],
             swiftSettings: upcoming
         ),
         // The CLI's client of the daemon's API over libcurl.
@@ -75,7 +76,12 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store"], swiftSettings: upcoming),
         .testTarget(name: "KnobTests", dependencies: ["Knob", "Store", "KnobAlgorithms"], swiftSettings: upcoming),
         // Drives the built `knob` executable as a user would.
-        .testTarget(name: "KnobServerTests", dependencies: ["KnobServer", "Knob", "Store", .product(name: "HummingbirdTesting", package: "hummingbird")], swiftSettings: upcoming),
+        .testTarget(
+            name: "KnobServerTests",
+            dependencies: ["KnobServer", "Knob", "Store", "Yams", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                           .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: upcoming
+        ),
         .testTarget(name: "EndToEndTests", dependencies: ["Knob", "Store", "KnobClient", "knob", "knobd"], swiftSettings: upcoming),
     ]
 )

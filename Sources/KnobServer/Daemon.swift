@@ -67,9 +67,7 @@ public func runDaemon(_ configuration: DaemonConfiguration) async throws {
     let manager = ExperimentManager(store: store, home: home, runner: LocalRunner(supervisor: configuration.supervisor), logger: logger)
     let api = API(store: store, home: home, manager: manager)
 
-    let socketRouter = Router()
-    socketRouter.add(middleware: ErrorMiddleware(logger: logger))
-    api.addRoutes(to: socketRouter)
+    let socketRouter = makeRouter(api, logger: logger, token: nil)
     let socketPath = configuration.socketPath
     var services: [any Service] = [manager]
     services.append(Application(
@@ -81,10 +79,7 @@ public func runDaemon(_ configuration: DaemonConfiguration) async throws {
         },
         logger: logger))
     if let listen = configuration.listen, let token = configuration.token {
-        let tcpRouter = Router()
-        tcpRouter.add(middleware: ErrorMiddleware(logger: logger))
-        tcpRouter.add(middleware: BearerTokenMiddleware(token: token))
-        api.addRoutes(to: tcpRouter)
+        let tcpRouter = makeRouter(api, logger: logger, token: token)
         services.append(Application(
             router: tcpRouter,
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "knobd"),
@@ -94,4 +89,13 @@ public func runDaemon(_ configuration: DaemonConfiguration) async throws {
     let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     try await group.run()
     logger.info("knobd stopped; running trials were left to their supervisors")
+}
+
+/// The API's router: errors as JSON, and the bearer token checked when one is given.
+func makeRouter(_ api: API, logger: Logger, token: String?) -> Router<BasicRequestContext> {
+    let router = Router()
+    router.add(middleware: ErrorMiddleware(logger: logger))
+    if let token { router.add(middleware: BearerTokenMiddleware(token: token)) }
+    api.addRoutes(to: router)
+    return router
 }

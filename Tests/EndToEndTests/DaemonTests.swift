@@ -104,7 +104,8 @@ func quickSpec(_ name: String, trials: Int = 6, parallel: Int = 2) -> String {
         // Budget edits and resume: two more trials for the finished experiment.
         #expect(try await knob(["edit", "second", "--max-trials", "6", "--home", home]).status == 0)
         #expect(try await knob(["resume", "second", "--home", home]).status == 0)
-        #expect(try await knob(["wait", "second", "--home", home, "--timeout", "60"]).status == 0)
+        let watched = try await knob(["watch", "second", "--home", home, "--interval", "0.2"])
+        #expect(watched.status == 0 && watched.stdout.contains("Status:     Succeeded"), "\(watched.stdout)\(watched.stderr)")
         let more = try #require(try json(try await knob(["get", "second", "--home", home, "-o", "json"]).stdout) as? [String: Any])
         #expect((more["trials"] as? [String: Int])?["Succeeded"] == 6)
 
@@ -113,6 +114,46 @@ func quickSpec(_ name: String, trials: Int = 6, parallel: Int = 2) -> String {
         #expect(await daemon.process.wait() == .exited(0))
         let fallback = try await knob(["get", "first", "--home", home])
         #expect(fallback.stdout.contains("Status:     Succeeded") && fallback.stderr.contains("reading the store"))
+    }
+
+    @Test func aFollowedLogStreamsWhileTheTrialRuns() async throws {
+        let dir = makeTemporaryDirectory()
+        let home = "\(dir)/home"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        let daemon = try await DaemonProcess.start(home: home)
+        defer { kill(daemon.pid, SIGKILL) }
+        let spec = """
+            apiVersion: kubeflow.org/v1beta1
+            kind: Experiment
+            metadata: {name: stream}
+            spec:
+              objective: {type: maximize, objectiveMetricName: accuracy}
+              algorithm: {algorithmName: random}
+              maxTrialCount: 1
+              parallelTrialCount: 1
+              parameters:
+                - {name: x, parameterType: double, feasibleSpace: {min: "0", max: "1"}}
+              trialTemplate:
+                command: [/bin/sh, -c, "echo starting; sleep 1.5; echo accuracy=${trialParameters.x}"]
+            """
+        try await daemon.client.request("POST", "/v1/experiments?directory=\(dir)", body: Data(spec.utf8), contentType: "application/yaml")
+        var started = false
+        for _ in 0..<100 where !started {
+            try await Task.sleep(for: .milliseconds(50))
+            let trial = try? await daemon.client.request("GET", "/v1/experiments/stream/trials/stream-1")
+            started = (try? json(trial?.text ?? "") as? [String: Any])?["state"] as? String == "Running"
+        }
+        #expect(started)
+        let chunks = ChunkLog()
+        let begin = Date()
+        try await daemon.client.stream("/v1/experiments/stream/trials/stream-1/logs?follow=true") { data in
+            chunks.append(String(decoding: data, as: UTF8.self), at: Date().timeIntervalSince(begin))
+        }
+        let received = chunks.all
+        #expect(received.map(\.text).joined().contains("starting\naccuracy="))
+        let first = try #require(received.first { $0.text.contains("starting") })
+        let last = try #require(received.last { $0.text.contains("accuracy=") })
+        #expect(last.time - first.time > 0.8, "the first line came as it was written, not with the end: \(received)")
     }
 
     @Test func badRequestsGetClearErrorsAndTCPNeedsTheToken() async throws {
@@ -179,4 +220,22 @@ func knobdOnce(_ arguments: [String]) async throws -> CommandResult {
         do { try process.run() } catch { continuation.resume(throwing: error) }
     }
     return CommandResult(status: status, stdout: try String(contentsOfFile: out, encoding: .utf8), stderr: try String(contentsOfFile: err, encoding: .utf8))
+}
+
+/// Pieces of a streamed response with when they came.
+final class ChunkLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var chunks: [(text: String, time: Double)] = []
+
+    func append(_ text: String, at time: Double) {
+        lock.lock()
+        chunks.append((text, time))
+        lock.unlock()
+    }
+
+    var all: [(text: String, time: Double)] {
+        lock.lock()
+        defer { lock.unlock() }
+        return chunks
+    }
 }

@@ -70,7 +70,7 @@ func quickSpec(_ name: String, trials: Int = 6, parallel: Int = 2) -> String {
         #expect(mode == 0o600)
 
         // A second daemon on the same home refuses to start.
-        let second = try await knobdOnce(["--home", home])
+        let second = try await runToEnd(DaemonProcess.executable, ["--home", home])
         #expect(second.status == 1 && second.stderr.contains("another knobd (pid \(daemon.pid)) already serves"))
 
         for name in ["first", "second"] {
@@ -202,24 +202,6 @@ func quickSpec(_ name: String, trials: Int = 6, parallel: Int = 2) -> String {
         // Still alive and well after all that.
         #expect(await status(socket, "GET", "/healthz").0 == 200)
     }
-}
-
-/// Runs knobd to completion (for invocations that should exit at once).
-func knobdOnce(_ arguments: [String]) async throws -> CommandResult {
-    let dir = makeTemporaryDirectory("knobd-once")
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: DaemonProcess.executable)
-    process.arguments = arguments
-    let out = "\(dir)/out", err = "\(dir)/err"
-    FileManager.default.createFile(atPath: out, contents: nil)
-    FileManager.default.createFile(atPath: err, contents: nil)
-    process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
-    process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
-    let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-        process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-        do { try process.run() } catch { continuation.resume(throwing: error) }
-    }
-    return CommandResult(status: status, stdout: try String(contentsOfFile: out, encoding: .utf8), stderr: try String(contentsOfFile: err, encoding: .utf8))
 }
 
 /// Pieces of a streamed response with when they came.

@@ -19,12 +19,17 @@ struct CommandResult {
 
 /// Runs `knob` with `arguments` and waits for it without blocking a cooperative thread.
 func knob(_ arguments: [String], in directory: String? = nil) async throws -> CommandResult {
+    try await runToEnd(knobExecutable, arguments, in: directory)
+}
+
+/// Runs `executable` to its end, with stdout and stderr captured.
+func runToEnd(_ executable: String, _ arguments: [String], in directory: String? = nil) async throws -> CommandResult {
     let dir = makeTemporaryDirectory("knob-cli")
     let out = "\(dir)/stdout", err = "\(dir)/stderr"
     FileManager.default.createFile(atPath: out, contents: nil)
     FileManager.default.createFile(atPath: err, contents: nil)
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: knobExecutable)
+    process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
     if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))

@@ -107,6 +107,17 @@ import Testing
         await #expect(throws: StoreError.self) { try await store.deleteExperiment(named: "exp") }
     }
 
+    @Test func openersOfANewDatabaseAtTheSameMomentAllSucceed() throws {
+        for _ in 0..<5 {
+            let path = tempDatabase()
+            let failures = Failures()
+            DispatchQueue.concurrentPerform(iterations: 6) { _ in
+                do { _ = try Store(path: path) } catch { failures.add("\(error)") }
+            }
+            #expect(failures.all.isEmpty, "\(failures.all)")
+        }
+    }
+
     @Test func aFileDatabaseUsesWALAndIsSharedBetweenConnections() async throws {
         let path = tempDatabase()
         let store = try Store(path: path)
@@ -125,5 +136,22 @@ import Testing
             try await group.waitForAll()
         }
         #expect(try await store.trials(of: exp.id!).map(\.sequence) == Array(1...20))
+    }
+}
+
+final class Failures: @unchecked Sendable {
+    private let lock = NSLock()
+    private var messages: [String] = []
+
+    func add(_ message: String) {
+        lock.lock()
+        messages.append(message)
+        lock.unlock()
+    }
+
+    var all: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return messages
     }
 }

@@ -79,7 +79,8 @@ let package = Package(
         .testTarget(
             name: "KnobServerTests",
             dependencies: ["KnobServer", "Knob", "Store", "Yams", .product(name: "HummingbirdTesting", package: "hummingbird"),
-                           .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")],
+                           .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: upcoming
         ),
         .testTarget(name: "EndToEndTests", dependencies: ["Knob", "Store", "KnobClient", "knob", "knobd"], swiftSettings: upcoming),

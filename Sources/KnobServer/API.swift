@@ -55,7 +55,7 @@ struct API: Sendable {
             directory: directory)
         let created = try await store.createExperiment(record)
         try await store.markExperimentRunning(created.id!)
-        try manager.start(spec.name)
+        try await manager.start(spec.name)
         return try json(try await ExperimentView.load(try await store.requireExperiment(spec.name), store: store), status: .created)
     }
 
@@ -92,7 +92,7 @@ struct API: Sendable {
             }
         }
         try await store.markExperimentRunning(experiment.id!, message: "Experiment is running again")
-        try manager.start(experiment.name)
+        try await manager.start(experiment.name)
         return try json(try await ExperimentView.load(try await store.requireExperiment(experiment.name), store: store), status: .accepted)
     }
 

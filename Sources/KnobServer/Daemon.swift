@@ -69,7 +69,7 @@ public func runDaemon(_ configuration: DaemonConfiguration) async throws {
 
     let socketRouter = makeRouter(api, logger: logger, token: nil)
     let socketPath = configuration.socketPath
-    var services: [any Service] = [manager]
+    var services: [any Service] = []
     services.append(Application(
         router: socketRouter,
         configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: "knobd"),
@@ -87,6 +87,8 @@ public func runDaemon(_ configuration: DaemonConfiguration) async throws {
             logger: logger))
     }
     let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    manager.attach(to: group)
+    try await manager.resumeRunning()
     try await group.run()
     logger.info("knobd stopped; running trials were left to their supervisors")
 }

@@ -4,12 +4,10 @@ import Logging
 import ServiceLifecycle
 import Store
 
-/// Runs every experiment that is Running: one controller each, all children of this service.
-///
-/// On start it resumes the experiments the store says are Running (adopting their trials). On
-/// graceful shutdown it stops scheduling and leaves running trials to their supervisors, for the
-/// next daemon to adopt.
-public final class ExperimentManager: Service, @unchecked Sendable {
+/// Keeps track of the experiments knobd drives. Each one runs as an `ExperimentService` in the
+/// daemon's service group, beside the HTTP servers; when the daemon starts, every experiment the
+/// store says is Running gets its service again (and its trials are adopted).
+public final class ExperimentManager: @unchecked Sendable {
     let store: Store
     let home: KnobHome
     let runner: any TrialRunner
@@ -22,69 +20,62 @@ public final class ExperimentManager: Service, @unchecked Sendable {
 
     private let lock = NSLock()
     private var running: [String: Running] = [:]
-    private var shuttingDown = false
-    private let starts: AsyncStream<String>
-    private let startContinuation: AsyncStream<String>.Continuation
+    private var group: ServiceGroup?
 
     public init(store: Store, home: KnobHome, runner: any TrialRunner, logger: Logger) {
         self.store = store
         self.home = home
         self.runner = runner
         self.logger = logger
-        (starts, startContinuation) = AsyncStream.makeStream()
     }
 
-    public func run() async throws {
+    /// The group experiment services join; set once, before it runs.
+    func attach(to group: ServiceGroup) {
+        lock.withLock { self.group = group }
+    }
+
+    /// Gives every Running experiment its service again.
+    func resumeRunning() async throws {
         for experiment in try await store.experiments() where experiment.status == .running {
             logger.info("resuming experiment \(experiment.name)")
-            try? start(experiment.name)
-        }
-        await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
-                for await name in starts {
-                    group.addTask { await self.drive(name) }
-                }
-                await group.waitForAll()
-            }
-        } onGracefulShutdown: {
-            self.shutdown()
+            try? await start(experiment.name)
         }
     }
 
     /// Starts driving an experiment; throws `KnobError.experimentBusy` if it is already driven.
-    public func start(_ name: String) throws {
-        lock.lock()
-        defer { lock.unlock() }
-        guard !shuttingDown else { throw ManagerError.shuttingDown }
-        guard running[name] == nil else { throw KnobError.experimentBusy(name: name, pid: String(getpid())) }
-        running[name] = Running(stop: StopSignal(), budget: LiveBudget(.init(maxTrialCount: nil, parallelTrialCount: 1, maxFailedTrialCount: nil)))
-        startContinuation.yield(name)
+    public func start(_ name: String) async throws {
+        let (entry, group): (Running, ServiceGroup?) = try lock.withLock {
+            guard running[name] == nil else { throw KnobError.experimentBusy(name: name, pid: String(getpid())) }
+            let entry = Running(stop: StopSignal(), budget: LiveBudget(.init(maxTrialCount: nil, parallelTrialCount: 1, maxFailedTrialCount: nil)))
+            running[name] = entry
+            return (entry, self.group)
+        }
+        guard let group else { throw ManagerError.shuttingDown }
+        await group.addServiceUnlessShutdown(.init(
+            service: ExperimentService(name: name, manager: self, stop: entry.stop, budget: entry.budget),
+            successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
     }
 
-    /// Whether a controller drives the experiment now.
+    /// Whether a service drives the experiment now.
     public func isRunning(_ name: String) -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return running[name] != nil
+        lock.withLock { running[name] != nil }
     }
 
     /// Asks a running experiment to stop (its trials are killed, it ends Stopped).
     public func stop(_ name: String, reason: String) -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        guard let entry = running[name] else { return false }
-        entry.stop.request(reason)
-        return true
+        lock.withLock {
+            guard let entry = running[name] else { return false }
+            entry.stop.request(reason)
+            return true
+        }
     }
 
     /// Applies a budget edit to a running experiment.
     public func setBudget(_ name: String, _ budget: ExperimentView.Budget) {
-        lock.lock()
-        defer { lock.unlock() }
-        running[name]?.budget.set(budget)
+        lock.withLock { running[name]?.budget.set(budget) }
     }
 
-    /// Waits until no controller drives the experiment (after `stop`).
+    /// Waits until no service drives the experiment (after `stop`).
     public func waitUntilStopped(_ name: String, timeout: Duration = .seconds(30)) async {
         let deadline = ContinuousClock.now + timeout
         while isRunning(name), ContinuousClock.now < deadline {
@@ -92,34 +83,36 @@ public final class ExperimentManager: Service, @unchecked Sendable {
         }
     }
 
-    private func shutdown() {
-        lock.lock()
-        shuttingDown = true
-        for entry in running.values { entry.stop.detach() }
-        lock.unlock()
-        startContinuation.finish()
+    fileprivate func finished(_ name: String) {
+        lock.withLock { running[name] = nil }
     }
+}
 
-    private func entry(_ name: String) -> Running? {
-        lock.lock()
-        defer { lock.unlock() }
-        return running[name]
-    }
+/// One experiment's controller as a service: it runs the experiment to its end, or, when the
+/// daemon shuts down, stops following its trials and leaves them running for the next daemon.
+struct ExperimentService: Service {
+    let name: String
+    let manager: ExperimentManager
+    let stop: StopSignal
+    let budget: LiveBudget
 
-    private func drive(_ name: String) async {
-        defer { lock.withLock { running[name] = nil } }
-        guard let entry = entry(name) else { return }
+    func run() async throws {
+        defer { manager.finished(name) }
+        let store = manager.store, home = manager.home, logger = manager.logger
         do {
-            // A `knob run` of the same experiment, or another daemon, would compete: let it be.
+            // A `knob run` of the same experiment would compete: let it be.
             let lock = try FileLock.experiment(name, home: home)
             defer { lock.release() }
             let experiment = try await store.requireExperiment(name)
             let spec = try experiment.parsedSpec()
-            entry.budget.set(.init(maxTrialCount: spec.maxTrialCount, parallelTrialCount: spec.parallelTrialCount,
-                                   maxFailedTrialCount: spec.maxFailedTrialCount))
-            let controller = ExperimentController(store: store, home: home, spec: spec, runner: runner, stop: entry.stop,
-                                                  budget: entry.budget)
-            let final = try await controller.run(experiment)
+            budget.set(.init(maxTrialCount: spec.maxTrialCount, parallelTrialCount: spec.parallelTrialCount,
+                             maxFailedTrialCount: spec.maxFailedTrialCount))
+            let controller = ExperimentController(store: store, home: home, spec: spec, runner: manager.runner, stop: stop, budget: budget)
+            let final = try await withGracefulShutdownHandler {
+                try await controller.run(experiment)
+            } onGracefulShutdown: {
+                stop.detach()
+            }
             logger.info("experiment \(name): \(final.status.rawValue) (\(final.reason))")
         } catch {
             logger.error("experiment \(name) could not run: \(error)")

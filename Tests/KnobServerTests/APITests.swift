@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import Knob
 import Logging
+import ServiceLifecycle
 import Store
 import Testing
 import Yams
@@ -22,6 +23,8 @@ import Yams
         let home = KnobHome(dir)
         let store = try home.openStore()
         let manager = ExperimentManager(store: store, home: home, runner: LocalRunner(), logger: Logger(label: "test"))
+        // A group that never runs: experiments are accepted but not driven.
+        manager.attach(to: ServiceGroup(configuration: ServiceGroupConfiguration(services: [any Service](), logger: Logger(label: "test"))))
         return (API(store: store, home: home, manager: manager), home, manager)
     }
 

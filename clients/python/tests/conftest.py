@@ -1,0 +1,54 @@
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+sys.path.insert(0, os.path.join(REPO, "clients", "python"))
+
+
+def knobd_path():
+    path = os.environ.get("KNOBD") or os.path.join(REPO, ".build", "debug", "knobd")
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"knobd is not built at {path}: run `swift build` first (or set KNOBD)")
+    return path
+
+
+@pytest.fixture
+def knobd():
+    """A real knobd on a temporary home; yields the home."""
+    yield from _knobd([])
+
+
+@pytest.fixture
+def knobd_tcp():
+    """A real knobd that also serves TCP with a token; yields (home, url, token)."""
+    port = 21000 + os.getpid() % 20000
+    token_dir = tempfile.mkdtemp(prefix="knob-token-")
+    with open(os.path.join(token_dir, "token"), "w") as f:
+        f.write("py-token\n")
+    for home in _knobd(["--listen", f"127.0.0.1:{port}", "--token-file", os.path.join(token_dir, "token")]):
+        yield home, f"http://127.0.0.1:{port}", "py-token"
+
+
+def _knobd(arguments):
+    home = tempfile.mkdtemp(prefix="knob-py-")
+    log = open(os.path.join(home, "knobd.log"), "w")
+    process = subprocess.Popen([knobd_path(), "--home", home] + arguments, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    socket_path = os.path.join(home, "knobd.sock")
+    deadline = time.monotonic() + 15
+    while not os.path.exists(socket_path):
+        if process.poll() is not None or time.monotonic() > deadline:
+            pytest.fail("knobd did not start: " + open(os.path.join(home, "knobd.log")).read())
+        time.sleep(0.05)
+    yield home
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=15)
+    log.close()
+    shutil.rmtree(home, ignore_errors=True)

@@ -114,6 +114,9 @@ struct ExperimentService: Service {
                 stop.detach()
             }
             logger.info("experiment \(name): \(final.status.rawValue) (\(final.reason))")
+        } catch KnobError.experimentBusy(_, let pid) {
+            // Another process (a `knob run`) drives it: it stays as it is.
+            logger.error("experiment \(name) is run by another knob process (pid \(pid)); this daemon leaves it alone")
         } catch {
             logger.error("experiment \(name) could not run: \(error)")
             if let experiment = try? await store.experiment(named: name), let id = experiment.id, !experiment.status.isFinished {

@@ -221,3 +221,27 @@ final class ChunkLog: @unchecked Sendable {
         return chunks
     }
 }
+
+@Suite struct SharedHomeTests {
+    @Test func knobdLeavesAloneAnExperimentThatKnobRunDrives() async throws {
+        let dir = makeTemporaryDirectory()
+        try write("#!/bin/sh\nsleep 1\necho accuracy=0.5\n", to: "\(dir)/trial.sh", executable: true)
+        try write(tinySpec(name: "local").replacingOccurrences(
+            of: "command: [python3, trainer.py, \"--lr=${trialParameters.learningRate}\", \"--epochs=${trialParameters.epochs}\"]",
+            with: "command: [./trial.sh, \"${trialParameters.learningRate}\", \"${trialParameters.epochs}\"]"), to: "\(dir)/spec.yaml")
+        let home = "\(dir)/home"
+        let run = try await LocalRunner().start(TrialLaunch(
+            experimentName: "e2e", trialName: "run", argv: [knobExecutable, "run", "-f", "\(dir)/spec.yaml", "--home", home],
+            workingDirectory: dir, environment: [:], logPath: "\(dir)/run.log", trialDirectory: "\(dir)/run"))
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: "\(home)/locks/local.lock") {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let daemon = try await DaemonProcess.start(home: home)
+        defer { kill(daemon.pid, SIGKILL) }
+        #expect(await run.wait() == .exited(0), "knob run finished the experiment itself")
+        let view = try #require(try json(try await knob(["get", "local", "--home", home, "-o", "json"]).stdout) as? [String: Any])
+        #expect(view["status"] as? String == "Succeeded" && view["reason"] as? String == "MaxTrialsReached", "\(view)")
+        let log = (try? String(contentsOfFile: "\(home)/knobd.log", encoding: .utf8)) ?? ""
+        #expect(log.contains("experiment local is run by another knob process"))
+    }
+}

@@ -22,7 +22,12 @@ import Testing
     ]
 
     /// Settings an algorithm needs to run on every space above.
-    static let settings: [String: [String: String]] = ["grid": ["grid_points": "5"]]
+    static let settings: [String: [String: String]] = [
+        "grid": ["grid_points": "5"],
+        // Few initial points, so that the model's suggestions are checked too.
+        "bayesianoptimization": ["n_initial_points": "3", "n_candidates": "64"],
+        "gp": ["n_initial_points": "3", "n_candidates": "64"],
+    ]
 
     static func make(_ algorithm: String, _ space: SearchSpace, seed: UInt64 = 42) throws -> any Suggester {
         try SuggesterRegistry.make(algorithm, context: SuggesterContext(space: space, settings: settings[algorithm] ?? [:], seed: seed))

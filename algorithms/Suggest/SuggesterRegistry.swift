@@ -5,6 +5,8 @@ public enum SuggesterRegistry {
         "random": RandomSuggester.self,
         "grid": GridSuggester.self,
         "cmaes": CMAESSuggester.self,
+        "bayesianoptimization": GPSuggester.self,
+        "gp": GPSuggester.self,
     ]
 
     /// The algorithm names knob accepts, sorted.

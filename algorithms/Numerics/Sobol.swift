@@ -1,0 +1,67 @@
+// Notation: a Sobol sequence in base 2; dimension j has a primitive polynomial of degree s_j with
+// coefficients a_j and initial direction numbers m_{j,1..s_j} (odd, m_k < 2^k). Point i is the XOR of
+// the direction numbers v_{j,k} = m_{j,k}·2^(32−k) for the bits k of i's Gray code. A random digital
+// shift (XOR with a per-dimension constant) scrambles it while keeping its stratification.
+
+/// A scrambled Sobol low-discrepancy sequence in [0, 1)^dimension (dimension ≤ 21).
+public struct SobolSequence: Sendable {
+    public static let maxDimension = 21
+
+    /// (degree, coefficients, initial direction numbers) for dimensions 2…21 (Joe & Kuo's table);
+    /// dimension 1 is the van der Corput sequence.
+    static let table: [(s: Int, a: UInt32, m: [UInt32])] = [
+        (1, 0, [1]), (2, 1, [1, 3]), (3, 1, [1, 3, 1]), (3, 2, [1, 1, 1]), (4, 1, [1, 1, 3, 3]),
+        (4, 4, [1, 3, 5, 13]), (5, 2, [1, 1, 5, 5, 17]), (5, 4, [1, 1, 5, 5, 5]), (5, 7, [1, 1, 7, 11, 19]),
+        (5, 11, [1, 1, 5, 1, 1]), (5, 13, [1, 1, 1, 3, 11]), (5, 14, [1, 3, 5, 5, 31]), (6, 1, [1, 3, 3, 9, 7, 49]),
+        (6, 13, [1, 1, 1, 15, 21, 21]), (6, 16, [1, 3, 1, 13, 27, 49]), (6, 19, [1, 1, 1, 15, 7, 5]),
+        (6, 22, [1, 3, 1, 15, 13, 25]), (6, 25, [1, 1, 5, 5, 19, 61]), (7, 1, [1, 3, 7, 11, 23, 15, 103]),
+        (7, 4, [1, 3, 7, 13, 13, 15, 69]),
+    ]
+
+    public let dimension: Int
+    /// Direction numbers, 32 per dimension.
+    private let directions: [[UInt32]]
+    private let shift: [UInt32]
+
+    public init(dimension: Int, seed: UInt64) {
+        precondition(dimension >= 1 && dimension <= Self.maxDimension, "Sobol dimension \(dimension) is not in 1...\(Self.maxDimension)")
+        self.dimension = dimension
+        var directions: [[UInt32]] = [(0..<32).map { UInt32(1) << (31 - $0) }]
+        for j in 1..<dimension {
+            let (s, a, m) = Self.table[j - 1]
+            var v = [UInt32](repeating: 0, count: 32)
+            for k in 0..<s { v[k] = m[k] << (31 - k) }
+            if s < 32 {
+                for k in s..<32 {
+                    var value = v[k - s] ^ (v[k - s] >> s)
+                    for bit in 1..<s where (a >> (s - 1 - bit)) & 1 == 1 {
+                        value ^= v[k - bit]
+                    }
+                    v[k] = value
+                }
+            }
+            directions.append(v)
+        }
+        self.directions = directions
+        var rng = SeededGenerator(seed: seed)
+        shift = (0..<dimension).map { _ in UInt32(truncatingIfNeeded: rng.next()) }
+    }
+
+    /// The first `count` points after skipping `skip`.
+    public func points(_ count: Int, skip: Int = 0) -> [[Double]] {
+        var x = [UInt32](repeating: 0, count: dimension)
+        var result: [[Double]] = []
+        result.reserveCapacity(count)
+        for i in 0..<(skip + count) {
+            if i > 0 {
+                // Gray-code order: flip the direction of the lowest zero bit of i − 1.
+                let c = min(31, (~(i - 1)).trailingZeroBitCount)
+                for j in 0..<dimension { x[j] ^= directions[j][c] }
+            }
+            if i >= skip {
+                result.append((0..<dimension).map { Double(x[$0] ^ shift[$0]) / 4_294_967_296.0 })
+            }
+        }
+        return result
+    }
+}

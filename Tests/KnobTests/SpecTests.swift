@@ -142,6 +142,13 @@ func problems(_ text: String) -> [String] {
         #expect(spec.trialTemplate.command?.first == "python3")
     }
 
+    @Test func theBayesianOptimizationVariantOfTheMNISTExampleParses() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/mnist/experiment-gp.yaml")
+        let spec = try ExperimentSpec.parse(try String(contentsOf: url, encoding: .utf8))
+        #expect(spec.name == "mnist-gp" && spec.algorithm.algorithmName == "bayesianoptimization")
+        #expect(spec.algorithm.settingsByName == ["n_initial_points": "5"])
+    }
+
     @Test func numbersMayBeNumbersOrStringsAndJSONWorksToo() throws {
         let yaml = try ExperimentSpec.parse(localSpec.replacingOccurrences(of: "min: \"0.1\", max: \"0.5\", step: \"0.1\"", with: "min: 0.1, max: 0.5, step: 0.1"))
         let quoted = try ExperimentSpec.parse(localSpec)

@@ -1,5 +1,6 @@
 """Reference samplers on knob's benchmark functions: the `cmaes` library driven directly (start at
-the box centre, sigma0 = 1/6 of the range, as Katib's CMA-ES does) and Optuna's CmaEsSampler.
+the box centre, sigma0 = 1/6 of the range, as Katib's CMA-ES does), Optuna's CmaEsSampler, and
+Optuna's GPSampler (`--samplers optuna_gp`; needs torch and scipy in the virtualenv).
 
 Same functions, seeds and budgets as knob-bench; prints JSON rows of the same shape.
 
@@ -97,6 +98,31 @@ def run_optuna(bounds, f, seed, trials):
     return best, seconds
 
 
+def run_optuna_gp(bounds, f, seed, trials):
+    import optuna
+    import torch
+
+    torch.set_num_threads(1)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.GPSampler(seed=seed, deterministic_objective=True))
+    best, seconds, best_so_far = [], [], math.inf
+    for _ in range(trials):
+        start = time.perf_counter()
+        trial = study.ask()
+        x = [trial.suggest_float(f"x{i}", lo, hi) for i, (lo, hi) in enumerate(bounds)]
+        elapsed = time.perf_counter() - start
+        value = f(x)
+        start = time.perf_counter()
+        study.tell(trial, value)
+        seconds.append(elapsed + time.perf_counter() - start)
+        best_so_far = min(best_so_far, value)
+        best.append(best_so_far)
+    return best, seconds
+
+
+SAMPLERS = {"cmaes_direct": run_cmaes, "optuna_cmaes": run_optuna, "optuna_gp": run_optuna_gp}
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=10)
@@ -104,9 +130,11 @@ def main():
     parser.add_argument("--overhead-trials", type=int, default=1000)
     parser.add_argument("--overhead-seeds", type=int, default=1)
     parser.add_argument("--functions", default=",".join(FUNCTIONS))
+    parser.add_argument("--samplers", default="cmaes_direct,optuna_cmaes", help=f"comma-separated: {', '.join(SAMPLERS)}")
     args = parser.parse_args()
     rows = []
-    for sampler, runner in (("cmaes_direct", run_cmaes), ("optuna_cmaes", run_optuna)):
+    for sampler in args.samplers.split(","):
+        runner = SAMPLERS[sampler]
         for name in args.functions.split(","):
             bounds, minimum, f = FUNCTIONS[name]
             regrets = {c: [] for c in (25, 50, 100) if c <= args.trials}

@@ -29,6 +29,9 @@ public struct GPSuggester: Suggester {
         case ucb(kappa: Double)
     }
 
+    /// Metadata key of the log-hyperparameters a model suggestion was made with.
+    static let hyperparametersKey = "gp.theta"
+
     public init(context: SuggesterContext) throws {
         let reader = SettingsReader(context.settings)
         try reader.rejectUnknown(["n_initial_points", "random_state", "acq_func", "kappa", "base_estimator", "n_candidates"],
@@ -88,9 +91,13 @@ public struct GPSuggester: Suggester {
         let std = max(1e-12, (raw.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(raw.count)).squareRoot())
         let y = raw.map { ($0 - mean) / std }
         let d = space.dimension
-        let starts = [
-            GPHyperparameters(lengthscales: Array(repeating: 0.5, count: d), scale: 1, noise: 1e-3),
-            GPHyperparameters(lengthscales: Array(repeating: 0.15, count: d), scale: 1, noise: 1e-4),
+        // Warm start: the hyperparameters the latest model suggestion recorded, when there is one.
+        let warm = history.trials.reversed().lazy.compactMap { $0.metadata[Self.hyperparametersKey] }.first
+            .map { $0.utf8.split(separator: UInt8(ascii: ",")).compactMap { Double(Substring($0)) } }
+            .flatMap { $0.count == d + 2 ? GPHyperparameters(logVector: $0) : nil }
+        let starts = warm.map { [$0] } ?? [
+            GPHyperparameters(lengthscales: Array(repeating: 0.5, count: d), scale: 1, noise: 1e-4),
+            GPHyperparameters(lengthscales: Array(repeating: 0.15, count: d), scale: 1, noise: 1e-6),
         ]
         guard var gp = GaussianProcess.fit(X: X, y: y, starts: starts) else {
             throw SuggesterError.invalidSetting(name: "bayesianoptimization", message: "the Gaussian process could not be fitted")
@@ -137,7 +144,10 @@ public struct GPSuggester: Suggester {
             let assignment = space.decode(chosen.0)
             if finite, used.contains(space.key(assignment)) { break }
             used.insert(space.key(assignment))
-            result.append(Suggestion(assignment: assignment, metadata: ["gp.phase": "model"]))
+            result.append(Suggestion(assignment: assignment, metadata: [
+                "gp.phase": "model",
+                Self.hyperparametersKey: gp.hyper.logVector.map { "\($0)" }.joined(separator: ","),
+            ]))
             let x = space.encode(assignment)
             gp = gp.conditioned(on: x, value: gp.predict(x).mean)
         }

@@ -31,7 +31,7 @@ struct GPHyperparameters: Sendable, Hashable {
 
     /// Box for the log-parameters.
     static func bounds(dimension d: Int) -> (lower: [Double], upper: [Double]) {
-        (Array(repeating: log(0.005), count: d) + [log(0.05), log(1e-6)],
+        (Array(repeating: log(0.005), count: d) + [log(0.05), log(1e-8)],
          Array(repeating: log(20.0), count: d) + [log(20.0), log(0.5)])
     }
 
@@ -47,7 +47,7 @@ struct GPHyperparameters: Sendable, Hashable {
         let zs = log(scale) / 1.0
         value -= 0.5 * zs * zs
         gradient.append(-zs)
-        let zn = (log(noise) - log(1e-4)) / 2.0
+        let zn = (log(noise) - log(1e-6)) / 2.0
         value -= 0.5 * zn * zn
         gradient.append(-zn / 2.0)
         return (value, gradient)
@@ -153,33 +153,7 @@ struct GaussianProcess: Sendable {
 
     /// Negative log posterior of the hyperparameters and its gradient in log-space.
     static func negativeLogPosterior(X: [[Double]], y: [Double], logVector: [Double]) -> (value: Double, gradient: [Double]) {
-        let hyper = GPHyperparameters(logVector: logVector)
-        let n = X.count, d = hyper.lengthscales.count
-        guard let gp = GaussianProcess(X: X, y: y, hyper: hyper) else {
-            return (.infinity, Array(repeating: 0, count: logVector.count))
-        }
-        let logLikelihood = -0.5 * zip(y, gp.alpha).map { $0 * $1 }.reduce(0, +) - 0.5 * gp.cholesky.logDeterminant
-            - 0.5 * Double(n) * log(2 * Double.pi)
-        // W = ααᵀ − K⁻¹; ∂LML/∂θ = ½ tr(W ∂K/∂θ).
-        let inverse = gp.cholesky.inverse()
-        var gradient = [Double](repeating: 0, count: d + 2)
-        for a in 0..<n {
-            for b in 0..<n {
-                let w = gp.alpha[a] * gp.alpha[b] - inverse[a * n + b]
-                let r = Matern52.distance(X[a], X[b], hyper.lengthscales)
-                let kab = hyper.scale * Matern52.value(r)
-                gradient[d] += 0.5 * w * kab
-                if a == b { gradient[d + 1] += 0.5 * w * hyper.noise }
-                guard a != b else { continue }
-                let factor = hyper.scale * Matern52.radialFactor(r)
-                for j in 0..<d {
-                    let q = (X[a][j] - X[b][j]) / hyper.lengthscales[j]
-                    gradient[j] += 0.5 * w * factor * q * q
-                }
-            }
-        }
-        let prior = hyper.logPrior()
-        return (-(logLikelihood + prior.value), (0..<(d + 2)).map { -(gradient[$0] + prior.gradient[$0]) })
+        FitProblem(X: X, y: y).evaluate(logVector)
     }
 
     /// Fits the hyperparameters (a few starts, the best kept) and returns the process.
@@ -187,13 +161,86 @@ struct GaussianProcess: Sendable {
         let d = X.first?.count ?? 0
         let (lower, upper) = GPHyperparameters.bounds(dimension: d)
         var best: (value: Double, x: [Double])?
+        let problem = FitProblem(X: X, y: y)
         for start in starts {
             let result = LBFGS.minimize(start.logVector, lower: lower, upper: upper, maxIterations: 60) { v in
-                negativeLogPosterior(X: X, y: y, logVector: v)
+                problem.evaluate(v)
             }
             if result.value.isFinite, best == nil || result.value < best!.value { best = (result.value, result.x) }
         }
         let hyper = best.map { GPHyperparameters(logVector: $0.x) } ?? starts[0]
         return GaussianProcess(X: X, y: y, hyper: hyper)
+    }
+}
+
+/// The hyperparameter fit's objective, with the pairwise squared differences computed once.
+struct FitProblem {
+    let n: Int
+    let d: Int
+    let y: [Double]
+    /// (x_a,j − x_b,j)² for a > b, row-major over pairs then dimensions.
+    let squaredDifferences: [Double]
+
+    init(X: [[Double]], y: [Double]) {
+        n = X.count
+        d = X.first?.count ?? 0
+        self.y = y
+        var differences = [Double](repeating: 0, count: n * (n - 1) / 2 * d)
+        var p = 0
+        for a in 0..<n {
+            for b in 0..<a {
+                for j in 0..<d {
+                    let delta = X[a][j] - X[b][j]
+                    differences[p * d + j] = delta * delta
+                }
+                p += 1
+            }
+        }
+        squaredDifferences = differences
+    }
+
+    func evaluate(_ logVector: [Double]) -> (value: Double, gradient: [Double]) {
+        let hyper = GPHyperparameters(logVector: logVector)
+        let inverseSquaredLengthscales = hyper.lengthscales.map { 1 / ($0 * $0) }
+        let pairs = n * (n - 1) / 2
+        var distances = [Double](repeating: 0, count: pairs)
+        var K = [Double](repeating: 0, count: n * n)
+        var p = 0
+        for a in 0..<n {
+            for b in 0..<a {
+                var r2 = 0.0
+                for j in 0..<d { r2 += squaredDifferences[p * d + j] * inverseSquaredLengthscales[j] }
+                let r = r2.squareRoot()
+                distances[p] = r
+                let k = hyper.scale * Matern52.value(r)
+                K[a * n + b] = k
+                K[b * n + a] = k
+                p += 1
+            }
+            K[a * n + a] = hyper.scale + hyper.noise
+        }
+        guard let cholesky = Cholesky(K, n: n) else { return (.infinity, Array(repeating: 0, count: d + 2)) }
+        let alpha = cholesky.solve(y)
+        let logLikelihood = -0.5 * zip(y, alpha).map { $0 * $1 }.reduce(0, +) - 0.5 * cholesky.logDeterminant
+            - 0.5 * Double(n) * log(2 * Double.pi)
+        // W = ααᵀ − K⁻¹; ∂LML/∂θ = ½ tr(W ∂K/∂θ) (W is symmetric: off-diagonal pairs count twice).
+        let inverse = cholesky.inverse()
+        var gradient = [Double](repeating: 0, count: d + 2)
+        p = 0
+        for a in 0..<n {
+            let waa = alpha[a] * alpha[a] - inverse[a * n + a]
+            gradient[d] += 0.5 * waa * hyper.scale
+            gradient[d + 1] += 0.5 * waa * hyper.noise
+            for b in 0..<a {
+                let w = alpha[a] * alpha[b] - inverse[a * n + b]
+                let r = distances[p]
+                gradient[d] += w * K[a * n + b]
+                let factor = w * hyper.scale * Matern52.radialFactor(r)
+                for j in 0..<d { gradient[j] += factor * squaredDifferences[p * d + j] * inverseSquaredLengthscales[j] }
+                p += 1
+            }
+        }
+        let prior = hyper.logPrior()
+        return (-(logLikelihood + prior.value), (0..<(d + 2)).map { -(gradient[$0] + prior.gradient[$0]) })
     }
 }

@@ -27,39 +27,52 @@ public struct Cholesky: Sendable {
 
     private static func factor(_ a: [Double], n: Int, jitter: Double) -> [Double]? {
         var l = [Double](repeating: 0, count: n * n)
-        for j in 0..<n {
-            var d = a[j * n + j] + jitter
-            for k in 0..<j { d -= l[j * n + k] * l[j * n + k] }
-            guard d > 0, d.isFinite else { return nil }
-            let ljj = d.squareRoot()
-            l[j * n + j] = ljj
-            for i in (j + 1)..<max(j + 1, n) {
-                var s = a[i * n + j]
-                for k in 0..<j { s -= l[i * n + k] * l[j * n + k] }
-                l[i * n + j] = s / ljj
+        let ok = l.withUnsafeMutableBufferPointer { l -> Bool in
+            a.withUnsafeBufferPointer { a -> Bool in
+                for j in 0..<n {
+                    var d = a[j * n + j] + jitter
+                    for k in 0..<j { d -= l[j * n + k] * l[j * n + k] }
+                    guard d > 0, d.isFinite else { return false }
+                    let ljj = d.squareRoot()
+                    l[j * n + j] = ljj
+                    for i in (j + 1)..<max(j + 1, n) {
+                        var s = a[i * n + j]
+                        for k in 0..<j { s -= l[i * n + k] * l[j * n + k] }
+                        l[i * n + j] = s / ljj
+                    }
+                }
+                return true
             }
         }
-        return l
+        return ok ? l : nil
     }
 
     /// Solves L·x = b.
     public func solveLower(_ b: [Double]) -> [Double] {
         var x = b
-        for i in 0..<n {
-            var s = x[i]
-            for k in 0..<i { s -= L[i * n + k] * x[k] }
-            x[i] = s / L[i * n + i]
+        L.withUnsafeBufferPointer { l in
+            x.withUnsafeMutableBufferPointer { x in
+                for i in 0..<n {
+                    var s = x[i]
+                    for k in 0..<i { s -= l[i * n + k] * x[k] }
+                    x[i] = s / l[i * n + i]
+                }
+            }
         }
         return x
     }
 
-    /// Solves Lᵀ·x = b.
+    /// Solves Lᵀ·x = b (walking L's rows, which are contiguous).
     public func solveUpper(_ b: [Double]) -> [Double] {
         var x = b
-        for i in stride(from: n - 1, through: 0, by: -1) {
-            var s = x[i]
-            for k in (i + 1)..<max(i + 1, n) { s -= L[k * n + i] * x[k] }
-            x[i] = s / L[i * n + i]
+        L.withUnsafeBufferPointer { l in
+            x.withUnsafeMutableBufferPointer { x in
+                for k in stride(from: n - 1, through: 0, by: -1) {
+                    x[k] /= l[k * n + k]
+                    let xk = x[k]
+                    for i in 0..<k { x[i] -= l[k * n + i] * xk }
+                }
+            }
         }
         return x
     }
@@ -72,14 +85,35 @@ public struct Cholesky: Sendable {
         2 * (0..<n).map { log(L[$0 * n + $0]) }.reduce(0, +)
     }
 
-    /// A⁻¹ (row-major), from the factor.
+    /// A⁻¹ (row-major) = L⁻ᵀ·L⁻¹, from the factor.
     public func inverse() -> [Double] {
+        // M = L⁻¹, lower triangular, column by column.
+        var m = [Double](repeating: 0, count: n * n)
+        L.withUnsafeBufferPointer { l in
+            m.withUnsafeMutableBufferPointer { m in
+                for j in 0..<n {
+                    m[j * n + j] = 1 / l[j * n + j]
+                    for i in (j + 1)..<max(j + 1, n) {
+                        var s = 0.0
+                        for k in j..<i { s -= l[i * n + k] * m[k * n + j] }
+                        m[i * n + j] = s / l[i * n + i]
+                    }
+                }
+            }
+        }
+        // A⁻¹[i][j] = Σ_{k ≥ max(i,j)} M[k][i]·M[k][j].
         var result = [Double](repeating: 0, count: n * n)
-        for j in 0..<n {
-            var e = [Double](repeating: 0, count: n)
-            e[j] = 1
-            let column = solve(e)
-            for i in 0..<n { result[i * n + j] = column[i] }
+        m.withUnsafeBufferPointer { m in
+            result.withUnsafeMutableBufferPointer { r in
+                for i in 0..<n {
+                    for j in 0...i {
+                        var s = 0.0
+                        for k in i..<n { s += m[k * n + i] * m[k * n + j] }
+                        r[i * n + j] = s
+                        r[j * n + i] = s
+                    }
+                }
+            }
         }
         return result
     }

@@ -81,21 +81,7 @@ def run_cmaes(bounds, f, seed, trials):
 def run_optuna(bounds, f, seed, trials):
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(sampler=optuna.samplers.CmaEsSampler(seed=seed))
-    best, seconds, best_so_far = [], [], math.inf
-    for _ in range(trials):
-        start = time.perf_counter()
-        trial = study.ask()
-        x = [trial.suggest_float(f"x{i}", lo, hi) for i, (lo, hi) in enumerate(bounds)]
-        elapsed = time.perf_counter() - start
-        value = f(x)
-        start = time.perf_counter()
-        study.tell(trial, value)
-        seconds.append(elapsed + time.perf_counter() - start)
-        best_so_far = min(best_so_far, value)
-        best.append(best_so_far)
-    return best, seconds
+    return _run_optuna_sampler(optuna.samplers.CmaEsSampler(seed=seed), bounds, f, trials)
 
 
 def run_optuna_gp(bounds, f, seed, trials):
@@ -103,8 +89,15 @@ def run_optuna_gp(bounds, f, seed, trials):
     import torch
 
     torch.set_num_threads(1)
+    return _run_optuna_sampler(optuna.samplers.GPSampler(seed=seed, deterministic_objective=True), bounds, f, trials)
+
+
+def _run_optuna_sampler(sampler, bounds, f, trials):
+    """Asks and tells one trial at a time; the time of ask, suggest and tell is the sampler's overhead."""
+    import optuna
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(sampler=optuna.samplers.GPSampler(seed=seed, deterministic_objective=True))
+    study = optuna.create_study(sampler=sampler)
     best, seconds, best_so_far = [], [], math.inf
     for _ in range(trials):
         start = time.perf_counter()

@@ -156,6 +156,26 @@ func tinySpec(name: String, algorithm: String = "random", extra: String = "") ->
         #expect(good.status == 0 && good.stdout.contains("valid experiment good"))
     }
 
+    @Test func validateRenderShowsWhatTheFirstTrialRuns() async throws {
+        let dir = makeTemporaryDirectory()
+        try write(tinySpec(name: "render"), to: "\(dir)/spec.yaml")
+        let local = try await knob(["validate", "-f", "\(dir)/spec.yaml", "--render"])
+        #expect(local.status == 0)
+        let lines = local.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 2 && lines[0].hasPrefix("# trial render-1 with sample parameters: lr="))
+        let argv = lines[1].split(separator: " ").map(String.init)
+        #expect(argv.count == 4 && argv[0] == "python3" && argv[1] == "trainer.py")
+        let lr = try #require(Double(argv[2].replacingOccurrences(of: "--lr=", with: "")))
+        let epochs = try #require(Int(argv[3].replacingOccurrences(of: "--epochs=", with: "")))
+        #expect((0.01...0.05).contains(lr) && (1...3).contains(epochs))
+
+        try write(katibStyleJob, to: "\(dir)/job.yaml")
+        let job = try await knob(["validate", "-f", "\(dir)/job.yaml", "--render"])
+        #expect(job.status == 0)
+        #expect(job.stdout.contains("kind: Job") && job.stdout.contains("- \"--lr=0.") && !job.stdout.contains("${trialParameters"),
+                "\(job.stdout)")
+    }
+
     @Test func aTemplateThatReferencesAnUnknownParameterIsRejectedBeforeAnyTrialRuns() async throws {
         let dir = makeTemporaryDirectory()
         try write("import pathlib; pathlib.Path('ran').touch()", to: "\(dir)/trainer.py")
@@ -279,3 +299,29 @@ func tinySpec(name: String, algorithm: String = "random", extra: String = "") ->
         }
     }
 }
+
+let katibStyleJob = """
+    apiVersion: kubeflow.org/v1beta1
+    kind: Experiment
+    metadata: {name: job}
+    spec:
+      objective: {type: maximize, objectiveMetricName: acc}
+      algorithm: {algorithmName: random}
+      parameters:
+        - {name: lr, parameterType: double, feasibleSpace: {min: "0.01", max: "0.1"}}
+      trialTemplate:
+        primaryContainerName: main
+        trialParameters:
+          - {name: learningRate, reference: lr}
+        trialSpec:
+          apiVersion: batch/v1
+          kind: Job
+          spec:
+            template:
+              spec:
+                containers:
+                  - name: main
+                    image: python:3.11
+                    command: [python3, train.py, "--lr=${trialParameters.learningRate}"]
+                restartPolicy: Never
+    """

@@ -200,3 +200,23 @@ private func describeJSONError(_ error: any Error) -> String {
     }
     return "\(error)"
 }
+
+extension SpecValue {
+    /// The tree as YAML text, keys in their order.
+    public func yamlText() throws -> String {
+        try Yams.serialize(node: yamlNode)
+    }
+
+    private var yamlNode: Yams.Node {
+        switch self {
+        case .mapping(let entries, _):
+            return .mapping(Yams.Node.Mapping(entries.map { (Yams.Node($0.key), $0.value.yamlNode) }))
+        case .sequence(let items, _):
+            return .sequence(Yams.Node.Sequence(items.map(\.yamlNode)))
+        case .scalar(let text, let quoted, _):
+            return .scalar(Yams.Node.Scalar(text, .implicit, quoted ? .doubleQuoted : .plain))
+        case .null:
+            return .scalar(Yams.Node.Scalar("null"))
+        }
+    }
+}

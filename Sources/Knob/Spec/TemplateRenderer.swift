@@ -61,3 +61,21 @@ public enum TemplateRenderer {
         return result + rest
     }
 }
+
+extension SpecValue {
+    /// The manifest with `${trialParameters.X}` substituted in every string.
+    public func rendered(_ values: [String: String]) -> SpecValue {
+        switch self {
+        case .mapping(let entries, let line):
+            return .mapping(entries.map { (key: $0.key, value: $0.value.rendered(values)) }, line: line)
+        case .sequence(let items, let line):
+            return .sequence(items.map { $0.rendered(values) }, line: line)
+        case .scalar(let text, let quoted, let line):
+            let rendered = TemplateRenderer.render(text, values: values)
+            // A placeholder that filled a whole value (`--lr=…` aside) stays a string in the manifest.
+            return .scalar(rendered, quoted: quoted || rendered != text, line: line)
+        case .null:
+            return self
+        }
+    }
+}

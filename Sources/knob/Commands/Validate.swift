@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Knob
+import KnobAlgorithms
 
 struct Validate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,9 +14,16 @@ struct Validate: AsyncParsableCommand {
 
     @OptionGroup var outputOptions: OutputOptions
 
+    @Flag(help: "Also print what the first trial would run, with sample parameters: its command line, or its Kubernetes manifest.")
+    var render = false
+
     func run() async throws {
         do {
             let (_, spec) = try Engine.loadSpec(at: file)
+            if render {
+                print(try renderFirstTrial(spec))
+                return
+            }
             if outputOptions.output == .json {
                 print(try jsonText(ValidationResult(valid: true, problems: [])))
                 return
@@ -51,4 +59,27 @@ struct Validate: AsyncParsableCommand {
         var valid: Bool
         var problems: [Problem]
     }
+}
+
+/// What the first trial of `spec` would run, with parameters drawn by the random suggester (seed 0).
+func renderFirstTrial(_ spec: ExperimentSpec) throws -> String {
+    let space = spec.searchSpace
+    let sample = try RandomSuggester(context: SuggesterContext(space: space, seed: 0)).suggest(count: 1, history: History())[0]
+    let assignment = Dictionary(uniqueKeysWithValues: space.parameters.map { ($0.name, sample.assignment[$0.name]!.description) })
+    let trialName = "\(spec.name)-1"
+    let values = TemplateRenderer.values(for: spec.trialTemplate, assignment: assignment, trialName: trialName,
+                                         namespace: spec.namespace ?? "default")
+    var lines = ["# trial \(trialName) with sample parameters: "
+                 + space.parameters.map { "\($0.name)=\(assignment[$0.name]!)" }.joined(separator: " ")]
+    if let command = spec.trialTemplate.command {
+        lines.append(command.map { shellQuoted(TemplateRenderer.render($0, values: values)) }.joined(separator: " "))
+        if let workingDir = spec.trialTemplate.workingDir { lines.append("# in \(TemplateRenderer.render(workingDir, values: values))") }
+        for (name, value) in spec.trialTemplate.env.sorted(by: { $0.key < $1.key }) {
+            lines.append("# env \(name)=\(TemplateRenderer.render(value, values: values))")
+        }
+    }
+    if let manifest = spec.trialTemplate.trialSpec {
+        lines.append(try manifest.rendered(values).yamlText())
+    }
+    return lines.joined(separator: "\n")
 }

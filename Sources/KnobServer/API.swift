@@ -47,13 +47,7 @@ struct API: Sendable {
         guard directory.hasPrefix("/") else {
             throw APIError(.badRequest, code: "BadRequest", "directory must be an absolute path, found \(directory)")
         }
-        let seed = spec.algorithm.settingsByName["random_state"].flatMap { UInt64($0) ?? Int64($0).map { UInt64(bitPattern: $0) } }
-            ?? UInt64.random(in: 0...UInt64.max)
-        let record = ExperimentRecord(
-            name: spec.name, specText: text, specJSON: String(decoding: try JSONEncoder.sorted.encode(spec), as: UTF8.self),
-            seed: seed, objectiveType: spec.objective.type.rawValue, objectiveMetricName: spec.objective.objectiveMetricName,
-            directory: directory)
-        let created = try await store.createExperiment(record)
+        let created = try await store.createExperiment(try Engine.newRecord(specText: text, spec: spec, directory: directory))
         try await store.markExperimentRunning(created.id!)
         try await manager.start(spec.name)
         return try json(try await ExperimentView.load(try await store.requireExperiment(spec.name), store: store), status: .created)

@@ -37,12 +37,18 @@ public enum Engine {
                 return (existing, true)
             }
         }
+        return (try await store.createExperiment(try newRecord(specText: specText, spec: spec, directory: specDirectory)), false)
+    }
+
+    /// A new experiment's record: the spec as given and parsed, and its seed (the spec's
+    /// `random_state`, else a random one, kept so that a restart continues the same search).
+    public static func newRecord(specText: String, spec: ExperimentSpec, directory: String) throws -> ExperimentRecord {
         let seed = spec.algorithm.settingsByName["random_state"].flatMap { UInt64($0) ?? Int64($0).map { UInt64(bitPattern: $0) } }
             ?? UInt64.random(in: 0...UInt64.max)
-        let record = ExperimentRecord(
-            name: spec.name, specText: specText, specJSON: specJSON, seed: seed, objectiveType: spec.objective.type.rawValue,
-            objectiveMetricName: spec.objective.objectiveMetricName, directory: specDirectory)
-        return (try await store.createExperiment(record), false)
+        return ExperimentRecord(
+            name: spec.name, specText: specText, specJSON: String(decoding: try JSONEncoder.sorted.encode(spec), as: UTF8.self),
+            seed: seed, objectiveType: spec.objective.type.rawValue, objectiveMetricName: spec.objective.objectiveMetricName,
+            directory: directory)
     }
 }
 

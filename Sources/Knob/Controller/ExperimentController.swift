@@ -77,8 +77,9 @@ public struct ExperimentController: Sendable {
                 }
             case .pending:
                 // Its starter may have died after starting it but before recording that.
-                if let process = runner.find(self.launch(for: trial, experiment: experiment)) {
-                    try await store.markRunning(trial.id!, handle: process.handle, logPath: self.launch(for: trial, experiment: experiment).logPath)
+                let launch = self.launch(for: trial, experiment: experiment)
+                if let process = runner.find(launch) {
+                    try await store.markRunning(trial.id!, handle: process.handle, logPath: launch.logPath)
                     adopted.append((trial, process))
                 } else {
                     pending.append(trial)

@@ -1,5 +1,5 @@
 import Foundation
-import Knob
+import KnobAlgorithms
 import Store
 
 /// Katib's `currentOptimalTrial`: the best trial, its parameters and its observation, with
@@ -24,12 +24,7 @@ public struct OptimalTrial: Codable, Sendable, Hashable {
         bestTrialName = trial?.name ?? ""
         parameterAssignments = trial?.assignments ?? []
         observation = Observation(metrics: (trial?.observation ?? []).map {
-            Metric(name: $0.name, min: numberText($0.min), max: numberText($0.max), latest: numberText($0.latest))
+            Metric(name: $0.name, min: formatDouble($0.min), max: formatDouble($0.max), latest: formatDouble($0.latest))
         })
     }
-}
-
-/// A number as JSON-friendly text that reads back as the same double.
-public func numberText(_ value: Double) -> String {
-    value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(describing: value)
 }

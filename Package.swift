@@ -43,11 +43,13 @@ let package = Package(
         ),
         // libcurl from Debian's libcurl4-openssl-dev: the HTTP client of the CLI (and of the Kubernetes API).
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // Trials as Kubernetes Pods or Jobs: the API client on libcurl, kubeconfig and in-cluster auth, PodRunner.
+        .target(name: "Kubernetes", dependencies: ["Knob", "CCurl", "Yams"], swiftSettings: upcoming),
         // The daemon: HTTP/JSON API, experiment controllers as services.
         .target(
             name: "KnobServer",
             dependencies: [
-                "Knob", "Store",
+                "Knob", "Store", "Kubernetes",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -57,16 +59,22 @@ let package = Package(
             exclude: ["openapi.yaml"],
             swiftSettings: upcoming
         ),
+        // What the two executables share: their entry point (with the trial supervisor mode) and Kubernetes flags.
+        .target(
+            name: "CommandSupport",
+            dependencies: ["Knob", "Kubernetes", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: upcoming
+        ),
         // The CLI's client of the daemon's API over libcurl.
         .target(name: "KnobClient", dependencies: ["CCurl"], swiftSettings: upcoming),
         .executableTarget(
             name: "knob",
-            dependencies: ["Knob", "Store", "KnobAlgorithms", "KnobClient", "Yams", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Knob", "Store", "KnobAlgorithms", "KnobClient", "Kubernetes", "CommandSupport", "Yams", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: upcoming
         ),
         .executableTarget(
             name: "knobd",
-            dependencies: ["KnobServer", "Knob", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            dependencies: ["KnobServer", "Knob", "Kubernetes", "CommandSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: upcoming
         ),
@@ -74,15 +82,16 @@ let package = Package(
         .executableTarget(name: "knob-bench", dependencies: ["KnobAlgorithms"], path: "bench/swift", swiftSettings: upcoming),
         .testTarget(name: "AlgorithmsTests", dependencies: ["KnobAlgorithms"], swiftSettings: upcoming),
         .testTarget(name: "StoreTests", dependencies: ["Store"], swiftSettings: upcoming),
+        .testTarget(name: "KubernetesTests", dependencies: ["Kubernetes", "Knob"], swiftSettings: upcoming),
         .testTarget(name: "KnobTests", dependencies: ["Knob", "Store", "KnobAlgorithms"], swiftSettings: upcoming),
         // Drives the built `knob` executable as a user would.
         .testTarget(
             name: "KnobServerTests",
-            dependencies: ["KnobServer", "Knob", "Store", "Yams", .product(name: "HummingbirdTesting", package: "hummingbird"),
+            dependencies: ["KnobServer", "Knob", "Kubernetes", "Store", "Yams", .product(name: "HummingbirdTesting", package: "hummingbird"),
                            .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: upcoming
         ),
-        .testTarget(name: "EndToEndTests", dependencies: ["Knob", "Store", "KnobClient", "knob", "knobd"], swiftSettings: upcoming),
+        .testTarget(name: "EndToEndTests", dependencies: ["Knob", "Store", "KnobClient", "Kubernetes", "knob", "knobd"], swiftSettings: upcoming),
     ]
 )

@@ -41,7 +41,7 @@ struct API: Sendable {
             throw APIError(.badRequest, code: "BadRequest", "the spec is not valid UTF-8 text")
         }
         let spec = try ExperimentSpec.parse(text)
-        guard spec.trialTemplate.command != nil else { throw KnobError.needsCommand(spec.name) }
+        guard spec.trialTemplate.command != nil || spec.trialTemplate.trialSpec != nil else { throw KnobError.needsCommand(spec.name) }
         // Relative paths of the template resolve against the folder the client names (its spec file's).
         let directory = request.uri.queryParameters.get("directory") ?? home.path
         guard directory.hasPrefix("/") else {

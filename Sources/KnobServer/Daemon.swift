@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Knob
+import Kubernetes
 import Logging
 import ServiceLifecycle
 import UnixSignals
@@ -17,15 +18,22 @@ public struct DaemonConfiguration: Sendable {
     /// The executable whose `__supervise` mode watches each trial (knobd itself).
     public var supervisor: String
     public var logLevel: Logger.Level
+    /// The cluster for experiments whose trials are Kubernetes Pods or Jobs.
+    public var kubernetes: KubernetesOptions
+    /// How long a trial's pod may stay unstarted (image pull, scheduling) before the trial fails.
+    public var podPendingTimeout: Double
 
     public init(home: KnobHome, socketPath: String? = nil, listen: (host: String, port: Int)? = nil, token: String? = nil,
-                supervisor: String, logLevel: Logger.Level = .info) {
+                supervisor: String, logLevel: Logger.Level = .info, kubernetes: KubernetesOptions = KubernetesOptions(),
+                podPendingTimeout: Double = 300) {
         self.home = home
         self.socketPath = socketPath ?? "\(home.path)/knobd.sock"
         self.listen = listen
         self.token = token
         self.supervisor = supervisor
         self.logLevel = logLevel
+        self.kubernetes = kubernetes
+        self.podPendingTimeout = podPendingTimeout
     }
 }
 
@@ -64,7 +72,9 @@ public func runDaemon(_ configuration: DaemonConfiguration) async throws {
     unlink(configuration.socketPath)
 
     let store = try home.openStore()
-    let manager = ExperimentManager(store: store, home: home, runner: LocalRunner(supervisor: configuration.supervisor), logger: logger)
+    let runners = RunnerChoice(local: LocalRunner(supervisor: configuration.supervisor),
+                               kubernetes: PodRunner(options: configuration.kubernetes, pendingTimeout: configuration.podPendingTimeout))
+    let manager = ExperimentManager(store: store, home: home, runners: runners, logger: logger)
     let api = API(store: store, home: home, manager: manager)
 
     let socketRouter = makeRouter(api, logger: logger, token: nil)

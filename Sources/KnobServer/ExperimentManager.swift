@@ -10,7 +10,7 @@ import Store
 public final class ExperimentManager: @unchecked Sendable {
     let store: Store
     let home: KnobHome
-    let runner: any TrialRunner
+    let runners: RunnerChoice
     let logger: Logger
 
     private struct Running {
@@ -22,10 +22,10 @@ public final class ExperimentManager: @unchecked Sendable {
     private var running: [String: Running] = [:]
     private var group: ServiceGroup?
 
-    public init(store: Store, home: KnobHome, runner: any TrialRunner, logger: Logger) {
+    public init(store: Store, home: KnobHome, runners: RunnerChoice, logger: Logger) {
         self.store = store
         self.home = home
-        self.runner = runner
+        self.runners = runners
         self.logger = logger
     }
 
@@ -107,7 +107,7 @@ struct ExperimentService: Service {
             let spec = try experiment.parsedSpec()
             budget.set(.init(maxTrialCount: spec.maxTrialCount, parallelTrialCount: spec.parallelTrialCount,
                              maxFailedTrialCount: spec.maxFailedTrialCount))
-            let controller = ExperimentController(store: store, home: home, spec: spec, runner: manager.runner, stop: stop, budget: budget)
+            let controller = ExperimentController(store: store, home: home, spec: spec, runner: manager.runners.runner(for: spec), stop: stop, budget: budget)
             let final = try await withGracefulShutdownHandler {
                 try await controller.run(experiment)
             } onGracefulShutdown: {

@@ -1,24 +1,9 @@
 import ArgumentParser
+import CommandSupport
 import Knob
 
 @main
-struct KnobCommand: AsyncParsableCommand {
-    static func main() async {
-        // The hidden trial supervisor: not a command for people, so not in the help.
-        let arguments = CommandLine.arguments.dropFirst()
-        if arguments.first == Supervisor.command { Supervisor.main(Array(arguments.dropFirst())) }
-        do {
-            var command = try parseAsRoot()
-            if var asyncCommand = command as? any AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
-        } catch {
-            exit(withError: error)
-        }
-    }
-
+struct KnobCommand: SupervisedCommand {
     static let configuration = CommandConfiguration(
         commandName: "knob",
         abstract: "Hyperparameter search for training programs, from Katib Experiment specs.",

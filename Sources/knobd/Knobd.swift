@@ -1,12 +1,14 @@
 import ArgumentParser
+import CommandSupport
 import Foundation
 import Knob
 import KnobServer
+import Kubernetes
 import Logging
 
 /// knobd: keeps experiments running, serves the HTTP/JSON API on a Unix socket (and TCP when asked).
 @main
-struct Knobd: AsyncParsableCommand {
+struct Knobd: SupervisedCommand {
     static let configuration = CommandConfiguration(
         commandName: "knobd",
         abstract: "The knob daemon: runs experiments and serves the HTTP/JSON API.",
@@ -29,21 +31,8 @@ struct Knobd: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
-    static func main() async {
-        // The hidden trial supervisor.
-        let arguments = CommandLine.arguments.dropFirst()
-        if arguments.first == Supervisor.command { Supervisor.main(Array(arguments.dropFirst())) }
-        do {
-            var command = try parseAsRoot()
-            if var asyncCommand = command as? any AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
-        } catch {
-            exit(withError: error)
-        }
-    }
+    @OptionGroup(title: "Kubernetes (for experiments whose trialTemplate has a trialSpec)")
+    var kubernetes: KubernetesArguments
 
     func validate() throws {
         if let listen, Self.parseAddress(listen) == nil {
@@ -63,7 +52,8 @@ struct Knobd: AsyncParsableCommand {
         }
         let configuration = DaemonConfiguration(
             home: KnobHome(home), listen: listen.flatMap(Self.parseAddress), token: token,
-            supervisor: currentExecutablePath(), logLevel: Logger.Level(rawValue: logLevel) ?? .info)
+            supervisor: currentExecutablePath(), logLevel: Logger.Level(rawValue: logLevel) ?? .info,
+            kubernetes: kubernetes.options, podPendingTimeout: kubernetes.podPendingTimeout)
         do {
             try await runDaemon(configuration)
         } catch let error as DaemonError {

@@ -172,8 +172,11 @@ func tinySpec(name: String, algorithm: String = "random", extra: String = "") ->
         try write(katibStyleJob, to: "\(dir)/job.yaml")
         let job = try await knob(["validate", "-f", "\(dir)/job.yaml", "--render"])
         #expect(job.status == 0)
-        #expect(job.stdout.contains("kind: Job") && job.stdout.contains("- \"--lr=0.") && !job.stdout.contains("${trialParameters"),
+        // What knob would send: parameters substituted, the trial's name, labels and environment added.
+        #expect(job.stdout.contains("kind: Job") && job.stdout.contains("- --lr=0.") && !job.stdout.contains("${trialParameters"),
                 "\(job.stdout)")
+        #expect(job.stdout.contains("  name: job-1\n") && job.stdout.contains("knob.dev/trial: job-1")
+                && job.stdout.contains("- name: KNOB_TRIAL\n          value: job-1"), "\(job.stdout)")
     }
 
     @Test func aTemplateThatReferencesAnUnknownParameterIsRejectedBeforeAnyTrialRuns() async throws {

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Knob
+import Kubernetes
 import Logging
 import ServiceLifecycle
 import Store
@@ -22,7 +23,8 @@ import Yams
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("knob-api-\(UUID().uuidString)").path
         let home = KnobHome(dir)
         let store = try home.openStore()
-        let manager = ExperimentManager(store: store, home: home, runner: LocalRunner(), logger: Logger(label: "test"))
+        let manager = ExperimentManager(store: store, home: home, runners: RunnerChoice(local: LocalRunner(), kubernetes: PodRunner()),
+                                        logger: Logger(label: "test"))
         // A group that never runs: experiments are accepted but not driven.
         manager.attach(to: ServiceGroup(configuration: ServiceGroupConfiguration(services: [any Service](), logger: Logger(label: "test"))))
         return (API(store: store, home: home, manager: manager), home, manager)

@@ -46,7 +46,7 @@ public struct ExperimentController: Sendable {
 
     /// Runs the experiment until it ends and returns its final record.
     public func run(_ experiment: ExperimentRecord) async throws -> ExperimentRecord {
-        guard spec.trialTemplate.command != nil else { throw KnobError.needsCommand(spec.name) }
+        guard spec.trialTemplate.command != nil || spec.trialTemplate.trialSpec != nil else { throw KnobError.needsCommand(spec.name) }
         guard let experimentId = experiment.id else { return experiment }
         let space = spec.searchSpace
         let suggester: any Suggester
@@ -70,7 +70,7 @@ public struct ExperimentController: Sendable {
             policy.created += 1
             switch trial.state {
             case .running:
-                if let process = runner.adopt(handle: trial.runnerHandle) {
+                if let process = await runner.adopt(handle: trial.runnerHandle) {
                     adopted.append((trial, process))
                 } else if let end = try await recover(trial) {
                     policy.ended[end.state, default: 0] += 1
@@ -78,7 +78,7 @@ public struct ExperimentController: Sendable {
             case .pending:
                 // Its starter may have died after starting it but before recording that.
                 let launch = self.launch(for: trial, experiment: experiment)
-                if let process = runner.find(launch) {
+                if let process = await runner.find(launch) {
                     try await store.markRunning(trial.id!, handle: process.handle, logPath: launch.logPath)
                     adopted.append((trial, process))
                 } else {
@@ -98,10 +98,14 @@ public struct ExperimentController: Sendable {
         policy.running = adopted.count + pending.count
 
         let finalDecision: ExperimentPolicy.Decision? = try await withThrowingTaskGroup(of: ChildResult.self) { group in
-            func follow(_ trial: TrialRecord, _ work: @escaping @Sendable () async -> TrialEnd?) {
+            func follow(_ trial: TrialRecord, _ work: @escaping @Sendable () async -> TrialExecution.Finished?) {
                 group.addTask {
-                    guard let end = await work() else { return .ended(nil) }
-                    if let finished = try await self.store.finishTrial(trial.id!, end) { return .ended(finished) }
+                    guard let outcome = await work() else { return .ended(nil) }
+                    let recorded = try await self.store.finishTrial(trial.id!, outcome.end)
+                    // Only now that the end is recorded may what the trial left go (a crash before this point
+                    // leaves it for the next process to read again).
+                    await outcome.process?.release()
+                    if let recorded { return .ended(recorded) }
                     return .ended(try await self.store.trial(named: trial.name))
                 }
             }
@@ -250,7 +254,8 @@ public struct ExperimentController: Sendable {
             workingDirectory: (workingDirectory as NSString).standardizingPath,
             environment: template.env.mapValues { TemplateRenderer.render($0, values: values) },
             logPath: home.logPath(experiment: experiment.name, trial: trial.name),
-            trialDirectory: home.trialDirectory(experiment: experiment.name, trial: trial.name))
+            trialDirectory: home.trialDirectory(experiment: experiment.name, trial: trial.name),
+            kubernetes: KubernetesLaunch(spec: spec, values: values))
     }
 
     /// For a File collector: the metrics file (a relative path is inside the trial's folder).

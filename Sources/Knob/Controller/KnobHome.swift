@@ -71,8 +71,8 @@ public enum KnobError: Error, Sendable, CustomStringConvertible {
         case .cannotRead(let path, let reason):
             return "cannot read \(path): \(reason)"
         case .needsCommand(let name):
-            return "experiment \(name): spec.trialTemplate has a trialSpec (a Kubernetes workload) but no command; "
-                + "local trials need spec.trialTemplate.command, the argv to run, e.g. [python3, train.py, --lr=${trialParameters.lr}]"
+            return "experiment \(name): spec.trialTemplate needs a command (the argv of a local trial, e.g. "
+                + "[python3, train.py, --lr=${trialParameters.lr}]) or a trialSpec (a Kubernetes Pod or batch/v1 Job)"
         case .experimentFinished(let name, let status):
             return "experiment \(name) already ran to the end (\(status.rawValue)); see it with `knob get \(name)`, "
                 + "or start it again from scratch with `knob run --replace`, or choose another metadata.name"

@@ -52,21 +52,27 @@ struct TrialExecution: Sendable {
     let grace: Duration
     let pollInterval: Duration = .milliseconds(100)
 
+    /// How a trial ended, and its process or pod (to `release` once the end is recorded).
+    struct Finished: Sendable {
+        var end: TrialEnd
+        var process: (any RunningTrial)?
+    }
+
     /// Starts the trial and follows it to its end; `nil` when detached before it ended.
-    func run(_ trial: TrialRecord, launch: TrialLaunch, metricsPath: String?) async -> TrialEnd? {
-        guard let trialId = trial.id else { return TrialEnd(state: .failed, reason: "Internal", message: "trial has no id") }
+    func run(_ trial: TrialRecord, launch: TrialLaunch, metricsPath: String?) async -> Finished? {
+        guard let trialId = trial.id else { return Finished(end: TrialEnd(state: .failed, reason: "Internal", message: "trial has no id")) }
         let process: any RunningTrial
         do {
             process = try await runner.start(launch)
         } catch {
-            return TrialEnd(state: .failed, reason: "StartFailed", message: "\(error)")
+            return Finished(end: TrialEnd(state: .failed, reason: "StartFailed", message: "\(error)"))
         }
         try? await store.markRunning(trialId, handle: process.handle, logPath: launch.logPath)
         return await follow(trialId: trialId, process: process, launch: launch, metricsPath: metricsPath, offset: 0, prior: [])
     }
 
     /// Follows a trial adopted after a restart: reading resumes where the recorded reports end.
-    func resume(_ trial: TrialRecord, process: any RunningTrial, launch: TrialLaunch, metricsPath: String?) async -> TrialEnd? {
+    func resume(_ trial: TrialRecord, process: any RunningTrial, launch: TrialLaunch, metricsPath: String?) async -> Finished? {
         guard let trialId = trial.id else { return nil }
         let prior = (try? await store.metrics(ofTrial: trialId)) ?? []
         return await follow(trialId: trialId, process: process, launch: launch, metricsPath: metricsPath,
@@ -74,7 +80,7 @@ struct TrialExecution: Sendable {
     }
 
     private func follow(trialId: Int64, process: any RunningTrial, launch: TrialLaunch, metricsPath: String?,
-                        offset: Int64, prior: [MetricRecord]) async -> TrialEnd? {
+                        offset: Int64, prior: [MetricRecord]) async -> Finished? {
         let exitBox = ExitBox()
         return await withTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -84,7 +90,7 @@ struct TrialExecution: Sendable {
                                    metricsPath: metricsPath, offset: offset, prior: prior)
             if end == nil { group.cancelAll() }
             await group.waitForAll()
-            return end
+            return end.map { Finished(end: $0, process: process) }
         }
     }
 
@@ -169,6 +175,7 @@ struct TrialExecution: Sendable {
             case .signaled: "Signaled"
             case .startFailed: "StartFailed"
             case .lost: "Lost"
+            case .failed(let reason, _, _): reason
             }
             let output = exit == .lost || exit.isStartFailure ? "" : lastOutput(logPath)
             return TrialEnd(state: .failed, reason: reason, message: "\(exit.description)\(output)",
@@ -187,9 +194,12 @@ private func exitCode(_ exit: TrialExit) -> Int? {
 }
 
 extension TrialExit {
-    var code: Int32? {
-        if case .exited(let code) = self { return code }
-        return nil
+    public var code: Int32? {
+        switch self {
+        case .exited(let code): return code
+        case .failed(_, _, let code): return code
+        default: return nil
+        }
     }
 
     var isStartFailure: Bool {
@@ -216,7 +226,7 @@ final class ExitBox: @unchecked Sendable {
     }
 }
 
-func formatSeconds(_ duration: Duration) -> String {
+public func formatSeconds(_ duration: Duration) -> String {
     let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     return seconds == seconds.rounded() ? "\(Int(seconds))s" : String(format: "%.1fs", seconds)
 }

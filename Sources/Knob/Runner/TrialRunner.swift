@@ -14,10 +14,12 @@ public struct TrialLaunch: Sendable {
     public var logPath: String
     /// The trial's own folder for artifacts (`KNOB_TRIAL_DIR`).
     public var trialDirectory: String
+    /// Kubernetes trials: the manifest to create, parameters substituted.
+    public var kubernetes: KubernetesLaunch?
 
     public init(
         experimentName: String, trialName: String, argv: [String], workingDirectory: String,
-        environment: [String: String], logPath: String, trialDirectory: String
+        environment: [String: String], logPath: String, trialDirectory: String, kubernetes: KubernetesLaunch? = nil
     ) {
         self.experimentName = experimentName
         self.trialName = trialName
@@ -26,6 +28,35 @@ public struct TrialLaunch: Sendable {
         self.environment = environment
         self.logPath = logPath
         self.trialDirectory = trialDirectory
+        self.kubernetes = kubernetes
+    }
+}
+
+/// What a Kubernetes trial is made of: its Pod or `batch/v1` Job manifest with the trial's
+/// parameters substituted (knob's labels and environment not yet added).
+public struct KubernetesLaunch: Sendable {
+    public var manifest: SpecValue
+    /// The namespace from the manifest, the experiment, or `nil` for the cluster configuration's.
+    public var namespace: String?
+    /// The container whose log is scraped and whose exit decides the trial (`nil`: the first).
+    public var primaryContainerName: String?
+    /// Keep the Pod or Job after the trial ends.
+    public var retain: Bool
+
+    public init(manifest: SpecValue, namespace: String?, primaryContainerName: String?, retain: Bool) {
+        self.manifest = manifest
+        self.namespace = namespace
+        self.primaryContainerName = primaryContainerName
+        self.retain = retain
+    }
+
+    /// A trial of `spec` with these trial-parameter values: `nil` when the template has no trialSpec.
+    /// The namespace is the manifest's own, else the experiment's.
+    public init?(spec: ExperimentSpec, values: [String: String]) {
+        guard let manifest = spec.trialTemplate.trialSpec?.rendered(values) else { return nil }
+        let own: String? = if case .scalar(let text, _, _)? = manifest["metadata"]?["namespace"] { text } else { nil }
+        self.init(manifest: manifest, namespace: own ?? spec.namespace, primaryContainerName: spec.trialTemplate.primaryContainerName,
+                  retain: spec.trialTemplate.retain)
     }
 }
 
@@ -37,6 +68,9 @@ public enum TrialExit: Sendable, Hashable {
     case startFailed(String)
     /// The process vanished without leaving an exit status (e.g. the machine rebooted).
     case lost
+    /// Ended for a reason the runner names (a Kubernetes `OOMKilled`, `ImagePullBackOff`,
+    /// `DeadlineExceeded`…), with the exit code when a container exited.
+    case failed(reason: String, message: String, exitCode: Int32?)
 
     public var succeeded: Bool { self == .exited(0) }
 
@@ -46,11 +80,13 @@ public enum TrialExit: Sendable, Hashable {
         case .signaled(let signal): return "was killed by signal \(signal) (\(signalName(signal)))"
         case .startFailed(let message): return message
         case .lost: return "its process vanished without leaving an exit status; the result is unknown"
+        case .failed(_, let message, _): return message
         }
     }
 }
 
-/// Starts trials. Implementations: `LocalRunner` (a process group on this machine).
+/// Starts trials. Implementations: `LocalRunner` (a process group on this machine) and
+/// `PodRunner` (a Pod or Job on a Kubernetes cluster).
 ///
 /// Contract: `start` returns once the trial is running, with its output going to
 /// `launch.logPath`; it throws `RunnerError.startFailed` when the trial cannot start.
@@ -60,8 +96,8 @@ public enum TrialExit: Sendable, Hashable {
 /// it): `nil` when it did not start.
 public protocol TrialRunner: Sendable {
     func start(_ launch: TrialLaunch) async throws -> any RunningTrial
-    func adopt(handle: [String: String]) -> (any RunningTrial)?
-    func find(_ launch: TrialLaunch) -> (any RunningTrial)?
+    func adopt(handle: [String: String]) async -> (any RunningTrial)?
+    func find(_ launch: TrialLaunch) async -> (any RunningTrial)?
 }
 
 /// A started trial.
@@ -76,6 +112,12 @@ public protocol RunningTrial: Sendable {
     /// Asks the trial to stop (SIGTERM to its whole process group), then forces it (SIGKILL)
     /// after `grace`.
     func terminate(grace: Duration) async
+    /// Called once the trial's end is recorded: removes what it leaves behind (a finished pod).
+    func release() async
+}
+
+extension RunningTrial {
+    public func release() async {}
 }
 
 public enum RunnerError: Error, Sendable, CustomStringConvertible {
@@ -105,4 +147,20 @@ public func processIsRunning(_ pid: Int32) -> Bool {
           let close = stat.lastIndex(of: ")"),
           let state = stat[close...].dropFirst(2).first else { return true }
     return state != "Z" && state != "X"
+}
+
+/// The runner for each experiment: local processes for a template with a `command`, the
+/// Kubernetes runner for one with only a `trialSpec`.
+public struct RunnerChoice: Sendable {
+    public var local: any TrialRunner
+    public var kubernetes: any TrialRunner
+
+    public init(local: any TrialRunner, kubernetes: any TrialRunner) {
+        self.local = local
+        self.kubernetes = kubernetes
+    }
+
+    public func runner(for spec: ExperimentSpec) -> any TrialRunner {
+        spec.trialTemplate.command == nil && spec.trialTemplate.trialSpec != nil ? kubernetes : local
+    }
 }

@@ -1,7 +1,9 @@
 import ArgumentParser
+import CommandSupport
 import Dispatch
 import Foundation
 import Knob
+import Kubernetes
 import Store
 
 struct Run: AsyncParsableCommand {
@@ -20,6 +22,7 @@ struct Run: AsyncParsableCommand {
 
     @OptionGroup var homeOptions: HomeOptions
     @OptionGroup var outputOptions: OutputOptions
+    @OptionGroup(title: "Kubernetes (when the trialTemplate has a trialSpec and no command)") var kubernetes: KubernetesArguments
 
     @Flag(help: "Discard an existing experiment of the same name (its trials, metrics and logs) and start again.")
     var replace = false
@@ -45,7 +48,9 @@ struct Run: AsyncParsableCommand {
             let signals = installStopHandlers(stop, progress: progress)
             defer { signals.forEach { $0.cancel() } }
             let printer = ProgressPrinter(spec: spec, print: progress)
-            let controller = ExperimentController(store: store, home: home, spec: spec, runner: LocalRunner(supervisor: currentExecutablePath()), stop: stop,
+            let runners = RunnerChoice(local: LocalRunner(supervisor: currentExecutablePath()),
+                                       kubernetes: PodRunner(options: kubernetes.options, pendingTimeout: kubernetes.podPendingTimeout))
+            let controller = ExperimentController(store: store, home: home, spec: spec, runner: runners.runner(for: spec), stop: stop,
                                                   onEvent: { printer.handle($0) })
             let final = try await controller.run(experiment)
             let best = try await store.optimalTrial(of: final)

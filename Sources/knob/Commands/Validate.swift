@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import Knob
 import KnobAlgorithms
+import Kubernetes
+import Yams
 
 struct Validate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -28,12 +30,10 @@ struct Validate: AsyncParsableCommand {
                 print(try jsonText(ValidationResult(valid: true, problems: [])))
                 return
             }
-            let runner = spec.trialTemplate.command != nil ? "local trials" : "Kubernetes trials (trialSpec)"
+            _ = try renderFirstTrial(spec)  // a trialSpec knob cannot run is a problem of the spec
+            let runner = spec.trialTemplate.command != nil ? "local trials" : "Kubernetes trials (a \(trialSpecKind(spec)))"
             print("\(file): valid experiment \(spec.name): \(spec.parameters.count) parameter\(spec.parameters.count == 1 ? "" : "s"), "
                   + "\(spec.algorithm.algorithmName), \(spec.objective.type.rawValue) \(spec.objective.objectiveMetricName), \(runner)")
-            if spec.trialTemplate.command == nil {
-                print("note: `knob run` needs trialTemplate.command (an argv list) to run trials on this machine")
-            }
         } catch let error as SpecError {
             if outputOptions.output == .json {
                 print(try jsonText(ValidationResult(valid: false, problems: error.problems.map {
@@ -42,6 +42,9 @@ struct Validate: AsyncParsableCommand {
             } else {
                 printError("\(file): \(error)")
             }
+            throw ExitCode(1)
+        } catch let error as ManifestError {
+            printError("\(file): \(error)")
             throw ExitCode(1)
         } catch let error as KnobError {
             printError("error: \(error)")
@@ -78,8 +81,20 @@ func renderFirstTrial(_ spec: ExperimentSpec) throws -> String {
             lines.append("# env \(name)=\(TemplateRenderer.render(value, values: values))")
         }
     }
-    if let manifest = spec.trialTemplate.trialSpec {
+    if spec.trialTemplate.command == nil, let kubernetes = KubernetesLaunch(spec: spec, values: values) {
+        // What knob sends: the trial's name and namespace, its labels, its name in the primary container's environment.
+        let launch = TrialLaunch(experimentName: spec.name, trialName: trialName, argv: [], workingDirectory: "", environment: [:],
+                                 logPath: "", trialDirectory: "", kubernetes: kubernetes)
+        let final = try TrialManifest(launch, defaultNamespace: "default")
+        lines.append(try Yams.dump(object: final.object, sortKeys: true))
+    } else if let manifest = spec.trialTemplate.trialSpec {
         lines.append(try manifest.rendered(values).yamlText())
     }
     return lines.joined(separator: "\n")
+}
+
+/// `Pod` or `batch/v1 Job`, as the trialSpec says.
+func trialSpecKind(_ spec: ExperimentSpec) -> String {
+    guard case .scalar(let kind, _, _)? = spec.trialTemplate.trialSpec?["kind"] else { return "trialSpec" }
+    return kind
 }

@@ -1,0 +1,29 @@
+import ArgumentParser
+import Kubernetes
+
+/// Where experiments whose trials are Kubernetes Pods or Jobs run.
+public struct KubernetesArguments: ParsableArguments {
+    @Option(help: ArgumentHelp("The kubeconfig to use (default $KUBECONFIG, else ~/.kube/config, else the in-cluster service account).",
+                               valueName: "file"))
+    public var kubeconfig: String?
+
+    @Option(help: ArgumentHelp("The kubeconfig context to use instead of its current-context.", valueName: "name"))
+    public var context: String?
+
+    @Option(help: ArgumentHelp("The namespace for trials when neither the experiment nor its trialSpec names one (default: the context's).",
+                               valueName: "name"))
+    public var namespace: String?
+
+    @Option(help: ArgumentHelp("Seconds a trial's pod may wait to start (image pull, scheduling) before the trial fails.", valueName: "seconds"))
+    public var podPendingTimeout: Double = 300
+
+    public init() {}
+
+    public var options: KubernetesOptions {
+        KubernetesOptions(kubeconfig: kubeconfig, context: context, namespace: namespace)
+    }
+
+    public func validate() throws {
+        guard podPendingTimeout > 0 else { throw ValidationError("--pod-pending-timeout must be positive, found \(podPendingTimeout)") }
+    }
+}

@@ -1,0 +1,23 @@
+import ArgumentParser
+import Knob
+
+/// A root command whose executable also serves as a trial supervisor: `<executable> __supervise …`
+/// (a mode for knob's own use, not in the help) runs before any argument parsing.
+public protocol SupervisedCommand: AsyncParsableCommand {}
+
+extension SupervisedCommand {
+    public static func main() async {
+        let arguments = CommandLine.arguments.dropFirst()
+        if arguments.first == Supervisor.command { Supervisor.main(Array(arguments.dropFirst())) }
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import Knob
+
+/// Runs each trial as a Pod or a `batch/v1` Job on a Kubernetes cluster, talking to the API
+/// directly: creates the object, streams the primary container's log into the trial's log file
+/// (where the scraper reads it), ends the trial from the container's termination or the Job's
+/// conditions, and deletes the object afterwards unless the template says `retain: true`.
+public final class PodRunner: TrialRunner, @unchecked Sendable {
+    public let options: KubernetesOptions
+    /// How long a pod may stay unstarted (`ImagePullBackOff`, `Unschedulable`…) before its trial fails.
+    public let pendingTimeout: Double
+    private let environment: [String: String]
+    private let lock = NSLock()
+    private var client: KubeClient?
+
+    public init(options: KubernetesOptions = KubernetesOptions(), pendingTimeout: Double = 300,
+                environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.options = options
+        self.pendingTimeout = pendingTimeout
+        self.environment = environment
+    }
+
+    /// The API client, configured on first use (a configuration error is reported each time, so
+    /// fixing the kubeconfig needs no restart).
+    func kubeClient() throws -> KubeClient {
+        if let client = lock.withLock({ client }) { return client }
+        let made = KubeClient(try ClusterAccess.resolve(options, environment: environment))
+        lock.withLock { client = made }
+        return made
+    }
+
+    public func start(_ launch: TrialLaunch) async throws -> any RunningTrial {
+        let client: KubeClient
+        let manifest: TrialManifest
+        do {
+            client = try kubeClient()
+            manifest = try TrialManifest(launch, defaultNamespace: client.access.namespace)
+        } catch {
+            throw RunnerError.startFailed("\(error)")
+        }
+        do {
+            try await client.request("POST", manifest.collectionPath, body: manifest.object)
+        } catch let error as KubeAPIError where error.status == 409 {
+            // Created before (a retried request, or a starter that died before recording it): ours if the labels say so.
+            let existing = try? await client.request("GET", manifest.objectPath)
+            let labels = (existing?["metadata"] as? JSONObject)?["labels"] as? JSONObject
+            guard labels?["knob.dev/trial"] as? String == launch.trialName,
+                  labels?["knob.dev/experiment"] as? String == launch.experimentName else {
+                throw RunnerError.startFailed(
+                    "a \(manifest.kind.rawValue) named \(manifest.name) already exists in namespace \(manifest.namespace) and is not this trial's; "
+                        + "delete it (kubectl delete \(manifest.kind.rawValue.lowercased()) -n \(manifest.namespace) \(manifest.name)) and resume the experiment")
+            }
+        } catch let error as KubeAPIError {
+            throw RunnerError.startFailed("cannot create \(manifest.kind.rawValue) \(manifest.name) in namespace \(manifest.namespace) "
+                                          + "(\(client.access.origin), \(client.access.server)): \(error)")
+        }
+        try? FileManager.default.createDirectory(atPath: (launch.logPath as NSString).deletingLastPathComponent,
+                                                 withIntermediateDirectories: true)
+        if !FileManager.default.fileExists(atPath: launch.logPath) {
+            _ = FileManager.default.createFile(atPath: launch.logPath, contents: nil)
+        }
+        return PodTrial(client: client, target: PodTrial.Target(
+            kind: manifest.kind, name: manifest.name, namespace: manifest.namespace, container: manifest.primaryContainer,
+            trial: launch.trialName, logPath: launch.logPath, retain: launch.kubernetes?.retain ?? false), pendingTimeout: pendingTimeout)
+    }
+
+    public func adopt(handle: [String: String]) async -> (any RunningTrial)? {
+        guard handle["runner"] == "kubernetes", let target = PodTrial.Target(handle: handle), let client = try? kubeClient() else { return nil }
+        return PodTrial(client: client, target: target, pendingTimeout: pendingTimeout)
+    }
+
+    /// A trial whose start was not recorded: its object, if it exists, is found by its labels.
+    public func find(_ launch: TrialLaunch) async -> (any RunningTrial)? {
+        guard let client = try? kubeClient(), let manifest = try? TrialManifest(launch, defaultNamespace: client.access.namespace),
+              let list = try? await client.request("GET", manifest.collectionPath, query: [("labelSelector", TrialManifest.selector(trial: launch.trialName))]),
+              let items = list["items"] as? [JSONObject], !items.isEmpty else { return nil }
+        return PodTrial(client: client, target: PodTrial.Target(
+            kind: manifest.kind, name: manifest.name, namespace: manifest.namespace, container: manifest.primaryContainer,
+            trial: launch.trialName, logPath: launch.logPath, retain: launch.kubernetes?.retain ?? false), pendingTimeout: pendingTimeout)
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import Knob
+
+/// The object knob creates for one trial: the template's Pod or `batch/v1` Job, with the trial's
+/// name, its namespace, knob's and Katib's labels, and the trial's name in the primary
+/// container's environment.
+public struct TrialManifest: @unchecked Sendable {
+    public enum Kind: String, Sendable {
+        case pod = "Pod"
+        case job = "Job"
+    }
+
+    public var kind: Kind
+    public var name: String
+    public var namespace: String
+    /// The container whose log is scraped and whose exit decides the trial.
+    public var primaryContainer: String
+    public var object: JSONObject
+
+    /// Labels on the object (and on a Job's pods) that find a trial's pods again.
+    public static func labels(experiment: String, trial: String) -> [String: String] {
+        [
+            "knob.dev/experiment": experiment, "knob.dev/trial": trial,
+            "katib.kubeflow.org/experiment": experiment, "katib.kubeflow.org/trial": trial,
+        ]
+    }
+
+    public static func selector(trial: String) -> String { "knob.dev/trial=\(trial)" }
+
+    public init(_ launch: TrialLaunch, defaultNamespace: String) throws(ManifestError) {
+        guard let kubernetes = launch.kubernetes else { throw ManifestError("the trial template has no trialSpec") }
+        guard var object = kubernetes.manifest.jsonObject as? JSONObject else {
+            throw ManifestError("spec.trialTemplate.trialSpec must be a mapping (a Pod or a batch/v1 Job)")
+        }
+        let apiVersion = object["apiVersion"] as? String ?? ""
+        switch (apiVersion, object["kind"] as? String ?? "") {
+        case ("v1", "Pod"): kind = .pod
+        case ("batch/v1", "Job"): kind = .job
+        case (let version, let kind):
+            throw ManifestError("spec.trialTemplate.trialSpec: knob runs a v1 Pod or a batch/v1 Job, not \(version.isEmpty ? "" : "\(version) ")\(kind.isEmpty ? "(no kind)" : kind)")
+        }
+        name = launch.trialName
+        namespace = kubernetes.namespace ?? defaultNamespace
+        let labels = Self.labels(experiment: launch.experimentName, trial: launch.trialName)
+
+        var metadata = object["metadata"] as? JSONObject ?? [:]
+        metadata["name"] = name
+        metadata["namespace"] = namespace
+        metadata.removeValue(forKey: "generateName")
+        metadata["labels"] = (metadata["labels"] as? JSONObject ?? [:]).merging(labels) { _, ours in ours }
+        object["metadata"] = metadata
+
+        var primary = ""
+        func decorate(podSpec: inout JSONObject, at path: String) throws(ManifestError) {
+            guard var containers = podSpec["containers"] as? [JSONObject], !containers.isEmpty else {
+                throw ManifestError("spec.trialTemplate.trialSpec.\(path).containers: the trial needs at least one container")
+            }
+            let index: Int
+            if let wanted = kubernetes.primaryContainerName {
+                guard let found = containers.firstIndex(where: { $0["name"] as? String == wanted }) else {
+                    let names = containers.compactMap { $0["name"] as? String }.joined(separator: ", ")
+                    throw ManifestError("spec.trialTemplate.primaryContainerName: \"\(wanted)\" is not a container of the trialSpec (its containers: \(names))")
+                }
+                index = found
+            } else {
+                index = 0
+            }
+            guard let containerName = containers[index]["name"] as? String else {
+                throw ManifestError("spec.trialTemplate.trialSpec.\(path).containers[\(index)] needs a name")
+            }
+            primary = containerName
+            let added = ["KNOB_EXPERIMENT": launch.experimentName, "KNOB_TRIAL": launch.trialName, "KATIB_TRIAL_NAME": launch.trialName]
+            var env = (containers[index]["env"] as? [JSONObject] ?? []).filter { added[$0["name"] as? String ?? ""] == nil }
+            env += added.sorted { $0.key < $1.key }.map { ["name": $0.key, "value": $0.value] }
+            containers[index]["env"] = env
+            podSpec["containers"] = containers
+            // A Pod's default policy (Always) would run a finished trial again, forever.
+            if podSpec["restartPolicy"] == nil { podSpec["restartPolicy"] = "Never" }
+        }
+
+        var spec = object["spec"] as? JSONObject ?? [:]
+        switch kind {
+        case .pod:
+            try decorate(podSpec: &spec, at: "spec")
+        case .job:
+            var template = spec["template"] as? JSONObject ?? [:]
+            var templateMetadata = template["metadata"] as? JSONObject ?? [:]
+            templateMetadata["labels"] = (templateMetadata["labels"] as? JSONObject ?? [:]).merging(labels) { _, ours in ours }
+            template["metadata"] = templateMetadata
+            var podSpec = template["spec"] as? JSONObject ?? [:]
+            try decorate(podSpec: &podSpec, at: "spec.template.spec")
+            template["spec"] = podSpec
+            spec["template"] = template
+        }
+        object["spec"] = spec
+        self.object = object
+        primaryContainer = primary
+    }
+
+    /// The manifest as JSON, keys sorted.
+    public var json: Data {
+        (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])) ?? Data()
+    }
+
+    var collectionPath: String { kind == .pod ? KubePath.pods(namespace) : KubePath.jobs(namespace) }
+    var objectPath: String { kind == .pod ? KubePath.pod(namespace, name) : KubePath.job(namespace, name) }
+}
+
+public struct ManifestError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import Knob
+import Testing
+@testable import Kubernetes
+
+private func launch(_ manifestYAML: String, primary: String? = nil, namespace: String? = nil) throws -> TrialLaunch {
+    TrialLaunch(experimentName: "mnist", trialName: "mnist-3", argv: [], workingDirectory: "/", environment: [:],
+                logPath: "/tmp/x.log", trialDirectory: "/tmp/x",
+                kubernetes: KubernetesLaunch(manifest: try SpecValue.parse("# trialSpec\n" + manifestYAML), namespace: namespace,
+                                             primaryContainerName: primary, retain: false))
+}
+
+@Suite struct TrialManifestTests {
+    @Test func aPodGetsTheTrialsNameLabelsEnvironmentAndNeverRestarts() throws {
+        let manifest = try TrialManifest(launch("""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: ignored, labels: {team: vision}}
+            spec:
+              containers:
+                - name: sidecar
+                  image: busybox
+                - name: training
+                  image: pytorch-mnist
+                  env: [{name: KNOB_TRIAL, value: stale}, {name: DATA, value: /data}]
+            """, primary: "training"), defaultNamespace: "default")
+        #expect(manifest.kind == .pod && manifest.name == "mnist-3" && manifest.namespace == "default")
+        #expect(manifest.primaryContainer == "training")
+        let metadata = try #require(manifest.object["metadata"] as? JSONObject)
+        #expect(metadata["name"] as? String == "mnist-3")
+        let labels = try #require(metadata["labels"] as? [String: String])
+        #expect(labels == ["team": "vision", "knob.dev/experiment": "mnist", "knob.dev/trial": "mnist-3",
+                           "katib.kubeflow.org/experiment": "mnist", "katib.kubeflow.org/trial": "mnist-3"])
+        let spec = try #require(manifest.object["spec"] as? JSONObject)
+        #expect(spec["restartPolicy"] as? String == "Never")
+        let containers = try #require(spec["containers"] as? [JSONObject])
+        #expect(containers[0]["env"] == nil)
+        let env = try #require(containers[1]["env"] as? [[String: String]])
+        #expect(env == [["name": "DATA", "value": "/data"], ["name": "KATIB_TRIAL_NAME", "value": "mnist-3"],
+                        ["name": "KNOB_EXPERIMENT", "value": "mnist"], ["name": "KNOB_TRIAL", "value": "mnist-3"]])
+    }
+
+    @Test func aJobsPodsCarryTheLabelsTooAndItsPolicyIsKept() throws {
+        let manifest = try TrialManifest(launch("""
+            apiVersion: batch/v1
+            kind: Job
+            metadata: {namespace: kubeflow}
+            spec:
+              backoffLimit: 0
+              template:
+                spec:
+                  restartPolicy: OnFailure
+                  containers: [{name: training-container, image: x}]
+            """, namespace: "kubeflow"), defaultNamespace: "default")
+        #expect(manifest.kind == .job && manifest.namespace == "kubeflow" && manifest.primaryContainer == "training-container")
+        let template = try #require((manifest.object["spec"] as? JSONObject)?["template"] as? JSONObject)
+        let labels = try #require((template["metadata"] as? JSONObject)?["labels"] as? [String: String])
+        #expect(labels["knob.dev/trial"] == "mnist-3" && labels["katib.kubeflow.org/experiment"] == "mnist")
+        #expect((template["spec"] as? JSONObject)?["restartPolicy"] as? String == "OnFailure")
+        #expect((manifest.object["spec"] as? JSONObject)?["backoffLimit"] as? Int == 0)
+    }
+
+    @Test func whatKnobCannotRunIsNamed() throws {
+        let deployment = #expect(throws: ManifestError.self) {
+            try TrialManifest(launch("{apiVersion: apps/v1, kind: Deployment, spec: {}}"), defaultNamespace: "default")
+        }
+        #expect(deployment?.description == "spec.trialTemplate.trialSpec: knob runs a v1 Pod or a batch/v1 Job, not apps/v1 Deployment")
+        let wrongName = #expect(throws: ManifestError.self) {
+            try TrialManifest(launch("{apiVersion: v1, kind: Pod, spec: {containers: [{name: a}, {name: b}]}}", primary: "main"),
+                              defaultNamespace: "default")
+        }
+        #expect(wrongName?.description == "spec.trialTemplate.primaryContainerName: \"main\" is not a container of the trialSpec (its containers: a, b)")
+        let empty = #expect(throws: ManifestError.self) {
+            try TrialManifest(launch("{apiVersion: batch/v1, kind: Job, spec: {template: {spec: {containers: []}}}}"), defaultNamespace: "default")
+        }
+        #expect(empty?.description == "spec.trialTemplate.trialSpec.spec.template.spec.containers: the trial needs at least one container")
+    }
+}
+
+@Suite struct LogWriterTests {
+    @Test func aResumedStreamWritesNoLineTwice() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("knob-log-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let path = "\(dir)/trial.log"
+        let first = LogWriter(logPath: path)
+        first.switchTo(pod: "p")
+        for line in ["2026-11-26T10:00:00.1Z epoch=1", "2026-11-26T10:00:00.5Z epoch=2", "2026-11-26T10:00:00.5Z epoch=2 again"] {
+            first.write(Data(line.utf8))
+        }
+        // The stream dropped; it resumes with sinceTime=10:00:00 (whole seconds), so the same lines come again,
+        // in a new process that only has the cursor file.
+        let second = LogWriter(logPath: path)
+        second.switchTo(pod: "p")
+        #expect(second.cursor.time == KubeTime.parse("2026-11-26T10:00:00.5Z") && second.cursor.count == 2)
+        for line in ["2026-11-26T10:00:00.1Z epoch=1", "2026-11-26T10:00:00.5Z epoch=2", "2026-11-26T10:00:00.5Z epoch=2 again",
+                     "2026-11-26T10:00:00.5Z same instant, new line", "2026-11-26T10:00:01.25Z epoch=3"] {
+            second.write(Data(line.utf8))
+        }
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(text == "epoch=1\nepoch=2\nepoch=2 again\nsame instant, new line\nepoch=3\n")
+        // A Job's next pod starts its own log from the beginning.
+        second.switchTo(pod: "q")
+        second.write(Data("2026-11-26T09:59:59Z retry=1".utf8))
+        #expect(try String(contentsOfFile: path, encoding: .utf8).hasSuffix("epoch=3\nretry=1\n"))
+    }
+
+    @Test func kubeletTimestampsParseToTheNanosecond() {
+        #expect(KubeTime.parse("2026-11-26T16:07:20.123456789Z") == KubeTime(seconds: 1_795_709_240, nanoseconds: 123_456_789))
+        #expect(KubeTime.parse("2026-11-26T16:07:20.5Z")! > KubeTime.parse("2026-11-26T16:07:20.123456789Z")!)
+        #expect(KubeTime.parse("2026-11-26T16:07:20Z")?.sinceTimeText == "2026-11-26T16:07:20Z")
+        #expect(KubeTime.parse("not a time") == nil)
+    }
+}

@@ -1,0 +1,333 @@
+import Foundation
+import Knob
+import KnobClient
+import Kubernetes
+import Store
+import Testing
+
+/// The Kubernetes API test server (Tests/kube-apiserver), started for one test on loopback with
+/// TLS and client-certificate auth; it runs each pod's container command as a local process.
+struct KubeAPIServer {
+    let directory: String
+    let process: any RunningTrial
+    var kubeconfig: String { "\(directory)/kubeconfig" }
+
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../kube-apiserver/kube_apiserver.py").standardized.path
+
+    /// Starts the server with these fault rules (JSON, see the script) and waits until it listens.
+    static func start(faults: String = "[]") async throws -> KubeAPIServer {
+        let directory = makeTemporaryDirectory("kube-api")
+        let process = try await LocalRunner().start(TrialLaunch(
+            experimentName: "tests", trialName: "kube-api", argv: ["python3", script, "--dir", directory, "--faults", faults],
+            workingDirectory: directory, environment: [:], logPath: "\(directory)/server.log", trialDirectory: "\(directory)/run"))
+        let server = KubeAPIServer(directory: directory, process: process)
+        for _ in 0..<300 {
+            if let log = try? String(contentsOfFile: "\(directory)/server.log", encoding: .utf8), log.contains("listening on") { return server }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("the Kubernetes API test server did not start:\n\((try? String(contentsOfFile: "\(directory)/server.log", encoding: .utf8)) ?? "")")
+        throw CancellationError()
+    }
+
+    func stop() async {
+        await process.terminate(grace: .seconds(2))
+        _ = await process.wait()
+    }
+
+    /// Every object knob created, with whether it passed `kubernetes-validate` (strict, the official schemas).
+    func created() throws -> [(object: [String: Any], valid: Bool, message: String)] {
+        let text = (try? String(contentsOfFile: "\(directory)/created.jsonl", encoding: .utf8)) ?? ""
+        return try text.split(separator: "\n").map { line in
+            let entry = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            return (entry["object"] as? [String: Any] ?? [:], entry["valid"] as? Bool ?? false, entry["message"] as? String ?? "")
+        }
+    }
+
+    var client: KubeClient {
+        get throws { KubeClient(try ClusterAccess.fromKubeconfig(files: [kubeconfig])) }
+    }
+}
+
+/// The MNIST trainer of examples/, on a small subset so a trial takes a second or two.
+let mnistTrainer = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .appendingPathComponent("../../examples/mnist/train.py").standardized.path
+
+func kubeSpec(_ name: String, trials: Int, parallel: Int = 2, maxFailed: Int = 3, algorithm: String = "random",
+              trialSpec: String) -> String {
+    """
+    apiVersion: kubeflow.org/v1beta1
+    kind: Experiment
+    metadata:
+      name: \(name)
+    spec:
+      objective:
+        type: maximize
+        objectiveMetricName: accuracy
+        additionalMetricNames: [loss]
+      algorithm:
+        algorithmName: \(algorithm)
+      parallelTrialCount: \(parallel)
+      maxTrialCount: \(trials)
+      maxFailedTrialCount: \(maxFailed)
+      parameters:
+        - name: lr
+          parameterType: double
+          feasibleSpace: {min: "0.01", max: "0.05"}
+        - name: momentum
+          parameterType: double
+          feasibleSpace: {min: "0.5", max: "0.9"}
+      trialTemplate:
+        primaryContainerName: training-container
+        trialParameters:
+          - name: learningRate
+            reference: lr
+          - name: momentum
+            reference: momentum
+        trialSpec:
+    \(trialSpec.split(separator: "\n", omittingEmptySubsequences: false).map { "      \($0)" }.joined(separator: "\n"))
+    """
+}
+
+/// examples/mnist/experiment-k8s.yaml, with the trainer's path on this machine and a small subset.
+func exampleJobSpec() throws -> String {
+    let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../../examples/mnist/experiment-k8s.yaml").standardized.path
+    var text = try String(contentsOfFile: example, encoding: .utf8)
+    for (from, to) in [("/opt/knob/train.py", mnistTrainer), ("- \"--epochs=2\"", "- \"--epochs=1\"\n" + String(repeating: " ", count: 18) + "- \"--train-limit=1500\""),
+                       ("maxTrialCount: 12", "maxTrialCount: 3"), ("parallelTrialCount: 3", "parallelTrialCount: 2")] {
+        guard text.contains(from) else { throw CancellationError() }
+        text = text.replacingOccurrences(of: from, with: to)
+    }
+    return text
+}
+
+/// The same as a bare Pod.
+let mnistPod = """
+    apiVersion: v1
+    kind: Pod
+    metadata:
+      annotations: {sidecar.istio.io/inject: "false"}
+    spec:
+      containers:
+        - name: training-container
+          image: docker.io/kubeflowkatib/pytorch-mnist-cpu:latest
+          command: ["python3", "\(mnistTrainer)", "--epochs=2", "--train-limit=1500", "--test-limit=300",
+                    "--lr=${trialParameters.learningRate}", "--momentum=${trialParameters.momentum}"]
+          env: [{name: OMP_NUM_THREADS, value: "1"}, {name: OPENBLAS_NUM_THREADS, value: "1"}]
+    """
+
+/// A trainer that prints one `accuracy=` line every `pause` seconds, then exits with `code`.
+func scriptPod(lines: Int = 4, pause: Double = 0.1, code: Int = 0, image: String = "python:3.11") -> String {
+    let script = "import sys, time\\nfor i in range(1, \(lines + 1)):\\n    print(f'step {i} accuracy={i / 10:.2f} loss={1 / i:.3f}', flush=True)\\n    time.sleep(\(pause))\\nsys.exit(\(code))\\n"
+    return """
+        apiVersion: v1
+        kind: Pod
+        spec:
+          containers:
+            - name: training-container
+              image: \(image)
+              command: ["python3", "-c", "\(script)", "${trialParameters.learningRate}", "${trialParameters.momentum}"]
+        """
+}
+
+/// Waits for the experiment to end, through the daemon.
+func waitForEnd(_ daemon: DaemonProcess, _ name: String, timeout: Duration = .seconds(120)) async throws -> [String: Any] {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        let response = try await daemon.client.request("GET", "/v1/experiments/\(name)")
+        let view = try #require(try json(response.text) as? [String: Any])
+        if let status = view["status"] as? String, ["Succeeded", "Failed", "Stopped"].contains(status) { return view }
+        try await Task.sleep(for: .milliseconds(200))
+    }
+    Issue.record("experiment \(name) did not end within \(timeout)")
+    throw CancellationError()
+}
+
+func submit(_ daemon: DaemonProcess, _ spec: String) async throws {
+    try await daemon.client.request("POST", "/v1/experiments?directory=\(daemon.home)", body: Data(spec.utf8), contentType: "application/yaml")
+}
+
+/// Every trial of the experiment from the store, with its reports.
+func storedTrials(_ home: String, _ name: String) async throws -> [(trial: TrialRecord, reports: [MetricRecord])] {
+    let store = try KnobHome(home).openStore()
+    let experiment = try #require(try await store.experiment(named: name))
+    var result: [(TrialRecord, [MetricRecord])] = []
+    for trial in try await store.trials(of: experiment.id!) {
+        result.append((trial, try await store.metrics(ofTrial: trial.id!)))
+    }
+    return result
+}
+
+/// The last `accuracy=` a log says.
+func lastAccuracy(inLog path: String) -> Double? {
+    let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+    return text.split(separator: "\n").compactMap { line -> Double? in
+        guard let range = line.range(of: "accuracy=") else { return nil }
+        return Double(line[range.upperBound...].prefix { $0.isNumber || $0 == "." })
+    }.last
+}
+
+@Suite(.serialized) struct PodRunnerTests {
+    @Test func theKubernetesExampleRunsTheMNISTTrainerAsJobsThroughKnobd() async throws {
+        let server = try await KubeAPIServer.start()
+        defer { Task { await server.stop() } }
+        let home = makeTemporaryDirectory()
+        let daemon = try await DaemonProcess.start(home: home, arguments: ["--kubeconfig", server.kubeconfig])
+        defer { Task { await daemon.process.terminate(grace: .seconds(5)) } }
+
+        try await submit(daemon, try exampleJobSpec())
+        let view = try await waitForEnd(daemon, "mnist-k8s")
+        #expect(view["status"] as? String == "Succeeded", "\(view)")
+
+        let trials = try await storedTrials(home, "mnist-k8s")
+        #expect(trials.count == 3)
+        for (trial, reports) in trials {
+            #expect(trial.state == .succeeded, "\(trial.name): \(trial.message)")
+            // The objective is what the trainer printed last, read from the pod's log stream.
+            let printed = try #require(lastAccuracy(inLog: trial.logPath ?? ""))
+            #expect(trial.objectiveValue == printed && printed > 0.3)
+            #expect(reports.contains { $0.name == "loss" })
+            #expect(trial.runnerHandle["kind"] == "Job" && trial.runnerHandle["namespace"] == "default")
+        }
+        // What knob sent: three Jobs (and the pods the Job controller made from them), every one valid
+        // against the official schemas, with knob's labels and the trial's name in its environment.
+        let created = try server.created()
+        let jobs = created.filter { $0.object["kind"] as? String == "Job" }
+        #expect(jobs.count == 3 && created.allSatisfy(\.valid), "\(created.filter { !$0.valid }.map(\.message))")
+        let first = try #require(jobs.first?.object)
+        let labels = (first["metadata"] as? [String: Any])?["labels"] as? [String: String] ?? [:]
+        #expect(labels["knob.dev/experiment"] == "mnist-k8s" && labels["katib.kubeflow.org/trial"] == labels["knob.dev/trial"])
+        // Trials end with their Jobs deleted (the template does not say retain).
+        let remaining = try await server.client.request("GET", "/apis/batch/v1/namespaces/default/jobs")
+        #expect((remaining["items"] as? [Any])?.isEmpty == true)
+    }
+
+    @Test func aPodSpecRunsThroughTransientFaultsWithoutLosingOrRepeatingAReport() async throws {
+        // Rate limiting and a server error on creates (the second after the pod was made, so the retry meets 409
+        // and adopts it), watches that expire (410), and followed logs that drop mid-stream.
+        let server = try await KubeAPIServer.start(faults: """
+            [{"method": "POST", "path": "/pods$", "status": 429, "retryAfter": 1, "times": 1},
+             {"method": "POST", "path": "/pods$", "status": 500, "afterServing": true, "times": 1},
+             {"method": "GET", "path": "/pods$", "status": 503, "times": 2},
+             {"watchGone": true, "times": 3},
+             {"logDropAfterLines": 1, "times": 3}]
+            """)
+        defer { Task { await server.stop() } }
+        let home = makeTemporaryDirectory()
+        let daemon = try await DaemonProcess.start(home: home, arguments: ["--kubeconfig", server.kubeconfig])
+        defer { Task { await daemon.process.terminate(grace: .seconds(5)) } }
+
+        try await submit(daemon, kubeSpec("mnist-pod", trials: 3, trialSpec: mnistPod))
+        let view = try await waitForEnd(daemon, "mnist-pod")
+        #expect(view["status"] as? String == "Succeeded", "\(view)")
+
+        for (trial, reports) in try await storedTrials(home, "mnist-pod") {
+            #expect(trial.state == .succeeded, "\(trial.name): \(trial.message)")
+            let log = try String(contentsOfFile: trial.logPath ?? "", encoding: .utf8)
+            let epochLines = log.split(separator: "\n").filter { $0.contains("accuracy=") }
+            // Two epochs: two lines in the log and two accuracy reports, whatever dropped in between.
+            #expect(epochLines.count == 2, "\(trial.name) log:\n\(log)")
+            #expect(reports.filter { $0.name == "accuracy" }.count == 2)
+            #expect(trial.objectiveValue == lastAccuracy(inLog: trial.logPath ?? ""))
+        }
+        #expect(try server.created().allSatisfy(\.valid))
+    }
+
+    @Test func eachWayAPodCanFailEndsItsTrialWithTheReason() async throws {
+        // Trial n of this experiment meets fault n (parallelism 1, so trials start in order).
+        let server = try await KubeAPIServer.start(faults: """
+            [{"method": "POST", "path": "/pods$", "status": 403, "times": 1,
+              "message": "pods is forbidden: User \\"knob\\" cannot create resource \\"pods\\" in API group \\"\\" in the namespace \\"default\\""},
+             {"oomAfterLines": 1, "path": "^fail-2$"},
+             {"imagePull": true, "path": "^fail-3$"},
+             {"unschedulable": true, "path": "^fail-4$"},
+             {"deleteAfterLines": 1, "path": "^fail-5$"}]
+            """)
+        defer { Task { await server.stop() } }
+        let home = makeTemporaryDirectory()
+        let daemon = try await DaemonProcess.start(home: home, arguments: ["--kubeconfig", server.kubeconfig, "--pod-pending-timeout", "2"])
+        defer { Task { await daemon.process.terminate(grace: .seconds(5)) } }
+
+        try await submit(daemon, kubeSpec("fail", trials: 7, parallel: 1, maxFailed: 7, trialSpec: scriptPod(lines: 3, pause: 0.3, code: 3)))
+        let view = try await waitForEnd(daemon, "fail")
+        #expect(view["status"] as? String == "Failed")
+        let trials = try await storedTrials(home, "fail").map(\.trial)
+        let outcomes = Dictionary(uniqueKeysWithValues: trials.map { ($0.name, ($0.state, $0.reason, $0.message)) })
+        func check(_ name: String, _ state: TrialState, _ reason: String, _ message: String) {
+            let outcome = outcomes[name]
+            #expect(outcome?.0 == state && outcome?.1 == reason && outcome?.2.contains(message) == true, "\(name): \(String(describing: outcome))")
+        }
+        check("fail-1", .failed, "StartFailed", "Forbidden: pods is forbidden: User \"knob\" cannot create resource \"pods\"")
+        check("fail-2", .failed, "OOMKilled", "ran out of memory and was killed (OOMKilled, exit code 137)")
+        check("fail-3", .failed, "ImagePullBackOff", "pod fail-3 did not start within 2s: ImagePullBackOff: Back-off pulling image \"python:3.11\"")
+        check("fail-4", .failed, "Unschedulable", "did not start within 2s: Unschedulable: 0/1 nodes are available: 1 Insufficient cpu")
+        check("fail-5", .failed, "Deleted", "pod default/fail-5 was deleted before it finished")
+        check("fail-6", .failed, "Error", "exited with code 3; last output:\n    step 1 accuracy=0.10")
+        // No trial left a pod behind.
+        let pods = try await server.client.request("GET", "/api/v1/namespaces/default/pods")
+        #expect((pods["items"] as? [Any])?.isEmpty == true, "\(pods)")
+    }
+
+    @Test func knobdFollowsARunningPodAgainAfterItWasKilled() async throws {
+        let server = try await KubeAPIServer.start()
+        defer { Task { await server.stop() } }
+        let home = makeTemporaryDirectory()
+        let daemon = try await DaemonProcess.start(home: home, arguments: ["--kubeconfig", server.kubeconfig])
+        try await submit(daemon, kubeSpec("adopt", trials: 2, parallel: 2, maxFailed: 1, trialSpec: scriptPod(lines: 12, pause: 0.25)))
+        // Kill knobd while the pods run and have printed part of their output.
+        let store = try KnobHome(home).openStore()
+        for _ in 0..<100 {
+            let running = try await storedTrials(home, "adopt").filter { $0.trial.state == .running && $0.reports.count >= 3 }
+            if running.count == 2 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        kill(daemon.pid, SIGKILL)
+        _ = await daemon.process.wait()
+        try await Task.sleep(for: .seconds(1))
+        let restarted = try await DaemonProcess.start(home: home, arguments: ["--kubeconfig", server.kubeconfig], log: "\(home)/knobd-2.log")
+        defer { Task { await restarted.process.terminate(grace: .seconds(5)) } }
+        let view = try await waitForEnd(restarted, "adopt")
+        #expect(view["status"] as? String == "Succeeded", "\(view)")
+        for (trial, reports) in try await storedTrials(home, "adopt") {
+            #expect(trial.state == .succeeded, "\(trial.name): \(trial.message)")
+            // Each of the 12 lines once: in the log and in the reports.
+            let log = try String(contentsOfFile: trial.logPath ?? "", encoding: .utf8)
+            #expect(log.split(separator: "\n").count == 12, "\(log)")
+            #expect(reports.filter { $0.name == "accuracy" }.map(\.value) == (1...12).map { Double($0) / 10 })
+            #expect(trial.objectiveValue == 1.2)
+        }
+        let events = try await store.events(of: try #require(try await store.experiment(named: "adopt")).id!)
+        #expect(events.contains { $0.kind == "TrialsAdopted" && $0.message.contains("2 trial(s)") })
+    }
+
+    @Test func theAPIClientRetriesWhatIsTransientAndNothingElse() async throws {
+        let server = try await KubeAPIServer.start(faults: """
+            [{"method": "GET", "path": "/pods$", "status": 429, "retryAfter": 1, "times": 1},
+             {"method": "GET", "path": "/pods$", "status": 503, "times": 1},
+             {"method": "DELETE", "status": 403, "message": "pods \\"x\\" is forbidden", "times": 1},
+             {"method": "POST", "status": 422, "message": "Pod \\"x\\" is invalid: spec.containers: Required value", "times": 1}]
+            """)
+        defer { Task { await server.stop() } }
+        let client = try server.client
+        let started = ContinuousClock.now
+        let list = try await client.request("GET", "/api/v1/namespaces/default/pods")
+        #expect(list["kind"] as? String == "PodList")
+        #expect(ContinuousClock.now - started >= .seconds(1))  // Retry-After was honoured
+        // 403 and 422 are reported at once: a retry would have succeeded, since each fault fires once.
+        let forbidden = await #expect(throws: KubeAPIError.self) { try await client.request("DELETE", "/api/v1/namespaces/default/pods/x") }
+        #expect(forbidden?.status == 403 && forbidden?.reason == "Forbidden" && forbidden?.message == "pods \"x\" is forbidden")
+        let invalid = await #expect(throws: KubeAPIError.self) {
+            try await client.request("POST", "/api/v1/namespaces/default/pods", body: ["apiVersion": "v1", "kind": "Pod"])
+        }
+        #expect(invalid?.status == 422 && invalid?.description.contains("spec.containers: Required value") == true)
+        // A wrong token on a cluster that wants one: 401 with what to check.
+        let config = try String(contentsOfFile: server.kubeconfig, encoding: .utf8).split(separator: "\n")
+            .filter { !$0.contains("client-certificate-data") }
+            .map { $0.contains("client-key-data") ? "    token: not-the-token" : String($0) }.joined(separator: "\n")
+        try write(config, to: "\(server.directory)/token-kubeconfig")
+        let access = try ClusterAccess.fromKubeconfig(files: ["\(server.directory)/token-kubeconfig"])
+        let refused = await #expect(throws: KubeAPIError.self) { try await KubeClient(access).request("GET", "/api/v1/namespaces/default/pods") }
+        #expect(refused?.status == 401 && refused?.description.contains("were refused") == true)
+    }
+}

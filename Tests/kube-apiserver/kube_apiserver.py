@@ -1,0 +1,837 @@
+#!/usr/bin/env python3
+"""A Kubernetes API server for tests, on loopback.
+
+It serves the parts of the API that knob uses, with the real API's paths, status codes, `Status`
+error bodies, resourceVersions, watch event framing and chunked log streams:
+
+  /api/v1/namespaces/NS/pods              GET (list, labelSelector, watch), POST
+  /api/v1/namespaces/NS/pods/NAME         GET, DELETE (gracePeriodSeconds)
+  /api/v1/namespaces/NS/pods/NAME/log     GET (container, follow, timestamps, sinceTime)
+  /apis/batch/v1/namespaces/NS/jobs       GET (list, labelSelector, watch), POST
+  /apis/batch/v1/namespaces/NS/jobs/NAME  GET, DELETE (propagationPolicy)
+
+TLS with a CA it generates, and client-certificate auth as a real cluster uses (a bearer token
+is accepted too). Every object created is validated against the official schemas with
+`kubernetes-validate` (strict), and refused with 422 when it does not validate.
+
+It plays the kubelet: a pod's containers run their `command` + `args` as local processes (the
+image is ignored), so a pod's log and exit code are real. It plays the Job controller too
+(backoffLimit, activeDeadlineSeconds).
+
+Faults are injected with `--faults JSON` (a list of rules, see `Faults`).
+
+    kube_apiserver.py --dir DIR [--faults JSON] [--token TOKEN]
+
+writes DIR/ca.crt, DIR/client.crt, DIR/client.key and DIR/kubeconfig, then prints
+`listening on https://127.0.0.1:PORT` and serves until killed. DIR/created.jsonl records every
+object created, with its validation result.
+"""
+
+import argparse
+import base64
+import datetime
+import json
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import kubernetes_validate
+from kubernetes_validate import utils as kv_utils
+
+# ---------------------------------------------------------------------------------------------
+# Certificates
+
+
+def make_certificates(directory):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    import ipaddress
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def name(common, org=None):
+        parts = [x509.NameAttribute(NameOID.COMMON_NAME, common)]
+        if org:
+            parts.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
+        return x509.Name(parts)
+
+    def pem_key(key):
+        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_cert = (x509.CertificateBuilder().subject_name(name("kube-apiserver-test-ca")).issuer_name(name("kube-apiserver-test-ca"))
+               .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+               .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+               .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
+                                            key_encipherment=False, data_encipherment=False, key_agreement=False,
+                                            encipher_only=False, decipher_only=False), critical=True)
+               .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+               .sign(ca_key, hashes.SHA256()))
+
+    def issue(common, org, server):
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (x509.CertificateBuilder().subject_name(name(common, org)).issuer_name(ca_cert.subject)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+                   .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]),
+                                  critical=False))
+        if server:
+            builder = builder.add_extension(x509.SubjectAlternativeName([
+                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        cert = builder.sign(ca_key, hashes.SHA256())
+        return cert.public_bytes(serialization.Encoding.PEM), pem_key(key)
+
+    ca_pem = ca_cert.public_bytes(serialization.Encoding.PEM)
+    server_cert, server_key = issue("kube-apiserver", None, True)
+    client_cert, client_key = issue("knob-test", "system:masters", False)
+    files = {"ca.crt": ca_pem, "server.crt": server_cert, "server.key": server_key, "client.crt": client_cert, "client.key": client_key}
+    for file, data in files.items():
+        with open(os.path.join(directory, file), "wb") as f:
+            f.write(data)
+    return files
+
+
+def write_kubeconfig(directory, port, files, namespace="default"):
+    b64 = lambda data: base64.b64encode(data).decode()
+    text = f"""apiVersion: v1
+kind: Config
+current-context: test
+clusters:
+- name: test
+  cluster:
+    server: https://127.0.0.1:{port}
+    certificate-authority-data: {b64(files["ca.crt"])}
+users:
+- name: test-admin
+  user:
+    client-certificate-data: {b64(files["client.crt"])}
+    client-key-data: {b64(files["client.key"])}
+contexts:
+- name: test
+  context:
+    cluster: test
+    user: test-admin
+    namespace: {namespace}
+"""
+    with open(os.path.join(directory, "kubeconfig"), "w") as f:
+        f.write(text)
+
+
+# ---------------------------------------------------------------------------------------------
+# Time
+
+
+def rfc3339(ns=None):
+    ns = time.time_ns() if ns is None else ns
+    return datetime.datetime.fromtimestamp(ns // 1_000_000_000, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def rfc3339nano(ns):
+    seconds = datetime.datetime.fromtimestamp(ns // 1_000_000_000, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    fraction = f"{ns % 1_000_000_000:09d}".rstrip("0")
+    return f"{seconds}.{fraction}Z" if fraction else f"{seconds}Z"
+
+
+def parse_rfc3339_seconds(text):
+    text = re.sub(r"\.\d+", "", text).replace("Z", "+00:00")
+    return int(datetime.datetime.fromisoformat(text).timestamp())
+
+
+# ---------------------------------------------------------------------------------------------
+# Faults
+
+
+class Faults:
+    """Rules, each applied `times` times (-1: always):
+
+    {"method": "POST", "path": "/pods$", "status": 429, "retryAfter": 1, "times": 2}
+        answer with that status (429, 500, 503, 401, 403, 422…) instead of serving the request
+    {"method": "POST", "path": "/pods$", "status": 500, "afterServing": true, "times": 1}
+        serve the request, then answer 500 anyway (a retried create then meets 409)
+    {"watchGone": true, "times": 1}             a watch gets an ERROR event with 410 Expired
+    {"logDropAfterLines": 2, "times": 1}        a followed log stream is cut after 2 lines
+    {"imagePull": "registry.invalid"}           images containing this never pull (ImagePullBackOff)
+    {"imagePull": true, "path": "NAME-RE"}      nor do the images of pods whose name matches
+    {"unschedulable": true, "path": "NAME-RE"}  pods whose name matches stay Unschedulable
+    {"oomAfterLines": 2, "path": "NAME-RE"}     the container is killed as OOMKilled after 2 lines
+    {"deleteAfterLines": 2, "path": "NAME-RE"}  the pod is deleted (evicted) after 2 lines
+    """
+
+    def __init__(self, rules):
+        self.rules = rules
+        self.lock = threading.Lock()
+        self.fired = []
+
+    def take(self, predicate):
+        with self.lock:
+            for rule in self.rules:
+                if rule.get("times", -1) == 0 or not predicate(rule):
+                    continue
+                if rule.get("times", -1) > 0:
+                    rule["times"] -= 1
+                self.fired.append(rule)
+                return rule
+        return None
+
+    def peek(self, predicate):
+        with self.lock:
+            return next((r for r in self.rules if r.get("times", -1) != 0 and predicate(r)), None)
+
+
+# ---------------------------------------------------------------------------------------------
+# The cluster's state
+
+
+class APIError(Exception):
+    def __init__(self, code, reason, message, retry_after=None):
+        super().__init__(message)
+        self.code, self.reason, self.message, self.retry_after = code, reason, message, retry_after
+
+    def status(self):
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": self.message,
+                "reason": self.reason, "code": self.code}
+
+
+KINDS = {"pods": ("v1", "Pod", "PodList"), "jobs": ("batch/v1", "Job", "JobList")}
+NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+class Cluster:
+    def __init__(self, directory, faults, schema_version):
+        self.directory = directory
+        self.faults = faults
+        self.schema_version = schema_version
+        self.cond = threading.Condition()
+        self.rv = 100
+        self.objects = {}  # (resource, namespace, name) -> object
+        self.events = []  # (rv, resource, namespace, type, object)
+        self.logs = {}  # (namespace, pod, container) -> [(ns_time, bytes)]
+        self.processes = {}  # (namespace, pod) -> [Popen]
+
+    # -- bookkeeping (call with self.cond held)
+
+    def bump(self, resource, kind, obj):
+        self.rv += 1
+        obj["metadata"]["resourceVersion"] = str(self.rv)
+        namespace = obj["metadata"]["namespace"]
+        self.events.append((self.rv, resource, namespace, kind, json.loads(json.dumps(obj))))
+        del self.events[:-2000]
+        self.cond.notify_all()
+
+    def record(self, obj, valid, message):
+        with open(os.path.join(self.directory, "created.jsonl"), "a") as f:
+            f.write(json.dumps({"object": obj, "valid": valid, "message": message}) + "\n")
+
+    # -- API operations
+
+    def create(self, resource, namespace, obj):
+        api_version, kind, _ = KINDS[resource]
+        # As the real server does, the path gives the type when the body leaves it out.
+        obj.setdefault("kind", kind)
+        obj.setdefault("apiVersion", api_version)
+        if obj["kind"] != kind or obj["apiVersion"] != api_version:
+            raise APIError(400, "BadRequest", f"the body of the request was in an unknown format: expected {api_version} {kind}")
+        try:
+            kubernetes_validate.validate(obj, self.schema_version, strict=True)
+            self.record(obj, True, "")
+        except kubernetes_validate.ValidationError as error:
+            path = ".".join(str(p) for p in error.path)
+            message = f"{kind} \"{obj.get('metadata', {}).get('name', '')}\" is invalid: {path}: {error.message}"
+            self.record(obj, False, message)
+            raise APIError(422, "Invalid", message)
+        metadata = obj.setdefault("metadata", {})
+        name = metadata.get("name", "")
+        if not name and metadata.get("generateName"):
+            name = metadata["generateName"] + uuid.uuid4().hex[:5]
+            metadata["name"] = name
+        if not NAME_RE.match(name or ""):
+            raise APIError(422, "Invalid", f"{kind} \"{name}\" is invalid: metadata.name: Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters")
+        if metadata.setdefault("namespace", namespace) != namespace:
+            raise APIError(400, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request")
+        with self.cond:
+            if (resource, namespace, name) in self.objects:
+                raise APIError(409, "AlreadyExists", f"{resource} \"{name}\" already exists")
+            metadata["uid"] = str(uuid.uuid4())
+            metadata["creationTimestamp"] = rfc3339()
+            metadata["generation"] = 1
+            obj["status"] = {"phase": "Pending"} if resource == "pods" else {}
+            if resource == "pods":
+                obj["status"]["qosClass"] = "BestEffort"
+            self.objects[(resource, namespace, name)] = obj
+            if resource == "pods":
+                # A new pod of an old name starts with an empty log.
+                for container in obj.get("spec", {}).get("containers", []):
+                    self.logs.pop((namespace, name, container.get("name")), None)
+            self.bump(resource, "ADDED", obj)
+            created = json.loads(json.dumps(obj))
+        if resource == "pods":
+            threading.Thread(target=self.kubelet, args=(namespace, name), daemon=True).start()
+        else:
+            threading.Thread(target=self.job_controller, args=(namespace, name), daemon=True).start()
+        return created
+
+    def get(self, resource, namespace, name):
+        with self.cond:
+            obj = self.objects.get((resource, namespace, name))
+            if obj is None:
+                raise APIError(404, "NotFound", f"{resource} \"{name}\" not found")
+            return json.loads(json.dumps(obj))
+
+    def list(self, resource, namespace, selector):
+        with self.cond:
+            items = [json.loads(json.dumps(o)) for (r, ns, _), o in sorted(self.objects.items())
+                     if r == resource and ns == namespace and matches(selector, o)]
+            return items, str(self.rv)
+
+    def delete(self, resource, namespace, name, grace, propagation):
+        with self.cond:
+            obj = self.objects.get((resource, namespace, name))
+            if obj is None:
+                raise APIError(404, "NotFound", f"{resource} \"{name}\" not found")
+            if "deletionTimestamp" not in obj["metadata"]:
+                obj["metadata"]["deletionTimestamp"] = rfc3339()
+                obj["metadata"]["deletionGracePeriodSeconds"] = grace
+                self.bump(resource, "MODIFIED", obj)
+            answer = json.loads(json.dumps(obj))
+        if resource == "pods":
+            threading.Thread(target=self.kill_pod, args=(namespace, name, grace), daemon=True).start()
+        else:
+            threading.Thread(target=self.delete_job, args=(namespace, name, grace, propagation), daemon=True).start()
+        return answer
+
+    def remove(self, resource, namespace, name):
+        with self.cond:
+            obj = self.objects.pop((resource, namespace, name), None)
+            if obj is not None:
+                self.bump(resource, "DELETED", obj)
+
+    def update(self, resource, namespace, name, change):
+        with self.cond:
+            obj = self.objects.get((resource, namespace, name))
+            if obj is None:
+                return None
+            change(obj)
+            self.bump(resource, "MODIFIED", obj)
+            return json.loads(json.dumps(obj))
+
+    # -- the kubelet
+
+    def kubelet(self, namespace, name):
+        time.sleep(0.05)
+        pod = self.get("pods", namespace, name)
+        spec = pod["spec"]
+        containers = spec["containers"]
+        now = rfc3339()
+
+        def scheduled(status, ok, reason=None, message=None):
+            condition = {"type": "PodScheduled", "status": "True" if ok else "False", "lastTransitionTime": now}
+            if reason:
+                condition.update(reason=reason, message=message)
+            status["conditions"] = [condition]
+
+        if self.faults.peek(lambda r: r.get("unschedulable") and re.search(r.get("path", ""), name)):
+            self.update("pods", namespace, name, lambda p: scheduled(
+                p["status"], False, "Unschedulable", "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."))
+            return
+        def pulls_fail(rule):
+            if not rule.get("imagePull"):
+                return False
+            if isinstance(rule["imagePull"], str):
+                return any(rule["imagePull"] in c.get("image", "") for c in containers)
+            return re.search(rule.get("path", ""), name) is not None
+        pull = self.faults.peek(pulls_fail)
+        if pull:
+            def backoff(p):
+                scheduled(p["status"], True)
+                p["status"]["containerStatuses"] = [{
+                    "name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": False, "restartCount": 0, "started": False,
+                    "state": {"waiting": {"reason": "ImagePullBackOff",
+                                          "message": f"Back-off pulling image \"{c.get('image', '')}\""}}} for c in containers]
+            self.update("pods", namespace, name, backoff)
+            return
+
+        started = rfc3339()
+        procs = []
+        for container in containers:
+            argv = list(container.get("command", [])) + list(container.get("args", []))
+            env = dict(os.environ)
+            for item in container.get("env", []):
+                if "value" in item:
+                    env[item["name"]] = item["value"]
+            cwd = container.get("workingDir")
+            cwd = cwd if cwd and os.path.isdir(cwd) else os.getcwd()
+            try:
+                proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True)
+            except OSError as error:
+                proc = None
+                self.append_log(namespace, name, container["name"], f"exec: {error}".encode())
+            procs.append((container, proc))
+        with self.cond:
+            self.processes[(namespace, name)] = [p for _, p in procs if p]
+
+        def running(p):
+            scheduled(p["status"], True)
+            p["status"].update(phase="Running", startTime=started, hostIP="127.0.0.1", podIP="127.0.0.1")
+            p["status"]["containerStatuses"] = [{
+                "name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": True, "restartCount": 0, "started": True,
+                "containerID": f"containerd://{uuid.uuid4().hex}",
+                "state": {"running": {"startedAt": started}} if proc else
+                {"terminated": {"exitCode": 128, "reason": "StartError", "startedAt": started, "finishedAt": started,
+                                "message": "failed to create containerd task: exec: not found"}}} for c, proc in procs]
+        self.update("pods", namespace, name, running)
+
+        results = {}
+
+        def run_container(container, proc):
+            if proc is None:
+                results[container["name"]] = (128, "StartError")
+                return
+            lines = 0
+            reason = None
+            for raw in iter(proc.stdout.readline, b""):
+                self.append_log(namespace, name, container["name"], raw.rstrip(b"\n"))
+                lines += 1
+                if self.faults.take(lambda r: r.get("oomAfterLines") == lines and re.search(r.get("path", ""), name)):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    reason = "OOMKilled"
+                if self.faults.take(lambda r: r.get("deleteAfterLines") == lines and re.search(r.get("path", ""), name)):
+                    self.delete("pods", namespace, name, 0, "Background")
+            code = proc.wait()
+            if code < 0:
+                code = 128 - code
+            results[container["name"]] = (code, reason or ("Completed" if code == 0 else "Error"))
+
+        threads = [threading.Thread(target=run_container, args=cp, daemon=True) for cp in procs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        finished = rfc3339()
+
+        def terminated(p):
+            for status in p["status"].get("containerStatuses", []):
+                code, reason = results[status["name"]]
+                status["state"] = {"terminated": {"exitCode": code, "reason": reason, "startedAt": started, "finishedAt": finished,
+                                                  "containerID": status.get("containerID", "")}}
+                status["ready"] = False
+                status["started"] = False
+            failed = any(code != 0 for code, _ in results.values())
+            p["status"]["phase"] = "Failed" if failed else "Succeeded"
+        self.update("pods", namespace, name, terminated)
+        with self.cond:
+            self.processes.pop((namespace, name), None)
+            self.cond.notify_all()
+            deleting = "deletionTimestamp" in self.objects.get(("pods", namespace, name), {}).get("metadata", {})
+        if deleting:
+            self.remove("pods", namespace, name)
+
+    def append_log(self, namespace, pod, container, line):
+        with self.cond:
+            self.logs.setdefault((namespace, pod, container), []).append((time.time_ns(), line))
+            self.cond.notify_all()
+
+    def kill_pod(self, namespace, name, grace):
+        with self.cond:
+            procs = list(self.processes.get((namespace, name), []))
+        if not procs:
+            self.remove("pods", namespace, name)
+            return
+        for proc in procs:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.time() + (grace if grace is not None else 30)
+        while time.time() < deadline and any(p.poll() is None for p in procs):
+            time.sleep(0.05)
+        for proc in procs:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        # The kubelet thread records the termination, then removes the pod.
+
+    # -- the Job controller
+
+    def job_controller(self, namespace, name):
+        job = self.get("jobs", namespace, name)
+        spec = job["spec"]
+        backoff_limit = spec.get("backoffLimit", 6)
+        deadline = spec.get("activeDeadlineSeconds")
+        started = time.time()
+        self.update("jobs", namespace, name, lambda j: j["status"].update(startTime=rfc3339(), active=0))
+        failures = 0
+        while True:
+            job = self.objects.get(("jobs", namespace, name))
+            if job is None or "deletionTimestamp" in job["metadata"]:
+                return
+            template = json.loads(json.dumps(spec["template"]))
+            metadata = template.setdefault("metadata", {})
+            labels = metadata.setdefault("labels", {})
+            labels.update({"job-name": name, "batch.kubernetes.io/job-name": name, "controller-uid": job["metadata"]["uid"],
+                           "batch.kubernetes.io/controller-uid": job["metadata"]["uid"]})
+            pod = {"apiVersion": "v1", "kind": "Pod",
+                   "metadata": {"name": f"{name}-{uuid.uuid4().hex[:5]}", "namespace": namespace, "labels": labels,
+                                "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": name,
+                                                     "uid": job["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}]},
+                   "spec": template.get("spec", {})}
+            try:
+                created = self.create("pods", namespace, pod)
+            except APIError as error:
+                self.update("jobs", namespace, name, lambda j: j["status"].update(conditions=[{
+                    "type": "Failed", "status": "True", "reason": "PodCreateFailed", "message": error.message,
+                    "lastTransitionTime": rfc3339()}]))
+                return
+            pod_name = created["metadata"]["name"]
+            self.update("jobs", namespace, name, lambda j: j["status"].update(active=1))
+            phase = None
+            while phase not in ("Succeeded", "Failed"):
+                with self.cond:
+                    self.cond.wait(0.2)
+                    current = self.objects.get(("pods", namespace, pod_name))
+                    job_now = self.objects.get(("jobs", namespace, name))
+                if job_now is None or "deletionTimestamp" in job_now["metadata"]:
+                    return
+                if current is None:
+                    phase = "Failed"
+                    break
+                phase = current["status"].get("phase")
+                if deadline is not None and time.time() - started > deadline:
+                    self.delete("pods", namespace, pod_name, 0, "Background")
+                    self.update("jobs", namespace, name, lambda j: j["status"].update(active=0, failed=failures + 1, conditions=[
+                        {"type": "FailureTarget", "status": "True", "reason": "DeadlineExceeded",
+                         "message": "Job was active longer than specified deadline", "lastTransitionTime": rfc3339()},
+                        {"type": "Failed", "status": "True", "reason": "DeadlineExceeded",
+                         "message": "Job was active longer than specified deadline", "lastTransitionTime": rfc3339()}]))
+                    return
+            if phase == "Succeeded":
+                self.update("jobs", namespace, name, lambda j: j["status"].update(active=0, succeeded=1, completionTime=rfc3339(), conditions=[
+                    {"type": "SuccessCriteriaMet", "status": "True", "reason": "CompletionsReached",
+                     "message": "Reached expected number of succeeded pods", "lastTransitionTime": rfc3339()},
+                    {"type": "Complete", "status": "True", "reason": "CompletionsReached",
+                     "message": "Reached expected number of succeeded pods", "lastTransitionTime": rfc3339()}]))
+                return
+            failures += 1
+            if failures > backoff_limit:
+                self.update("jobs", namespace, name, lambda j: j["status"].update(active=0, failed=failures, conditions=[
+                    {"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded",
+                     "message": "Job has reached the specified backoff limit", "lastTransitionTime": rfc3339()},
+                    {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                     "message": "Job has reached the specified backoff limit", "lastTransitionTime": rfc3339()}]))
+                return
+            self.update("jobs", namespace, name, lambda j: j["status"].update(active=0, failed=failures))
+
+    def delete_job(self, namespace, name, grace, propagation):
+        if propagation != "Orphan":
+            pods, _ = self.list("pods", namespace, {"job-name": ("=", name)})
+            for pod in pods:
+                try:
+                    self.delete("pods", namespace, pod["metadata"]["name"], grace, "Background")
+                except APIError:
+                    pass
+            if propagation == "Foreground":
+                while True:
+                    remaining, _ = self.list("pods", namespace, {"job-name": ("=", name)})
+                    if not remaining:
+                        break
+                    time.sleep(0.05)
+        self.remove("jobs", namespace, name)
+
+
+def parse_selector(text):
+    selector = {}
+    for part in filter(None, (text or "").split(",")):
+        if "!=" in part:
+            key, value = part.split("!=", 1)
+            selector[key.strip()] = ("!=", value.strip())
+        elif "=" in part:
+            key, value = re.split(r"==?", part, maxsplit=1)
+            selector[key.strip()] = ("=", value.strip())
+        else:
+            selector[part.strip()] = ("exists", None)
+    return selector
+
+
+def matches(selector, obj):
+    labels = obj.get("metadata", {}).get("labels", {}) or {}
+    for key, (op, value) in selector.items():
+        if op == "=" and labels.get(key) != value:
+            return False
+        if op == "!=" and labels.get(key) == value:
+            return False
+        if op == "exists" and key not in labels:
+            return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP
+
+ROUTES = [
+    (re.compile(r"^/api/v1/namespaces/([^/]+)/(pods)$"), "collection"),
+    (re.compile(r"^/api/v1/namespaces/([^/]+)/(pods)/([^/]+)$"), "object"),
+    (re.compile(r"^/api/v1/namespaces/([^/]+)/(pods)/([^/]+)/log$"), "log"),
+    (re.compile(r"^/apis/batch/v1/namespaces/([^/]+)/(jobs)$"), "collection"),
+    (re.compile(r"^/apis/batch/v1/namespaces/([^/]+)/(jobs)/([^/]+)$"), "object"),
+]
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    cluster: Cluster = None
+    token = None
+
+    def log_message(self, format, *args):
+        # One line per request (method, path, status) in the server's log, for a test that fails.
+        sys.stderr.write(f"{self.log_date_time_string()} {format % args}\n")
+
+    # -- plumbing
+
+    def send_json(self, code, body, headers=None):
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def send_error_status(self, error):
+        headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
+        self.send_json(error.code, error.status(), headers)
+
+    def start_chunked(self, content_type):
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+    def chunk(self, data):
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def end_chunked(self):
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def authenticated(self):
+        cert = self.connection.getpeercert() if isinstance(self.connection, ssl.SSLSocket) else None
+        if cert:
+            return True
+        auth = self.headers.get("Authorization", "")
+        return self.token is not None and auth == f"Bearer {self.token}"
+
+    def body(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        data = self.rfile.read(length) if length else b""
+        if not data:
+            return {}
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise APIError(400, "BadRequest", "the body of the request is not JSON")
+
+    # -- dispatch
+
+    def handle_any(self, method):
+        url = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        try:
+            if not self.authenticated():
+                raise APIError(401, "Unauthorized", "Unauthorized")
+            rule = self.cluster.faults.take(lambda r: r.get("status") and not r.get("afterServing")
+                                            and r.get("method", method) == method and re.search(r.get("path", ""), url.path))
+            if rule:
+                raise APIError(rule["status"], rule.get("reason", {429: "TooManyRequests", 401: "Unauthorized", 403: "Forbidden",
+                                                                   422: "Invalid", 404: "NotFound"}.get(rule["status"], "InternalError")),
+                               rule.get("message", "injected fault"), rule.get("retryAfter"))
+            for pattern, kind in ROUTES:
+                match = pattern.match(url.path)
+                if match:
+                    return self.route(method, kind, match.groups(), query, url.path)
+            raise APIError(404, "NotFound", "the server could not find the requested resource")
+        except APIError as error:
+            self.send_error_status(error)
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            pass
+
+    def do_GET(self):
+        self.handle_any("GET")
+
+    def do_POST(self):
+        self.handle_any("POST")
+
+    def do_DELETE(self):
+        self.handle_any("DELETE")
+
+    def after_serving(self, method, path):
+        rule = self.cluster.faults.take(lambda r: r.get("status") and r.get("afterServing")
+                                        and r.get("method", method) == method and re.search(r.get("path", ""), path))
+        if rule:
+            raise APIError(rule["status"], "InternalError", rule.get("message", "injected fault after serving"))
+
+    def route(self, method, kind, groups, query, path):
+        cluster = self.cluster
+        namespace, resource = groups[0], groups[1]
+        api_version, _, list_kind = KINDS[resource]
+        if kind == "collection" and method == "GET":
+            selector = parse_selector(query.get("labelSelector"))
+            if query.get("watch") in ("true", "1"):
+                return self.watch(resource, namespace, selector, query)
+            items, rv = cluster.list(resource, namespace, selector)
+            return self.send_json(200, {"kind": list_kind, "apiVersion": api_version, "metadata": {"resourceVersion": rv}, "items": items})
+        if kind == "collection" and method == "POST":
+            created = cluster.create(resource, namespace, self.body())
+            self.after_serving(method, path)
+            return self.send_json(201, created)
+        name = groups[2]
+        if kind == "object" and method == "GET":
+            return self.send_json(200, cluster.get(resource, namespace, name))
+        if kind == "object" and method == "DELETE":
+            options = self.body()
+            grace = int(query.get("gracePeriodSeconds", options.get("gracePeriodSeconds", 30)))
+            propagation = query.get("propagationPolicy", options.get("propagationPolicy", "Background"))
+            return self.send_json(200, cluster.delete(resource, namespace, name, grace, propagation))
+        if kind == "log" and method == "GET":
+            return self.log(namespace, name, query)
+        raise APIError(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource")
+
+    def watch(self, resource, namespace, selector, query):
+        cluster = self.cluster
+        since = int(query.get("resourceVersion") or 0)
+        deadline = time.time() + int(query.get("timeoutSeconds") or 1800)
+        if cluster.faults.take(lambda r: r.get("watchGone")):
+            self.start_chunked("application/json")
+            self.chunk((json.dumps({"type": "ERROR", "object": APIError(410, "Expired", f"too old resource version: {since} ({cluster.rv})").status()}) + "\n").encode())
+            return self.end_chunked()
+        with cluster.cond:
+            oldest = cluster.events[0][0] if cluster.events else cluster.rv + 1
+            gone = since and since < oldest - 1 and since < cluster.rv
+        self.start_chunked("application/json")
+        if gone:
+            self.chunk((json.dumps({"type": "ERROR", "object": APIError(410, "Expired", f"too old resource version: {since} ({oldest})").status()}) + "\n").encode())
+            return self.end_chunked()
+        position = since
+        try:
+            while time.time() < deadline:
+                with cluster.cond:
+                    pending = [e for e in cluster.events if e[0] > position]
+                    if not pending:
+                        cluster.cond.wait(min(0.5, max(0.01, deadline - time.time())))
+                        continue
+                for rv, event_resource, event_namespace, event_type, obj in pending:
+                    position = rv
+                    if event_resource == resource and event_namespace == namespace and matches(selector, obj):
+                        self.chunk((json.dumps({"type": event_type, "object": obj}) + "\n").encode())
+            self.end_chunked()
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            pass
+
+    def log(self, namespace, name, query):
+        cluster = self.cluster
+        pod = cluster.get("pods", namespace, name)
+        containers = [c["name"] for c in pod["spec"]["containers"]]
+        container = query.get("container") or containers[0]
+        if container not in containers:
+            raise APIError(400, "BadRequest", f"container {container} is not valid for pod {name}")
+        state = next((s["state"] for s in pod["status"].get("containerStatuses", []) if s["name"] == container), None)
+        if not state or "waiting" in state:
+            reason = (state or {}).get("waiting", {}).get("reason", "ContainerCreating")
+            raise APIError(400, "BadRequest", f"container \"{container}\" in pod \"{name}\" is waiting to start: {reason}")
+        follow = query.get("follow") in ("true", "1")
+        timestamps = query.get("timestamps") in ("true", "1")
+        since = parse_rfc3339_seconds(query["sinceTime"]) if query.get("sinceTime") else None
+        drop = cluster.faults.take(lambda r: r.get("logDropAfterLines")) if follow else None
+        key = (namespace, name, container)
+        self.start_chunked("text/plain")
+        sent = 0
+        index = 0
+        try:
+            while True:
+                with cluster.cond:
+                    lines = cluster.logs.get(key, [])[index:]
+                    index += len(lines)
+                    obj = cluster.objects.get(("pods", namespace, name))
+                    status = next((s for s in (obj or {}).get("status", {}).get("containerStatuses", []) if s["name"] == container), {})
+                    done = obj is None or "terminated" in status.get("state", {})
+                    if not lines and follow and not done:
+                        cluster.cond.wait(0.5)
+                        continue
+                for stamp, line in lines:
+                    if since is not None and stamp // 1_000_000_000 < since:
+                        continue
+                    self.chunk((rfc3339nano(stamp).encode() + b" " if timestamps else b"") + line + b"\n")
+                    sent += 1
+                    if drop and sent >= drop["logDropAfterLines"]:
+                        # Cut the connection without ending the chunked body, as a dropped stream looks.
+                        self.wfile.flush()
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        self.close_connection = True
+                        return
+                if not follow or done:
+                    with cluster.cond:
+                        if len(cluster.logs.get(key, [])) > index:
+                            continue
+                    break
+            self.end_chunked()
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
+            self.close_connection = True
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", required=True, help="where the certificates, kubeconfig and created.jsonl go")
+    parser.add_argument("--faults", default="[]", help="fault rules, JSON (see Faults)")
+    parser.add_argument("--token", help="also accept this bearer token")
+    parser.add_argument("--namespace", default="default", help="the kubeconfig context's namespace")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+
+    os.makedirs(args.dir, exist_ok=True)
+    files = make_certificates(args.dir)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(os.path.join(args.dir, "server.crt"), os.path.join(args.dir, "server.key"))
+    context.load_verify_locations(os.path.join(args.dir, "ca.crt"))
+    context.verify_mode = ssl.CERT_OPTIONAL
+    context.set_alpn_protocols(["http/1.1"])
+
+    Handler.cluster = Cluster(args.dir, Faults(json.loads(args.faults)), kv_utils.latest_version())
+    Handler.token = args.token
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server.daemon_threads = True
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    port = server.server_address[1]
+    write_kubeconfig(args.dir, port, files, args.namespace)
+    print(f"listening on https://127.0.0.1:{port}", flush=True)
+
+    def shutdown(*_):
+        with Handler.cluster.cond:
+            procs = [p for ps in Handler.cluster.processes.values() for p in ps]
+        for proc in procs:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -331,3 +331,90 @@ func lastAccuracy(inLog path: String) -> Double? {
         #expect(refused?.status == 401 && refused?.description.contains("were refused") == true)
     }
 }
+
+@Suite(.serialized) struct PodRunnerEndingTests {
+    @Test func permanentAPIErrorsAndAJobDeadlineFailTheTrialWithTheServersWords() async throws {
+        let server = try await KubeAPIServer.start()
+        defer { Task { await server.stop() } }
+        let home = makeTemporaryDirectory()
+        let daemon = try await DaemonProcess.start(home: home, arguments: ["--kubeconfig", server.kubeconfig])
+        defer { Task { await daemon.process.terminate(grace: .seconds(5)) } }
+
+        // A misspelt field passes knob's checks (a trialSpec is the cluster's to judge) and the API server refuses it.
+        try await submit(daemon, kubeSpec("typo", trials: 1, parallel: 1, maxFailed: 1,
+                                          trialSpec: scriptPod().replacingOccurrences(of: "command:", with: "comand:")))
+        // A Job that runs past its activeDeadlineSeconds.
+        let slowJob = """
+            apiVersion: batch/v1
+            kind: Job
+            spec:
+              backoffLimit: 0
+              activeDeadlineSeconds: 1
+              template:
+                spec:
+                  restartPolicy: Never
+                  containers:
+            \(scriptPod(lines: 40, pause: 0.1).split(separator: "\n").drop { !$0.contains("- name:") }
+                .map { "      \($0)" }.joined(separator: "\n"))
+            """
+        try await submit(daemon, kubeSpec("deadline", trials: 1, parallel: 1, maxFailed: 1, trialSpec: slowJob))
+        for name in ["typo", "deadline"] { _ = try await waitForEnd(daemon, name) }
+
+        let typo = try #require(try await storedTrials(home, "typo").first?.trial)
+        #expect(typo.state == .failed && typo.reason == "StartFailed", "\(typo.message)")
+        #expect(typo.message.contains("422 Invalid: Pod \"typo-1\" is invalid") && typo.message.contains("'comand' was unexpected"), "\(typo.message)")
+        let deadline = try #require(try await storedTrials(home, "deadline").first)
+        #expect(deadline.trial.state == .failed && deadline.trial.reason == "DeadlineExceeded", "\(deadline.trial.message)")
+        #expect(deadline.trial.message.contains("Job was active longer than specified deadline"))
+        #expect(!deadline.reports.isEmpty && deadline.reports.count < 40)
+
+        // Credentials the cluster refuses: 401, said once, not retried in a loop.
+        let config = try String(contentsOfFile: server.kubeconfig, encoding: .utf8).split(separator: "\n")
+            .filter { !$0.contains("client-certificate-data") }
+            .map { $0.contains("client-key-data") ? "    token: expired-token" : String($0) }.joined(separator: "\n")
+        try write(config, to: "\(server.directory)/expired-kubeconfig")
+        let otherHome = makeTemporaryDirectory()
+        let refused = try await DaemonProcess.start(home: otherHome, arguments: ["--kubeconfig", "\(server.directory)/expired-kubeconfig"])
+        defer { Task { await refused.process.terminate(grace: .seconds(5)) } }
+        try await submit(refused, kubeSpec("refused", trials: 1, parallel: 1, maxFailed: 1, trialSpec: scriptPod()))
+        _ = try await waitForEnd(refused, "refused")
+        let trial = try #require(try await storedTrials(otherHome, "refused").first?.trial)
+        #expect(trial.state == .failed && trial.reason == "StartFailed" && trial.message.contains("401 Unauthorized"), "\(trial.message)")
+        let log = try String(contentsOfFile: "\(server.directory)/server.log", encoding: .utf8)
+        #expect(log.components(separatedBy: "\" 401 ").count - 1 == 1, "one refused request")
+    }
+
+    @Test func stoppingDeletesTheRunningPodAndRetainKeepsAFinishedOne() async throws {
+        let server = try await KubeAPIServer.start()
+        defer { Task { await server.stop() } }
+        let home = makeTemporaryDirectory()
+        let daemon = try await DaemonProcess.start(home: home, arguments: ["--kubeconfig", server.kubeconfig])
+        defer { Task { await daemon.process.terminate(grace: .seconds(5)) } }
+
+        try await submit(daemon, kubeSpec("kept", trials: 1, parallel: 1, maxFailed: 1, trialSpec: scriptPod())
+            .replacingOccurrences(of: "    primaryContainerName:", with: "    retain: true\n    primaryContainerName:"))
+        try await submit(daemon, kubeSpec("stopped", trials: 1, parallel: 1, maxFailed: 1, trialSpec: scriptPod(lines: 200, pause: 0.1)))
+        for _ in 0..<100 {
+            if let trial = try await storedTrials(home, "stopped").first, trial.reports.count >= 2 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try await daemon.client.request("POST", "/v1/experiments/stopped/stop")
+        let stopped = try await waitForEnd(daemon, "stopped")
+        let kept = try await waitForEnd(daemon, "kept")
+        #expect(stopped["status"] as? String == "Stopped" && kept["status"] as? String == "Succeeded")
+        let killed = try #require(try await storedTrials(home, "stopped").first?.trial)
+        #expect(killed.state == .killed, "\(killed.message)")
+
+        let client = try server.client
+        var names: [String] = []
+        for _ in 0..<50 {
+            let pods = try await client.request("GET", "/api/v1/namespaces/default/pods")
+            names = ((pods["items"] as? [[String: Any]]) ?? []).compactMap { ($0["metadata"] as? [String: Any])?["name"] as? String }
+            if names == ["kept-1"] { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(names == ["kept-1"], "the stopped trial's pod is deleted; the retained one stays")
+        let log = try String(contentsOfFile: "\(server.directory)/server.log", encoding: .utf8)
+        #expect(log.contains("DELETE /api/v1/namespaces/default/pods/stopped-1?propagationPolicy=Foreground&gracePeriodSeconds="))
+    }
+}

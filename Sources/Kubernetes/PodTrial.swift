@@ -45,8 +45,10 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
     let target: Target
     let pendingTimeout: Double
     private let lock = NSLock()
-    /// The pod whose log is followed (a Job's newest), once its container has started.
-    private var logPod: String?
+    /// The pods whose primary container has started, oldest first (a Job's retries follow one another),
+    /// and those among them whose container has ended.
+    private var startedPods: [String] = []
+    private var endedPods: Set<String> = []
     private var outcome: TrialExit?
     private var terminating = false
 
@@ -120,7 +122,7 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
     /// (the watch timed out, or expired with 410 Gone).
     private func watch(from resourceVersion: String, pods: [JSONObject]) async throws -> TrialExit? {
         let events = EventBox(pods: pods)
-        let started = lock.withLock { logPod != nil }
+        let started = lock.withLock { !startedPods.isEmpty }
         let seconds = started ? 60 : Int(max(1, min(10, pendingTimeout)))
         let cancel = CancelFlagHandle()
         try await client.stream(KubePath.pods(target.namespace), query: [
@@ -138,7 +140,7 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
     /// The trial's end, if the pods (and the Job) say it ended.
     private func decide(pods: [JSONObject], deleted: Bool = false) async throws -> TrialExit? {
         let newest = pods.max { creation($0) < creation($1) }
-        if let newest { noteStarted(newest) }
+        noteStarted(pods)
         let terminating = lock.withLock { self.terminating }
         switch target.kind {
         case .pod:
@@ -173,12 +175,23 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
         (pod["metadata"] as? JSONObject)?["creationTimestamp"] as? String ?? ""
     }
 
-    /// Remembers the pod to follow the log of, once its primary container has started.
-    private func noteStarted(_ pod: JSONObject) {
-        guard let name = (pod["metadata"] as? JSONObject)?["name"] as? String, let state = primaryState(pod),
-              state["running"] != nil || state["terminated"] != nil else { return }
-        lock.withLock { logPod = name }
+    /// Remembers which pods have a log to read: those whose primary container started, in the
+    /// order they were created (a pod that succeeded last among pods of the same second).
+    private func noteStarted(_ pods: [JSONObject]) {
+        let ordered = pods.sorted {
+            (creation($0), phase($0) == "Succeeded" ? 1 : 0, name($0)) < (creation($1), phase($1) == "Succeeded" ? 1 : 0, name($1))
+        }
+        lock.withLock {
+            for pod in ordered {
+                guard let state = primaryState(pod), state["running"] != nil || state["terminated"] != nil else { continue }
+                if !startedPods.contains(name(pod)) { startedPods.append(name(pod)) }
+                if state["terminated"] != nil { endedPods.insert(name(pod)) }
+            }
+        }
     }
+
+    private func name(_ pod: JSONObject) -> String { (pod["metadata"] as? JSONObject)?["name"] as? String ?? "" }
+    private func phase(_ pod: JSONObject) -> String { (pod["status"] as? JSONObject)?["phase"] as? String ?? "" }
 
     private func primaryState(_ pod: JSONObject) -> JSONObject? {
         let statuses = ((pod["status"] as? JSONObject)?["containerStatuses"] as? [JSONObject]) ?? []
@@ -250,33 +263,35 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
     // MARK: Log
 
     /// Streams the primary container's log into the trial's log file until the trial has ended and
-    /// the log is read to its end.
+    /// the log is read to its end: each started pod in turn (a Job's retries), each read to its
+    /// end once its container has ended.
     private func followLog() async {
         let writer = LogWriter(logPath: target.logPath)
-        var finalPass = false
         while !Task.isCancelled {
-            let (pod, ended) = lock.withLock { (logPod, outcome != nil) }
-            guard let pod else {
-                if ended { return }
+            let (pods, ended, trialEnded) = lock.withLock { (startedPods, endedPods, outcome != nil) }
+            guard let pod = pods.first(where: { !writer.isDone($0) }) else {
+                if trialEnded { return }
                 try? await Task.sleep(for: .milliseconds(200))
                 continue
             }
             writer.switchTo(pod: pod)
+            // A container that ended has its whole log there: read it to the end, then move on.
+            let toTheEnd = ended.contains(pod) || trialEnded
             var query = [("container", target.container), ("timestamps", "true")]
-            if !ended { query.append(("follow", "true")) }
+            if !toTheEnd { query.append(("follow", "true")) }
             if let since = writer.cursor.time { query.append(("sinceTime", since.sinceTimeText)) }
             do {
                 try await client.stream(KubePath.log(target.namespace, pod), query: query, cancel: CancelFlagHandle()) { line in
                     writer.write(line)
                 }
+                if toTheEnd { writer.finish(pod: pod) }
             } catch let error as KubeAPIError where error.status == 404 {
-                if ended { return }
+                // The pod is gone, and its log with it.
+                writer.finish(pod: pod)
             } catch {
                 // A dropped stream: resume from the last line written.
             }
-            if finalPass { return }
-            if ended { finalPass = true; continue }
-            try? await Task.sleep(for: .milliseconds(300))
+            if !toTheEnd { try? await Task.sleep(for: .milliseconds(300)) }
         }
     }
 }
@@ -340,6 +355,8 @@ final class LogWriter: @unchecked Sendable {
         var pod: String?
         var time: KubeTime?
         var count = 0
+        /// Pods whose log was read to its end.
+        var done: [String] = []
     }
 
     let logPath: String
@@ -355,8 +372,21 @@ final class LogWriter: @unchecked Sendable {
 
     /// Starts a stream of `pod`'s log (a Job's next pod starts from its beginning).
     func switchTo(pod: String) {
-        if cursor.pod != pod { cursor = Cursor(pod: pod) }
+        if cursor.pod != pod { cursor = Cursor(pod: pod, done: cursor.done) }
         skip = cursor.count
+    }
+
+    func isDone(_ pod: String) -> Bool { cursor.done.contains(pod) }
+
+    /// Marks `pod`'s log as read to its end.
+    func finish(pod: String) {
+        guard !cursor.done.contains(pod) else { return }
+        cursor.done.append(pod)
+        save()
+    }
+
+    private func save() {
+        if let data = try? JSONEncoder().encode(cursor) { try? data.write(to: URL(fileURLWithPath: logPath + ".cursor"), options: .atomic) }
     }
 
     func write(_ line: Data) {
@@ -374,7 +404,7 @@ final class LogWriter: @unchecked Sendable {
         append(line[line.index(after: space)...])
         if time == cursor.time { cursor.count += 1 } else { cursor.time = time; cursor.count = 1 }
         skip = 0
-        if let data = try? JSONEncoder().encode(cursor) { try? data.write(to: URL(fileURLWithPath: logPath + ".cursor"), options: .atomic) }
+        save()
     }
 
     private func append(_ text: Data) {

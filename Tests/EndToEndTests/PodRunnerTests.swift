@@ -418,3 +418,67 @@ func lastAccuracy(inLog path: String) -> Double? {
         #expect(log.contains("DELETE /api/v1/namespaces/default/pods/stopped-1?propagationPolicy=Foreground&gracePeriodSeconds="))
     }
 }
+
+@Suite struct PodRunnerFindingTests {
+    func launch(_ trialSpec: String, trial: String, directory: String) throws -> TrialLaunch {
+        TrialLaunch(experimentName: "found", trialName: trial, argv: [], workingDirectory: directory, environment: [:],
+                    logPath: "\(directory)/\(trial).log", trialDirectory: directory,
+                    kubernetes: KubernetesLaunch(manifest: try SpecValue.parse("# trialSpec\n" + trialSpec), namespace: nil,
+                                                 primaryContainerName: nil, retain: false))
+    }
+
+    @Test func aPodWhoseStartWasNotRecordedIsFoundByItsLabelsAndAStrangersIsNotTaken() async throws {
+        let server = try await KubeAPIServer.start()
+        defer { Task { await server.stop() } }
+        let directory = makeTemporaryDirectory()
+        let runner = PodRunner(options: KubernetesOptions(kubeconfig: server.kubeconfig))
+        let trialLaunch = try launch(scriptPod(lines: 3), trial: "found-1", directory: directory)
+        #expect(await runner.find(trialLaunch) == nil, "nothing to find before it exists")
+
+        // A starter that died right after creating the pod: the next one finds it by its labels and follows it.
+        let manifest = try TrialManifest(trialLaunch, defaultNamespace: "default")
+        try await server.client.request("POST", "/api/v1/namespaces/default/pods", body: manifest.object)
+        let found = try #require(await runner.find(trialLaunch))
+        #expect(found.handle["name"] == "found-1" && found.handle["kind"] == "Pod")
+        #expect(await found.wait() == .exited(0))
+        await found.release()
+        #expect(try String(contentsOfFile: trialLaunch.logPath, encoding: .utf8).split(separator: "\n").count == 3)
+
+        // A pod of the same name that is not this trial's is left alone, and the trial says why it cannot start.
+        let stranger = try launch(scriptPod(lines: 1), trial: "found-2", directory: directory)
+        var object = try TrialManifest(stranger, defaultNamespace: "default").object
+        object["metadata"] = ["name": "found-2", "labels": ["app": "someone-else"]]
+        try await server.client.request("POST", "/api/v1/namespaces/default/pods", body: object)
+        let refused = await #expect(throws: RunnerError.self) { try await runner.start(stranger) }
+        #expect(refused?.description.contains("a Pod named found-2 already exists in namespace default and is not this trial's") == true)
+    }
+
+    @Test func aJobThatRetriesItsPodFollowsTheNextPodsLog() async throws {
+        let server = try await KubeAPIServer.start()
+        defer { Task { await server.stop() } }
+        let directory = makeTemporaryDirectory()
+        // Fails the first time (no marker yet), succeeds the second.
+        let script = "import os, sys\\nm = '\(directory)/marker'\\nfirst = not os.path.exists(m)\\nopen(m, 'w').close()\\nprint('attempt first' if first else 'attempt second accuracy=0.9', flush=True)\\nsys.exit(1 if first else 0)\\n"
+        let job = """
+            apiVersion: batch/v1
+            kind: Job
+            spec:
+              backoffLimit: 1
+              template:
+                spec:
+                  restartPolicy: Never
+                  containers:
+                    - name: main
+                      image: python:3.11
+                      command: ["python3", "-c", "\(script)"]
+            """
+        let runner = PodRunner(options: KubernetesOptions(kubeconfig: server.kubeconfig))
+        let trialLaunch = try launch(job, trial: "found-3", directory: directory)
+        let trial = try await runner.start(trialLaunch)
+        #expect(await trial.wait() == .exited(0))
+        await trial.release()
+        #expect(try String(contentsOfFile: trialLaunch.logPath, encoding: .utf8) == "attempt first\nattempt second accuracy=0.9\n")
+        let pods = try await server.client.request("GET", "/api/v1/namespaces/default/pods", query: [("labelSelector", "job-name=found-3")])
+        #expect((pods["items"] as? [Any])?.count ?? 0 <= 2)
+    }
+}

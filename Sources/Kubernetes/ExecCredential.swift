@@ -16,10 +16,16 @@ final class ExecCredentialPlugin: @unchecked Sendable {
     let environment: [String: String]
     let apiVersion: String
     let location: String
+    let installHint: String?
+    /// The cluster, for plugins that ask for it (`provideClusterInfo: true`).
+    let clusterInfo: [String: Any]?
+    /// How long the plugin may run.
+    let timeout: Double = 60
     private let lock = NSLock()
     private var cached: Issued?
 
-    init(_ entry: [String: Any], relativeTo config: String, at location: String) throws {
+    init(_ entry: [String: Any], relativeTo config: String, at location: String,
+         cluster: (server: String, ca: Data?, insecure: Bool)) throws {
         guard let command = entry["command"] as? String, !command.isEmpty else {
             throw KubeConfigError("\(location) needs a command")
         }
@@ -35,6 +41,19 @@ final class ExecCredentialPlugin: @unchecked Sendable {
         self.environment = environment
         apiVersion = entry["apiVersion"] as? String ?? "client.authentication.k8s.io/v1"
         self.location = location
+        installHint = entry["installHint"] as? String
+        if entry["provideClusterInfo"] as? Bool == true {
+            var info: [String: Any] = ["server": cluster.server, "insecure-skip-tls-verify": cluster.insecure]
+            if let ca = cluster.ca { info["certificate-authority-data"] = ca.base64EncodedString() }
+            clusterInfo = info
+        } else {
+            clusterInfo = nil
+        }
+    }
+
+    /// Forgets the cached credential (the server refused it).
+    func forget() {
+        lock.withLock { cached = nil }
     }
 
     /// The current credential, running the plugin when there is none or it expires within 10 s.
@@ -50,26 +69,38 @@ final class ExecCredentialPlugin: @unchecked Sendable {
     private func run() throws -> Issued {
         let process = Process()
         guard let executable = Self.find(command) else {
-            throw KubeConfigError("\(location): the credential plugin \(command) is not on PATH")
+            throw KubeConfigError("\(location): the credential plugin \(command) is not on PATH\(installHint.map { ". \($0)" } ?? "")")
         }
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment.merging(self.environment) { _, new in new }
-        environment["KUBERNETES_EXEC_INFO"] = #"{"apiVersion":"\#(apiVersion)","kind":"ExecCredential","spec":{"interactive":false}}"#
+        var spec: [String: Any] = ["interactive": false]
+        if let clusterInfo { spec["cluster"] = clusterInfo }
+        let info: [String: Any] = ["apiVersion": apiVersion, "kind": "ExecCredential", "spec": spec]
+        environment["KUBERNETES_EXEC_INFO"] = String(decoding: try JSONSerialization.data(withJSONObject: info, options: [.sortedKeys]), as: UTF8.self)
         process.environment = environment
+        // Standard error goes to a file, so a chatty plugin cannot fill a pipe nobody reads while stdout is read.
+        let errorsPath = FileManager.default.temporaryDirectory.appendingPathComponent("knob-exec-\(UUID().uuidString)").path
+        _ = FileManager.default.createFile(atPath: errorsPath, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: errorsPath) }
         let output = Pipe()
-        let errors = Pipe()
         process.standardOutput = output
-        process.standardError = errors
+        process.standardError = FileHandle(forWritingAtPath: errorsPath)
         process.standardInput = FileHandle.nullDevice
         do {
             try process.run()
         } catch {
             throw KubeConfigError("\(location): cannot run \(command): \(error.localizedDescription)")
         }
+        let timer = DispatchWorkItem { [process] in if process.isRunning { process.terminate() } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: timer)
         let stdout = output.fileHandleForReading.readDataToEndOfFile()
-        let stderr = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
+        timer.cancel()
+        let stderr = FileManager.default.contents(atPath: errorsPath) ?? Data()
+        if process.terminationReason == .uncaughtSignal {
+            throw KubeConfigError("\(location): \(command) did not finish within \(Int(timeout)) s")
+        }
         guard process.terminationStatus == 0 else {
             let said = String(decoding: stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             throw KubeConfigError("\(location): \(command) exited with code \(process.terminationStatus)\(said.isEmpty ? "" : ": \(said.prefix(500))")")

@@ -22,6 +22,7 @@ public struct KubeClient: Sendable {
                         contentType: String = "application/json", timeout: Double = 30) async throws -> JSONObject {
         let payload = try body.map { try JSONSerialization.data(withJSONObject: $0) }
         var attempt = 0
+        var refreshed = false
         while true {
             do {
                 let response = try await send(method, path, query: query, body: payload, contentType: contentType, timeout: timeout,
@@ -31,6 +32,10 @@ public struct KubeClient: Sendable {
                     throw KubeAPIError(status: response.status, reason: "", message: "\(method) \(path) answered something other than a JSON object")
                 }
                 return object
+            } catch let error as KubeAPIError where error.status == 401 && !refreshed && access.canRefreshCredentials {
+                // An expired token: get a new one (from the plugin or the file) and try once more.
+                access.refreshCredentials()
+                refreshed = true
             } catch let error as KubeAPIError where error.isTransient && attempt < retries {
                 let pause = error.retryAfter.map { min($0, 30) } ?? min(5, backoff * pow(2, Double(attempt))) * Double.random(in: 0.8...1.2)
                 attempt += 1
@@ -41,11 +46,13 @@ public struct KubeClient: Sendable {
 
     /// A streamed GET (a watch, a followed log): each line goes to `onLine` as it arrives, until
     /// the server ends the stream or `cancel` is set. Not retried: the caller resumes where it was.
+    /// Returns whether the stream came to its end (false when it was cut, or cancelled).
+    @discardableResult
     public func stream(_ path: String, query: [(String, String)], cancel: CancelFlagHandle,
-                       onLine: @escaping @Sendable (Data) -> Void) async throws {
+                       onLine: @escaping @Sendable (Data) -> Void) async throws -> Bool {
         let flag = cancel.flag
-        try await withTaskCancellationHandler {
-            _ = try await send("GET", path, query: query, body: nil, contentType: "application/json", timeout: 0, onLine: onLine, cancel: flag)
+        return try await withTaskCancellationHandler {
+            try await send("GET", path, query: query, body: nil, contentType: "application/json", timeout: 0, onLine: onLine, cancel: flag).complete
         } onCancel: {
             flag.cancel()
         }

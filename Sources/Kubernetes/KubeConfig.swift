@@ -29,12 +29,38 @@ public struct ClusterAccess: Sendable {
     /// PEM of the certificate authorities that sign the server's certificate (`nil`: the system's).
     public var certificateAuthority: Data?
     public var insecureSkipTLSVerify: Bool
+    /// The cluster's `proxy-url`.
+    public var proxyURL: String?
     public var namespace: String
     /// Where this came from, for messages: `context "kind-dev" of /root/.kube/config`, `in-cluster service account`.
     public var origin: String
     var token: TokenSource?
     var clientCertificate: Data?
     var clientKey: Data?
+
+    init(server: String, certificateAuthority: Data?, insecureSkipTLSVerify: Bool, proxyURL: String? = nil, namespace: String,
+         origin: String, token: TokenSource? = nil) {
+        self.server = server
+        self.certificateAuthority = certificateAuthority
+        self.insecureSkipTLSVerify = insecureSkipTLSVerify
+        self.proxyURL = proxyURL
+        self.namespace = namespace
+        self.origin = origin
+        self.token = token
+    }
+
+    /// Whether a refused token can be replaced by a fresh one (a token file, an exec plugin).
+    var canRefreshCredentials: Bool {
+        switch token {
+        case .file?, .exec?: return true
+        default: return false
+        }
+    }
+
+    /// Forgets a cached credential, so that the next request gets a new one.
+    func refreshCredentials() {
+        if case .exec(let plugin)? = token { plugin.forget() }
+    }
 
     /// The credentials for the next request: a token file is read again when it changed, an exec
     /// plugin runs again when its token expired.
@@ -68,24 +94,23 @@ enum TokenSource: Sendable {
     case exec(ExecCredentialPlugin)
 }
 
-/// A token kept in a file that may be replaced at any time (a rotated service-account token).
-final class TokenFile: @unchecked Sendable {
+/// A token kept in a file that may be replaced at any time (a rotated service-account token, whose
+/// path is a symlink the kubelet swaps): read for every request, which costs microseconds.
+struct TokenFile: Sendable {
     let path: String
-    private let lock = NSLock()
-    private var cached: (token: String, modified: Date)?
-
-    init(path: String) { self.path = path }
 
     func read() throws -> String {
-        let modified = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? nil
-        if let modified, let cached = lock.withLock({ cached }), cached.modified == modified { return cached.token }
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw KubeConfigError("cannot read the token file \(path)")
+        do {
+            return try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        } catch {
+            throw KubeConfigError("cannot read the token file \(path): \(readProblem(path))")
         }
-        let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        if let modified { lock.withLock { cached = (token, modified) } }
-        return token
     }
+}
+
+/// Why `path` cannot be read, in a few words.
+func readProblem(_ path: String) -> String {
+    FileManager.default.fileExists(atPath: path) ? "permission denied, or not a text file" : "no such file"
 }
 
 extension ClusterAccess {
@@ -142,7 +167,7 @@ extension ClusterAccess {
         var read = 0
         for file in files {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-                if files.count == 1 { throw KubeConfigError("cannot read the kubeconfig \(file)") }
+                if files.count == 1 { throw KubeConfigError("cannot read the kubeconfig \(file): \(readProblem(file))") }
                 continue
             }
             read += 1
@@ -184,9 +209,16 @@ extension ClusterAccess {
         let clusterPath = "kubeconfig \(cluster.file): clusters[\(clusterName)]"
         let ca = try pem(cluster.entry, data: "certificate-authority-data", file: "certificate-authority",
                          relativeTo: cluster.file, at: clusterPath)
+        let insecure = cluster.entry["insecure-skip-tls-verify"] as? Bool ?? false
+        if insecure && ca != nil {
+            throw KubeConfigError("\(clusterPath): insecure-skip-tls-verify cannot go with a certificate authority (as kubectl says); remove one of them")
+        }
+        if cluster.entry["tls-server-name"] != nil {
+            throw KubeConfigError("\(clusterPath): tls-server-name is not supported; use a server address that the certificate names")
+        }
         var access = ClusterAccess(
             server: server.hasSuffix("/") ? String(server.dropLast()) : server, certificateAuthority: ca,
-            insecureSkipTLSVerify: cluster.entry["insecure-skip-tls-verify"] as? Bool ?? false,
+            insecureSkipTLSVerify: insecure, proxyURL: (cluster.entry["proxy-url"] as? String).flatMap { $0.isEmpty ? nil : $0 },
             namespace: options.namespace ?? (context.entry["namespace"] as? String).flatMap { $0.isEmpty ? nil : $0 } ?? "default",
             origin: "context \"\(contextName)\" of \(context.file)")
         if let userName = context.entry["user"] as? String, !userName.isEmpty {
@@ -200,12 +232,14 @@ extension ClusterAccess {
             if (access.clientCertificate == nil) != (access.clientKey == nil) {
                 throw KubeConfigError("\(userPath): a client certificate needs its key, and a key its certificate")
             }
-            if let token = user.entry["token"] as? String, !token.isEmpty {
-                access.token = .literal(token)
-            } else if let tokenFile = user.entry["tokenFile"] as? String, !tokenFile.isEmpty {
+            // As kubectl: a tokenFile, when set, wins over token.
+            if let tokenFile = user.entry["tokenFile"] as? String, !tokenFile.isEmpty {
                 access.token = .file(TokenFile(path: resolve(tokenFile, relativeTo: user.file)))
+            } else if let token = user.entry["token"] as? String, !token.isEmpty {
+                access.token = .literal(token)
             } else if let exec = user.entry["exec"] as? [String: Any] {
-                access.token = .exec(try ExecCredentialPlugin(exec, relativeTo: user.file, at: "\(userPath).exec"))
+                access.token = .exec(try ExecCredentialPlugin(exec, relativeTo: user.file, at: "\(userPath).exec",
+                                                              cluster: (server: access.server, ca: ca, insecure: insecure)))
             }
             for unsupported in ["auth-provider", "username"] where user.entry[unsupported] != nil {
                 if access.token == nil && access.clientCertificate == nil {

@@ -38,6 +38,8 @@ final class KubeTransfer {
         var status: Int
         var body: Data
         var headers: [String: String]
+        /// False when a streamed body was cut before its end (its last, partial line is dropped).
+        var complete = true
     }
 
     let cluster: ClusterAccess
@@ -104,7 +106,10 @@ final class KubeTransfer {
             knob_curl_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 0)
         } else if let ca = cluster.certificateAuthority {
             _ = ca.withUnsafeBytes { knob_curl_setopt_blob(handle, CURLOPT_CAINFO_BLOB, $0.baseAddress, $0.count) }
+            // Only the cluster's CA: not also the system's (a public certificate for the server's name must not pass).
+            knob_curl_setopt_string(handle, CURLOPT_CAPATH, nil)
         }
+        if let proxy = cluster.proxyURL { knob_curl_setopt_string(handle, CURLOPT_PROXY, proxy) }
         if let certificate = credentials.clientCertificate, let key = credentials.clientKey {
             _ = certificate.withUnsafeBytes { knob_curl_setopt_blob(handle, CURLOPT_SSLCERT_BLOB, $0.baseAddress, $0.count) }
             knob_curl_setopt_string(handle, CURLOPT_SSLCERTTYPE, "PEM")
@@ -144,11 +149,10 @@ final class KubeTransfer {
         var status = 0
         knob_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
         if result != CURLE_OK {
-            // A stream that ended after the server answered 200 (the server or the network cut it, or the caller
-            // stopped reading) has delivered what it could: the caller resumes from the last line.
+            // A stream cut after the server answered 200 (by the server, the network, or the caller) has delivered
+            // its whole lines; the caller resumes from the last one.
             if status == 200, onLine != nil {
-                flush()
-                return Response(status: status, body: received, headers: headers)
+                return Response(status: status, body: received, headers: headers, complete: false)
             }
             let reason = cancel?.isCancelled == true ? "cancelled" : String(cString: curl_easy_strerror(result))
             throw KubeAPIError(status: 0, reason: "", message: "\(method) \(url) failed: \(reason)")

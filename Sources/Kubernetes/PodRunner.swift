@@ -42,10 +42,17 @@ public final class PodRunner: TrialRunner, @unchecked Sendable {
             try await client.request("POST", manifest.collectionPath, body: manifest.object)
         } catch let error as KubeAPIError where error.status == 409 {
             // Created before (a retried request, or a starter that died before recording it): ours if the labels say so.
-            let existing = try? await client.request("GET", manifest.objectPath)
-            let labels = (existing?["metadata"] as? JSONObject)?["labels"] as? JSONObject
+            let existing: JSONObject
+            do {
+                existing = try await client.request("GET", manifest.objectPath)
+            } catch {
+                throw RunnerError.startFailed("a \(manifest.kind.rawValue) named \(manifest.name) already exists in namespace \(manifest.namespace), "
+                                              + "and reading it to see whose it is failed: \(error)")
+            }
+            let labels = (existing["metadata"] as? JSONObject)?["labels"] as? JSONObject
             guard labels?["knob.dev/trial"] as? String == launch.trialName,
-                  labels?["knob.dev/experiment"] as? String == launch.experimentName else {
+                  labels?["knob.dev/experiment"] as? String == launch.experimentName,
+                  labels?["knob.dev/trial-uid"] as? String ?? "" == launch.trialUID else {
                 throw RunnerError.startFailed(
                     "a \(manifest.kind.rawValue) named \(manifest.name) already exists in namespace \(manifest.namespace) and is not this trial's; "
                         + "delete it (kubectl delete \(manifest.kind.rawValue.lowercased()) -n \(manifest.namespace) \(manifest.name)) and resume the experiment")
@@ -59,23 +66,38 @@ public final class PodRunner: TrialRunner, @unchecked Sendable {
         if !FileManager.default.fileExists(atPath: launch.logPath) {
             _ = FileManager.default.createFile(atPath: launch.logPath, contents: nil)
         }
-        return PodTrial(client: client, target: PodTrial.Target(
-            kind: manifest.kind, name: manifest.name, namespace: manifest.namespace, container: manifest.primaryContainer,
-            trial: launch.trialName, logPath: launch.logPath, retain: launch.kubernetes?.retain ?? false), pendingTimeout: pendingTimeout)
+        return PodTrial(client: client, target: PodTrial.Target(manifest, launch: launch), pendingTimeout: pendingTimeout)
     }
 
     public func adopt(handle: [String: String]) async -> (any RunningTrial)? {
-        guard handle["runner"] == "kubernetes", let target = PodTrial.Target(handle: handle), let client = try? kubeClient() else { return nil }
-        return PodTrial(client: client, target: target, pendingTimeout: pendingTimeout)
+        guard handle["runner"] == "kubernetes", let target = PodTrial.Target(handle: handle) else { return nil }
+        do {
+            return PodTrial(client: try kubeClient(), target: target, pendingTimeout: pendingTimeout)
+        } catch {
+            // Not "lost": the pod may well be running; say why it cannot be followed, and what to do.
+            return UnfollowableTrial(handle: handle, exit: .failed(
+                reason: "KubernetesConfig",
+                message: "cannot follow \(target.description) again: \(error). It may still be running: start knobd with the cluster's "
+                    + "configuration to follow it, or remove it with kubectl delete \(target.kind.rawValue.lowercased()) -n \(target.namespace) \(target.name)",
+                exitCode: nil))
+        }
     }
 
     /// A trial whose start was not recorded: its object, if it exists, is found by its labels.
     public func find(_ launch: TrialLaunch) async -> (any RunningTrial)? {
         guard let client = try? kubeClient(), let manifest = try? TrialManifest(launch, defaultNamespace: client.access.namespace),
-              let list = try? await client.request("GET", manifest.collectionPath, query: [("labelSelector", TrialManifest.selector(trial: launch.trialName))]),
+              let list = try? await client.request("GET", manifest.collectionPath, query: [
+                  ("labelSelector", TrialManifest.selector(trial: launch.trialName, uid: launch.trialUID))]),
               let items = list["items"] as? [JSONObject], !items.isEmpty else { return nil }
-        return PodTrial(client: client, target: PodTrial.Target(
-            kind: manifest.kind, name: manifest.name, namespace: manifest.namespace, container: manifest.primaryContainer,
-            trial: launch.trialName, logPath: launch.logPath, retain: launch.kubernetes?.retain ?? false), pendingTimeout: pendingTimeout)
+        return PodTrial(client: client, target: PodTrial.Target(manifest, launch: launch), pendingTimeout: pendingTimeout)
     }
+}
+
+/// A trial knob cannot follow (no cluster configuration): it ends at once, saying why.
+struct UnfollowableTrial: RunningTrial {
+    let handle: [String: String]
+    let exit: TrialExit
+
+    func wait() async -> TrialExit { exit }
+    func terminate(grace: Duration) async {}
 }

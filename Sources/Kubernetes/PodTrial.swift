@@ -11,34 +11,44 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
         var namespace: String
         var container: String
         var trial: String
+        /// The trial's `knob.dev/trial-uid` label (empty for objects made without one).
+        var uid: String
         var logPath: String
         var retain: Bool
 
-        init(kind: TrialManifest.Kind, name: String, namespace: String, container: String, trial: String, logPath: String, retain: Bool) {
+        init(kind: TrialManifest.Kind, name: String, namespace: String, container: String, trial: String, uid: String,
+             logPath: String, retain: Bool) {
             self.kind = kind
             self.name = name
             self.namespace = namespace
             self.container = container
             self.trial = trial
+            self.uid = uid
             self.logPath = logPath
             self.retain = retain
+        }
+
+        init(_ manifest: TrialManifest, launch: TrialLaunch) {
+            self.init(kind: manifest.kind, name: manifest.name, namespace: manifest.namespace, container: manifest.primaryContainer,
+                      trial: launch.trialName, uid: launch.trialUID, logPath: launch.logPath, retain: launch.kubernetes?.retain ?? false)
         }
 
         init?(handle: [String: String]) {
             guard let kind = handle["kind"].flatMap(TrialManifest.Kind.init(rawValue:)), let name = handle["name"],
                   let namespace = handle["namespace"], let container = handle["container"], let trial = handle["trial"],
                   let logPath = handle["log"] else { return nil }
-            self.init(kind: kind, name: name, namespace: namespace, container: container, trial: trial, logPath: logPath,
-                      retain: handle["retain"] == "true")
+            self.init(kind: kind, name: name, namespace: namespace, container: container, trial: trial, uid: handle["uid"] ?? "",
+                      logPath: logPath, retain: handle["retain"] == "true")
         }
 
         var handle: [String: String] {
             ["runner": "kubernetes", "kind": kind.rawValue, "name": name, "namespace": namespace, "container": container,
-             "trial": trial, "log": logPath, "retain": retain ? "true" : "false"]
+             "trial": trial, "uid": uid, "log": logPath, "retain": retain ? "true" : "false"]
         }
 
         var objectPath: String { kind == .pod ? KubePath.pod(namespace, name) : KubePath.job(namespace, name) }
         var description: String { "\(kind.rawValue.lowercased()) \(namespace)/\(name)" }
+        var selector: String { TrialManifest.selector(trial: trial, uid: uid) }
     }
 
     let client: KubeClient
@@ -46,11 +56,15 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
     let pendingTimeout: Double
     private let lock = NSLock()
     /// The pods whose primary container has started, oldest first (a Job's retries follow one another),
-    /// and those among them whose container has ended.
+    /// and those among them that have ended (phase Succeeded or Failed, or deleted).
     private var startedPods: [String] = []
     private var endedPods: Set<String> = []
     private var outcome: TrialExit?
     private var terminating = false
+    /// Why a stop could not delete the object (permission, for example): the trial ends with it.
+    private var deleteFailure: String?
+    /// When the Job was created (a Job with no pod yet times out from then).
+    private var jobCreated: Date?
 
     init(client: KubeClient, target: Target, pendingTimeout: Double) {
         self.client = client
@@ -75,18 +89,31 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
     /// Deletes the finished Pod or Job (a stopped one is already being deleted), unless the template retains it.
     func release() async {
         let deleted = lock.withLock { terminating }
-        if !target.retain && !deleted { await delete(grace: nil) }
+        if !target.retain && !deleted { try? await delete(grace: nil) }
     }
 
     func terminate(grace: Duration) async {
         lock.withLock { terminating = true }
-        await delete(grace: grace)
+        do {
+            try await delete(grace: grace)
+        } catch let error as KubeAPIError where error.status != 404 {
+            let message = "could not delete \(target.description) to stop the trial: \(error); delete it yourself: "
+                + "kubectl delete \(target.kind.rawValue.lowercased()) -n \(target.namespace) \(target.name)"
+            lock.withLock { deleteFailure = message }
+            LogWriter(logPath: target.logPath).note("knob: \(message)")
+        } catch {}
     }
 
-    private func delete(grace: Duration?) async {
+    private func delete(grace: Duration?) async throws {
         var query = [("propagationPolicy", "Foreground")]
         if let grace { query.append(("gracePeriodSeconds", "\(max(0, grace.components.seconds))")) }
-        _ = try? await client.request("DELETE", target.objectPath, query: query)
+        try await client.request("DELETE", target.objectPath, query: query)
+        // A Job's grace period is not its pods': the garbage collector deletes them with their own. Delete them too.
+        guard target.kind == .job, grace != nil,
+              let list = try? await client.request("GET", KubePath.pods(target.namespace), query: [("labelSelector", target.selector)]) else { return }
+        for pod in (list["items"] as? [JSONObject]) ?? [] {
+            _ = try? await client.request("DELETE", KubePath.pod(target.namespace, name(pod)), query: query)
+        }
     }
 
     // MARK: Status
@@ -97,14 +124,15 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
         while true {
             if Task.isCancelled { return .lost }
             do {
-                let list = try await client.request("GET", KubePath.pods(target.namespace),
-                                                     query: [("labelSelector", TrialManifest.selector(trial: target.trial))])
+                let list = try await client.request("GET", KubePath.pods(target.namespace), query: [("labelSelector", target.selector)])
                 failures = 0
                 let pods = (list["items"] as? [JSONObject]) ?? []
                 if let exit = try await decide(pods: pods) { return exit }
                 let resourceVersion = (list["metadata"] as? JSONObject)?["resourceVersion"] as? String ?? ""
                 if let exit = try await watch(from: resourceVersion, pods: pods) { return exit }
-            } catch let error as KubeAPIError where !error.isTransient && error.status != 410 {
+            } catch let error as KubeAPIError where error.status == 410 {
+                continue  // the watch expired: list again
+            } catch let error as KubeAPIError where !error.isTransient {
                 return .failed(reason: "KubernetesAPIError", message: "following \(target.description) failed: \(error)", exitCode: nil)
             } catch {
                 // The API is unreachable for now (retries already spent): keep trying for about ten minutes.
@@ -126,7 +154,7 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
         let seconds = started ? 60 : Int(max(1, min(10, pendingTimeout)))
         let cancel = CancelFlagHandle()
         try await client.stream(KubePath.pods(target.namespace), query: [
-            ("labelSelector", TrialManifest.selector(trial: target.trial)), ("watch", "true"),
+            ("labelSelector", target.selector), ("watch", "true"),
             ("resourceVersion", resourceVersion), ("timeoutSeconds", "\(seconds)"), ("allowWatchBookmarks", "false"),
         ], cancel: cancel) { line in
             guard let event = try? JSONSerialization.jsonObject(with: line) as? JSONObject,
@@ -139,70 +167,82 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
 
     /// The trial's end, if the pods (and the Job) say it ended.
     private func decide(pods: [JSONObject], deleted: Bool = false) async throws -> TrialExit? {
-        let newest = pods.max { creation($0) < creation($1) }
         noteStarted(pods)
-        let terminating = lock.withLock { self.terminating }
+        let (terminating, deleteFailure) = lock.withLock { (self.terminating, self.deleteFailure) }
+        if let deleteFailure { return .failed(reason: "DeleteFailed", message: deleteFailure, exitCode: nil) }
+        let newest = pods.max { order($0) < order($1) }
+        let gone = terminating ? "\(target.description) was deleted" : "\(target.description) was deleted before it finished"
         switch target.kind {
         case .pod:
-            guard let pod = newest else {
-                return .failed(reason: "Deleted",
-                               message: terminating ? "\(target.description) was deleted" : "\(target.description) was deleted before it finished",
-                               exitCode: nil)
-            }
+            guard let pod = newest else { return .failed(reason: "Deleted", message: gone, exitCode: nil) }
             let exit = podExit(pod)
-            if (pod["metadata"] as? JSONObject)?["deletionTimestamp"] != nil, exit != .exited(0), exit != nil || deleted || terminating {
+            if let deletion = (pod["metadata"] as? JSONObject)?["deletionTimestamp"] as? String, exit != .exited(0) {
                 // Deleted before it finished: by knob (a stop), or by someone else (an eviction, kubectl delete).
-                return .failed(reason: "Deleted", message: terminating ? "\(target.description) was deleted"
-                                   : "\(target.description) was deleted before it finished", exitCode: exit?.code)
+                if exit != nil || deleted || terminating { return .failed(reason: "Deleted", message: gone, exitCode: exit?.code) }
+                if let stuck = stuckDeleting(pod, since: deletion) { return stuck }
             }
             if let exit { return exit }
             return pendingFailure(pod)
         case .job:
-            if let pod = newest, let exit = podExit(pod), exit == .exited(0) { return exit }
+            if let pod = newest, podExit(pod) == .exited(0) { return .exited(0) }
             let job: JSONObject
             do {
                 job = try await client.request("GET", target.objectPath)
             } catch let error as KubeAPIError where error.status == 404 {
-                return .failed(reason: "Deleted", message: terminating ? "\(target.description) was deleted"
-                                   : "\(target.description) was deleted before it finished", exitCode: nil)
+                return .failed(reason: "Deleted", message: gone, exitCode: nil)
             }
             if let exit = jobExit(job, newest: newest) { return exit }
-            return newest.flatMap(pendingFailure)
+            if let pod = newest { return pendingFailure(pod) }
+            return jobWithoutPod(job)
         }
     }
 
-    private func creation(_ pod: JSONObject) -> String {
-        (pod["metadata"] as? JSONObject)?["creationTimestamp"] as? String ?? ""
+    /// Creation order of a Job's pods; a pod that succeeded last among those of the same second.
+    private func order(_ pod: JSONObject) -> (String, Int, String) {
+        (creation(pod), phase(pod) == "Succeeded" ? 1 : 0, name(pod))
     }
 
-    /// Remembers which pods have a log to read: those whose primary container started, in the
-    /// order they were created (a pod that succeeded last among pods of the same second).
-    private func noteStarted(_ pods: [JSONObject]) {
-        let ordered = pods.sorted {
-            (creation($0), phase($0) == "Succeeded" ? 1 : 0, name($0)) < (creation($1), phase($1) == "Succeeded" ? 1 : 0, name($1))
-        }
-        lock.withLock {
-            for pod in ordered {
-                guard let state = primaryState(pod), state["running"] != nil || state["terminated"] != nil else { continue }
-                if !startedPods.contains(name(pod)) { startedPods.append(name(pod)) }
-                if state["terminated"] != nil { endedPods.insert(name(pod)) }
-            }
-        }
+    private func creation(_ object: JSONObject) -> String {
+        (object["metadata"] as? JSONObject)?["creationTimestamp"] as? String ?? ""
     }
 
     private func name(_ pod: JSONObject) -> String { (pod["metadata"] as? JSONObject)?["name"] as? String ?? "" }
     private func phase(_ pod: JSONObject) -> String { (pod["status"] as? JSONObject)?["phase"] as? String ?? "" }
 
-    private func primaryState(_ pod: JSONObject) -> JSONObject? {
+    /// Remembers which pods have a log to read (their primary container started), oldest first,
+    /// and which of them have ended.
+    private func noteStarted(_ pods: [JSONObject]) {
+        lock.withLock {
+            for pod in pods.sorted(by: { order($0) < order($1) }) {
+                let state = primaryState(pod)
+                let lastState = primaryStatus(pod)?["lastState"] as? JSONObject
+                guard state?["running"] != nil || state?["terminated"] != nil || lastState?["terminated"] != nil else { continue }
+                if !startedPods.contains(name(pod)) { startedPods.append(name(pod)) }
+                if ["Succeeded", "Failed"].contains(phase(pod)) { endedPods.insert(name(pod)) }
+            }
+        }
+    }
+
+    private func primaryStatus(_ pod: JSONObject) -> JSONObject? {
         let statuses = ((pod["status"] as? JSONObject)?["containerStatuses"] as? [JSONObject]) ?? []
-        return statuses.first { $0["name"] as? String == target.container }?["state"] as? JSONObject
+        return statuses.first { $0["name"] as? String == target.container }
+    }
+
+    private func primaryState(_ pod: JSONObject) -> JSONObject? {
+        primaryStatus(pod)?["state"] as? JSONObject
     }
 
     /// How the pod's primary container ended, if it did.
     private func podExit(_ pod: JSONObject) -> TrialExit? {
         let status = pod["status"] as? JSONObject ?? [:]
-        let podName = (pod["metadata"] as? JSONObject)?["name"] as? String ?? target.name
-        if let terminated = primaryState(pod)?["terminated"] as? JSONObject {
+        let podName = name(pod)
+        // The pod's own reason first: an evicted pod, or one past its activeDeadlineSeconds, also has a killed container.
+        if status["phase"] as? String == "Failed", let reason = status["reason"] as? String {
+            return .failed(reason: reason, message: "pod \(podName) failed: \(status["message"] as? String ?? reason)", exitCode: nil)
+        }
+        // A bare pod whose container restarts (restartPolicy OnFailure) ends its trial at the first exit.
+        let lastTerminated = target.kind == .pod ? (primaryStatus(pod)?["lastState"] as? JSONObject)?["terminated"] as? JSONObject : nil
+        if let terminated = primaryState(pod)?["terminated"] as? JSONObject ?? lastTerminated {
             let code = Int32(truncatingIfNeeded: terminated["exitCode"] as? Int ?? -1)
             let reason = terminated["reason"] as? String
             switch reason {
@@ -218,8 +258,7 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
             }
         }
         if status["phase"] as? String == "Failed" {
-            let reason = status["reason"] as? String ?? "PodFailed"
-            return .failed(reason: reason, message: "pod \(podName) failed: \(status["message"] as? String ?? reason)", exitCode: nil)
+            return .failed(reason: "PodFailed", message: "pod \(podName) failed: \(status["message"] as? String ?? "no reason given")", exitCode: nil)
         }
         return nil
     }
@@ -228,14 +267,24 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
     private func pendingFailure(_ pod: JSONObject) -> TrialExit? {
         let status = pod["status"] as? JSONObject ?? [:]
         guard status["phase"] as? String == "Pending" || status["phase"] == nil else { return nil }
-        let podName = (pod["metadata"] as? JSONObject)?["name"] as? String ?? target.name
+        let podName = name(pod)
         var reason = "Pending"
         var detail = "it is still Pending"
-        if let waiting = primaryState(pod)?["waiting"] as? JSONObject, let why = waiting["reason"] as? String {
-            reason = why
-            detail = "\(why)\((waiting["message"] as? String).map { ": \($0)" } ?? "")"
+        func describe(_ waiting: JSONObject) -> (String, String)? {
+            guard let why = waiting["reason"] as? String else { return nil }
+            return (why, "\(why)\((waiting["message"] as? String).map { ": \($0)" } ?? "")")
+        }
+        if let waiting = primaryState(pod)?["waiting"] as? JSONObject, let (why, said) = describe(waiting) {
+            (reason, detail) = (why, said)
             if ["InvalidImageName", "ErrImageNeverPull"].contains(why) {
                 return .failed(reason: why, message: "pod \(podName) cannot start: \(detail)", exitCode: nil)
+            }
+            if why == "PodInitializing" {
+                // Init containers are at work (fetching data, say): not stuck, unless one of them is.
+                let initStatuses = (status["initContainerStatuses"] as? [JSONObject]) ?? []
+                guard let stuck = initStatuses.compactMap({ ($0["state"] as? JSONObject)?["waiting"] as? JSONObject })
+                    .compactMap(describe).first(where: { $0.0 != "PodInitializing" }) else { return nil }
+                (reason, detail) = stuck
             }
         } else if let unscheduled = ((status["conditions"] as? [JSONObject]) ?? []).first(where: {
             $0["type"] as? String == "PodScheduled" && $0["status"] as? String == "False"
@@ -244,7 +293,22 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
             detail = "\(reason)\((unscheduled["message"] as? String).map { ": \($0)" } ?? "")"
         }
         guard let created = parseKubeTime(creation(pod)), Date().timeIntervalSince(created) > pendingTimeout else { return nil }
-        return .failed(reason: reason, message: "pod \(podName) did not start within \(formatSeconds(.milliseconds(Int64(pendingTimeout * 1000)))): \(detail)", exitCode: nil)
+        return .failed(reason: reason, message: "pod \(podName) did not start within \(secondsText(pendingTimeout)): \(detail)", exitCode: nil)
+    }
+
+    /// A Job that made no pod within `pendingTimeout` (a quota, an admission webhook, a pod security policy refuses it).
+    private func jobWithoutPod(_ job: JSONObject) -> TrialExit? {
+        guard let created = parseKubeTime(creation(job)), Date().timeIntervalSince(created) > pendingTimeout else { return nil }
+        return .failed(reason: "NoPod", message: "\(target.description) created no pod within \(secondsText(pendingTimeout)); "
+                       + "`kubectl describe job -n \(target.namespace) \(target.name)` shows why (FailedCreate events)", exitCode: nil)
+    }
+
+    /// A pod deleted by someone else that never goes away (its node is gone) ends its trial after its grace period and a minute.
+    private func stuckDeleting(_ pod: JSONObject, since deletion: String) -> TrialExit? {
+        let grace = (pod["metadata"] as? JSONObject)?["deletionGracePeriodSeconds"] as? Double ?? 30
+        guard let deleted = parseKubeTime(deletion), Date().timeIntervalSince(deleted) > grace + 60 else { return nil }
+        return .failed(reason: "Deleted", message: "\(target.description) was deleted before it finished and is still terminating "
+                       + "(its node may be unreachable)", exitCode: nil)
     }
 
     /// How a Job ended, from its conditions (and its newest pod's container).
@@ -264,9 +328,10 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
 
     /// Streams the primary container's log into the trial's log file until the trial has ended and
     /// the log is read to its end: each started pod in turn (a Job's retries), each read to its
-    /// end once its container has ended.
+    /// end once it has ended.
     private func followLog() async {
         let writer = LogWriter(logPath: target.logPath)
+        var failures = 0
         while !Task.isCancelled {
             let (pods, ended, trialEnded) = lock.withLock { (startedPods, endedPods, outcome != nil) }
             guard let pod = pods.first(where: { !writer.isDone($0) }) else {
@@ -275,25 +340,42 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
                 continue
             }
             writer.switchTo(pod: pod)
-            // A container that ended has its whole log there: read it to the end, then move on.
+            // A pod that ended has its whole log there: read it to the end, then move on.
             let toTheEnd = ended.contains(pod) || trialEnded
             var query = [("container", target.container), ("timestamps", "true")]
             if !toTheEnd { query.append(("follow", "true")) }
             if let since = writer.cursor.time { query.append(("sinceTime", since.sinceTimeText)) }
             do {
-                try await client.stream(KubePath.log(target.namespace, pod), query: query, cancel: CancelFlagHandle()) { line in
+                let complete = try await client.stream(KubePath.log(target.namespace, pod), query: query, cancel: CancelFlagHandle()) { line in
                     writer.write(line)
                 }
-                if toTheEnd { writer.finish(pod: pod) }
+                failures = 0
+                if toTheEnd && complete {
+                    writer.finish(pod: pod)
+                    continue
+                }
             } catch let error as KubeAPIError where error.status == 404 {
-                // The pod is gone, and its log with it.
-                writer.finish(pod: pod)
+                writer.finish(pod: pod)  // the pod is gone, and its log with it
+                continue
             } catch {
-                // A dropped stream: resume from the last line written.
+                // Refused (no access to pods/log), or the kubelet is unreachable: try again, slower each time; once
+                // the trial has ended, give up on this pod's log after a while and say so in the log.
+                failures += 1
+                if trialEnded && failures >= 5 {
+                    writer.note("knob: could not read the rest of pod \(pod)'s log: \(error)")
+                    writer.finish(pod: pod)
+                    failures = 0
+                    continue
+                }
             }
-            if !toTheEnd { try? await Task.sleep(for: .milliseconds(300)) }
+            try? await Task.sleep(for: .milliseconds(min(10_000, 300 * (1 << min(failures, 5)))))
         }
     }
+}
+
+/// "300 s", "2.5 s".
+private func secondsText(_ seconds: Double) -> String {
+    seconds == seconds.rounded() ? "\(Int(seconds))s" : String(format: "%.1fs", seconds)
 }
 
 /// Watch events as they arrive, kept for `decide`.
@@ -301,6 +383,8 @@ private final class EventBox: @unchecked Sendable {
     private let lock = NSLock()
     private var byName: [String: JSONObject] = [:]
     private var order: [String] = []
+    private var sawRunning: Set<String> = []
+    private var sawDeleting: Set<String> = []
     private(set) var expired = false
     private(set) var deleted = false
 
@@ -308,7 +392,8 @@ private final class EventBox: @unchecked Sendable {
         for pod in pods { _ = add(type: "ADDED", object: pod) }
     }
 
-    /// Records one event; true when the watch should stop (it expired, or a pod ended or went).
+    /// Records one event; true when the watch should stop to decide again (it expired, a pod
+    /// started, ended, went, or is being deleted).
     func add(type: String, object: JSONObject) -> Bool {
         lock.withLock {
             if type == "ERROR" {
@@ -326,22 +411,12 @@ private final class EventBox: @unchecked Sendable {
             byName[name] = object
             let status = object["status"] as? JSONObject ?? [:]
             let phase = status["phase"] as? String
-            let terminated = ((status["containerStatuses"] as? [JSONObject]) ?? []).contains {
-                (($0["state"] as? JSONObject)?["terminated"]) != nil
-            }
-            let running = ((status["containerStatuses"] as? [JSONObject]) ?? []).contains {
-                (($0["state"] as? JSONObject)?["running"]) != nil
-            }
-            // Stop to re-decide when something changed that matters: a container started or ended.
-            if running, !sawRunning.contains(name) {
-                sawRunning.insert(name)
-                return true
-            }
-            return phase == "Succeeded" || phase == "Failed" || terminated
+            let states = ((status["containerStatuses"] as? [JSONObject]) ?? []).compactMap { $0["state"] as? JSONObject }
+            if states.contains(where: { $0["running"] != nil }), sawRunning.insert(name).inserted { return true }
+            if (object["metadata"] as? JSONObject)?["deletionTimestamp"] != nil, sawDeleting.insert(name).inserted { return true }
+            return phase == "Succeeded" || phase == "Failed" || states.contains { $0["terminated"] != nil }
         }
     }
-
-    private var sawRunning: Set<String> = []
 
     var pods: [JSONObject] { lock.withLock { order.compactMap { byName[$0] } } }
 }
@@ -363,6 +438,9 @@ final class LogWriter: @unchecked Sendable {
     private(set) var cursor: Cursor
     /// Lines at `cursor.time` still to skip in the current stream.
     private var skip = 0
+    /// A resumed stream repeats what was written: until it passes the cursor, older lines are skipped.
+    /// (Past it, a line may be a little older than the one before: stdout and stderr are stamped apart.)
+    private var catchingUp = false
 
     init(logPath: String) {
         self.logPath = logPath
@@ -374,6 +452,7 @@ final class LogWriter: @unchecked Sendable {
     func switchTo(pod: String) {
         if cursor.pod != pod { cursor = Cursor(pod: pod, done: cursor.done) }
         skip = cursor.count
+        catchingUp = cursor.time != nil
     }
 
     func isDone(_ pod: String) -> Bool { cursor.done.contains(pod) }
@@ -385,26 +464,36 @@ final class LogWriter: @unchecked Sendable {
         save()
     }
 
-    private func save() {
-        if let data = try? JSONEncoder().encode(cursor) { try? data.write(to: URL(fileURLWithPath: logPath + ".cursor"), options: .atomic) }
-    }
-
     func write(_ line: Data) {
         guard let space = line.firstIndex(of: UInt8(ascii: " ")), let time = KubeTime.parse(String(decoding: line[..<space], as: UTF8.self)) else {
             append(line)
             return
         }
-        if let last = cursor.time {
+        if catchingUp, let last = cursor.time {
             if time < last { return }
             if time == last, skip > 0 {
                 skip -= 1
                 return
             }
         }
+        catchingUp = false
         append(line[line.index(after: space)...])
-        if time == cursor.time { cursor.count += 1 } else { cursor.time = time; cursor.count = 1 }
-        skip = 0
+        if time == cursor.time {
+            cursor.count += 1
+        } else if cursor.time.map({ time > $0 }) ?? true {
+            cursor.time = time
+            cursor.count = 1
+        }
         save()
+    }
+
+    /// A line of knob's own in the log (not a report of the trial's).
+    func note(_ text: String) {
+        append(Data(text.utf8))
+    }
+
+    private func save() {
+        if let data = try? JSONEncoder().encode(cursor) { try? data.write(to: URL(fileURLWithPath: logPath + ".cursor"), options: .atomic) }
     }
 
     private func append(_ text: Data) {

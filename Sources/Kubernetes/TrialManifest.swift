@@ -25,7 +25,11 @@ public struct TrialManifest: @unchecked Sendable {
         ]
     }
 
-    public static func selector(trial: String) -> String { "knob.dev/trial=\(trial)" }
+    /// The label selector of a trial's objects: its name, and its uid when it has one (an experiment
+    /// deleted and created again has trials of the same names).
+    public static func selector(trial: String, uid: String = "") -> String {
+        uid.isEmpty ? "knob.dev/trial=\(trial)" : "knob.dev/trial=\(trial),knob.dev/trial-uid=\(uid)"
+    }
 
     public init(_ launch: TrialLaunch, defaultNamespace: String) throws(ManifestError) {
         guard let kubernetes = launch.kubernetes else { throw ManifestError("the trial template has no trialSpec") }
@@ -41,7 +45,8 @@ public struct TrialManifest: @unchecked Sendable {
         }
         name = launch.trialName
         namespace = kubernetes.namespace ?? defaultNamespace
-        let labels = Self.labels(experiment: launch.experimentName, trial: launch.trialName)
+        var labels = Self.labels(experiment: launch.experimentName, trial: launch.trialName)
+        if !launch.trialUID.isEmpty { labels["knob.dev/trial-uid"] = launch.trialUID }
 
         var metadata = object["metadata"] as? JSONObject ?? [:]
         metadata["name"] = name
@@ -76,6 +81,10 @@ public struct TrialManifest: @unchecked Sendable {
             podSpec["containers"] = containers
             // A Pod's default policy (Always) would run a finished trial again, forever.
             if podSpec["restartPolicy"] == nil { podSpec["restartPolicy"] = "Never" }
+            if podSpec["restartPolicy"] as? String == "Always" {
+                throw ManifestError("spec.trialTemplate.trialSpec.\(path).restartPolicy: Always would run the trial again each time it ends; "
+                                    + "use Never (or OnFailure)")
+            }
         }
 
         var spec = object["spec"] as? JSONObject ?? [:]

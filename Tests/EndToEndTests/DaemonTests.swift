@@ -225,7 +225,8 @@ final class ChunkLog: @unchecked Sendable {
 @Suite struct SharedHomeTests {
     @Test func knobdLeavesAloneAnExperimentThatKnobRunDrives() async throws {
         let dir = makeTemporaryDirectory()
-        try write("#!/bin/sh\nsleep 1\necho accuracy=0.5\n", to: "\(dir)/trial.sh", executable: true)
+        // Long enough (3 rounds of 2 s) for knobd to start while knob run still drives the experiment.
+        try write("#!/bin/sh\nsleep 2\necho accuracy=0.5\n", to: "\(dir)/trial.sh", executable: true)
         try write(tinySpec(name: "local").replacingOccurrences(
             of: "command: [python3, trainer.py, \"--lr=${trialParameters.learningRate}\", \"--epochs=${trialParameters.epochs}\"]",
             with: "command: [./trial.sh, \"${trialParameters.learningRate}\", \"${trialParameters.epochs}\"]"), to: "\(dir)/spec.yaml")
@@ -233,7 +234,10 @@ final class ChunkLog: @unchecked Sendable {
         let run = try await LocalRunner().start(TrialLaunch(
             experimentName: "e2e", trialName: "run", argv: [knobExecutable, "run", "-f", "\(dir)/spec.yaml", "--home", home],
             workingDirectory: dir, environment: [:], logPath: "\(dir)/run.log", trialDirectory: "\(dir)/run"))
-        for _ in 0..<100 where !FileManager.default.fileExists(atPath: "\(home)/locks/local.lock") {
+        // knobd starts once knob run has marked the experiment Running (knobd resumes only Running ones).
+        for _ in 0..<200 {
+            if FileManager.default.fileExists(atPath: "\(home)/knob.db"),
+               let experiment = try? await KnobHome(home).openStore().experiment(named: "local"), experiment.status == .running { break }
             try await Task.sleep(for: .milliseconds(50))
         }
         let daemon = try await DaemonProcess.start(home: home)

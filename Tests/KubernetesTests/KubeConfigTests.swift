@@ -57,6 +57,28 @@ private func kubeconfig(user: String, cluster: String = "certificate-authority-d
         #expect(access.origin.contains("context \"prod\""))
     }
 
+    @Test func aTokenFileWinsOverATokenAndTheClusterSettingsKubectlRefusesAreRefused() throws {
+        let dir = folder()
+        try write("from-file\n", "\(dir)/token")
+        try write(kubeconfig(user: "token: inline\ntokenFile: token", cluster: "proxy-url: http://proxy.internal:3128"), "\(dir)/config")
+        let access = try ClusterAccess.fromKubeconfig(files: ["\(dir)/config"])
+        #expect(try access.credentials().token == "from-file")
+        #expect(access.proxyURL == "http://proxy.internal:3128")
+
+        try write(kubeconfig(user: "token: t").replacingOccurrences(of: "    insecure-skip-tls-verify: true", with: """
+                certificate-authority-data: \(Data(caPEM.utf8).base64EncodedString())
+                insecure-skip-tls-verify: true
+            """), "\(dir)/both")
+        let both = #expect(throws: KubeConfigError.self) {
+            try ClusterAccess.fromKubeconfig(files: ["\(dir)/both"], options: KubernetesOptions(context: "dev"))
+        }
+        #expect(both?.description.contains("clusters[dev-cluster]: insecure-skip-tls-verify cannot go with a certificate authority") == true)
+
+        try write(kubeconfig(user: "token: t", cluster: "tls-server-name: api.internal"), "\(dir)/sni")
+        let sni = #expect(throws: KubeConfigError.self) { try ClusterAccess.fromKubeconfig(files: ["\(dir)/sni"]) }
+        #expect(sni?.description.contains("tls-server-name is not supported") == true)
+    }
+
     @Test func anotherContextAndANamespaceOverride() throws {
         let dir = folder()
         try write(kubeconfig(user: "token: abc123"), "\(dir)/config")
@@ -140,6 +162,23 @@ private func kubeconfig(user: String, cluster: String = "certificate-authority-d
         #expect(try expired.credentials().token == "run-3-prod")  // expired: runs each time
     }
 
+    @Test func anExecPluginThatAsksForTheClusterGetsIt() throws {
+        let dir = folder()
+        // Prints the cluster's server from KUBERNETES_EXEC_INFO as its token.
+        try write("""
+            #!/usr/bin/env python3
+            import json, os
+            info = json.loads(os.environ["KUBERNETES_EXEC_INFO"])
+            print(json.dumps({"kind": "ExecCredential", "status": {"token": info["spec"]["cluster"]["server"]}}))
+            """, "\(dir)/plugin.py", executable: true)
+        try write(kubeconfig(user: "exec:\n  command: ./plugin.py\n  provideClusterInfo: true"), "\(dir)/config")
+        #expect(try ClusterAccess.fromKubeconfig(files: ["\(dir)/config"]).credentials().token == "https://10.0.0.1:6443")
+
+        try write(kubeconfig(user: "exec:\n  command: no-such-plugin\n  installHint: 'install it with: apt-get install cloud-auth'"), "\(dir)/missing")
+        let missing = #expect(throws: KubeConfigError.self) { try ClusterAccess.fromKubeconfig(files: ["\(dir)/missing"]).credentials() }
+        #expect(missing?.description.contains("no-such-plugin is not on PATH. install it with: apt-get install cloud-auth") == true)
+    }
+
     @Test func aFailingExecPluginSaysWhatItPrinted() throws {
         let dir = folder()
         try write("#!/bin/sh\necho 'token expired, run: cloud auth login' >&2\nexit 4\n", "\(dir)/plugin.sh", executable: true)
@@ -165,8 +204,13 @@ private func kubeconfig(user: String, cluster: String = "certificate-authority-d
     }
 
     @Test func inClusterReadsTheServiceAccountAndFollowsItsRotation() throws {
+        // Laid out as the kubelet does: token -> ..data/token, and ..data a symlink it swaps to rotate.
         let dir = folder()
-        try write("first-token\n", "\(dir)/token")
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: "\(dir)/..2026_11_26_first", withIntermediateDirectories: true)
+        try write("first-token\n", "\(dir)/..2026_11_26_first/token")
+        try fm.createSymbolicLink(atPath: "\(dir)/..data", withDestinationPath: "..2026_11_26_first")
+        try fm.createSymbolicLink(atPath: "\(dir)/token", withDestinationPath: "..data/token")
         try write(caPEM, "\(dir)/ca.crt")
         try write("trials\n", "\(dir)/namespace")
         let environment = ["KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"]
@@ -175,10 +219,11 @@ private func kubeconfig(user: String, cluster: String = "certificate-authority-d
         #expect(access.namespace == "trials")
         #expect(access.certificateAuthority == Data(caPEM.utf8))
         #expect(try access.credentials().token == "first-token")
-        // The kubelet replaces the token file when it rotates the token.
-        try write("rotated-token\n", "\(dir)/token.new")
-        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(60)], ofItemAtPath: "\(dir)/token.new")
-        _ = rename("\(dir)/token.new", "\(dir)/token")
+        // Rotation: a new data folder, and ..data swapped to it in one rename.
+        try fm.createDirectory(atPath: "\(dir)/..2026_11_26_second", withIntermediateDirectories: true)
+        try write("rotated-token\n", "\(dir)/..2026_11_26_second/token")
+        try fm.createSymbolicLink(atPath: "\(dir)/..data_tmp", withDestinationPath: "..2026_11_26_second")
+        #expect(rename("\(dir)/..data_tmp", "\(dir)/..data") == 0)
         #expect(try access.credentials().token == "rotated-token")
 
         let v6 = try ClusterAccess.inCluster(environment: ["KUBERNETES_SERVICE_HOST": "fd00::1", "KUBERNETES_SERVICE_PORT": "443"],

@@ -162,7 +162,8 @@ class Faults:
     {"method": "POST", "path": "/pods$", "status": 500, "afterServing": true, "times": 1}
         serve the request, then answer 500 anyway (a retried create then meets 409)
     {"watchGone": true, "times": 1}             a watch gets an ERROR event with 410 Expired
-    {"logDropAfterLines": 2, "times": 1}        a followed log stream is cut after 2 lines
+    {"logDropAfterLines": 2, "times": 1}        a log stream is cut after 2 lines (only followed ones
+                                                with "follow": true, only whole reads with false)
     {"imagePull": "registry.invalid"}           images containing this never pull (ImagePullBackOff)
     {"imagePull": true, "path": "NAME-RE"}      nor do the images of pods whose name matches
     {"unschedulable": true, "path": "NAME-RE"}  pods whose name matches stay Unschedulable
@@ -374,7 +375,8 @@ class Cluster:
             cwd = container.get("workingDir")
             cwd = cwd if cwd and os.path.isdir(cwd) else os.getcwd()
             try:
-                proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True)
+                # stdout and stderr apart, each line stamped as it is read, as the container runtime does.
+                proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd, start_new_session=True)
             except OSError as error:
                 proc = None
                 self.append_log(namespace, name, container["name"], f"exec: {error}".encode())
@@ -399,16 +401,27 @@ class Cluster:
             if proc is None:
                 results[container["name"]] = (128, "StartError")
                 return
-            lines = 0
-            reason = None
-            for raw in iter(proc.stdout.readline, b""):
-                self.append_log(namespace, name, container["name"], raw.rstrip(b"\n"))
-                lines += 1
-                if self.faults.take(lambda r: r.get("oomAfterLines") == lines and re.search(r.get("path", ""), name)):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    reason = "OOMKilled"
-                if self.faults.take(lambda r: r.get("deleteAfterLines") == lines and re.search(r.get("path", ""), name)):
-                    self.delete("pods", namespace, name, 0, "Background")
+            counter = {"lines": 0, "reason": None}
+            count_lock = threading.Lock()
+
+            def read(stream):
+                for raw in iter(stream.readline, b""):
+                    self.append_log(namespace, name, container["name"], raw.rstrip(b"\n"))
+                    with count_lock:
+                        counter["lines"] += 1
+                        lines = counter["lines"]
+                    if self.faults.take(lambda r: r.get("oomAfterLines") == lines and re.search(r.get("path", ""), name)):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                        counter["reason"] = "OOMKilled"
+                    if self.faults.take(lambda r: r.get("deleteAfterLines") == lines and re.search(r.get("path", ""), name)):
+                        self.delete("pods", namespace, name, 0, "Background")
+
+            readers = [threading.Thread(target=read, args=(s,), daemon=True) for s in (proc.stdout, proc.stderr)]
+            for reader in readers:
+                reader.start()
+            for reader in readers:
+                reader.join()
+            reason = counter["reason"]
             code = proc.wait()
             if code < 0:
                 code = 128 - code
@@ -490,11 +503,10 @@ class Cluster:
                    "spec": template.get("spec", {})}
             try:
                 created = self.create("pods", namespace, pod)
-            except APIError as error:
-                self.update("jobs", namespace, name, lambda j: j["status"].update(conditions=[{
-                    "type": "Failed", "status": "True", "reason": "PodCreateFailed", "message": error.message,
-                    "lastTransitionTime": rfc3339()}]))
-                return
+            except APIError:
+                # As the real controller: try again later (it records a FailedCreate event), the Job stays active.
+                time.sleep(1)
+                continue
             pod_name = created["metadata"]["name"]
             self.update("jobs", namespace, name, lambda j: j["status"].update(active=1))
             phase = None
@@ -539,7 +551,9 @@ class Cluster:
             pods, _ = self.list("pods", namespace, {"job-name": ("=", name)})
             for pod in pods:
                 try:
-                    self.delete("pods", namespace, pod["metadata"]["name"], grace, "Background")
+                    # The garbage collector deletes the pods with their own grace period, not the Job's.
+                    own_grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
+                    self.delete("pods", namespace, pod["metadata"]["name"], own_grace, "Background")
                 except APIError:
                     pass
             if propagation == "Foreground":
@@ -755,7 +769,7 @@ class Handler(BaseHTTPRequestHandler):
         follow = query.get("follow") in ("true", "1")
         timestamps = query.get("timestamps") in ("true", "1")
         since = parse_rfc3339_seconds(query["sinceTime"]) if query.get("sinceTime") else None
-        drop = cluster.faults.take(lambda r: r.get("logDropAfterLines")) if follow else None
+        drop = cluster.faults.take(lambda r: r.get("logDropAfterLines") and r.get("follow", follow) == follow)
         key = (namespace, name, container)
         self.start_chunked("text/plain")
         sent = 0

@@ -255,7 +255,8 @@ public struct ExperimentController: Sendable {
             environment: template.env.mapValues { TemplateRenderer.render($0, values: values) },
             logPath: home.logPath(experiment: experiment.name, trial: trial.name),
             trialDirectory: home.trialDirectory(experiment: experiment.name, trial: trial.name),
-            kubernetes: KubernetesLaunch(spec: spec, values: values))
+            kubernetes: KubernetesLaunch(spec: spec, values: values),
+            trialUID: "\(trial.id ?? 0)-\(Int64(trial.createdAt.timeIntervalSince1970 * 1000))")
     }
 
     /// For a File collector: the metrics file (a relative path is inside the trial's folder).

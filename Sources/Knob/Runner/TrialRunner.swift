@@ -16,10 +16,13 @@ public struct TrialLaunch: Sendable {
     public var trialDirectory: String
     /// Kubernetes trials: the manifest to create, parameters substituted.
     public var kubernetes: KubernetesLaunch?
+    /// Tells this trial from an earlier one of the same name (an experiment deleted and created again).
+    public var trialUID: String
 
     public init(
         experimentName: String, trialName: String, argv: [String], workingDirectory: String,
-        environment: [String: String], logPath: String, trialDirectory: String, kubernetes: KubernetesLaunch? = nil
+        environment: [String: String], logPath: String, trialDirectory: String, kubernetes: KubernetesLaunch? = nil,
+        trialUID: String = ""
     ) {
         self.experimentName = experimentName
         self.trialName = trialName
@@ -29,6 +32,7 @@ public struct TrialLaunch: Sendable {
         self.logPath = logPath
         self.trialDirectory = trialDirectory
         self.kubernetes = kubernetes
+        self.trialUID = trialUID
     }
 }
 

@@ -71,6 +71,18 @@ extension ExperimentSpec {
 
         let template = readTrialTemplate(spec["trialTemplate"], parameters: parameters, declaredNames: declaredNames, r)
         let collector = readCollector(spec["metricsCollectorSpec"], r)
+        if let template, template.command == nil, template.trialSpec != nil {
+            // Kubernetes trials: the trial's name (`<experiment>-<n>`) names its Pod or Job and fills label values.
+            if let name, name.count > 57 {
+                r.problem("metadata.name", "\"\(name)\" is \(name.count) characters; for Kubernetes trials at most 57, so that a trial's "
+                          + "name (name-N) fits a label value's 63", at: metadata?["name"])
+            }
+            if collector?.kind == .file {
+                r.problem("spec.metricsCollectorSpec.collector.kind", "File is not supported for Kubernetes trials (the file is inside "
+                          + "the container, out of knob's reach): print the metrics to standard output instead",
+                          at: spec["metricsCollectorSpec"])
+            }
+        }
 
         if let algorithm, !parameters.isEmpty, r.problems.isEmpty {
             checkAlgorithm(algorithm, space: SearchSpace(parameters.map(\.parameter)), r)

@@ -225,8 +225,8 @@ final class ChunkLog: @unchecked Sendable {
 @Suite struct SharedHomeTests {
     @Test func knobdLeavesAloneAnExperimentThatKnobRunDrives() async throws {
         let dir = makeTemporaryDirectory()
-        // Long enough (3 rounds of 2 s) for knobd to start while knob run still drives the experiment.
-        try write("#!/bin/sh\nsleep 2\necho accuracy=0.5\n", to: "\(dir)/trial.sh", executable: true)
+        // Trials wait until the test has knobd up, so that knob run still drives the experiment when knobd looks.
+        try write("#!/bin/sh\nwhile [ ! -f '\(dir)/go' ]; do sleep 0.1; done\necho accuracy=0.5\n", to: "\(dir)/trial.sh", executable: true)
         try write(tinySpec(name: "local").replacingOccurrences(
             of: "command: [python3, trainer.py, \"--lr=${trialParameters.learningRate}\", \"--epochs=${trialParameters.epochs}\"]",
             with: "command: [./trial.sh, \"${trialParameters.learningRate}\", \"${trialParameters.epochs}\"]"), to: "\(dir)/spec.yaml")
@@ -242,6 +242,7 @@ final class ChunkLog: @unchecked Sendable {
         }
         let daemon = try await DaemonProcess.start(home: home)
         defer { kill(daemon.pid, SIGKILL) }
+        try write("", to: "\(dir)/go")
         #expect(await run.wait() == .exited(0), "knob run finished the experiment itself")
         let view = try #require(try json(try await knob(["get", "local", "--home", home, "-o", "json"]).stdout) as? [String: Any])
         #expect(view["status"] as? String == "Succeeded" && view["reason"] as? String == "MaxTrialsReached", "\(view)")

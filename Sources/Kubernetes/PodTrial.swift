@@ -197,9 +197,15 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
         }
     }
 
-    /// Creation order of a Job's pods; a pod that succeeded last among those of the same second.
+    /// Creation order of a Job's pods. Among pods of the same second (creation times are whole seconds), one
+    /// that failed came before the one still active, and that one before one that succeeded: a Job runs one at a time.
     private func order(_ pod: JSONObject) -> (String, Int, String) {
-        (creation(pod), phase(pod) == "Succeeded" ? 1 : 0, name(pod))
+        let rank = switch phase(pod) {
+        case "Failed": 0
+        case "Succeeded": 2
+        default: 1
+        }
+        return (creation(pod), rank, name(pod))
     }
 
     private func creation(_ object: JSONObject) -> String {

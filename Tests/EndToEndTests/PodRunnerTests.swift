@@ -492,7 +492,8 @@ func lastAccuracy(inLog path: String) -> Double? {
         let trial = try await runner.start(trialLaunch)
         #expect(await trial.wait() == .exited(0))
         await trial.release()
-        #expect(try String(contentsOfFile: trialLaunch.logPath, encoding: .utf8) == "attempt first\nattempt second accuracy=0.9\n")
+        let log = try String(contentsOfFile: trialLaunch.logPath, encoding: .utf8)
+        #expect(log == "attempt first\nattempt second accuracy=0.9\n", "\(log)")
         let pods = try await server.client.request("GET", "/api/v1/namespaces/default/pods", query: [("labelSelector", "job-name=found-3")])
         #expect((pods["items"] as? [Any])?.count ?? 0 <= 2)
     }

@@ -545,6 +545,8 @@ class Cluster:
                      "message": "Job has reached the specified backoff limit", "lastTransitionTime": rfc3339()}]))
                 return
             self.update("jobs", namespace, name, lambda j: j["status"].update(active=0, failed=failures))
+            # The real controller waits before the next pod (10 s, doubling); a second here keeps tests short.
+            time.sleep(1)
 
     def delete_job(self, namespace, name, grace, propagation):
         if propagation != "Orphan":

@@ -37,14 +37,16 @@ struct GPHyperparameters: Sendable, Hashable {
          Array(repeating: log(20.0), count: d) + [log(20.0), log(0.5)])
     }
 
-    /// Log prior: lengthscales log-normal around 0.5, scale around 1, noise small.
+    /// Log prior: lengthscales log-normal around 1 (log-sd 0.5: a smooth trend across the cube
+    /// unless the data say otherwise), scale around 1, noise small.
     func logPrior() -> (value: Double, gradient: [Double]) {
         var value = 0.0
         var gradient: [Double] = []
+        let lengthscaleSpread = 0.5
         for l in lengthscales {
-            let z = log(l) - log(0.5)
+            let z = log(l) / lengthscaleSpread
             value -= 0.5 * z * z
-            gradient.append(-z)
+            gradient.append(-z / lengthscaleSpread)
         }
         let zs = log(scale)
         value -= 0.5 * zs * zs

@@ -13,18 +13,7 @@ verdict of each benchmark target:
 import json
 import sys
 
-
-def fmt(value):
-    if value == 0:
-        return "0"
-    if abs(value) >= 1000 or abs(value) < 0.01:
-        return f"{value:.2g}"
-    return f"{value:.3g}"
-
-
-def regret(row, c):
-    values = row.get(f"regret@{c}")
-    return f"{fmt(values[0])} [{fmt(values[1])}, {fmt(values[2])}]" if values else "–"
+from compare import fmt, regret
 
 
 def seconds(value):

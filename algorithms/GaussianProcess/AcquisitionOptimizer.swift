@@ -97,7 +97,7 @@ struct AcquisitionOptimizer {
                 let u0 = moved.map { x[$0] / scales[$0] }
                 let upper = moved.map { 1 / scales[$0] }
                 var base = x
-                let result = LBFGS.minimize(u0, lower: Array(repeating: 0, count: moved.count), upper: upper, maxIterations: 200, tolerance: 1e-7) { u in
+                let result = LBFGS.minimize(u0, lower: Array(repeating: 0, count: moved.count), upper: upper, maxIterations: 100, tolerance: 1e-5) { u in
                     for (k, j) in moved.enumerated() { base[j] = u[k] * scales[j] }
                     let (value, gradient) = valueAndGradient(base)
                     return (-value, moved.map { -gradient[$0] * scales[$0] })

@@ -38,10 +38,10 @@ public struct GPSuggester: Suggester {
     /// Metadata key of the log-hyperparameters a model suggestion was made with.
     static let hyperparametersKey = "gp.theta"
     /// Local searches of the acquisition per suggestion (the best completed point among the starts).
-    static let localSearches = 5
+    static let localSearches = 4
     /// Quasi-Newton iterations of a warm-started hyperparameter fit: the previous optimum, on one
     /// trial fewer, is close, and the next suggestion continues from where this one stops.
-    static let warmFitIterations = 3
+    static let warmFitIterations = 2
     /// At most this many trials enter the hyperparameter fit; the model itself uses up to `max_fit_trials`.
     static let hyperparameterFitLimit = 300
     /// A discrete coordinate with more values than this is handled as continuous, then rounded.
@@ -118,23 +118,27 @@ public struct GPSuggester: Suggester {
         let y = raw.map { ($0 - mean) / std }
         var gp = try fitModel(X: X, y: y, history: history, rng: &rng)
         let bestIndex = y.indices.min { y[$0] < y[$1] }!
-        let best = y[bestIndex]
+        // Kriging believer: a pending point is taken to return the mean predicted there, and that
+        // value counts for the incumbent too, so the next point is chosen to improve on it.
+        var best = y[bestIndex]
         for trial in history.pending {
             let x = space.encode(trial.assignment)
-            gp = gp.conditioned(on: x, value: gp.predict(x).mean)
+            let believed = gp.predict(x).mean
+            gp = gp.conditioned(on: x, value: believed)
+            best = min(best, believed)
         }
 
         let optimizer = AcquisitionOptimizer(dimension: d, grids: grids, categorical: categorical, scales: gp.hyper.lengthscales)
         let sobol = SobolSequence(dimension: d, seed: rng.next())
         for _ in 0..<count {
-            let model = gp
+            let model = gp, incumbent = best
             let acquisition = self.acquisition
             func values(_ points: [Double], _ m: Int) -> [Double] {
                 let p = model.posterior(points, count: m)
                 return (0..<m).map { i in
                     let sigma = p.variance[i].squareRoot()
                     switch acquisition {
-                    case .logEI: return LogEI.value(mean: p.mean[i], sigma: sigma, best: best).value
+                    case .logEI: return LogEI.value(mean: p.mean[i], sigma: sigma, best: incumbent).value
                     case .ucb(let kappa): return -p.mean[i] + kappa * sigma
                     }
                 }
@@ -144,7 +148,7 @@ public struct GPSuggester: Suggester {
                 let sigma = p.variance.squareRoot()
                 switch acquisition {
                 case .logEI:
-                    let e = LogEI.value(mean: p.mean, sigma: sigma, best: best)
+                    let e = LogEI.value(mean: p.mean, sigma: sigma, best: incumbent)
                     return (e.value, (0..<d).map { e.dMean * p.dMean[$0] + e.dSigma * p.dVariance[$0] / (2 * sigma) })
                 case .ucb(let kappa):
                     return (-p.mean + kappa * sigma, (0..<d).map { -p.dMean[$0] + kappa * p.dVariance[$0] / (2 * sigma) })
@@ -163,7 +167,9 @@ public struct GPSuggester: Suggester {
                 Self.hyperparametersKey: gp.hyper.logVector.map { "\($0)" }.joined(separator: ","),
             ]))
             let x = space.encode(assignment)
-            gp = gp.conditioned(on: x, value: gp.predict(x).mean)
+            let believed = gp.predict(x).mean
+            gp = gp.conditioned(on: x, value: believed)
+            best = min(best, believed)
         }
         if result.isEmpty, space.cardinality != nil {
             // Every nearby point is taken: fall back to the first unused point of a Sobol sweep.

@@ -6,7 +6,9 @@
 @inline(__always)
 func expNegative(_ x: Double) -> Double {
     if x < -708 { return 0 }
-    let k = (x * 1.4426950408889634).rounded()
+    // Adding and subtracting 1.5·2⁵² rounds to the nearest whole number without a library call.
+    let shifter = 6_755_399_441_055_744.0
+    let k = (x * 1.4426950408889634 + shifter) - shifter
     // f = x − k·ln 2, with ln 2 split in two parts so the product is exact.
     let f = (x - k * 0.6931471803691238) - k * 1.9082149292705877e-10
     var p = 1.0 / 6_227_020_800

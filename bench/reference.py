@@ -4,7 +4,7 @@ Optuna's GPSampler (`--samplers optuna_gp`; needs torch and scipy in the virtual
 
 Same functions, seeds and budgets as knob-bench; prints JSON rows of the same shape.
 
-    python bench/reference.py [--seeds 10] [--trials 100] [--overhead-trials 1000] [--overhead-seeds 1]
+    python bench/reference.py [--seeds 10] [--trials 100] [--overhead-trials 1000] [--overhead-seeds 1] [--pending 4]
 """
 
 import argparse
@@ -53,7 +53,7 @@ FUNCTIONS = {
 }
 
 
-def run_cmaes(bounds, f, seed, trials):
+def run_cmaes(bounds, f, seed, trials, pending=0):
     from cmaes import CMA
 
     d = len(bounds)
@@ -78,38 +78,55 @@ def run_cmaes(bounds, f, seed, trials):
     return best, seconds
 
 
-def run_optuna(bounds, f, seed, trials):
+def run_optuna(bounds, f, seed, trials, pending=0):
     import optuna
 
-    return _run_optuna_sampler(optuna.samplers.CmaEsSampler(seed=seed), bounds, f, trials)
+    return _run_optuna_sampler(optuna.samplers.CmaEsSampler(seed=seed), bounds, f, trials, pending)
 
 
-def run_optuna_gp(bounds, f, seed, trials):
+def run_optuna_gp(bounds, f, seed, trials, pending=0):
     import optuna
     import torch
 
     torch.set_num_threads(1)
-    return _run_optuna_sampler(optuna.samplers.GPSampler(seed=seed, deterministic_objective=True), bounds, f, trials)
+    sampler = optuna.samplers.GPSampler(seed=seed, deterministic_objective=True)
+    return _run_optuna_sampler(sampler, bounds, f, trials, pending)
 
 
-def _run_optuna_sampler(sampler, bounds, f, trials):
-    """Asks and tells one trial at a time; the time of ask, suggest and tell is the sampler's overhead."""
+def _run_optuna_sampler(sampler, bounds, f, trials, pending=0):
+    """Asks and tells; the time of ask, suggest and tell is the sampler's overhead (wall, and process
+    CPU in `_run_optuna_sampler.cpu`). With `pending` > 0, that many trials stay running: the oldest is
+    told, then new ones are asked for the free slots while the others are still running."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=sampler)
-    best, seconds, best_so_far = [], [], math.inf
-    for _ in range(trials):
-        start = time.perf_counter()
-        trial = study.ask()
-        x = [trial.suggest_float(f"x{i}", lo, hi) for i, (lo, hi) in enumerate(bounds)]
-        elapsed = time.perf_counter() - start
+    best, seconds, cpu, best_so_far = [], [], [], math.inf
+    running = []
+    asked = 0
+    slots = max(1, pending)
+    seen, duplicates = set(), 0
+    while len(best) < trials:
+        while len(running) < slots and asked < trials:
+            start, start_cpu = time.perf_counter(), time.process_time()
+            trial = study.ask()
+            x = [trial.suggest_float(f"x{i}", lo, hi) for i, (lo, hi) in enumerate(bounds)]
+            seconds.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - start_cpu)
+            duplicates += tuple(x) in seen
+            seen.add(tuple(x))
+            running.append((trial, x))
+            asked += 1
+        trial, x = running.pop(0)
         value = f(x)
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         study.tell(trial, value)
-        seconds.append(elapsed + time.perf_counter() - start)
+        seconds[-1] += time.perf_counter() - start
+        cpu[-1] += time.process_time() - start_cpu
         best_so_far = min(best_so_far, value)
         best.append(best_so_far)
+    _run_optuna_sampler.cpu = cpu
+    _run_optuna_sampler.duplicates = duplicates
     return best, seconds
 
 
@@ -124,6 +141,7 @@ def main():
     parser.add_argument("--overhead-seeds", type=int, default=1)
     parser.add_argument("--functions", default=",".join(FUNCTIONS))
     parser.add_argument("--samplers", default="cmaes_direct,optuna_cmaes", help=f"comma-separated: {', '.join(SAMPLERS)}")
+    parser.add_argument("--pending", type=int, default=0, help="trials kept running at a time (Optuna samplers)")
     args = parser.parse_args()
     rows = []
     for sampler in args.samplers.split(","):
@@ -131,22 +149,32 @@ def main():
         for name in args.functions.split(","):
             bounds, minimum, f = FUNCTIONS[name]
             regrets = {c: [] for c in (25, 50, 100) if c <= args.trials}
+            duplicates = 0
             for seed in range(args.seeds):
-                best, _ = runner(bounds, f, seed, args.trials)
+                best, _ = runner(bounds, f, seed, args.trials, args.pending)
+                duplicates += getattr(_run_optuna_sampler, "duplicates", 0) if sampler != "cmaes_direct" else 0
                 for c in regrets:
                     regrets[c].append(best[c - 1] - minimum)
-            overhead = {100: [], 1000: []}
+            overhead = {100: [], 500: [], 1000: []}
+            overhead_cpu = {100: [], 500: [], 1000: []}
             for seed in range(args.overhead_seeds):
-                _, seconds = runner(bounds, f, 1000 + seed, args.overhead_trials)
+                _, seconds = runner(bounds, f, 1000 + seed, args.overhead_trials, args.pending)
+                cpu = getattr(_run_optuna_sampler, "cpu", None) if sampler != "cmaes_direct" else None
                 for at in overhead:
                     if at <= len(seconds):
                         overhead[at].append(sum(seconds[at - 10 : at]) / 10)
-            row = {"function": name, "sampler": sampler, "seeds": args.seeds}
+                        if cpu:
+                            overhead_cpu[at].append(sum(cpu[at - 10 : at]) / 10)
+            row = {"function": name, "sampler": sampler, "seeds": args.seeds, "pending": args.pending, "duplicates": duplicates}
             for c, values in regrets.items():
                 row[f"regret@{c}"] = [float(np.quantile(values, q)) for q in (0.5, 0.25, 0.75)]
+                row[f"regrets@{c}"] = [float(v) for v in values]
             for at, values in overhead.items():
                 if values:
                     row[f"overhead@{at}"] = float(np.median(values))
+            for at, values in overhead_cpu.items():
+                if values:
+                    row[f"cpu@{at}"] = float(np.median(values))
             rows.append(row)
     print(json.dumps(rows, indent=2, sort_keys=True))
 

@@ -109,7 +109,7 @@ import Testing
 
     @Test func settingsAreChecked() {
         let space = SearchSpace([Parameter(name: "x", kind: .double(min: 0, max: 1, step: nil, scale: .linear))])
-        for (name, value) in [("base_estimator", "RF"), ("acq_func", "pi"), ("n_initial_points", "0"), ("kappa", "-1")] {
+        for (name, value) in [("base_estimator", "RF"), ("acq_func", "pi"), ("n_initial_points", "0"), ("kappa", "-1"), ("max_fit_trials", "5"), ("max_fit_trials", "many")] {
             var settings = [name: value]
             if name == "kappa" { settings["acq_func"] = "ucb" }
             #expect(throws: SuggesterError.self, "\(name)=\(value)") {
@@ -119,5 +119,107 @@ import Testing
         #expect(throws: Never.self) {
             try GPSuggester(context: SuggesterContext(space: space, settings: ["base_estimator": "GP", "acq_func": "ucb", "kappa": "2"], seed: 1))
         }
+    }
+
+    @Test func aBadSettingIsNamedInTheError() {
+        let space = SearchSpace([Parameter(name: "x", kind: .double(min: 0, max: 1, step: nil, scale: .linear))])
+        do {
+            _ = try GPSuggester(context: SuggesterContext(space: space, settings: ["max_fit_trials": "7"], seed: 1))
+            Issue.record("max_fit_trials=7 was accepted")
+        } catch {
+            #expect("\(error)".contains("max_fit_trials") && "\(error)".contains("7"), "\(error)")
+        }
+    }
+
+    @Test func categoricalChoicesAreAllOneUnitApart() throws {
+        // One categorical coordinate with four choices (encoded at their cells' centres) and one numeric.
+        let centres = (0..<4).map { (Double($0) + 0.5) / 4 }
+        let X = [[centres[0], 0.5]]
+        let hyper = GPHyperparameters(lengthscales: [0.7, 0.3], scale: 1.5, noise: 1e-6)
+        let gp = try #require(GaussianProcess(X: X, y: [1], hyper: hyper, categorical: [true, false]))
+        let neighbour = gp.kernelVector([centres[1], 0.5])[0]
+        let far = gp.kernelVector([centres[3], 0.5])[0]
+        // The first and last choices are as alike as the first and second: no order among labels.
+        #expect(abs(neighbour - far) < 1e-12, "\(neighbour) vs \(far)")
+        #expect(abs(neighbour - 1.5 * Matern52.value(1 / 0.7)) < 1e-12)
+        #expect(abs(gp.kernelVector([centres[0], 0.5])[0] - 1.5) < 1e-12)
+        // A numeric coordinate keeps its ordinary distance.
+        let ordinal = try #require(GaussianProcess(X: X, y: [1], hyper: hyper, categorical: [false, false]))
+        #expect(ordinal.kernelVector([centres[3], 0.5])[0] < ordinal.kernelVector([centres[1], 0.5])[0] - 0.1)
+        // The likelihood gradient still matches finite differences with a categorical coordinate.
+        let (points, values) = Self.data(n: 12, d: 2)
+        let mixed = points.map { [centres[Int($0[0] * 4)], $0[1]] }
+        let v = hyper.logVector
+        let analytic = GaussianProcess.negativeLogPosterior(X: mixed, y: values, logVector: v, categorical: [true, false]).gradient
+        for i in 0..<v.count {
+            var plus = v, minus = v
+            plus[i] += 1e-5
+            minus[i] -= 1e-5
+            let numeric = (GaussianProcess.negativeLogPosterior(X: mixed, y: values, logVector: plus, categorical: [true, false]).value
+                - GaussianProcess.negativeLogPosterior(X: mixed, y: values, logVector: minus, categorical: [true, false]).value) / 2e-5
+            #expect(abs(numeric - analytic[i]) < 1e-4 * max(1, abs(numeric)), "θ[\(i)]: analytic \(analytic[i]), numeric \(numeric)")
+        }
+    }
+
+    @Test func intsAndStepsArePaddedByHalfAStepInTheModelsGrid() throws {
+        let space = SearchSpace([
+            Parameter(name: "n", kind: .int(min: 1, max: 4, step: 1, scale: .linear)),
+            Parameter(name: "s", kind: .double(min: 0, max: 1, step: 0.5, scale: .linear)),
+            Parameter(name: "c", kind: .categorical(["a", "b"])),
+            Parameter(name: "x", kind: .double(min: 0, max: 1, step: nil, scale: .linear)),
+        ])
+        let suggester = try GPSuggester(context: SuggesterContext(space: space, seed: 3))
+        let grids = suggester.grids
+        for (grid, expected) in zip(grids.prefix(3), [[0.125, 0.375, 0.625, 0.875], [1.0 / 6, 0.5, 5.0 / 6], [0.25, 0.75]]) {
+            let values = try #require(grid)
+            #expect(values.count == expected.count)
+            for (a, b) in zip(values, expected) { #expect(abs(a - b) < 1e-12, "\(values) vs \(expected)") }
+        }
+        #expect(grids[3] == nil)
+        #expect(suggester.categorical == [false, false, true, false])
+    }
+
+    @Test func smallDiscreteCoordinatesAreSearchedExhaustively() {
+        // a(x) = −(x₀ − 0.3)² + bonus of x₁'s value (five values, best the middle one) + bonus of the
+        // categorical x₂ (three labels, best the last). Every candidate sits at x₁'s first value and x₂'s
+        // first label, where the gradient says nothing: only enumeration finds the best values.
+        let grid1 = [0.1, 0.3, 0.5, 0.7, 0.9], grid2 = [1.0 / 6, 0.5, 5.0 / 6]
+        let bonus1 = [0.0, 0.2, 1.0, 0.2, 0.0], bonus2 = [0.0, 0.1, 0.5]
+        func index(_ grid: [Double], _ v: Double) -> Int { grid.indices.min { abs(grid[$0] - v) < abs(grid[$1] - v) }! }
+        func a(_ x: [Double]) -> Double { -(x[0] - 0.3) * (x[0] - 0.3) + bonus1[index(grid1, x[1])] + bonus2[index(grid2, x[2])] }
+        let optimizer = AcquisitionOptimizer(dimension: 3, grids: [nil, grid1, grid2], categorical: [false, false, true], scales: [0.5, 0.5, 0.5])
+        var rng = SeededGenerator(seed: 5)
+        let candidates = (0..<32).map { i in [Double(i) / 31, grid1[0], grid2[0]] }
+        let found = optimizer.maximize(
+            candidates: candidates, starts: [], localSearches: 3, rng: &rng,
+            values: { points, m in (0..<m).map { a(Array(points[($0 * 3)..<($0 * 3 + 3)])) } },
+            valueAndGradient: { x in (a(x), [-2 * (x[0] - 0.3), 0, 0]) })
+        let best = found[0].x
+        #expect(abs(best[0] - 0.3) < 1e-3, "\(best)")
+        #expect(best[1] == grid1[2] && best[2] == grid2[2], "\(best)")
+    }
+
+    @Test func pastMaxFitTrialsTheModelKeepsTheBestPoints() throws {
+        var rng = SeededGenerator(seed: 1)
+        let rows = (0..<100).map { i in (i, Double((i * 37) % 100)) }
+        let subset = GPSuggester.subset(of: rows, limit: 20, rng: &rng)
+        #expect(subset.count == 20)
+        let values = Set(subset.map(\.1))
+        for best in 0..<10 { #expect(values.contains(Double(best)), "value \(best) was left out") }
+        #expect(subset.map(\.0) == subset.map(\.0).sorted(), "the rows keep their order")
+        #expect(GPSuggester.subset(of: rows, limit: 100, rng: &rng).count == 100)
+        // A suggester past its limit still proposes valid points.
+        let space = SearchSpace([Parameter(name: "x", kind: .double(min: -2, max: 2, step: nil, scale: .linear)),
+                                 Parameter(name: "k", kind: .int(min: 0, max: 3, step: 1, scale: .linear))])
+        let suggester = try GPSuggester(context: SuggesterContext(space: space, settings: ["max_fit_trials": "20", "n_candidates": "64"], seed: 2))
+        var history = History()
+        for i in 0..<40 {
+            let assignment = space.decode([Double(i) / 40, Double(i % 4) / 4 + 0.1])
+            let x = assignment["x"]!.numericValue!
+            history.trials.append(.init(assignment: assignment, outcome: .completed(x * x)))
+        }
+        let next = try suggester.suggest(count: 2, history: history)
+        #expect(next.count == 2 && next.allSatisfy { space.contains($0.assignment) })
+        #expect(next[0].assignment != next[1].assignment)
     }
 }

@@ -18,4 +18,15 @@ import Testing
         #expect(SobolSequence(dimension: 3, seed: 1).points(8) == SobolSequence(dimension: 3, seed: 1).points(8))
         #expect(Array(SobolSequence(dimension: 2, seed: 1).points(8)[4...]) == SobolSequence(dimension: 2, seed: 1).points(4, skip: 4))
     }
+
+    @Test func scramblingBreaksTheCoincidencesBetweenDimensions() {
+        // Unscrambled (or only shifted), the second point differs from the first by exactly ½ in
+        // every dimension; the linear matrix scramble makes that difference depend on the dimension.
+        let points = SobolSequence(dimension: SobolSequence.maxDimension, seed: 4).points(2)
+        let differences = (0..<SobolSequence.maxDimension).map { j in
+            UInt32(points[0][j] * 4_294_967_296.0) ^ UInt32(points[1][j] * 4_294_967_296.0)
+        }
+        #expect(differences.allSatisfy { $0 >> 31 == 1 }, "the first digit still splits the interval in two")
+        #expect(Set(differences).count > 15, "\(differences)")
+    }
 }

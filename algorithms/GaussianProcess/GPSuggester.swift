@@ -8,21 +8,27 @@ import Darwin
 ///
 /// The first `n_initial_points` trials (default 10) follow a scrambled Sobol design. After that,
 /// a Matérn-5/2 ARD process is fitted to the completed trials on the unit-cube encoding (outputs
-/// standardized, hyperparameters by maximum a posteriori with L-BFGS from a few starts), and each
-/// suggestion maximizes log expected improvement: the best of a Sobol set of candidates and of the
-/// completed points' neighbourhoods, refined by projected L-BFGS. Pending trials (and the earlier
-/// suggestions of the same batch) are conditioned on as if they had returned the mean the model
-/// predicts there (kriging believer), so parallel trials spread out. Failed trials are left out of
-/// the model but never suggested again.
+/// standardized, categorical parameters at distance 0 or 1, hyperparameters by maximum a posteriori
+/// with L-BFGS, warm-started from the previous model suggestion), and each suggestion maximizes log
+/// expected improvement (`AcquisitionOptimizer`: Sobol candidates, then local searches that move
+/// continuous coordinates by L-BFGS and enumerate small discrete ones). Pending trials (and the
+/// earlier suggestions of the same batch) are conditioned on as if they had returned the mean the
+/// model predicts there (kriging believer), so parallel trials spread out. Failed trials are left
+/// out of the model but never suggested again. Past `max_fit_trials` completed trials, the model
+/// sees the best half of that many and an even spread of the rest.
 ///
 /// Settings: `n_initial_points`, `random_state`, `acq_func` (`logei`, or `ucb` with `kappa`),
-/// `base_estimator` (`GP` only), `n_candidates` (default 1024).
+/// `base_estimator` (`GP` only), `n_candidates` (default 1024), `max_fit_trials` (default 500).
 public struct GPSuggester: Suggester {
     public let space: SearchSpace
     let seed: UInt64
     let initialPoints: Int
     let candidates: Int
+    let maxFitTrials: Int
     let acquisition: Acquisition
+    /// Per coordinate: its encoded values when finite and not too many, and whether it is categorical.
+    let grids: [[Double]?]
+    let categorical: [Bool]
 
     enum Acquisition: Sendable {
         case logEI
@@ -31,15 +37,25 @@ public struct GPSuggester: Suggester {
 
     /// Metadata key of the log-hyperparameters a model suggestion was made with.
     static let hyperparametersKey = "gp.theta"
+    /// Local searches of the acquisition per suggestion (the best completed point among the starts).
+    static let localSearches = 4
+    /// Quasi-Newton iterations of a warm-started hyperparameter fit: the previous optimum, on one
+    /// trial fewer, is close, and the next suggestion continues from where this one stops.
+    static let warmFitIterations = 2
+    /// At most this many trials enter the hyperparameter fit; the model itself uses up to `max_fit_trials`.
+    static let hyperparameterFitLimit = 300
+    /// A discrete coordinate with more values than this is handled as continuous, then rounded.
+    static let gridLimit = 4096
 
     public init(context: SuggesterContext) throws {
         let reader = SettingsReader(context.settings)
-        try reader.rejectUnknown(["n_initial_points", "random_state", "acq_func", "kappa", "base_estimator", "n_candidates"],
+        try reader.rejectUnknown(["n_initial_points", "random_state", "acq_func", "kappa", "base_estimator", "n_candidates", "max_fit_trials"],
                                  algorithm: "bayesianoptimization")
         space = context.space
         seed = try reader.seed() ?? context.seed
         initialPoints = try reader.int("n_initial_points", in: 1...10_000) ?? 10
-        candidates = try reader.int("n_candidates", in: 16...100_000) ?? 1024
+        candidates = try reader.int("n_candidates", in: 16...100_000) ?? 512
+        maxFitTrials = try reader.int("max_fit_trials", in: 20...100_000) ?? 500
         if let estimator = context.settings["base_estimator"], estimator.trimmingSpaces.uppercased() != "GP" {
             throw SuggesterError.invalidSetting(name: "base_estimator", message: "\"\(estimator)\" is not supported; knob's bayesianoptimization uses a Gaussian process (GP)")
         }
@@ -48,7 +64,7 @@ public struct GPSuggester: Suggester {
             acquisition = .logEI
         case "ucb", "lcb":
             let text = context.settings["kappa"] ?? "1.96"
-            guard let kappa = Double(text.trimmingSpaces), kappa >= 0 else {
+            guard let kappa = Double(text.trimmingSpaces), kappa >= 0, kappa.isFinite else {
                 throw SuggesterError.invalidSetting(name: "kappa", message: "\"\(text)\" is not a non-negative number")
             }
             acquisition = .ucb(kappa: kappa)
@@ -59,10 +75,17 @@ public struct GPSuggester: Suggester {
             throw SuggesterError.unsupportedSpace(parameter: context.space.parameters[SobolSequence.maxDimension].name,
                                                   message: "bayesianoptimization handles at most \(SobolSequence.maxDimension) parameters")
         }
+        grids = context.space.parameters.map { parameter in
+            guard let count = parameter.cardinality, count <= Self.gridLimit, let values = parameter.finiteValues else { return nil }
+            return values.map(parameter.encode)
+        }
+        categorical = context.space.parameters.map { parameter in
+            if case .categorical = parameter.kind { return true }
+            return false
+        }
     }
 
     public func suggest(count: Int, history: History) throws -> [Suggestion] {
-        let finite = space.cardinality != nil
         var used = Set(history.trials.map { space.key($0.assignment) })
         if let total = space.cardinality, used.count >= total { throw SuggesterError.exhausted }
         let completed = history.completed.filter { $0.value.isFinite }
@@ -77,80 +100,126 @@ public struct GPSuggester: Suggester {
                 let assignment = space.decode(sobol.points(1, skip: index)[0])
                 index += 1
                 tries += 1
-                if finite, used.contains(space.key(assignment)) { continue }
+                if used.contains(space.key(assignment)) { continue }
                 used.insert(space.key(assignment))
                 result.append(Suggestion(assignment: assignment, metadata: ["gp.phase": "initial"]))
             }
             return result
         }
 
-        // The model: standardized outputs of completed trials.
-        let X = completed.map { space.encode($0.assignment) }
-        let raw = completed.map(\.value)
+        var rng = SeededGenerator(seed: seed, stream: history.trials.count)
+        // The trials the model sees: all, or past `max_fit_trials` the best half and a spread of the rest.
+        let modelled = Self.subset(of: completed.map { ($0.assignment, $0.value) }, limit: maxFitTrials, rng: &rng)
+        let d = space.dimension
+        let X = modelled.map { space.encode($0.0) }
+        let raw = modelled.map(\.1)
         let mean = raw.reduce(0, +) / Double(raw.count)
         let std = max(1e-12, (raw.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(raw.count)).squareRoot())
         let y = raw.map { ($0 - mean) / std }
+        var gp = try fitModel(X: X, y: y, history: history, rng: &rng)
+        let bestIndex = y.indices.min { y[$0] < y[$1] }!
+        // Kriging believer: a pending point is taken to return the mean predicted there, and that
+        // value counts for the incumbent too, so the next point is chosen to improve on it.
+        var best = y[bestIndex]
+        for trial in history.pending {
+            let x = space.encode(trial.assignment)
+            let believed = gp.predict(x).mean
+            gp = gp.conditioned(on: x, value: believed)
+            best = min(best, believed)
+        }
+
+        let optimizer = AcquisitionOptimizer(dimension: d, grids: grids, categorical: categorical, scales: gp.hyper.lengthscales)
+        let sobol = SobolSequence(dimension: d, seed: rng.next())
+        for _ in 0..<count {
+            let model = gp, incumbent = best
+            let acquisition = self.acquisition
+            func values(_ points: [Double], _ m: Int) -> [Double] {
+                let p = model.posterior(points, count: m)
+                return (0..<m).map { i in
+                    let sigma = p.variance[i].squareRoot()
+                    switch acquisition {
+                    case .logEI: return LogEI.value(mean: p.mean[i], sigma: sigma, best: incumbent).value
+                    case .ucb(let kappa): return -p.mean[i] + kappa * sigma
+                    }
+                }
+            }
+            func valueAndGradient(_ x: [Double]) -> (value: Double, gradient: [Double]) {
+                let p = model.predict(x, gradient: true)
+                let sigma = p.variance.squareRoot()
+                switch acquisition {
+                case .logEI:
+                    let e = LogEI.value(mean: p.mean, sigma: sigma, best: incumbent)
+                    return (e.value, (0..<d).map { e.dMean * p.dMean[$0] + e.dSigma * p.dVariance[$0] / (2 * sigma) })
+                case .ucb(let kappa):
+                    return (-p.mean + kappa * sigma, (0..<d).map { -p.dMean[$0] + kappa * p.dVariance[$0] / (2 * sigma) })
+                }
+            }
+            let found = optimizer.maximize(
+                candidates: sobol.points(candidates, skip: result.count * candidates), starts: [X[bestIndex]],
+                localSearches: Self.localSearches, rng: &rng, values: values, valueAndGradient: valueAndGradient)
+            // The best point whose assignment is new.
+            guard let chosen = found.first(where: { !used.contains(space.key(space.decode($0.x))) }) else { break }
+            let assignment = space.decode(chosen.x)
+            used.insert(space.key(assignment))
+            result.append(Suggestion(assignment: assignment, metadata: [
+                "gp.phase": "model",
+                "gp.acquisition": "\(chosen.value)",
+                Self.hyperparametersKey: gp.hyper.logVector.map { "\($0)" }.joined(separator: ","),
+            ]))
+            let x = space.encode(assignment)
+            let believed = gp.predict(x).mean
+            gp = gp.conditioned(on: x, value: believed)
+            best = min(best, believed)
+        }
+        if result.isEmpty, space.cardinality != nil {
+            // Every nearby point is taken: fall back to the first unused point of a Sobol sweep.
+            let sweep = SobolSequence(dimension: d, seed: rng.next())
+            for point in sweep.points(4096) where result.count < count {
+                let assignment = space.decode(point)
+                if used.insert(space.key(assignment)).inserted {
+                    result.append(Suggestion(assignment: assignment, metadata: ["gp.phase": "fallback"]))
+                }
+            }
+        }
+        return result
+    }
+
+    /// The hyperparameters by MAP, warm-started from those the latest model suggestion recorded;
+    /// fitted on at most `hyperparameterFitLimit` of the rows, the model then built on all of them.
+    func fitModel(X: [[Double]], y: [Double], history: History, rng: inout SeededGenerator) throws -> GaussianProcess {
         let d = space.dimension
-        // Warm start: the hyperparameters the latest model suggestion recorded, when there is one.
         let warm = history.trials.reversed().lazy.compactMap { $0.metadata[Self.hyperparametersKey] }.first
             .map { $0.utf8.split(separator: UInt8(ascii: ",")).compactMap { Double(Substring($0)) } }
-            .flatMap { $0.count == d + 2 ? GPHyperparameters(logVector: $0) : nil }
+            .flatMap { $0.count == d + 2 && $0.allSatisfy(\.isFinite) ? GPHyperparameters(logVector: $0) : nil }
         let starts = warm.map { [$0] } ?? [
             GPHyperparameters(lengthscales: Array(repeating: 0.5, count: d), scale: 1, noise: 1e-4),
             GPHyperparameters(lengthscales: Array(repeating: 0.15, count: d), scale: 1, noise: 1e-6),
         ]
-        guard var gp = GaussianProcess.fit(X: X, y: y, starts: starts) else {
+        let fitRows = Self.subset(of: Array(zip(X, y)), limit: Self.hyperparameterFitLimit, rng: &rng)
+        guard let fitted = GaussianProcess.fit(X: fitRows.map(\.0), y: fitRows.map(\.1), starts: starts, categorical: categorical,
+                                                 maxIterations: warm == nil ? 60 : Self.warmFitIterations) else {
             throw SuggesterError.invalidSetting(name: "bayesianoptimization", message: "the Gaussian process could not be fitted")
         }
-        let best = y.min() ?? 0
-        for trial in history.pending {
-            let x = space.encode(trial.assignment)
-            gp = gp.conditioned(on: x, value: gp.predict(x).mean)
+        if fitRows.count == X.count { return fitted }
+        guard let model = GaussianProcess(X: X, y: y, hyper: fitted.hyper, categorical: categorical) else {
+            throw SuggesterError.invalidSetting(name: "bayesianoptimization", message: "the Gaussian process could not be fitted")
         }
+        return model
+    }
 
-        var rng = SeededGenerator(seed: seed, stream: history.trials.count)
-        let sobol = SobolSequence(dimension: d, seed: rng.next())
-        for _ in 0..<count {
-            let model = gp
-            func score(_ x: [Double]) -> (value: Double, gradient: [Double]) {
-                let p = model.predict(x, gradient: true)
-                let sigma = p.variance.squareRoot()
-                let dSigma = p.dVariance.map { $0 / (2 * sigma) }
-                switch acquisition {
-                case .logEI:
-                    let e = LogEI.value(mean: p.mean, sigma: sigma, best: best)
-                    return (e.value, (0..<d).map { e.dMean * p.dMean[$0] + e.dSigma * dSigma[$0] })
-                case .ucb(let kappa):
-                    return (-p.mean + kappa * sigma, (0..<d).map { -p.dMean[$0] + kappa * dSigma[$0] })
-                }
-            }
-            // Candidates: a Sobol set, and points near the best completed ones.
-            var pool = sobol.points(candidates, skip: result.count * candidates)
-            for (x, _) in zip(X, y).sorted(by: { $0.1 < $1.1 }).prefix(5) {
-                for _ in 0..<20 { pool.append(x.map { min(1, max(0, $0 + 0.05 * rng.nextGaussian())) }) }
-            }
-            let ranked = pool.map { ($0, score($0).value) }.filter { $0.1.isFinite }.sorted { $0.1 > $1.1 }
-            var refined: [([Double], Double)] = []
-            for (start, _) in ranked.prefix(3) {
-                let r = LBFGS.minimize(start, lower: Array(repeating: 0, count: d), upper: Array(repeating: 1, count: d), maxIterations: 40) { x in
-                    let s = score(x)
-                    return (-s.value, s.gradient.map { -$0 })
-                }
-                refined.append((r.x, -r.value))
-            }
-            // The best point whose assignment is new (in a finite space), else the best.
-            let order = (refined + ranked.prefix(200).map { ($0.0, $0.1) }).sorted { $0.1 > $1.1 }
-            let chosen = order.first { !finite || !used.contains(space.key(space.decode($0.0))) } ?? order[0]
-            let assignment = space.decode(chosen.0)
-            if finite, used.contains(space.key(assignment)) { break }
-            used.insert(space.key(assignment))
-            result.append(Suggestion(assignment: assignment, metadata: [
-                "gp.phase": "model",
-                Self.hyperparametersKey: gp.hyper.logVector.map { "\($0)" }.joined(separator: ","),
-            ]))
-            let x = space.encode(assignment)
-            gp = gp.conditioned(on: x, value: gp.predict(x).mean)
+    /// All rows when there are at most `limit`; else the best ⌈limit/2⌉ by value (lowest first) and
+    /// the rest drawn at random from the others, in their original order.
+    static func subset<Row>(of rows: [(Row, Double)], limit: Int, rng: inout SeededGenerator) -> [(Row, Double)] {
+        guard rows.count > limit else { return rows }
+        let ranked = rows.indices.sorted { rows[$0].1 < rows[$1].1 }
+        let keep = (limit + 1) / 2
+        var others = Array(ranked[keep...])
+        // A partial Fisher–Yates shuffle picks the rest.
+        for i in 0..<(limit - keep) {
+            let j = i + Int(rng.next() % UInt64(others.count - i))
+            others.swapAt(i, j)
         }
-        return result
+        let chosen = Set(ranked[..<keep]).union(others[..<(limit - keep)])
+        return rows.indices.filter(chosen.contains).map { rows[$0] }
     }
 }

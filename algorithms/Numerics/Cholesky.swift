@@ -1,4 +1,6 @@
 // Notation: A = L·Lᵀ for a symmetric positive-definite n×n A (row-major), L lower triangular.
+// Inner loops are dot products of contiguous rows or row updates (y += a·x), written so the
+// compiler can use vector instructions.
 
 /// Cholesky factorization with jitter escalation: when A is not numerically positive definite,
 /// ε·mean(diag A) is added to the diagonal, ε growing from 1e-10 by ×10 up to 1e-2.
@@ -29,17 +31,16 @@ public struct Cholesky: Sendable {
         var l = [Double](repeating: 0, count: n * n)
         let ok = l.withUnsafeMutableBufferPointer { l -> Bool in
             a.withUnsafeBufferPointer { a -> Bool in
-                for j in 0..<n {
-                    var d = a[j * n + j] + jitter
-                    for k in 0..<j { d -= l[j * n + k] * l[j * n + k] }
-                    guard d > 0, d.isFinite else { return false }
-                    let ljj = d.squareRoot()
-                    l[j * n + j] = ljj
-                    for i in (j + 1)..<max(j + 1, n) {
-                        var s = a[i * n + j]
-                        for k in 0..<j { s -= l[i * n + k] * l[j * n + k] }
-                        l[i * n + j] = s / ljj
+                let l = l.baseAddress!
+                // Row by row: L[i][j] = (A[i][j] − L[i][0..<j]·L[j][0..<j]) / L[j][j].
+                for i in 0..<n {
+                    let row = l + i * n
+                    for j in 0..<i {
+                        row[j] = (a[i * n + j] - dot(row, l + j * n, j)) / l[j * n + j]
                     }
+                    let d = a[i * n + i] + jitter - dot(row, row, i)
+                    guard d > 0, d.isFinite else { return false }
+                    row[i] = d.squareRoot()
                 }
                 return true
             }
@@ -52,10 +53,9 @@ public struct Cholesky: Sendable {
         var x = b
         L.withUnsafeBufferPointer { l in
             x.withUnsafeMutableBufferPointer { x in
+                let l = l.baseAddress!, x = x.baseAddress!
                 for i in 0..<n {
-                    var s = x[i]
-                    for k in 0..<i { s -= l[i * n + k] * x[k] }
-                    x[i] = s / l[i * n + i]
+                    x[i] = (x[i] - dot(l + i * n, x, i)) / l[i * n + i]
                 }
             }
         }
@@ -77,6 +77,23 @@ public struct Cholesky: Sendable {
         return x
     }
 
+    /// Solves L·V = B in place for B with `columns` columns (n×columns, row-major): one forward
+    /// substitution serving every column at once.
+    public func solveLowerInPlace(_ b: UnsafeMutablePointer<Double>, columns m: Int) {
+        L.withUnsafeBufferPointer { l in
+            for i in 0..<n {
+                let row = b + i * m
+                for k in 0..<i {
+                    let lik = l[i * n + k]
+                    let source = b + k * m
+                    for c in 0..<m { row[c] -= lik * source[c] }
+                }
+                let inverse = 1 / l[i * n + i]
+                for c in 0..<m { row[c] *= inverse }
+            }
+        }
+    }
+
     /// Solves A·x = b.
     public func solve(_ b: [Double]) -> [Double] { solveUpper(solveLower(b)) }
 
@@ -87,31 +104,36 @@ public struct Cholesky: Sendable {
 
     /// A⁻¹ (row-major) = L⁻ᵀ·L⁻¹, from the factor.
     public func inverse() -> [Double] {
-        // M = L⁻¹, lower triangular, column by column.
+        // M = L⁻¹, lower triangular, row by row: M[i] = (e_i − Σ_{k<i} L[i][k]·M[k]) / L[i][i].
         var m = [Double](repeating: 0, count: n * n)
+        var result = [Double](repeating: 0, count: n * n)
         L.withUnsafeBufferPointer { l in
             m.withUnsafeMutableBufferPointer { m in
-                for j in 0..<n {
-                    m[j * n + j] = 1 / l[j * n + j]
-                    for i in (j + 1)..<max(j + 1, n) {
-                        var s = 0.0
-                        for k in j..<i { s -= l[i * n + k] * m[k * n + j] }
-                        m[i * n + j] = s / l[i * n + i]
-                    }
-                }
-            }
-        }
-        // A⁻¹[i][j] = Σ_{k ≥ max(i,j)} M[k][i]·M[k][j].
-        var result = [Double](repeating: 0, count: n * n)
-        m.withUnsafeBufferPointer { m in
-            result.withUnsafeMutableBufferPointer { r in
+                let m = m.baseAddress!
                 for i in 0..<n {
-                    for j in 0...i {
-                        var s = 0.0
-                        for k in i..<n { s += m[k * n + i] * m[k * n + j] }
-                        r[i * n + j] = s
-                        r[j * n + i] = s
+                    let row = m + i * n
+                    for k in 0..<i {
+                        let lik = l[i * n + k]
+                        let source = m + k * n
+                        for j in 0...k { row[j] -= lik * source[j] }
                     }
+                    row[i] = 1
+                    let inverse = 1 / l[i * n + i]
+                    for j in 0...i { row[j] *= inverse }
+                }
+                // A⁻¹ = Σ_k M[k]ᵀ·M[k]: the lower triangle by rank-one row updates, then mirrored.
+                result.withUnsafeMutableBufferPointer { r in
+                    let r = r.baseAddress!
+                    for k in 0..<n {
+                        let source = m + k * n
+                        for i in 0...k {
+                            let factor = source[i]
+                            if factor == 0 { continue }
+                            let target = r + i * n
+                            for j in 0...i { target[j] += factor * source[j] }
+                        }
+                    }
+                    for i in 0..<n { for j in 0..<i { r[j * n + i] = r[i * n + j] } }
                 }
             }
         }
@@ -134,6 +156,23 @@ public struct Cholesky: Sendable {
         self.n = n
         self.jitter = jitter
     }
+}
+
+/// Σ a[k]·b[k] for k in 0..<count, with four independent partial sums so the loop vectorizes.
+@inline(__always)
+func dot(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ count: Int) -> Double {
+    var sum = SIMD4<Double>.zero
+    var k = 0
+    while k + 4 <= count {
+        sum += SIMD4(a[k], a[k + 1], a[k + 2], a[k + 3]) * SIMD4(b[k], b[k + 1], b[k + 2], b[k + 3])
+        k += 4
+    }
+    var tail = 0.0
+    while k < count {
+        tail += a[k] * b[k]
+        k += 1
+    }
+    return sum.sum() + tail
 }
 
 #if canImport(Glibc)

@@ -48,7 +48,10 @@ public enum LBFGS {
                 sHistory.removeAll()
                 yHistory.removeAll()
             }
-            var step = 1.0
+            // Without curvature pairs the direction is the bare gradient: its first step moves at most
+            // one unit in any coordinate.
+            let largest = direction.map(abs).max() ?? 0
+            var step = sHistory.isEmpty && largest > 1 ? 1 / largest : 1.0
             var accepted: (x: [Double], value: Double, gradient: [Double])?
             for _ in 0..<30 {
                 let candidate = project((0..<n).map { x[$0] + step * direction[$0] })

@@ -1,7 +1,11 @@
 // Notation: a Sobol sequence in base 2; dimension j has a primitive polynomial of degree s_j with
 // coefficients a_j and initial direction numbers m_{j,1..s_j} (odd, m_k < 2^k). Point i is the XOR of
-// the direction numbers v_{j,k} = m_{j,k}·2^(32−k) for the bits k of i's Gray code. A random digital
-// shift (XOR with a per-dimension constant) scrambles it while keeping its stratification.
+// the direction numbers v_{j,k} = m_{j,k}·2^(32−k) for the bits k of i's Gray code. Scrambling keeps
+// the stratification: a random linear matrix scramble (digit t of a coordinate becomes the parity of
+// digits 1…t under a random lower-triangular binary matrix M_j with unit diagonal, applied to every
+// direction number) and then a random digital shift (XOR with a per-dimension constant). The shift
+// alone would keep the unscrambled sequence's coincidences (its first points repeat the same value in
+// several dimensions), which make a small initial design poor.
 
 /// A scrambled Sobol low-discrepancy sequence in [0, 1)^dimension (dimension ≤ 21).
 public struct SobolSequence: Sendable {
@@ -42,9 +46,25 @@ public struct SobolSequence: Sendable {
             }
             directions.append(v)
         }
-        self.directions = directions
         var rng = SeededGenerator(seed: seed)
+        self.directions = directions.map { v in Self.scramble(v, rng: &rng) }
         shift = (0..<dimension).map { _ in UInt32(truncatingIfNeeded: rng.next()) }
+    }
+
+    /// The direction numbers of one dimension under a random linear matrix scramble: row t of M
+    /// (digit t, the most significant first) has a one on the diagonal and random bits to its left.
+    private static func scramble(_ v: [UInt32], rng: inout SeededGenerator) -> [UInt32] {
+        let rows: [UInt32] = (0..<32).map { t in
+            let left: UInt32 = t == 0 ? 0 : UInt32.max << (32 - t)
+            return (UInt32(truncatingIfNeeded: rng.next()) & left) | (1 << (31 - t))
+        }
+        return v.map { value in
+            var scrambled: UInt32 = 0
+            for t in 0..<32 where (value & rows[t]).nonzeroBitCount & 1 == 1 {
+                scrambled |= 1 << (31 - t)
+            }
+            return scrambled
+        }
     }
 
     /// The first `count` points after skipping `skip`.

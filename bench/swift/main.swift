@@ -3,9 +3,12 @@
 // trials over seeds — median and interquartile range — and the time per suggestion (including
 // the replay of the history) around trial 100 and trial 1000.
 //
-//   swift run -c release knob-bench [--algorithm cmaes] [--seeds 10] [--trials 100] [--json]
+//   swift run -c release knob-bench [--algorithm cmaes] [--seeds 10] [--first-seed 0] [--trials 100]
+//       [--overhead-trials 1000] [--overhead-seeds 3] [--functions branin2,...] [--pending 4] [--json] [--trace]
 //
-// Trials run one at a time: suggest one, evaluate it, record it, repeat.
+// Trials run one at a time (suggest one, evaluate it, record it, repeat), or with --pending N keeping
+// N trials pending: the oldest completes, then the suggester refills the free slot knowing the others
+// are pending. --trace prints every trial to standard error.
 
 import KnobAlgorithms
 import Foundation
@@ -13,10 +16,15 @@ import Foundation
 struct Options {
     var algorithm = "cmaes"
     var seeds = 10
+    var firstSeed = 0
     var trials = 100
     var overheadTrials = 1000
     var overheadSeeds = 3
     var json = false
+    /// Trials kept pending at a time (0: one at a time, each completed before the next is asked).
+    var pending = 0
+    /// Prints every trial of seed 0 (value, best so far, suggester metadata) to standard error.
+    var trace = false
     var functions = TestFunction.all.map(\.name)
 
     init(_ arguments: [String]) {
@@ -25,11 +33,14 @@ struct Options {
             switch flag {
             case "--algorithm": algorithm = rest.popFirst() ?? algorithm
             case "--seeds": seeds = rest.popFirst().flatMap(Int.init) ?? seeds
+            case "--first-seed": firstSeed = rest.popFirst().flatMap(Int.init) ?? firstSeed
             case "--trials": trials = rest.popFirst().flatMap(Int.init) ?? trials
             case "--overhead-trials": overheadTrials = rest.popFirst().flatMap(Int.init) ?? overheadTrials
             case "--overhead-seeds": overheadSeeds = rest.popFirst().flatMap(Int.init) ?? overheadSeeds
             case "--functions": functions = (rest.popFirst() ?? "").split(separator: ",").map(String.init)
             case "--json": json = true
+            case "--pending": pending = rest.popFirst().flatMap(Int.init) ?? pending
+            case "--trace": trace = true
             default:
                 FileHandle.standardError.write(Data("unknown option \(flag)\n".utf8))
                 exit(2)
@@ -38,29 +49,71 @@ struct Options {
     }
 }
 
-/// Best value after each trial, the time each suggestion took, and the time the last one takes
-/// with nothing cached (as the first suggestion after a restart).
-func run(_ function: TestFunction, algorithm: String, seed: UInt64, trials: Int) throws -> (best: [Double], seconds: [Double], cold: Double) {
+/// What one run of a suggester on a function gives.
+struct RunResult {
+    /// Best value among the first k + 1 completed trials, for each k.
+    var best: [Double]
+    /// Wall-clock and process CPU seconds per suggestion, in the order they were made.
+    var seconds: [Double]
+    var cpuSeconds: [Double]
+    /// The first suggestion after the run with nothing cached (as after a restart).
+    var cold: Double
+    /// Assignments proposed more than once.
+    var duplicates: Int
+}
+
+func processCPUTime() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+}
+
+/// Runs `trials` trials. With `pending` > 0, that many trials are kept pending: the suggester is
+/// asked for enough to fill the slots, then the oldest pending trial completes, and so on.
+func run(_ function: TestFunction, algorithm: String, seed: UInt64, trials: Int, pending: Int = 0, trace: Bool = false) throws -> RunResult {
     let suggester = try SuggesterRegistry.make(algorithm, context: SuggesterContext(space: function.space, seed: seed))
     var history = History()
-    var best: [Double] = []
-    var seconds: [Double] = []
+    var result = RunResult(best: [], seconds: [], cpuSeconds: [], cold: 0, duplicates: 0)
+    var seen = Set<[String]>()
     var bestSoFar = Double.infinity
-    while history.trials.count < trials {
-        let start = DispatchTime.now().uptimeNanoseconds
-        let next = try suggester.suggest(count: 1, history: history)
-        seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-        guard let suggestion = next.first else { break }
-        let value = function.evaluate(suggestion.assignment)
-        history.trials.append(.init(assignment: suggestion.assignment, outcome: .completed(value), metadata: suggestion.metadata))
+    var running: [Int] = []
+    var completed = 0
+    let slots = max(1, pending)
+    while completed < trials {
+        let wanted = min(slots - running.count, trials - history.trials.count)
+        if wanted > 0 {
+            let start = DispatchTime.now().uptimeNanoseconds, cpu = processCPUTime()
+            let next = try suggester.suggest(count: wanted, history: history)
+            let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, elapsedCPU = processCPUTime() - cpu
+            for suggestion in next {
+                result.seconds.append(elapsed / Double(next.count))
+                result.cpuSeconds.append(elapsedCPU / Double(next.count))
+                if !seen.insert(function.space.key(suggestion.assignment)).inserted { result.duplicates += 1 }
+                running.append(history.trials.count)
+                history.trials.append(.init(assignment: suggestion.assignment, outcome: .pending, metadata: suggestion.metadata))
+            }
+            if next.isEmpty && running.isEmpty { break }
+        }
+        guard !running.isEmpty else { break }
+        let index = running.removeFirst()
+        let trial = history.trials[index]
+        let value = function.evaluate(trial.assignment)
+        history.trials[index].outcome = .completed(value)
+        completed += 1
         bestSoFar = min(bestSoFar, value)
-        best.append(bestSoFar)
+        result.best.append(bestSoFar)
+        if trace {
+            let x = function.space.encode(trial.assignment).map { String(format: "%.3f", $0) }.joined(separator: " ")
+            let metadata = trial.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            let line = String(format: "s%d %4d %10.5f %10.5f  ", Int(seed), completed, value, bestSoFar) + "[\(x)] \(metadata)\n"
+            FileHandle.standardError.write(Data(line.utf8))
+        }
     }
     CMAESSuggester.clearReplayCheckpoints()
     let start = DispatchTime.now().uptimeNanoseconds
     _ = try suggester.suggest(count: 1, history: history)
-    let cold = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-    return (best, seconds, cold)
+    result.cold = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    return result
 }
 
 /// Linear-interpolated quantile, as NumPy's default.
@@ -76,27 +129,33 @@ let checkpoints = [25, 50, 100].filter { $0 <= options.trials }
 var rows: [[String: Any]] = []
 for function in TestFunction.all where options.functions.contains(function.name) {
     var regrets: [Int: [Double]] = [:]
-    for seed in 0..<options.seeds {
-        let result = try run(function, algorithm: options.algorithm, seed: UInt64(seed), trials: options.trials)
+    var duplicates = 0
+    for seed in options.firstSeed..<(options.firstSeed + options.seeds) {
+        let result = try run(function, algorithm: options.algorithm, seed: UInt64(seed), trials: options.trials, pending: options.pending, trace: options.trace)
+        duplicates += result.duplicates
         for checkpoint in checkpoints { regrets[checkpoint, default: []].append(result.best[checkpoint - 1] - function.minimum) }
     }
-    // Overhead: mean time per suggestion over trials 91–100 and 991–1000, median over seeds.
+    // Overhead: mean time per suggestion over trials 91–100 (491–500, 991–1000), median over seeds.
     var overhead: [Int: [Double]] = [:]
+    var overheadCPU: [Int: [Double]] = [:]
     var cold: [Double] = []
     for seed in 0..<options.overheadSeeds {
-        let result = try run(function, algorithm: options.algorithm, seed: UInt64(1000 + seed), trials: options.overheadTrials)
-        for at in [100, 1000] where at <= result.seconds.count {
-            let window = result.seconds[(at - 10)..<at]
-            overhead[at, default: []].append(window.reduce(0, +) / Double(window.count))
+        let result = try run(function, algorithm: options.algorithm, seed: UInt64(1000 + seed), trials: options.overheadTrials, pending: options.pending)
+        for at in [100, 500, 1000] where at <= result.seconds.count {
+            overhead[at, default: []].append(result.seconds[(at - 10)..<at].reduce(0, +) / 10)
+            overheadCPU[at, default: []].append(result.cpuSeconds[(at - 10)..<at].reduce(0, +) / 10)
         }
         cold.append(result.cold)
     }
-    var row: [String: Any] = ["function": function.name, "sampler": "knob_\(options.algorithm)", "seeds": options.seeds]
+    var row: [String: Any] = ["function": function.name, "sampler": "knob_\(options.algorithm)", "seeds": options.seeds,
+                              "pending": options.pending, "duplicates": duplicates]
     for checkpoint in checkpoints {
         let r = regrets[checkpoint]!
         row["regret@\(checkpoint)"] = [quantile(r, 0.5), quantile(r, 0.25), quantile(r, 0.75)]
+        row["regrets@\(checkpoint)"] = r
     }
     for (at, values) in overhead { row["overhead@\(at)"] = quantile(values, 0.5) }
+    for (at, values) in overheadCPU { row["cpu@\(at)"] = quantile(values, 0.5) }
     if !cold.isEmpty { row["cold@\(options.overheadTrials)"] = quantile(cold, 0.5) }
     rows.append(row)
     if !options.json {
@@ -104,10 +163,11 @@ for function in TestFunction.all where options.functions.contains(function.name)
             let r = row["regret@\(c)"] as! [Double]
             return String(format: "@%d %.3g [%.3g, %.3g]", c, r[0], r[1], r[2])
         }.joined(separator: "  ")
-        let overheadText = [100, 1000].compactMap { at in (row["overhead@\(at)"] as? Double).map { String(format: "%d: %.3f ms", at, $0 * 1000) } }
+        let overheadText = [100, 500, 1000].compactMap { at in (row["overhead@\(at)"] as? Double).map { String(format: "%d: %.3f ms", at, $0 * 1000) } }
             .joined(separator: ", ")
         let coldText = (row["cold@\(options.overheadTrials)"] as? Double).map { String(format: ", cold replay %.2f ms", $0 * 1000) } ?? ""
-        print("\(function.name.padding(toLength: 12, withPad: " ", startingAt: 0)) regret \(regretText)  overhead \(overheadText)\(coldText)")
+        let duplicateText = options.pending > 0 ? ", \(duplicates) duplicates" : ""
+        print("\(function.name.padding(toLength: 12, withPad: " ", startingAt: 0)) regret \(regretText)  overhead \(overheadText)\(coldText)\(duplicateText)")
     }
 }
 if options.json {

@@ -1,0 +1,29 @@
+// Notation: for x ≤ 0, eˣ = 2ᵏ·e^f with k = round(x/ln 2) and |f| ≤ ln 2/2; e^f by its Taylor
+// polynomial to degree 13 (truncation error below 1e-17 relative), 2ᵏ built from the exponent bits.
+
+/// eˣ for x ≤ 0, as accurate as the C library's `exp` (a few ulp) and several times faster: it is
+/// inlined, has no branches in its main path and vectorizes in loops. Below −708 it returns 0.
+@inline(__always)
+func expNegative(_ x: Double) -> Double {
+    if x < -708 { return 0 }
+    // Adding and subtracting 1.5·2⁵² rounds to the nearest whole number without a library call.
+    let shifter = 6_755_399_441_055_744.0
+    let k = (x * 1.4426950408889634 + shifter) - shifter
+    // f = x − k·ln 2, with ln 2 split in two parts so the product is exact.
+    let f = (x - k * 0.6931471803691238) - k * 1.9082149292705877e-10
+    var p = 1.0 / 6_227_020_800
+    p = p * f + 1.0 / 479_001_600
+    p = p * f + 1.0 / 39_916_800
+    p = p * f + 1.0 / 3_628_800
+    p = p * f + 1.0 / 362_880
+    p = p * f + 1.0 / 40_320
+    p = p * f + 1.0 / 5_040
+    p = p * f + 1.0 / 720
+    p = p * f + 1.0 / 120
+    p = p * f + 1.0 / 24
+    p = p * f + 1.0 / 6
+    p = p * f + 0.5
+    p = p * f + 1
+    p = p * f + 1
+    return p * Double(bitPattern: UInt64(Int64(k) + 1023) << 52)
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs knob's Bayesian optimization (`gp`) and Optuna's GPSampler on the four benchmark functions,
+# same seeds and budget, and prints the side-by-side table with the verdict of each target.
+#
+#   bench/run-gp.sh [--seeds N]     (default 10 seeds × 100 trials)
+#
+# Rows: sequential (one trial at a time) for both; 4 trials pending at a time for knob on every
+# function and for GPSampler on hartmann6; time per suggestion at 100 trials (1 run each, wall and
+# process CPU) for both and at 500 trials for knob. GPSampler runs in $KNOB_BENCH_PYTHON, or in
+# bench/.venv (created here if missing), with greenlet so its batched L-BFGS-B is not run
+# sequentially. Raw rows go to bench/out/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seeds=10
+[ "${1:-}" = "--seeds" ] && seeds="$2"
+functions=branin2,hartmann6,rosenbrock5,ackley10
+
+echo "building knob-bench (release)" >&2
+swift build -c release --product knob-bench >&2
+python="${KNOB_BENCH_PYTHON:-bench/.venv/bin/python}"
+if [ ! -x "$python" ]; then
+  echo "creating bench/.venv with optuna, torch (CPU) and scipy" >&2
+  python3 -m venv bench/.venv
+  bench/.venv/bin/pip install -q --index-url https://download.pytorch.org/whl/cpu torch >&2
+fi
+"$python" -m pip install -q "optuna==5.0.0" scipy greenlet numpy >&2
+
+mkdir -p bench/out
+echo "knob gp: sequential, $seeds seeds; time per suggestion at 100 and 500 trials" >&2
+.build/release/knob-bench --algorithm gp --functions "$functions" --seeds "$seeds" \
+  --overhead-trials 500 --overhead-seeds 1 --json > bench/out/knob-gp.json
+echo "knob gp: 4 pending, $seeds seeds" >&2
+.build/release/knob-bench --algorithm gp --functions "$functions" --seeds "$seeds" --pending 4 \
+  --overhead-seeds 0 --json > bench/out/knob-gp-pending.json
+echo "Optuna GPSampler: sequential, $seeds seeds; time per suggestion at 100 trials" >&2
+OMP_NUM_THREADS=1 "$python" bench/reference.py --samplers optuna_gp --functions "$functions" \
+  --seeds "$seeds" --overhead-trials 100 --overhead-seeds 1 2>/dev/null > bench/out/optuna-gp.json
+echo "Optuna GPSampler: 4 pending on hartmann6, $seeds seeds" >&2
+OMP_NUM_THREADS=1 "$python" bench/reference.py --samplers optuna_gp --functions hartmann6 \
+  --seeds "$seeds" --pending 4 --overhead-seeds 0 2>/dev/null > bench/out/optuna-gp-pending.json
+
+echo
+echo "$(date -u +%Y-%m-%d), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); $(swift --version 2>/dev/null | head -1); $("$python" -c 'import optuna, torch, scipy, sys; print(f"Python {sys.version.split()[0]}, optuna {optuna.__version__}, torch {torch.__version__}, scipy {scipy.__version__}")')"
+echo
+python3 bench/compare_gp.py bench/out/knob-gp.json bench/out/knob-gp-pending.json bench/out/optuna-gp.json bench/out/optuna-gp-pending.json

@@ -37,7 +37,7 @@ public enum Supervisor {
     private static func write(_ object: [String: Any], to path: String) {
         guard let data = try? JSONSerialization.data(withJSONObject: object) else { return }
         let temporary = path + ".tmp"
-        FileManager.default.createFile(atPath: temporary, contents: data)
+        _ = FileManager.default.createFile(atPath: temporary, contents: data)
         rename(temporary, path)
     }
 

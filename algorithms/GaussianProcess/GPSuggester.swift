@@ -37,11 +37,19 @@ public struct GPSuggester: Suggester {
 
     /// Metadata key of the log-hyperparameters a model suggestion was made with.
     static let hyperparametersKey = "gp.theta"
+    /// Metadata key of the number of completed trials those hyperparameters were fitted on.
+    static let fittedOnKey = "gp.fitted_on"
     /// Local searches of the acquisition per suggestion (the best completed point among the starts).
     static let localSearches = 4
     /// Quasi-Newton iterations of a warm-started hyperparameter fit: the previous optimum, on one
     /// trial fewer, is close, and the next suggestion continues from where this one stops.
     static let warmFitIterations = 2
+    /// Completed trials that may arrive before the hyperparameters are fitted again; in between, the
+    /// previous ones are kept and the model is only conditioned on the new data. One more trial moves
+    /// the optimum little once there are a few dozen, so the interval grows with the data.
+    static func refitInterval(completed: Int) -> Int {
+        completed < 30 ? 1 : completed < 60 ? 2 : 4
+    }
     /// At most this many trials enter the hyperparameter fit; the model itself uses up to `max_fit_trials`.
     static let hyperparameterFitLimit = 300
     /// A discrete coordinate with more values than this is handled as continuous, then rounded.
@@ -116,7 +124,7 @@ public struct GPSuggester: Suggester {
         let mean = raw.reduce(0, +) / Double(raw.count)
         let std = max(1e-12, (raw.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(raw.count)).squareRoot())
         let y = raw.map { ($0 - mean) / std }
-        var gp = try fitModel(X: X, y: y, history: history, rng: &rng)
+        var (gp, fittedOn) = try fitModel(X: X, y: y, completed: completed.count, history: history, rng: &rng)
         let bestIndex = y.indices.min { y[$0] < y[$1] }!
         // Kriging believer: a pending point is taken to return the mean predicted there, and that
         // value counts for the incumbent too, so the next point is chosen to improve on it.
@@ -165,6 +173,7 @@ public struct GPSuggester: Suggester {
                 "gp.phase": "model",
                 "gp.acquisition": "\(chosen.value)",
                 Self.hyperparametersKey: gp.hyper.logVector.map { "\($0)" }.joined(separator: ","),
+                Self.fittedOnKey: "\(fittedOn)",
             ]))
             let x = space.encode(assignment)
             let believed = gp.predict(x).mean
@@ -186,11 +195,20 @@ public struct GPSuggester: Suggester {
 
     /// The hyperparameters by MAP, warm-started from those the latest model suggestion recorded;
     /// fitted on at most `hyperparameterFitLimit` of the rows, the model then built on all of them.
-    func fitModel(X: [[Double]], y: [Double], history: History, rng: inout SeededGenerator) throws -> GaussianProcess {
+    /// When the latest ones were fitted on fewer than `refitInterval` completed trials less than now,
+    /// they are kept as they are. Returns the model and the number of completed trials its
+    /// hyperparameters were fitted on.
+    func fitModel(X: [[Double]], y: [Double], completed: Int, history: History, rng: inout SeededGenerator) throws -> (GaussianProcess, Int) {
         let d = space.dimension
-        let warm = history.trials.reversed().lazy.compactMap { $0.metadata[Self.hyperparametersKey] }.first
+        let latest = history.trials.reversed().lazy.filter { $0.metadata[Self.hyperparametersKey] != nil }.first
+        let warm = latest.flatMap { $0.metadata[Self.hyperparametersKey] }
             .map { $0.utf8.split(separator: UInt8(ascii: ",")).compactMap { Double(Substring($0)) } }
             .flatMap { $0.count == d + 2 && $0.allSatisfy(\.isFinite) ? GPHyperparameters(logVector: $0) : nil }
+        if let warm, let fittedOn = latest?.metadata[Self.fittedOnKey].flatMap({ Int($0) }),
+           fittedOn <= completed, completed < fittedOn + Self.refitInterval(completed: completed),
+           let model = GaussianProcess(X: X, y: y, hyper: warm, categorical: categorical) {
+            return (model, fittedOn)
+        }
         let starts = warm.map { [$0] } ?? [
             GPHyperparameters(lengthscales: Array(repeating: 0.5, count: d), scale: 1, noise: 1e-4),
             GPHyperparameters(lengthscales: Array(repeating: 0.15, count: d), scale: 1, noise: 1e-6),
@@ -200,11 +218,11 @@ public struct GPSuggester: Suggester {
                                                  maxIterations: warm == nil ? 60 : Self.warmFitIterations) else {
             throw SuggesterError.invalidSetting(name: "bayesianoptimization", message: "the Gaussian process could not be fitted")
         }
-        if fitRows.count == X.count { return fitted }
+        if fitRows.count == X.count { return (fitted, completed) }
         guard let model = GaussianProcess(X: X, y: y, hyper: fitted.hyper, categorical: categorical) else {
             throw SuggesterError.invalidSetting(name: "bayesianoptimization", message: "the Gaussian process could not be fitted")
         }
-        return model
+        return (model, completed)
     }
 
     /// All rows when there are at most `limit`; else the best ⌈limit/2⌉ by value (lowest first) and

@@ -164,24 +164,34 @@ struct GaussianProcess: Sendable {
     /// Posterior mean and variance of f at x, with their gradients when asked (categorical
     /// coordinates get a zero gradient: the acquisition optimizer moves them by enumeration).
     func predict(_ x: [Double], gradient: Bool = false) -> (mean: Double, variance: Double, dMean: [Double], dVariance: [Double]) {
-        let k = kernelVector(x)
+        // One pass over the training points: k(x, X_i) and, for the gradient, −(dk/dr)/r.
+        var k = [Double](repeating: 0, count: n)
+        var radial = gradient ? [Double](repeating: 0, count: n) : []
         var mean = 0.0
-        for i in 0..<n { mean += k[i] * alpha[i] }
+        let scale = hyper.scale
+        for i in 0..<n {
+            let r2 = Self.squaredDistance(x, 0, inputs, i, d: d, inverseSquaredLengthscales, categorical)
+            let r = r2.squareRoot()
+            let e = expNegative(-Matern52.sqrt5 * r)
+            let value = scale * (1 + Matern52.sqrt5 * r + (5.0 / 3.0) * r2) * e
+            k[i] = value
+            mean += value * alpha[i]
+            if gradient { radial[i] = scale * (5.0 / 3.0) * (1 + Matern52.sqrt5 * r) * e }
+        }
         let v = cholesky.solveLower(k)
         var explained = 0.0
         for value in v { explained += value * value }
-        let variance = max(1e-12 * hyper.scale, hyper.scale - explained)
+        let variance = max(1e-12 * scale, scale - explained)
         guard gradient else { return (mean, variance, [], []) }
         let w = cholesky.solveUpper(v)  // K⁻¹k
         var dMean = [Double](repeating: 0, count: d)
         var dVariance = [Double](repeating: 0, count: d)
         for i in 0..<n {
-            let r = Self.squaredDistance(x, 0, inputs, i, d: d, inverseSquaredLengthscales, categorical).squareRoot()
-            let factor = -hyper.scale * Matern52.radialFactor(r)
+            let meanFactor = -radial[i] * alpha[i], varianceFactor = 2 * radial[i] * w[i]
             for j in 0..<d where !categorical[j] {
-                let dk = factor * (x[j] - inputs[i * d + j]) * inverseSquaredLengthscales[j]
-                dMean[j] += dk * alpha[i]
-                dVariance[j] -= 2 * dk * w[i]
+                let delta = (x[j] - inputs[i * d + j]) * inverseSquaredLengthscales[j]
+                dMean[j] += meanFactor * delta
+                dVariance[j] += varianceFactor * delta
             }
         }
         return (mean, variance, dMean, dVariance)

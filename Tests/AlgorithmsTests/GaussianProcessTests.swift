@@ -222,4 +222,35 @@ import Testing
         #expect(next.count == 2 && next.allSatisfy { space.contains($0.assignment) })
         #expect(next[0].assignment != next[1].assignment)
     }
+
+    @Test func hyperparametersAreRefittedOnlyEveryFewTrialsOnceThereAreMany() throws {
+        #expect(GPSuggester.refitInterval(completed: 12) == 1)
+        #expect(GPSuggester.refitInterval(completed: 100) > 1)
+        let space = SearchSpace([Parameter(name: "x", kind: .double(min: -2, max: 2, step: nil, scale: .linear)),
+                                 Parameter(name: "y", kind: .double(min: -2, max: 2, step: nil, scale: .linear))])
+        let suggester = try GPSuggester(context: SuggesterContext(space: space, settings: ["n_candidates": "64"], seed: 3))
+        var history = History()
+        for i in 0..<80 {
+            let assignment = space.decode([Double((i * 29) % 80) / 80, Double((i * 53) % 80) / 80])
+            let x = assignment["x"]!.numericValue!, y = assignment["y"]!.numericValue!
+            history.trials.append(.init(assignment: assignment, outcome: .completed(x * x + 2 * y * y)))
+        }
+        let key = GPSuggester.hyperparametersKey, fittedOn = GPSuggester.fittedOnKey
+        let first = try #require(suggester.suggest(count: 1, history: history).first)
+        #expect(first.metadata[fittedOn] == "80")
+        func complete(_ suggestion: Suggestion) {
+            let x = suggestion.assignment["x"]!.numericValue!, y = suggestion.assignment["y"]!.numericValue!
+            history.trials.append(.init(assignment: suggestion.assignment, outcome: .completed(x * x + 2 * y * y), metadata: suggestion.metadata))
+        }
+        complete(first)
+        // One trial later the same hyperparameters are kept; after the interval they are fitted again.
+        let second = try #require(suggester.suggest(count: 1, history: history).first)
+        #expect(second.metadata[fittedOn] == "80" && second.metadata[key] == first.metadata[key])
+        complete(second)
+        while history.completed.count < 80 + GPSuggester.refitInterval(completed: 80) {
+            complete(try #require(suggester.suggest(count: 1, history: history).first))
+        }
+        let refitted = try #require(suggester.suggest(count: 1, history: history).first)
+        #expect(refitted.metadata[fittedOn] == "\(history.completed.count)")
+    }
 }

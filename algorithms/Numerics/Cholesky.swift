@@ -83,10 +83,19 @@ public struct Cholesky: Sendable {
         L.withUnsafeBufferPointer { l in
             for i in 0..<n {
                 let row = b + i * m
-                for k in 0..<i {
+                // Four earlier rows at a time: one load and store of `row` per four updates.
+                var k = 0
+                while k + 4 <= i {
+                    let l0 = l[i * n + k], l1 = l[i * n + k + 1], l2 = l[i * n + k + 2], l3 = l[i * n + k + 3]
+                    let s0 = b + k * m, s1 = s0 + m, s2 = s1 + m, s3 = s2 + m
+                    for c in 0..<m { row[c] -= (l0 * s0[c] + l1 * s1[c]) + (l2 * s2[c] + l3 * s3[c]) }
+                    k += 4
+                }
+                while k < i {
                     let lik = l[i * n + k]
                     let source = b + k * m
                     for c in 0..<m { row[c] -= lik * source[c] }
+                    k += 1
                 }
                 let inverse = 1 / l[i * n + i]
                 for c in 0..<m { row[c] *= inverse }

@@ -9,7 +9,8 @@ import Darwin
 /// The first `n_initial_points` trials (default 10) follow a scrambled Sobol design. After that,
 /// a Matérn-5/2 ARD process is fitted to the completed trials on the unit-cube encoding (outputs
 /// standardized, categorical parameters at distance 0 or 1, hyperparameters by maximum a posteriori
-/// with L-BFGS, warm-started from the previous model suggestion), and each suggestion maximizes log
+/// with L-BFGS, warm-started from the previous model suggestion and, once there are a few dozen
+/// trials, refitted only every few trials), and each suggestion maximizes log
 /// expected improvement (`AcquisitionOptimizer`: Sobol candidates, then local searches that move
 /// continuous coordinates by L-BFGS and enumerate small discrete ones). Pending trials (and the
 /// earlier suggestions of the same batch) are conditioned on as if they had returned the mean the
@@ -18,7 +19,7 @@ import Darwin
 /// sees the best half of that many and an even spread of the rest.
 ///
 /// Settings: `n_initial_points`, `random_state`, `acq_func` (`logei`, or `ucb` with `kappa`),
-/// `base_estimator` (`GP` only), `n_candidates` (default 1024), `max_fit_trials` (default 500).
+/// `base_estimator` (`GP` only), `n_candidates` (default 512), `max_fit_trials` (default 500).
 public struct GPSuggester: Suggester {
     public let space: SearchSpace
     let seed: UInt64

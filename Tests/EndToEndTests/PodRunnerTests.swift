@@ -30,9 +30,10 @@ struct KubeAPIServer {
         throw CancellationError()
     }
 
-    func stop() async {
-        await process.terminate(grace: .seconds(2))
-        _ = await process.wait()
+    /// Stops the server (it kills the pods' processes as it goes). Synchronous, so a `defer` runs it
+    /// before the test ends, also when the test throws.
+    func stop() {
+        if let pgid = process.handle["pgid"].flatMap(Int32.init) { kill(-pgid, SIGTERM) }
     }
 
     /// Every object knob created, with whether it passed `kubernetes-validate` (strict, the official schemas).
@@ -171,10 +172,10 @@ func lastAccuracy(inLog path: String) -> Double? {
 @Suite(.serialized) struct PodRunnerTests {
     @Test func theKubernetesExampleRunsTheMNISTTrainerAsJobsThroughKnobd() async throws {
         let server = try await KubeAPIServer.start()
-        defer { Task { await server.stop() } }
+        defer { server.stop() }
         let home = makeTemporaryDirectory()
         let daemon = try await DaemonProcess.start(home: home, arguments: ["--kubeconfig", server.kubeconfig])
-        defer { Task { await daemon.process.terminate(grace: .seconds(5)) } }
+        defer { kill(daemon.pid, SIGTERM) }
 
         try await submit(daemon, try exampleJobSpec())
         let view = try await waitForEnd(daemon, "mnist-k8s")
@@ -214,10 +215,10 @@ func lastAccuracy(inLog path: String) -> Double? {
              {"logDropAfterLines": 1, "follow": true, "times": 3},
              {"logDropAfterLines": 1, "follow": false, "times": 2}]
             """)
-        defer { Task { await server.stop() } }
+        defer { server.stop() }
         let home = makeTemporaryDirectory()
         let daemon = try await DaemonProcess.start(home: home, arguments: ["--kubeconfig", server.kubeconfig])
-        defer { Task { await daemon.process.terminate(grace: .seconds(5)) } }
+        defer { kill(daemon.pid, SIGTERM) }
 
         try await submit(daemon, kubeSpec("mnist-pod", trials: 3, trialSpec: mnistPod))
         let view = try await waitForEnd(daemon, "mnist-pod")
@@ -245,10 +246,10 @@ func lastAccuracy(inLog path: String) -> Double? {
              {"unschedulable": true, "path": "^fail-4$"},
              {"deleteAfterLines": 1, "path": "^fail-5$"}]
             """)
-        defer { Task { await server.stop() } }
+        defer { server.stop() }
         let home = makeTemporaryDirectory()
         let daemon = try await DaemonProcess.start(home: home, arguments: ["--kubeconfig", server.kubeconfig, "--pod-pending-timeout", "2"])
-        defer { Task { await daemon.process.terminate(grace: .seconds(5)) } }
+        defer { kill(daemon.pid, SIGTERM) }
 
         try await submit(daemon, kubeSpec("fail", trials: 7, parallel: 1, maxFailed: 7, trialSpec: scriptPod(lines: 3, pause: 0.3, code: 3)))
         let view = try await waitForEnd(daemon, "fail")
@@ -272,9 +273,11 @@ func lastAccuracy(inLog path: String) -> Double? {
 
     @Test func knobdFollowsARunningPodAgainAfterItWasKilled() async throws {
         let server = try await KubeAPIServer.start()
-        defer { Task { await server.stop() } }
+        defer { server.stop() }
         let home = makeTemporaryDirectory()
         let daemon = try await DaemonProcess.start(home: home, arguments: ["--kubeconfig", server.kubeconfig])
+        var killed = false
+        defer { if !killed { kill(daemon.pid, SIGKILL) } }
         try await submit(daemon, kubeSpec("adopt", trials: 2, parallel: 2, maxFailed: 1, trialSpec: scriptPod(lines: 12, pause: 0.25)))
         // Kill knobd while the pods run and have printed part of their output.
         let store = try KnobHome(home).openStore()
@@ -284,10 +287,11 @@ func lastAccuracy(inLog path: String) -> Double? {
             try await Task.sleep(for: .milliseconds(100))
         }
         kill(daemon.pid, SIGKILL)
+        killed = true
         _ = await daemon.process.wait()
         try await Task.sleep(for: .seconds(1))
         let restarted = try await DaemonProcess.start(home: home, arguments: ["--kubeconfig", server.kubeconfig], log: "\(home)/knobd-2.log")
-        defer { Task { await restarted.process.terminate(grace: .seconds(5)) } }
+        defer { kill(restarted.pid, SIGTERM) }
         let view = try await waitForEnd(restarted, "adopt")
         #expect(view["status"] as? String == "Succeeded", "\(view)")
         for (trial, reports) in try await storedTrials(home, "adopt") {
@@ -309,7 +313,7 @@ func lastAccuracy(inLog path: String) -> Double? {
              {"method": "DELETE", "status": 403, "message": "pods \\"x\\" is forbidden", "times": 1},
              {"method": "POST", "status": 422, "message": "Pod \\"x\\" is invalid: spec.containers: Required value", "times": 1}]
             """)
-        defer { Task { await server.stop() } }
+        defer { server.stop() }
         let client = try server.client
         let started = ContinuousClock.now
         let list = try await client.request("GET", "/api/v1/namespaces/default/pods")
@@ -336,10 +340,10 @@ func lastAccuracy(inLog path: String) -> Double? {
 @Suite(.serialized) struct PodRunnerEndingTests {
     @Test func permanentAPIErrorsAndAJobDeadlineFailTheTrialWithTheServersWords() async throws {
         let server = try await KubeAPIServer.start()
-        defer { Task { await server.stop() } }
+        defer { server.stop() }
         let home = makeTemporaryDirectory()
         let daemon = try await DaemonProcess.start(home: home, arguments: ["--kubeconfig", server.kubeconfig])
-        defer { Task { await daemon.process.terminate(grace: .seconds(5)) } }
+        defer { kill(daemon.pid, SIGTERM) }
 
         // A misspelt field passes knob's checks (a trialSpec is the cluster's to judge) and the API server refuses it.
         try await submit(daemon, kubeSpec("typo", trials: 1, parallel: 1, maxFailed: 1,
@@ -376,7 +380,7 @@ func lastAccuracy(inLog path: String) -> Double? {
         try write(config, to: "\(server.directory)/expired-kubeconfig")
         let otherHome = makeTemporaryDirectory()
         let refused = try await DaemonProcess.start(home: otherHome, arguments: ["--kubeconfig", "\(server.directory)/expired-kubeconfig"])
-        defer { Task { await refused.process.terminate(grace: .seconds(5)) } }
+        defer { kill(refused.pid, SIGTERM) }
         try await submit(refused, kubeSpec("refused", trials: 1, parallel: 1, maxFailed: 1, trialSpec: scriptPod()))
         _ = try await waitForEnd(refused, "refused")
         let trial = try #require(try await storedTrials(otherHome, "refused").first?.trial)
@@ -387,7 +391,7 @@ func lastAccuracy(inLog path: String) -> Double? {
 
     @Test func knobRunDrivesAPodExperimentInOneProcess() async throws {
         let server = try await KubeAPIServer.start()
-        defer { Task { await server.stop() } }
+        defer { server.stop() }
         let dir = makeTemporaryDirectory()
         try write(kubeSpec("inline", trials: 2, parallel: 2, maxFailed: 1, trialSpec: scriptPod(lines: 4)), to: "\(dir)/spec.yaml")
         let result = try await knob(["run", "-f", "\(dir)/spec.yaml", "--home", "\(dir)/home", "--kubeconfig", server.kubeconfig, "-o", "json"])
@@ -401,10 +405,10 @@ func lastAccuracy(inLog path: String) -> Double? {
 
     @Test func stoppingDeletesTheRunningPodAndRetainKeepsAFinishedOne() async throws {
         let server = try await KubeAPIServer.start()
-        defer { Task { await server.stop() } }
+        defer { server.stop() }
         let home = makeTemporaryDirectory()
         let daemon = try await DaemonProcess.start(home: home, arguments: ["--kubeconfig", server.kubeconfig])
-        defer { Task { await daemon.process.terminate(grace: .seconds(5)) } }
+        defer { kill(daemon.pid, SIGTERM) }
 
         try await submit(daemon, kubeSpec("kept", trials: 1, parallel: 1, maxFailed: 1, trialSpec: scriptPod())
             .replacingOccurrences(of: "    primaryContainerName:", with: "    retain: true\n    primaryContainerName:"))
@@ -444,7 +448,7 @@ func lastAccuracy(inLog path: String) -> Double? {
 
     @Test func aPodWhoseStartWasNotRecordedIsFoundByItsLabelsAndAStrangersIsNotTaken() async throws {
         let server = try await KubeAPIServer.start()
-        defer { Task { await server.stop() } }
+        defer { server.stop() }
         let directory = makeTemporaryDirectory()
         let runner = PodRunner(options: KubernetesOptions(kubeconfig: server.kubeconfig))
         let trialLaunch = try launch(scriptPod(lines: 3), trial: "found-1", directory: directory)
@@ -470,7 +474,7 @@ func lastAccuracy(inLog path: String) -> Double? {
 
     @Test func aJobThatRetriesItsPodFollowsTheNextPodsLog() async throws {
         let server = try await KubeAPIServer.start()
-        defer { Task { await server.stop() } }
+        defer { server.stop() }
         let directory = makeTemporaryDirectory()
         // Fails the first time (no marker yet), succeeds the second.
         let script = "import os, sys\\nm = '\(directory)/marker'\\nfirst = not os.path.exists(m)\\nopen(m, 'w').close()\\nprint('attempt first' if first else 'attempt second accuracy=0.9', flush=True)\\nsys.exit(1 if first else 0)\\n"

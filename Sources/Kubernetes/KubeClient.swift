@@ -48,13 +48,12 @@ public struct KubeClient: Sendable {
     /// the server ends the stream or `cancel` is set. Not retried: the caller resumes where it was.
     /// Returns whether the stream came to its end (false when it was cut, or cancelled).
     @discardableResult
-    public func stream(_ path: String, query: [(String, String)], cancel: CancelFlagHandle,
+    public func stream(_ path: String, query: [(String, String)], cancel: CancelFlag = CancelFlag(),
                        onLine: @escaping @Sendable (Data) -> Void) async throws -> Bool {
-        let flag = cancel.flag
-        return try await withTaskCancellationHandler {
-            try await send("GET", path, query: query, body: nil, contentType: "application/json", timeout: 0, onLine: onLine, cancel: flag).complete
+        try await withTaskCancellationHandler {
+            try await send("GET", path, query: query, body: nil, contentType: "application/json", timeout: 0, onLine: onLine, cancel: cancel).complete
         } onCancel: {
-            flag.cancel()
+            cancel.cancel()
         }
     }
 
@@ -86,16 +85,6 @@ public struct KubeClient: Sendable {
     }
 }
 
-/// Stops a stream from outside (a trial being stopped).
-public struct CancelFlagHandle: Sendable {
-    let flag = CancelFlag()
-
-    public init() {}
-
-    public func cancel() { flag.cancel() }
-    public var isCancelled: Bool { flag.isCancelled }
-}
-
 /// API paths of the objects knob creates.
 enum KubePath {
     static func pods(_ namespace: String) -> String { "/api/v1/namespaces/\(namespace)/pods" }
@@ -103,4 +92,12 @@ enum KubePath {
     static func log(_ namespace: String, _ name: String) -> String { "\(pod(namespace, name))/log" }
     static func jobs(_ namespace: String) -> String { "/apis/batch/v1/namespaces/\(namespace)/jobs" }
     static func job(_ namespace: String, _ name: String) -> String { "\(jobs(namespace))/\(name)" }
+
+    static func collection(_ kind: TrialManifest.Kind, _ namespace: String) -> String {
+        kind == .pod ? pods(namespace) : jobs(namespace)
+    }
+
+    static func object(_ kind: TrialManifest.Kind, _ namespace: String, _ name: String) -> String {
+        kind == .pod ? pod(namespace, name) : job(namespace, name)
+    }
 }

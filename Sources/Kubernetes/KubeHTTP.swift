@@ -21,13 +21,15 @@ public struct KubeAPIError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// Whether a transfer should stop early (the trial is being stopped, the task was cancelled).
-final class CancelFlag: @unchecked Sendable {
+/// Whether a transfer should stop early (the watch has seen what it waited for, the task was cancelled).
+public final class CancelFlag: @unchecked Sendable {
     private let lock = NSLock()
     private var cancelled = false
 
-    func cancel() { lock.withLock { cancelled = true } }
-    var isCancelled: Bool { lock.withLock { cancelled } }
+    public init() {}
+
+    public func cancel() { lock.withLock { cancelled = true } }
+    public var isCancelled: Bool { lock.withLock { cancelled } }
 }
 
 /// One libcurl transfer to the API server, run on a thread of its own so a blocking transfer

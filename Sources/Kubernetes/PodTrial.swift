@@ -16,37 +16,12 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
         var logPath: String
         var retain: Bool
 
-        init(kind: TrialManifest.Kind, name: String, namespace: String, container: String, trial: String, uid: String,
-             logPath: String, retain: Bool) {
-            self.kind = kind
-            self.name = name
-            self.namespace = namespace
-            self.container = container
-            self.trial = trial
-            self.uid = uid
-            self.logPath = logPath
-            self.retain = retain
-        }
-
-        init(_ manifest: TrialManifest, launch: TrialLaunch) {
-            self.init(kind: manifest.kind, name: manifest.name, namespace: manifest.namespace, container: manifest.primaryContainer,
-                      trial: launch.trialName, uid: launch.trialUID, logPath: launch.logPath, retain: launch.kubernetes?.retain ?? false)
-        }
-
-        init?(handle: [String: String]) {
-            guard let kind = handle["kind"].flatMap(TrialManifest.Kind.init(rawValue:)), let name = handle["name"],
-                  let namespace = handle["namespace"], let container = handle["container"], let trial = handle["trial"],
-                  let logPath = handle["log"] else { return nil }
-            self.init(kind: kind, name: name, namespace: namespace, container: container, trial: trial, uid: handle["uid"] ?? "",
-                      logPath: logPath, retain: handle["retain"] == "true")
-        }
-
         var handle: [String: String] {
             ["runner": "kubernetes", "kind": kind.rawValue, "name": name, "namespace": namespace, "container": container,
              "trial": trial, "uid": uid, "log": logPath, "retain": retain ? "true" : "false"]
         }
 
-        var objectPath: String { kind == .pod ? KubePath.pod(namespace, name) : KubePath.job(namespace, name) }
+        var objectPath: String { KubePath.object(kind, namespace, name) }
         var description: String { "\(kind.rawValue.lowercased()) \(namespace)/\(name)" }
         var selector: String { TrialManifest.selector(trial: trial, uid: uid) }
     }
@@ -152,7 +127,7 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
         let events = EventBox(pods: pods)
         let started = lock.withLock { !startedPods.isEmpty }
         let seconds = started ? 60 : Int(max(1, min(10, pendingTimeout)))
-        let cancel = CancelFlagHandle()
+        let cancel = CancelFlag()
         try await client.stream(KubePath.pods(target.namespace), query: [
             ("labelSelector", target.selector), ("watch", "true"),
             ("resourceVersion", resourceVersion), ("timeoutSeconds", "\(seconds)"), ("allowWatchBookmarks", "false"),
@@ -299,13 +274,13 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
             detail = "\(reason)\((unscheduled["message"] as? String).map { ": \($0)" } ?? "")"
         }
         guard let created = parseKubeTime(creation(pod)), Date().timeIntervalSince(created) > pendingTimeout else { return nil }
-        return .failed(reason: reason, message: "pod \(podName) did not start within \(secondsText(pendingTimeout)): \(detail)", exitCode: nil)
+        return .failed(reason: reason, message: "pod \(podName) did not start within \(formatSeconds(.seconds(pendingTimeout))): \(detail)", exitCode: nil)
     }
 
     /// A Job that made no pod within `pendingTimeout` (a quota, an admission webhook, a pod security policy refuses it).
     private func jobWithoutPod(_ job: JSONObject) -> TrialExit? {
         guard let created = parseKubeTime(creation(job)), Date().timeIntervalSince(created) > pendingTimeout else { return nil }
-        return .failed(reason: "NoPod", message: "\(target.description) created no pod within \(secondsText(pendingTimeout)); "
+        return .failed(reason: "NoPod", message: "\(target.description) created no pod within \(formatSeconds(.seconds(pendingTimeout))); "
                        + "`kubectl describe job -n \(target.namespace) \(target.name)` shows why (FailedCreate events)", exitCode: nil)
     }
 
@@ -352,7 +327,7 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
             if !toTheEnd { query.append(("follow", "true")) }
             if let since = writer.cursor.time { query.append(("sinceTime", since.sinceTimeText)) }
             do {
-                let complete = try await client.stream(KubePath.log(target.namespace, pod), query: query, cancel: CancelFlagHandle()) { line in
+                let complete = try await client.stream(KubePath.log(target.namespace, pod), query: query) { line in
                     writer.write(line)
                 }
                 failures = 0
@@ -379,9 +354,19 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
     }
 }
 
-/// "300 s", "2.5 s".
-private func secondsText(_ seconds: Double) -> String {
-    seconds == seconds.rounded() ? "\(Int(seconds))s" : String(format: "%.1fs", seconds)
+extension PodTrial.Target {
+    init(_ manifest: TrialManifest, launch: TrialLaunch) {
+        self.init(kind: manifest.kind, name: manifest.name, namespace: manifest.namespace, container: manifest.primaryContainer,
+                  trial: launch.trialName, uid: launch.trialUID, logPath: launch.logPath, retain: launch.kubernetes?.retain ?? false)
+    }
+
+    init?(handle: [String: String]) {
+        guard let kind = handle["kind"].flatMap(TrialManifest.Kind.init(rawValue:)), let name = handle["name"],
+              let namespace = handle["namespace"], let container = handle["container"], let trial = handle["trial"],
+              let logPath = handle["log"] else { return nil }
+        self.init(kind: kind, name: name, namespace: namespace, container: container, trial: trial, uid: handle["uid"] ?? "",
+                  logPath: logPath, retain: handle["retain"] == "true")
+    }
 }
 
 /// Watch events as they arrive, kept for `decide`.
@@ -502,15 +487,15 @@ final class LogWriter: @unchecked Sendable {
         if let data = try? JSONEncoder().encode(cursor) { try? data.write(to: URL(fileURLWithPath: logPath + ".cursor"), options: .atomic) }
     }
 
+    /// The log, opened once for appending (O_APPEND: every write lands at its end, also beside another writer's notes).
+    private lazy var file: FileHandle? = {
+        let descriptor = open(logPath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        return descriptor < 0 ? nil : FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+    }()
+
     private func append(_ text: Data) {
-        guard let handle = FileHandle(forWritingAtPath: logPath) ?? {
-            FileManager.default.createFile(atPath: logPath, contents: nil)
-            return FileHandle(forWritingAtPath: logPath)
-        }() else { return }
-        defer { try? handle.close() }
-        _ = try? handle.seekToEnd()
         var data = Data(text)
         data.append(UInt8(ascii: "\n"))
-        try? handle.write(contentsOf: data)
+        try? file?.write(contentsOf: data)
     }
 }

@@ -106,13 +106,8 @@ public struct TrialManifest: @unchecked Sendable {
         primaryContainer = primary
     }
 
-    /// The manifest as JSON, keys sorted.
-    public var json: Data {
-        (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])) ?? Data()
-    }
-
-    var collectionPath: String { kind == .pod ? KubePath.pods(namespace) : KubePath.jobs(namespace) }
-    var objectPath: String { kind == .pod ? KubePath.pod(namespace, name) : KubePath.job(namespace, name) }
+    var collectionPath: String { KubePath.collection(kind, namespace) }
+    var objectPath: String { KubePath.object(kind, namespace, name) }
 }
 
 public struct ManifestError: Error, Sendable, CustomStringConvertible {

@@ -50,6 +50,30 @@ struct KubeAPIServer {
     }
 }
 
+/// The test API server and a knobd, on a home of its own, that runs trials on it.
+struct KubeCluster {
+    let server: KubeAPIServer
+    let daemon: DaemonProcess
+
+    static func start(faults: String = "[]", daemonArguments: [String] = []) async throws -> KubeCluster {
+        let server = try await KubeAPIServer.start(faults: faults)
+        do {
+            let daemon = try await DaemonProcess.start(home: makeTemporaryDirectory(),
+                                                       arguments: ["--kubeconfig", server.kubeconfig] + daemonArguments)
+            return KubeCluster(server: server, daemon: daemon)
+        } catch {
+            server.stop()
+            throw error
+        }
+    }
+
+    /// Synchronous, so a `defer` runs it before the test ends, also when the test throws.
+    func stop() {
+        kill(daemon.pid, SIGTERM)
+        server.stop()
+    }
+}
+
 /// The MNIST trainer of examples/, on a small subset so a trial takes a second or two.
 let mnistTrainer = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .appendingPathComponent("../../examples/mnist/train.py").standardized.path
@@ -171,11 +195,9 @@ func lastAccuracy(inLog path: String) -> Double? {
 
 @Suite(.serialized) struct PodRunnerTests {
     @Test func theKubernetesExampleRunsTheMNISTTrainerAsJobsThroughKnobd() async throws {
-        let server = try await KubeAPIServer.start()
-        defer { server.stop() }
-        let home = makeTemporaryDirectory()
-        let daemon = try await DaemonProcess.start(home: home, arguments: ["--kubeconfig", server.kubeconfig])
-        defer { kill(daemon.pid, SIGTERM) }
+        let cluster = try await KubeCluster.start()
+        defer { cluster.stop() }
+        let (server, daemon, home) = (cluster.server, cluster.daemon, cluster.daemon.home)
 
         try await submit(daemon, try exampleJobSpec())
         let view = try await waitForEnd(daemon, "mnist-k8s")
@@ -207,7 +229,7 @@ func lastAccuracy(inLog path: String) -> Double? {
     @Test func aPodSpecRunsThroughTransientFaultsWithoutLosingOrRepeatingAReport() async throws {
         // Rate limiting and a server error on creates (the second after the pod was made, so the retry meets 409
         // and adopts it), watches that expire (410), and followed logs that drop mid-stream.
-        let server = try await KubeAPIServer.start(faults: """
+        let cluster = try await KubeCluster.start(faults: """
             [{"method": "POST", "path": "/pods$", "status": 429, "retryAfter": 1, "times": 1},
              {"method": "POST", "path": "/pods$", "status": 500, "afterServing": true, "times": 1},
              {"method": "GET", "path": "/pods$", "status": 503, "times": 2},
@@ -215,10 +237,8 @@ func lastAccuracy(inLog path: String) -> Double? {
              {"logDropAfterLines": 1, "follow": true, "times": 3},
              {"logDropAfterLines": 1, "follow": false, "times": 2}]
             """)
-        defer { server.stop() }
-        let home = makeTemporaryDirectory()
-        let daemon = try await DaemonProcess.start(home: home, arguments: ["--kubeconfig", server.kubeconfig])
-        defer { kill(daemon.pid, SIGTERM) }
+        defer { cluster.stop() }
+        let (server, daemon, home) = (cluster.server, cluster.daemon, cluster.daemon.home)
 
         try await submit(daemon, kubeSpec("mnist-pod", trials: 3, trialSpec: mnistPod))
         let view = try await waitForEnd(daemon, "mnist-pod")
@@ -238,18 +258,16 @@ func lastAccuracy(inLog path: String) -> Double? {
 
     @Test func eachWayAPodCanFailEndsItsTrialWithTheReason() async throws {
         // Trial n of this experiment meets fault n (parallelism 1, so trials start in order).
-        let server = try await KubeAPIServer.start(faults: """
+        let cluster = try await KubeCluster.start(faults: """
             [{"method": "POST", "path": "/pods$", "status": 403, "times": 1,
               "message": "pods is forbidden: User \\"knob\\" cannot create resource \\"pods\\" in API group \\"\\" in the namespace \\"default\\""},
              {"oomAfterLines": 1, "path": "^fail-2$"},
              {"imagePull": true, "path": "^fail-3$"},
              {"unschedulable": true, "path": "^fail-4$"},
              {"deleteAfterLines": 1, "path": "^fail-5$"}]
-            """)
-        defer { server.stop() }
-        let home = makeTemporaryDirectory()
-        let daemon = try await DaemonProcess.start(home: home, arguments: ["--kubeconfig", server.kubeconfig, "--pod-pending-timeout", "2"])
-        defer { kill(daemon.pid, SIGTERM) }
+            """, daemonArguments: ["--pod-pending-timeout", "2"])
+        defer { cluster.stop() }
+        let (server, daemon, home) = (cluster.server, cluster.daemon, cluster.daemon.home)
 
         try await submit(daemon, kubeSpec("fail", trials: 7, parallel: 1, maxFailed: 7, trialSpec: scriptPod(lines: 3, pause: 0.3, code: 3)))
         let view = try await waitForEnd(daemon, "fail")
@@ -339,11 +357,9 @@ func lastAccuracy(inLog path: String) -> Double? {
 
 @Suite(.serialized) struct PodRunnerEndingTests {
     @Test func permanentAPIErrorsAndAJobDeadlineFailTheTrialWithTheServersWords() async throws {
-        let server = try await KubeAPIServer.start()
-        defer { server.stop() }
-        let home = makeTemporaryDirectory()
-        let daemon = try await DaemonProcess.start(home: home, arguments: ["--kubeconfig", server.kubeconfig])
-        defer { kill(daemon.pid, SIGTERM) }
+        let cluster = try await KubeCluster.start()
+        defer { cluster.stop() }
+        let (server, daemon, home) = (cluster.server, cluster.daemon, cluster.daemon.home)
 
         // A misspelt field passes knob's checks (a trialSpec is the cluster's to judge) and the API server refuses it.
         try await submit(daemon, kubeSpec("typo", trials: 1, parallel: 1, maxFailed: 1,
@@ -404,11 +420,9 @@ func lastAccuracy(inLog path: String) -> Double? {
     }
 
     @Test func stoppingDeletesTheRunningPodAndRetainKeepsAFinishedOne() async throws {
-        let server = try await KubeAPIServer.start()
-        defer { server.stop() }
-        let home = makeTemporaryDirectory()
-        let daemon = try await DaemonProcess.start(home: home, arguments: ["--kubeconfig", server.kubeconfig])
-        defer { kill(daemon.pid, SIGTERM) }
+        let cluster = try await KubeCluster.start()
+        defer { cluster.stop() }
+        let (server, daemon, home) = (cluster.server, cluster.daemon, cluster.daemon.home)
 
         try await submit(daemon, kubeSpec("kept", trials: 1, parallel: 1, maxFailed: 1, trialSpec: scriptPod())
             .replacingOccurrences(of: "    primaryContainerName:", with: "    retain: true\n    primaryContainerName:"))

@@ -17,7 +17,9 @@ public final class FileLock: @unchecked Sendable {
         guard fd >= 0 else { throw KnobError.cannotRead(path: path, reason: String(cString: strerror(errno))) }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
-            close(fd)
+            // deinit runs when this initializer throws: leave it nothing to close a second time (the number
+            // may belong to another descriptor by then, such as a server's socket).
+            release()
             throw Busy(holder: holder)
         }
         ftruncate(fd, 0)

@@ -109,7 +109,7 @@ import Testing
 
     @Test func settingsAreChecked() {
         let space = SearchSpace([Parameter(name: "x", kind: .double(min: 0, max: 1, step: nil, scale: .linear))])
-        for (name, value) in [("base_estimator", "RF"), ("acq_func", "pi"), ("n_initial_points", "0"), ("kappa", "-1"), ("max_fit_trials", "5"), ("max_fit_trials", "many")] {
+        for (name, value) in [("base_estimator", "RF"), ("acq_func", "pi"), ("n_initial_points", "0"), ("kappa", "-1"), ("max_fit_trials", "5"), ("max_fit_trials", "many"), ("output_warping", "box-cox")] {
             var settings = [name: value]
             if name == "kappa" { settings["acq_func"] = "ucb" }
             #expect(throws: SuggesterError.self, "\(name)=\(value)") {
@@ -118,6 +118,9 @@ import Testing
         }
         #expect(throws: Never.self) {
             try GPSuggester(context: SuggesterContext(space: space, settings: ["base_estimator": "GP", "acq_func": "ucb", "kappa": "2"], seed: 1))
+        }
+        #expect(throws: Never.self) {
+            try GPSuggester(context: SuggesterContext(space: space, settings: ["output_warping": "Standardize"], seed: 1))
         }
     }
 

@@ -8,7 +8,8 @@ import Darwin
 ///
 /// The first `n_initial_points` trials (default 10) follow a scrambled Sobol design. After that,
 /// a Matérn-5/2 ARD process is fitted to the completed trials on the unit-cube encoding (outputs
-/// standardized, categorical parameters at distance 0 or 1, hyperparameters by maximum a posteriori
+/// standardized and warped toward normal by a Yeo–Johnson transform, `OutputWarping`; categorical
+/// parameters at distance 0 or 1, hyperparameters by maximum a posteriori
 /// with L-BFGS, warm-started from the previous model suggestion and, once there are a few dozen
 /// trials, refitted only every few trials), and each suggestion maximizes log
 /// expected improvement (`AcquisitionOptimizer`: Sobol candidates, then local searches that move
@@ -19,7 +20,8 @@ import Darwin
 /// sees the best half of that many and an even spread of the rest.
 ///
 /// Settings: `n_initial_points`, `random_state`, `acq_func` (`logei`, or `ucb` with `kappa`),
-/// `base_estimator` (`GP` only), `n_candidates` (default 512), `max_fit_trials` (default 500).
+/// `base_estimator` (`GP` only), `n_candidates` (default 512), `max_fit_trials` (default 500),
+/// `output_warping` (`yeo-johnson`, the default, or `standardize`).
 public struct GPSuggester: Suggester {
     public let space: SearchSpace
     let seed: UInt64
@@ -27,6 +29,7 @@ public struct GPSuggester: Suggester {
     let candidates: Int
     let maxFitTrials: Int
     let acquisition: Acquisition
+    let outputWarping: OutputWarping.Kind
     /// Per coordinate: its encoded values when finite and not too many, and whether it is categorical.
     let grids: [[Double]?]
     let categorical: [Bool]
@@ -58,7 +61,7 @@ public struct GPSuggester: Suggester {
 
     public init(context: SuggesterContext) throws {
         let reader = SettingsReader(context.settings)
-        try reader.rejectUnknown(["n_initial_points", "random_state", "acq_func", "kappa", "base_estimator", "n_candidates", "max_fit_trials"],
+        try reader.rejectUnknown(["n_initial_points", "random_state", "acq_func", "kappa", "base_estimator", "n_candidates", "max_fit_trials", "output_warping"],
                                  algorithm: "bayesianoptimization")
         space = context.space
         seed = try reader.seed() ?? context.seed
@@ -80,6 +83,11 @@ public struct GPSuggester: Suggester {
         case let other:
             throw SuggesterError.invalidSetting(name: "acq_func", message: "\"\(other)\" is not one of logei, ucb")
         }
+        let warping = context.settings["output_warping"].map { String($0.trimmingSpaces).lowercased() } ?? OutputWarping.Kind.yeoJohnson.rawValue
+        guard let outputWarping = OutputWarping.Kind(rawValue: warping) else {
+            throw SuggesterError.invalidSetting(name: "output_warping", message: "\"\(warping)\" is not one of yeo-johnson, standardize")
+        }
+        self.outputWarping = outputWarping
         if context.space.dimension > SobolSequence.maxDimension {
             throw SuggesterError.unsupportedSpace(parameter: context.space.parameters[SobolSequence.maxDimension].name,
                                                   message: "bayesianoptimization handles at most \(SobolSequence.maxDimension) parameters")
@@ -121,10 +129,8 @@ public struct GPSuggester: Suggester {
         let modelled = Self.subset(of: completed.map { ($0.assignment, $0.value) }, limit: maxFitTrials, rng: &rng)
         let d = space.dimension
         let X = modelled.map { space.encode($0.0) }
-        let raw = modelled.map(\.1)
-        let mean = raw.reduce(0, +) / Double(raw.count)
-        let std = max(1e-12, (raw.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(raw.count)).squareRoot())
-        let y = raw.map { ($0 - mean) / std }
+        let warped = OutputWarping(modelled.map(\.1), kind: outputWarping)
+        let y = warped.values
         var (gp, fittedOn) = try fitModel(X: X, y: y, completed: completed.count, history: history, rng: &rng)
         let bestIndex = y.indices.min { y[$0] < y[$1] }!
         // Kriging believer: a pending point is taken to return the mean predicted there, and that
@@ -175,6 +181,7 @@ public struct GPSuggester: Suggester {
                 "gp.acquisition": "\(chosen.value)",
                 Self.hyperparametersKey: gp.hyper.logVector.map { "\($0)" }.joined(separator: ","),
                 Self.fittedOnKey: "\(fittedOn)",
+                "gp.warping_lambda": warped.lambda.map { "\($0)" } ?? "none",
             ]))
             let x = space.encode(assignment)
             let believed = gp.predict(x).mean

@@ -30,3 +30,23 @@ import Testing
         #expect(Set(differences).count > 15, "\(differences)")
     }
 }
+
+@Suite struct ExpNegativeTests {
+    @Test func bothFormsMatchTheLibraryExponential() {
+        // Points across the whole range, including near the steps of k and the underflow edge.
+        var xs: [Double] = [0, -1e-300, -0.3465735902799726, -0.34657359027997264, -707.9, -708, -708.1, -745, -800, -1e6]
+        var rng = SeededGenerator(seed: 9)
+        for _ in 0..<4000 { xs.append(-pow(10, 3.2 * rng.unit() - 6) * 70) }
+        while xs.count % 4 != 0 { xs.append(-rng.unit()) }
+        for start in stride(from: 0, to: xs.count, by: 4) {
+            let x = SIMD4(xs[start], xs[start + 1], xs[start + 2], xs[start + 3])
+            let vector = expNegative(x)
+            for lane in 0..<4 {
+                let v = x[lane], expected = v < -708 ? 0 : exp(v)
+                let scalar = expNegative(v)
+                #expect(abs(scalar - expected) <= 4 * expected.ulp, "expNegative(\(v)) = \(scalar), exp = \(expected)")
+                #expect(vector[lane] == scalar, "the vector form differs at \(v): \(vector[lane]) vs \(scalar)")
+            }
+        }
+    }
+}

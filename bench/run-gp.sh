@@ -5,8 +5,8 @@
 #   bench/run-gp.sh [--seeds N] [--wide-seeds M]     (default 10 seeds × 100 trials; M = 40)
 #
 # Rows: sequential (one trial at a time) for both; 4 trials pending at a time for knob on every
-# function and for GPSampler on hartmann6; time per suggestion at 100 trials (1 run each, wall and
-# process CPU) for both and at 500 trials for knob. GPSampler runs in $KNOB_BENCH_PYTHON, or in
+# function and for GPSampler on hartmann6; time per suggestion at 100 trials (median of 3 runs, wall
+# and process CPU) for both and at 500 trials for knob. GPSampler runs in $KNOB_BENCH_PYTHON, or in
 # bench/.venv (created here if missing), with greenlet so its batched L-BFGS-B is not run
 # sequentially. Raw rows go to bench/out/.
 #
@@ -32,20 +32,19 @@ python="${KNOB_BENCH_PYTHON:-bench/.venv/bin/python}"
 if [ ! -x "$python" ]; then
   echo "creating bench/.venv with optuna, torch (CPU) and scipy" >&2
   python3 -m venv bench/.venv
-  bench/.venv/bin/pip install -q --index-url https://download.pytorch.org/whl/cpu torch >&2
 fi
-"$python" -m pip install -q "optuna==5.0.0" scipy greenlet numpy >&2
+"$python" -m pip install -q "optuna==5.0.0" torch scipy greenlet numpy >&2
 
 mkdir -p bench/out
 echo "knob gp: sequential, $seeds seeds; time per suggestion at 100 and 500 trials" >&2
 .build/release/knob-bench --algorithm gp --functions "$functions" --seeds "$seeds" \
-  --overhead-trials 500 --overhead-seeds 1 --json > bench/out/knob-gp.json
+  --overhead-trials 500 --overhead-seeds 3 --json > bench/out/knob-gp.json
 echo "knob gp: 4 pending, $seeds seeds" >&2
 .build/release/knob-bench --algorithm gp --functions "$functions" --seeds "$seeds" --pending 4 \
   --overhead-seeds 0 --json > bench/out/knob-gp-pending.json
 echo "Optuna GPSampler: sequential, $seeds seeds; time per suggestion at 100 trials" >&2
 OMP_NUM_THREADS=1 "$python" bench/reference.py --samplers optuna_gp --functions "$functions" \
-  --seeds "$seeds" --overhead-trials 100 --overhead-seeds 1 2>/dev/null > bench/out/optuna-gp.json
+  --seeds "$seeds" --overhead-trials 100 --overhead-seeds 3 2>/dev/null > bench/out/optuna-gp.json
 echo "Optuna GPSampler: 4 pending on hartmann6, $seeds seeds" >&2
 OMP_NUM_THREADS=1 "$python" bench/reference.py --samplers optuna_gp --functions hartmann6 \
   --seeds "$seeds" --pending 4 --overhead-seeds 0 2>/dev/null > bench/out/optuna-gp-pending.json

@@ -93,6 +93,31 @@ public final class PodRunner: TrialRunner, @unchecked Sendable {
     }
 }
 
+extension PodRunner {
+    /// Deletes the Pods and Jobs of ended trials that are still there (unless retained): one list
+    /// per namespace and kind, by the experiment's label; an object is a trial's only when its
+    /// name, trial label and trial-uid label all match the recorded handle.
+    public func sweep(experiment: String, ended handles: [[String: String]]) async -> Int {
+        let targets = handles.compactMap { $0["runner"] == "kubernetes" ? PodTrial.Target(handle: $0) : nil }.filter { !$0.retain }
+        guard !targets.isEmpty, let client = try? kubeClient() else { return 0 }
+        var removed = 0
+        for collection in Set(targets.map { KubePath.collection($0.kind, $0.namespace) }) {
+            guard let list = try? await client.request("GET", collection, query: [("labelSelector", "knob.dev/experiment=\(experiment)")]) else { continue }
+            for item in (list["items"] as? [JSONObject]) ?? [] {
+                let metadata = item["metadata"] as? JSONObject
+                let labels = metadata?["labels"] as? JSONObject
+                guard let target = targets.first(where: { target in
+                    KubePath.collection(target.kind, target.namespace) == collection && metadata?["name"] as? String == target.name
+                        && labels?["knob.dev/trial"] as? String == target.trial && labels?["knob.dev/trial-uid"] as? String ?? "" == target.uid
+                }) else { continue }
+                await PodTrial(client: client, target: target, pendingTimeout: pendingTimeout).release()
+                removed += 1
+            }
+        }
+        return removed
+    }
+}
+
 /// A trial knob cannot follow (no cluster configuration): it ends at once, saying why.
 struct UnfollowableTrial: RunningTrial {
     let handle: [String: String]

@@ -324,6 +324,58 @@ func lastAccuracy(inLog path: String) -> Double? {
         #expect(events.contains { $0.kind == "TrialsAdopted" && $0.message.contains("2 trial(s)") })
     }
 
+    @Test func aResumedExperimentRemovesThePodOfATrialThatEndedButWasNotReleased() async throws {
+        let server = try await KubeAPIServer.start()
+        defer { server.stop() }
+        let home = makeTemporaryDirectory()
+        let daemon = try await DaemonProcess.start(home: home, arguments: ["--kubeconfig", server.kubeconfig])
+        var killed = false
+        defer { if !killed { kill(daemon.pid, SIGKILL) } }
+        try await submit(daemon, kubeSpec("swept", trials: 2, parallel: 1, maxFailed: 1, trialSpec: scriptPod(lines: 12, pause: 0.25)))
+        // The first trial has ended and the second runs: stop knobd there.
+        var first: TrialRecord?
+        for _ in 0..<200 {
+            let trials = try await storedTrials(home, "swept")
+            if trials.count == 2, trials[0].trial.state == .succeeded, trials[1].trial.state == .running, trials[1].reports.count >= 2 {
+                first = trials[0].trial
+                break
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        kill(daemon.pid, SIGKILL)
+        killed = true
+        _ = await daemon.process.wait()
+        let ended = try #require(first, "the first trial never ended while the second ran")
+        let uid = try #require(ended.runnerHandle["uid"])
+
+        // As if knobd had died between recording the first trial's end and deleting its pod; beside it,
+        // a pod with the experiment's label that is not that trial's (another uid).
+        func pod(_ name: String, uid: String) -> [String: Any] {
+            ["apiVersion": "v1", "kind": "Pod",
+             "metadata": ["name": name, "labels": ["knob.dev/experiment": "swept", "knob.dev/trial": ended.name, "knob.dev/trial-uid": uid]],
+             "spec": ["restartPolicy": "Never", "containers": [["name": "leftover", "image": "python:3.11", "command": ["true"]]]]]
+        }
+        let client = try server.client
+        try await client.request("POST", "/api/v1/namespaces/default/pods", body: pod(ended.name, uid: uid))
+        try await client.request("POST", "/api/v1/namespaces/default/pods", body: pod("not-swept", uid: "another"))
+
+        let restarted = try await DaemonProcess.start(home: home, arguments: ["--kubeconfig", server.kubeconfig], log: "\(home)/knobd-2.log")
+        defer { kill(restarted.pid, SIGTERM) }
+        let view = try await waitForEnd(restarted, "swept")
+        #expect(view["status"] as? String == "Succeeded", "\(view)")
+        var names: [String] = []
+        for _ in 0..<50 {
+            let pods = try await client.request("GET", "/api/v1/namespaces/default/pods")
+            names = ((pods["items"] as? [[String: Any]]) ?? []).compactMap { ($0["metadata"] as? [String: Any])?["name"] as? String }
+            if names == ["not-swept"] { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(names == ["not-swept"], "the ended trial's leftover pod is deleted, the stranger stays")
+        let store = try KnobHome(home).openStore()
+        let events = try await store.events(of: try #require(try await store.experiment(named: "swept")).id!)
+        #expect(events.contains { $0.kind == "LeftoversRemoved" && $0.message.contains("removed 1 object") }, "\(events.map(\.message))")
+    }
+
     @Test func theAPIClientRetriesWhatIsTransientAndNothingElse() async throws {
         let server = try await KubeAPIServer.start(faults: """
             [{"method": "GET", "path": "/pods$", "status": 429, "retryAfter": 1, "times": 1},

@@ -66,6 +66,7 @@ public struct ExperimentController: Sendable {
         // ended when they cannot be), pending ones are started now.
         var adopted: [(TrialRecord, any RunningTrial)] = []
         var pending: [TrialRecord] = []
+        var ended: [[String: String]] = []
         for trial in try await store.trials(of: experimentId) {
             policy.created += 1
             switch trial.state {
@@ -86,8 +87,15 @@ public struct ExperimentController: Sendable {
                 }
             default:
                 policy.ended[trial.state, default: 0] += 1
+                if !trial.runnerHandle.isEmpty { ended.append(trial.runnerHandle) }
                 if trial.state == .succeeded, let value = trial.objectiveValue, spec.objective.reachesGoal(value) { policy.goalReached = true }
             }
+        }
+        let swept = await runner.sweep(experiment: experiment.name, ended: ended)
+        if swept > 0 {
+            try await store.appendEvent(EventRecord(
+                experimentId: experimentId, kind: "LeftoversRemoved",
+                message: "removed \(swept) object(s) of ended trials that an earlier process had not removed"))
         }
         if !adopted.isEmpty || !pending.isEmpty {
             onEvent(.resumed(adopted: adopted.count, pending: pending.count))

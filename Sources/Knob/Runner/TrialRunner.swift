@@ -102,6 +102,13 @@ public protocol TrialRunner: Sendable {
     func start(_ launch: TrialLaunch) async throws -> any RunningTrial
     func adopt(handle: [String: String]) async -> (any RunningTrial)?
     func find(_ launch: TrialLaunch) async -> (any RunningTrial)?
+    /// Removes what trials whose end is recorded still left behind: a process that stopped between
+    /// recording a trial's end and `RunningTrial.release()`. Returns how many it removed.
+    func sweep(experiment: String, ended handles: [[String: String]]) async -> Int
+}
+
+extension TrialRunner {
+    public func sweep(experiment: String, ended handles: [[String: String]]) async -> Int { 0 }
 }
 
 /// A started trial.

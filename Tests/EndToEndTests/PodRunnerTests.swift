@@ -156,6 +156,38 @@ func scriptPod(lines: Int = 4, pause: Double = 0.1, code: Int = 0, image: String
         """
 }
 
+/// Starts knobd on the server, submits `spec`, and SIGKILLs it as soon as `ready` holds for the
+/// experiment's stored trials (polled every 0.1 s, at most `tries` times). Returns the trials that
+/// made `ready` hold, or nil when it never did.
+func knobdKilledWhen(_ server: KubeAPIServer, home: String, experiment: String, tries: Int, spec: String,
+                     _ ready: ([(trial: TrialRecord, reports: [MetricRecord])]) -> Bool) async throws -> [(trial: TrialRecord, reports: [MetricRecord])]? {
+    let daemon = try await DaemonProcess.start(home: home, arguments: ["--kubeconfig", server.kubeconfig])
+    defer { kill(daemon.pid, SIGKILL) }
+    try await submit(daemon, spec)
+    var seen: [(trial: TrialRecord, reports: [MetricRecord])]?
+    for _ in 0..<tries {
+        let trials = try await storedTrials(home, experiment)
+        if ready(trials) { seen = trials; break }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+    kill(daemon.pid, SIGKILL)
+    _ = await daemon.process.wait()
+    return seen
+}
+
+/// The names of the pods in the default namespace, read again (every 0.1 s, 5 s at most) until they are `expected`.
+func podNames(_ server: KubeAPIServer, settlingOn expected: [String]) async throws -> [String] {
+    let client = try server.client
+    var names: [String] = []
+    for _ in 0..<50 {
+        let pods = try await client.request("GET", "/api/v1/namespaces/default/pods")
+        names = ((pods["items"] as? [[String: Any]]) ?? []).compactMap { ($0["metadata"] as? [String: Any])?["name"] as? String }
+        if names == expected { break }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+    return names
+}
+
 /// Waits for the experiment to end, through the daemon.
 func waitForEnd(_ daemon: DaemonProcess, _ name: String, timeout: Duration = .seconds(120)) async throws -> [String: Any] {
     let deadline = ContinuousClock.now + timeout
@@ -293,20 +325,12 @@ func lastAccuracy(inLog path: String) -> Double? {
         let server = try await KubeAPIServer.start()
         defer { server.stop() }
         let home = makeTemporaryDirectory()
-        let daemon = try await DaemonProcess.start(home: home, arguments: ["--kubeconfig", server.kubeconfig])
-        var killed = false
-        defer { if !killed { kill(daemon.pid, SIGKILL) } }
-        try await submit(daemon, kubeSpec("adopt", trials: 2, parallel: 2, maxFailed: 1, trialSpec: scriptPod(lines: 12, pause: 0.25)))
         // Kill knobd while the pods run and have printed part of their output.
-        let store = try KnobHome(home).openStore()
-        for _ in 0..<100 {
-            let running = try await storedTrials(home, "adopt").filter { $0.trial.state == .running && $0.reports.count >= 3 }
-            if running.count == 2 { break }
-            try await Task.sleep(for: .milliseconds(100))
+        _ = try await knobdKilledWhen(server, home: home, experiment: "adopt", tries: 100,
+                                      spec: kubeSpec("adopt", trials: 2, parallel: 2, maxFailed: 1, trialSpec: scriptPod(lines: 12, pause: 0.25))) { trials in
+            trials.filter { $0.trial.state == .running && $0.reports.count >= 3 }.count == 2
         }
-        kill(daemon.pid, SIGKILL)
-        killed = true
-        _ = await daemon.process.wait()
+        let store = try KnobHome(home).openStore()
         try await Task.sleep(for: .seconds(1))
         let restarted = try await DaemonProcess.start(home: home, arguments: ["--kubeconfig", server.kubeconfig], log: "\(home)/knobd-2.log")
         defer { kill(restarted.pid, SIGTERM) }
@@ -328,24 +352,12 @@ func lastAccuracy(inLog path: String) -> Double? {
         let server = try await KubeAPIServer.start()
         defer { server.stop() }
         let home = makeTemporaryDirectory()
-        let daemon = try await DaemonProcess.start(home: home, arguments: ["--kubeconfig", server.kubeconfig])
-        var killed = false
-        defer { if !killed { kill(daemon.pid, SIGKILL) } }
-        try await submit(daemon, kubeSpec("swept", trials: 2, parallel: 1, maxFailed: 1, trialSpec: scriptPod(lines: 12, pause: 0.25)))
         // The first trial has ended and the second runs: stop knobd there.
-        var first: TrialRecord?
-        for _ in 0..<200 {
-            let trials = try await storedTrials(home, "swept")
-            if trials.count == 2, trials[0].trial.state == .succeeded, trials[1].trial.state == .running, trials[1].reports.count >= 2 {
-                first = trials[0].trial
-                break
-            }
-            try await Task.sleep(for: .milliseconds(100))
+        let seen = try await knobdKilledWhen(server, home: home, experiment: "swept", tries: 200,
+                                             spec: kubeSpec("swept", trials: 2, parallel: 1, maxFailed: 1, trialSpec: scriptPod(lines: 12, pause: 0.25))) { trials in
+            trials.count == 2 && trials[0].trial.state == .succeeded && trials[1].trial.state == .running && trials[1].reports.count >= 2
         }
-        kill(daemon.pid, SIGKILL)
-        killed = true
-        _ = await daemon.process.wait()
-        let ended = try #require(first, "the first trial never ended while the second ran")
+        let ended = try #require(seen?[0].trial, "the first trial never ended while the second ran")
         let uid = try #require(ended.runnerHandle["uid"])
 
         // As if knobd had died between recording the first trial's end and deleting its pod; beside it,
@@ -363,14 +375,7 @@ func lastAccuracy(inLog path: String) -> Double? {
         defer { kill(restarted.pid, SIGTERM) }
         let view = try await waitForEnd(restarted, "swept")
         #expect(view["status"] as? String == "Succeeded", "\(view)")
-        var names: [String] = []
-        for _ in 0..<50 {
-            let pods = try await client.request("GET", "/api/v1/namespaces/default/pods")
-            names = ((pods["items"] as? [[String: Any]]) ?? []).compactMap { ($0["metadata"] as? [String: Any])?["name"] as? String }
-            if names == ["not-swept"] { break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        #expect(names == ["not-swept"], "the ended trial's leftover pod is deleted, the stranger stays")
+        #expect(try await podNames(server, settlingOn: ["not-swept"]) == ["not-swept"], "the ended trial's leftover pod is deleted, the stranger stays")
         let store = try KnobHome(home).openStore()
         let events = try await store.events(of: try #require(try await store.experiment(named: "swept")).id!)
         #expect(events.contains { $0.kind == "LeftoversRemoved" && $0.message.contains("removed 1 object") }, "\(events.map(\.message))")
@@ -491,15 +496,7 @@ func lastAccuracy(inLog path: String) -> Double? {
         let killed = try #require(try await storedTrials(home, "stopped").first?.trial)
         #expect(killed.state == .killed, "\(killed.message)")
 
-        let client = try server.client
-        var names: [String] = []
-        for _ in 0..<50 {
-            let pods = try await client.request("GET", "/api/v1/namespaces/default/pods")
-            names = ((pods["items"] as? [[String: Any]]) ?? []).compactMap { ($0["metadata"] as? [String: Any])?["name"] as? String }
-            if names == ["kept-1"] { break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        #expect(names == ["kept-1"], "the stopped trial's pod is deleted; the retained one stays")
+        #expect(try await podNames(server, settlingOn: ["kept-1"]) == ["kept-1"], "the stopped trial's pod is deleted; the retained one stays")
         let log = try String(contentsOfFile: "\(server.directory)/server.log", encoding: .utf8)
         #expect(log.contains("DELETE /api/v1/namespaces/default/pods/stopped-1?propagationPolicy=Foreground&gracePeriodSeconds="))
     }

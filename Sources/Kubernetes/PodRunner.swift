@@ -101,14 +101,14 @@ extension PodRunner {
         let targets = handles.compactMap { $0["runner"] == "kubernetes" ? PodTrial.Target(handle: $0) : nil }.filter { !$0.retain }
         guard !targets.isEmpty, let client = try? kubeClient() else { return 0 }
         var removed = 0
-        for collection in Set(targets.map { KubePath.collection($0.kind, $0.namespace) }) {
+        for (collection, group) in Dictionary(grouping: targets, by: { KubePath.collection($0.kind, $0.namespace) }) {
             guard let list = try? await client.request("GET", collection, query: [("labelSelector", "knob.dev/experiment=\(experiment)")]) else { continue }
             for item in (list["items"] as? [JSONObject]) ?? [] {
                 let metadata = item["metadata"] as? JSONObject
                 let labels = metadata?["labels"] as? JSONObject
-                guard let target = targets.first(where: { target in
-                    KubePath.collection(target.kind, target.namespace) == collection && metadata?["name"] as? String == target.name
-                        && labels?["knob.dev/trial"] as? String == target.trial && labels?["knob.dev/trial-uid"] as? String ?? "" == target.uid
+                guard let target = group.first(where: { target in
+                    metadata?["name"] as? String == target.name && labels?["knob.dev/trial"] as? String == target.trial
+                        && labels?["knob.dev/trial-uid"] as? String ?? "" == target.uid
                 }) else { continue }
                 await PodTrial(client: client, target: target, pendingTimeout: pendingTimeout).release()
                 removed += 1

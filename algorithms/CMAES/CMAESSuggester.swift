@@ -55,14 +55,7 @@ public struct CMAESSuggester: Suggester {
         } else {
             sigma0 = 1.0 / 6
         }
-        if let text = context.settings["restart_strategy"] {
-            guard let strategy = RestartStrategy(rawValue: String(text.trimmingSpaces)) else {
-                throw SuggesterError.invalidSetting(name: "restart_strategy", message: "\"\(text)\" is not one of none, ipop, bipop")
-            }
-            restartStrategy = strategy
-        } else {
-            restartStrategy = .ipop
-        }
+        restartStrategy = try reader.choice("restart_strategy") ?? .ipop
         cardinality = context.space.parameters.map { ($0.cardinality ?? 0) >= 2 ? $0.cardinality! : 0 }
     }
 

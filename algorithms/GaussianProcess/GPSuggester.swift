@@ -83,11 +83,7 @@ public struct GPSuggester: Suggester {
         case let other:
             throw SuggesterError.invalidSetting(name: "acq_func", message: "\"\(other)\" is not one of logei, ucb")
         }
-        let warping = context.settings["output_warping"].map { String($0.trimmingSpaces).lowercased() } ?? OutputWarping.Kind.yeoJohnson.rawValue
-        guard let outputWarping = OutputWarping.Kind(rawValue: warping) else {
-            throw SuggesterError.invalidSetting(name: "output_warping", message: "\"\(warping)\" is not one of yeo-johnson, standardize")
-        }
-        self.outputWarping = outputWarping
+        outputWarping = try reader.choice("output_warping", ignoringCase: true) ?? .yeoJohnson
         if context.space.dimension > SobolSequence.maxDimension {
             throw SuggesterError.unsupportedSpace(parameter: context.space.parameters[SobolSequence.maxDimension].name,
                                                   message: "bayesianoptimization handles at most \(SobolSequence.maxDimension) parameters")

@@ -17,7 +17,7 @@ import Darwin
 /// accuracy bunched near its ceiling) otherwise let a few extreme values set the scale, and the
 /// model sees the region that matters as flat.
 struct OutputWarping: Sendable, Equatable {
-    enum Kind: String, Sendable {
+    enum Kind: String, Sendable, CaseIterable {
         case yeoJohnson = "yeo-johnson"
         case standardize = "standardize"
     }

@@ -45,6 +45,19 @@ public struct SettingsReader: Sendable {
         return value
     }
 
+    /// One of an enumeration's raw values (surrounding spaces ignored, case too when
+    /// `ignoringCase`), or `nil` when absent.
+    public func choice<Choice: RawRepresentable & CaseIterable>(_ name: String, ignoringCase: Bool = false) throws -> Choice?
+    where Choice.RawValue == String {
+        guard let text = settings[name] else { return nil }
+        let trimmed = String(text.trimmingSpaces)
+        guard let value = Choice(rawValue: ignoringCase ? trimmed.lowercased() : trimmed) else {
+            let names = Choice.allCases.map(\.rawValue).joined(separator: ", ")
+            throw SuggesterError.invalidSetting(name: name, message: "\"\(text)\" is not one of \(names)")
+        }
+        return value
+    }
+
     /// A seed: any whole number that fits 64 bits.
     public func seed(_ name: String = "random_state") throws -> UInt64? {
         guard let text = settings[name] else { return nil }

@@ -202,6 +202,31 @@ import Testing
         #expect(best[1] == grid1[2] && best[2] == grid2[2], "\(best)")
     }
 
+    @Test func whereItHasNoDataTheModelExpectsTheWorstValueSeen() throws {
+        // Trials in one corner of the cube; far from them the prediction reverts to the prior mean.
+        let (X, y) = Self.data(n: 16, d: 2)
+        let corner = X.map { $0.map { 0.3 * $0 } }
+        let targets = GPSuggester.measuredFromWorst(OutputWarping(y, kind: .yeoJohnson).values)
+        #expect(targets.max() == 0)
+        #expect(targets.indices.sorted { targets[$0] < targets[$1] } == y.indices.sorted { y[$0] < y[$1] }, "the order is kept")
+        let gp = try #require(GaussianProcess.fit(X: corner, y: targets, starts: [GPHyperparameters(lengthscales: [0.2, 0.2], scale: 1, noise: 1e-4)]))
+        let far = gp.predict([1, 1]).mean
+        #expect(abs(far) < 0.05, "far from the data the model expects \(far), not the worst value 0")
+        let average = targets.reduce(0, +) / Double(targets.count)
+        #expect(average < -0.5, "the worst and the average are apart: \(average)")
+        // A suggestion after those trials stays near the best of them instead of trying the far corner.
+        let space = SearchSpace([Parameter(name: "a", kind: .double(min: 0, max: 1, step: nil, scale: .linear)),
+                                 Parameter(name: "b", kind: .double(min: 0, max: 1, step: nil, scale: .linear))])
+        let suggester = try GPSuggester(context: SuggesterContext(space: space, settings: ["n_candidates": "256"], seed: 4))
+        var history = History()
+        for (x, value) in zip(corner, y) {
+            history.trials.append(.init(assignment: space.decode(x), outcome: .completed(value)))
+        }
+        let next = try #require(suggester.suggest(count: 1, history: history).first)
+        let point = space.encode(next.assignment)
+        #expect(point.allSatisfy { $0 < 0.5 }, "the suggestion \(point) left the region of the trials")
+    }
+
     @Test func pastMaxFitTrialsTheModelKeepsTheBestPoints() throws {
         var rng = SeededGenerator(seed: 1)
         let rows = (0..<100).map { i in (i, Double((i * 37) % 100)) }

@@ -8,7 +8,8 @@ import Darwin
 ///
 /// The first `n_initial_points` trials (default 10) follow a scrambled Sobol design. After that,
 /// a Matérn-5/2 ARD process is fitted to the completed trials on the unit-cube encoding (outputs
-/// standardized and warped toward normal by a Yeo–Johnson transform, `OutputWarping`; categorical
+/// standardized and warped toward normal by a Yeo–Johnson transform, `OutputWarping`, then measured
+/// from the worst, so that where the model has no data it expects the worst value seen; categorical
 /// parameters at distance 0 or 1, hyperparameters by maximum a posteriori
 /// with L-BFGS, warm-started from the previous model suggestion and, once there are a few dozen
 /// trials, refitted only every few trials), and each suggestion maximizes log
@@ -126,7 +127,7 @@ public struct GPSuggester: Suggester {
         let d = space.dimension
         let X = modelled.map { space.encode($0.0) }
         let warped = OutputWarping(modelled.map(\.1), kind: outputWarping)
-        let y = warped.values
+        let y = Self.measuredFromWorst(warped.values)
         var (gp, fittedOn) = try fitModel(X: X, y: y, completed: completed.count, history: history, rng: &rng)
         let bestIndex = y.indices.min { y[$0] < y[$1] }!
         // Kriging believer: a pending point is taken to return the mean predicted there, and that
@@ -227,6 +228,18 @@ public struct GPSuggester: Suggester {
             throw SuggesterError.invalidSetting(name: "bayesianoptimization", message: "the Gaussian process could not be fitted")
         }
         return (model, completed)
+    }
+
+    /// The values less their maximum, so the worst is 0. The process has prior mean 0: where it has
+    /// no data it expects the worst value seen, not the average. With the average, every region far
+    /// from the trials (the corners of the cube first) looks as promising as a typical trial and
+    /// draws suggestions that return nothing; with the worst, a region is worth a trial because
+    /// good values were seen near it, and the search refines what it found sooner. Over seeds
+    /// 0–39 of the benchmark this lowered the median regret at 100 trials on all four functions,
+    /// and with trials pending most of all.
+    static func measuredFromWorst(_ values: [Double]) -> [Double] {
+        guard let worst = values.max() else { return values }
+        return values.map { $0 - worst }
     }
 
     /// All rows when there are at most `limit`; else the best ⌈limit/2⌉ by value (lowest first) and

@@ -40,6 +40,10 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
     private var deleteFailure: String?
     /// When the Job was created (a Job with no pod yet times out from then).
     private var jobCreated: Date?
+    /// Why the pod is not running yet (`nil` once it runs); every reason reported so far; who is told.
+    private var waiting: String?
+    private var waitingSaid: Set<String> = []
+    private var waitingReport: (@Sendable (String) -> Void)?
 
     init(client: KubeClient, target: Target, pendingTimeout: Double) {
         self.client = client
@@ -48,6 +52,27 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
     }
 
     var handle: [String: String] { target.handle }
+
+    func onWaiting(_ report: @escaping @Sendable (String) -> Void) {
+        let current = lock.withLock {
+            waitingReport = report
+            return waiting
+        }
+        if let current { report(current) }
+    }
+
+    /// Says once to `onWaiting` each reason a pod is not running (the
+    /// kubelet retries a failed image pull, alternating ErrImagePull and ImagePullBackOff; the
+    /// scheduler retries a pod that does not fit).
+    private func noteWaiting(pod: String, _ detail: String) {
+        let text = "pod \(pod) is not running yet: \(detail)"
+        let (changed, report) = lock.withLock { () -> (Bool, (@Sendable (String) -> Void)?) in
+            guard waitingSaid.insert(text).inserted else { return (false, nil) }
+            waiting = text
+            return (true, waitingReport)
+        }
+        if changed { report?(text) }
+    }
 
     func wait() async -> TrialExit {
         let logs = Task { await followLog() }
@@ -199,6 +224,7 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
                 let lastState = primaryStatus(pod)?["lastState"] as? JSONObject
                 guard state?["running"] != nil || state?["terminated"] != nil || lastState?["terminated"] != nil else { continue }
                 if !startedPods.contains(name(pod)) { startedPods.append(name(pod)) }
+                waiting = nil
                 if ["Succeeded", "Failed"].contains(phase(pod)) { endedPods.insert(name(pod)) }
             }
         }
@@ -273,6 +299,8 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
             reason = unscheduled["reason"] as? String ?? "Unschedulable"
             detail = "\(reason)\((unscheduled["message"] as? String).map { ": \($0)" } ?? "")"
         }
+        // Every pod passes through ContainerCreating; anything else is worth saying while it lasts.
+        if !["Pending", "ContainerCreating"].contains(reason) { noteWaiting(pod: podName, detail) }
         guard let created = parseKubeTime(creation(pod)), Date().timeIntervalSince(created) > pendingTimeout else { return nil }
         return .failed(reason: reason, message: "pod \(podName) did not start within \(formatSeconds(.seconds(pendingTimeout))): \(detail)", exitCode: nil)
     }

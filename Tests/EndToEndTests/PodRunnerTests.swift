@@ -216,6 +216,12 @@ func storedTrials(_ home: String, _ name: String) async throws -> [(trial: Trial
     return result
 }
 
+func storedEvents(_ home: String, _ name: String) async throws -> [EventRecord] {
+    let store = try KnobHome(home).openStore()
+    let experiment = try #require(try await store.experiment(named: name))
+    return try await store.events(of: experiment.id!)
+}
+
 /// The last `accuracy=` a log says.
 func lastAccuracy(inLog path: String) -> Double? {
     let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
@@ -316,6 +322,13 @@ func lastAccuracy(inLog path: String) -> Double? {
         check("fail-4", .failed, "Unschedulable", "did not start within 2s: Unschedulable: 0/1 nodes are available: 1 Insufficient cpu")
         check("fail-5", .failed, "Deleted", "pod default/fail-5 was deleted before it finished")
         check("fail-6", .failed, "Error", "exited with code 3; last output:\n    step 1 accuracy=0.10")
+        // While they waited, the pods that never ran said why, once per reason, as an event.
+        let waiting = try await storedEvents(home, "fail").filter { $0.kind == "TrialWaiting" }
+        for (name, said) in [("fail-3", "ImagePullBackOff: Back-off pulling image"), ("fail-4", "Unschedulable: 0/1 nodes are available: 1 Insufficient cpu")] {
+            let text = "pod \(name) is not running yet: \(said)"
+            #expect(waiting.filter { $0.trialName == name && $0.message.hasPrefix(text) }.count == 1, "\(waiting.map(\.message))")
+        }
+        #expect(Set(waiting.compactMap(\.trialName)) == ["fail-3", "fail-4"], "\(waiting.map(\.message))")
         // No trial left a pod behind.
         let pods = try await server.client.request("GET", "/api/v1/namespaces/default/pods")
         #expect((pods["items"] as? [Any])?.isEmpty == true, "\(pods)")

@@ -7,6 +7,8 @@ public enum ControllerEvent: Sendable {
     /// An earlier process left trials running (now followed again) or not yet started (started now).
     case resumed(adopted: Int, pending: Int)
     case trialStarted(TrialRecord)
+    /// A started trial is not running yet, for this reason (a pod that cannot be scheduled…).
+    case trialWaiting(TrialRecord, reason: String)
     /// A trial ended; `best` is the experiment's best trial after it.
     case trialEnded(TrialRecord, best: TrialRecord?, completed: Int)
     case stopping(String)
@@ -57,7 +59,10 @@ public struct ExperimentController: Sendable {
             throw KnobError.suggester("\(error)")
         }
         let scraper = try MetricsScraper(metricNames: spec.metricNames, collector: spec.metricsCollector)
-        let execution = TrialExecution(store: store, runner: runner, spec: spec, scraper: scraper, stop: stop, grace: grace)
+        let execution = TrialExecution(store: store, runner: runner, spec: spec, scraper: scraper, stop: stop, grace: grace) { [store, onEvent] trial, reason in
+            onEvent(.trialWaiting(trial, reason: reason))
+            Task { try? await store.appendEvent(EventRecord(experimentId: experimentId, kind: "TrialWaiting", trialName: trial.name, message: reason)) }
+        }
 
         try await store.markExperimentRunning(experimentId)
         var policy = ExperimentPolicy(parallelTrialCount: spec.parallelTrialCount, maxTrialCount: spec.maxTrialCount,

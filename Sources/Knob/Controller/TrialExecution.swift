@@ -50,6 +50,8 @@ struct TrialExecution: Sendable {
     let stop: StopSignal
     /// How long a stopped trial gets between SIGTERM and SIGKILL.
     let grace: Duration
+    /// Told why a started trial is not running yet, each time the reason changes.
+    var waiting: @Sendable (TrialRecord, String) -> Void = { _, _ in }
     let pollInterval: Duration = .milliseconds(100)
 
     /// How a trial ended, and its process or pod (to `release` once the end is recorded).
@@ -68,6 +70,7 @@ struct TrialExecution: Sendable {
             return Finished(end: TrialEnd(state: .failed, reason: "StartFailed", message: "\(error)"))
         }
         try? await store.markRunning(trialId, handle: process.handle, logPath: launch.logPath)
+        process.onWaiting { [waiting] reason in waiting(trial, reason) }
         return await follow(trialId: trialId, process: process, launch: launch, metricsPath: metricsPath, offset: 0, prior: [])
     }
 
@@ -75,6 +78,7 @@ struct TrialExecution: Sendable {
     func resume(_ trial: TrialRecord, process: any RunningTrial, launch: TrialLaunch, metricsPath: String?) async -> Finished? {
         guard let trialId = trial.id else { return nil }
         let prior = (try? await store.metrics(ofTrial: trialId)) ?? []
+        process.onWaiting { [waiting] reason in waiting(trial, reason) }
         return await follow(trialId: trialId, process: process, launch: launch, metricsPath: metricsPath,
                             offset: trial.logOffset, prior: prior)
     }

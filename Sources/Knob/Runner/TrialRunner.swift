@@ -125,10 +125,15 @@ public protocol RunningTrial: Sendable {
     func terminate(grace: Duration) async
     /// Called once the trial's end is recorded: removes what it leaves behind (a finished pod).
     func release() async
+    /// Calls `report` with each new reason the trial is not running yet (a pod that cannot be
+    /// scheduled, an image that cannot be pulled), at once with the current one if there is one.
+    func onWaiting(_ report: @escaping @Sendable (String) -> Void)
 }
 
 extension RunningTrial {
     public func release() async {}
+    /// A local process runs as soon as it starts: never waiting.
+    public func onWaiting(_ report: @escaping @Sendable (String) -> Void) {}
 }
 
 public enum RunnerError: Error, Sendable, CustomStringConvertible {

@@ -121,6 +121,8 @@ final class ProgressPrinter: @unchecked Sendable {
             print("following again \(adopted) trial\(adopted == 1 ? "" : "s") left running by an earlier run; starting \(pending) that had not started")
         case .trialStarted(let trial):
             print("        \(trial.name)  started    \(assignmentText(trial.assignments))")
+        case .trialWaiting(let trial, let reason):
+            print("        \(trial.name)  waiting    \(reason)")
         case .trialEnded(let trial, let best, let completed):
             let total = spec.maxTrialCount.map { "/\($0)" } ?? ""
             let metric = spec.objective.objectiveMetricName

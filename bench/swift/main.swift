@@ -5,10 +5,12 @@
 //
 //   swift run -c release knob-bench [--algorithm cmaes] [--seeds 10] [--first-seed 0] [--trials 100]
 //       [--overhead-trials 1000] [--overhead-seeds 3] [--functions branin2,...] [--pending 4] [--json] [--trace]
+//       [--setting NAME=VALUE]...
 //
 // Trials run one at a time (suggest one, evaluate it, record it, repeat), or with --pending N keeping
 // N trials pending: the oldest completes, then the suggester refills the free slot knowing the others
-// are pending. --trace prints every trial to standard error.
+// are pending. --trace prints every trial to standard error. --setting passes an algorithm setting, as
+// a spec's `algorithmSettings` would (e.g. --setting n_candidates=2048 --setting acq_func=ucb).
 
 import KnobAlgorithms
 import Foundation
@@ -26,6 +28,8 @@ struct Options {
     /// Prints every trial of seed 0 (value, best so far, suggester metadata) to standard error.
     var trace = false
     var functions = TestFunction.all.map(\.name)
+    /// The algorithm's settings, by name.
+    var settings: [String: String] = [:]
 
     init(_ arguments: [String]) {
         var rest = arguments.dropFirst()
@@ -41,6 +45,13 @@ struct Options {
             case "--json": json = true
             case "--pending": pending = rest.popFirst().flatMap(Int.init) ?? pending
             case "--trace": trace = true
+            case "--setting":
+                let text = rest.popFirst() ?? ""
+                guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
+                    FileHandle.standardError.write(Data("--setting takes NAME=VALUE, found \"\(text)\"\n".utf8))
+                    exit(2)
+                }
+                settings[String(text[..<equals])] = String(text[text.index(after: equals)...])
             default:
                 FileHandle.standardError.write(Data("unknown option \(flag)\n".utf8))
                 exit(2)
@@ -70,8 +81,9 @@ func processCPUTime() -> Double {
 
 /// Runs `trials` trials. With `pending` > 0, that many trials are kept pending: the suggester is
 /// asked for enough to fill the slots, then the oldest pending trial completes, and so on.
-func run(_ function: TestFunction, algorithm: String, seed: UInt64, trials: Int, pending: Int = 0, trace: Bool = false) throws -> RunResult {
-    let suggester = try SuggesterRegistry.make(algorithm, context: SuggesterContext(space: function.space, seed: seed))
+func run(_ function: TestFunction, algorithm: String, settings: [String: String] = [:], seed: UInt64, trials: Int, pending: Int = 0,
+         trace: Bool = false) throws -> RunResult {
+    let suggester = try SuggesterRegistry.make(algorithm, context: SuggesterContext(space: function.space, settings: settings, seed: seed))
     var history = History()
     var result = RunResult(best: [], seconds: [], cpuSeconds: [], cold: 0, duplicates: 0)
     var seen = Set<[String]>()
@@ -125,13 +137,20 @@ func quantile(_ values: [Double], _ q: Double) -> Double {
 }
 
 let options = Options(CommandLine.arguments)
+do {
+    // An unknown algorithm or a bad setting is said once, before any run.
+    _ = try SuggesterRegistry.make(options.algorithm, context: SuggesterContext(space: TestFunction.branin.space, settings: options.settings, seed: 0))
+} catch {
+    FileHandle.standardError.write(Data("knob-bench: \(error)\n".utf8))
+    exit(2)
+}
 let checkpoints = [25, 50, 100].filter { $0 <= options.trials }
 var rows: [[String: Any]] = []
 for function in TestFunction.all where options.functions.contains(function.name) {
     var regrets: [Int: [Double]] = [:]
     var duplicates = 0
     for seed in options.firstSeed..<(options.firstSeed + options.seeds) {
-        let result = try run(function, algorithm: options.algorithm, seed: UInt64(seed), trials: options.trials, pending: options.pending, trace: options.trace)
+        let result = try run(function, algorithm: options.algorithm, settings: options.settings, seed: UInt64(seed), trials: options.trials, pending: options.pending, trace: options.trace)
         duplicates += result.duplicates
         for checkpoint in checkpoints { regrets[checkpoint, default: []].append(result.best[checkpoint - 1] - function.minimum) }
     }
@@ -140,7 +159,7 @@ for function in TestFunction.all where options.functions.contains(function.name)
     var overheadCPU: [Int: [Double]] = [:]
     var cold: [Double] = []
     for seed in 0..<options.overheadSeeds {
-        let result = try run(function, algorithm: options.algorithm, seed: UInt64(1000 + seed), trials: options.overheadTrials, pending: options.pending)
+        let result = try run(function, algorithm: options.algorithm, settings: options.settings, seed: UInt64(1000 + seed), trials: options.overheadTrials, pending: options.pending)
         for at in [100, 500, 1000] where at <= result.seconds.count {
             overhead[at, default: []].append(result.seconds[(at - 10)..<at].reduce(0, +) / 10)
             overheadCPU[at, default: []].append(result.cpuSeconds[(at - 10)..<at].reduce(0, +) / 10)

@@ -404,6 +404,8 @@ private final class EventBox: @unchecked Sendable {
     private var order: [String] = []
     private var sawRunning: Set<String> = []
     private var sawDeleting: Set<String> = []
+    /// Each pod's reasons to wait seen so far (pod name, then reason).
+    private var sawWaiting: Set<[String]> = []
     private(set) var expired = false
     private(set) var deleted = false
 
@@ -412,7 +414,7 @@ private final class EventBox: @unchecked Sendable {
     }
 
     /// Records one event; true when the watch should stop to decide again (it expired, a pod
-    /// started, ended, went, or is being deleted).
+    /// started, ended, went, is being deleted, or waits for a reason not seen before).
     func add(type: String, object: JSONObject) -> Bool {
         lock.withLock {
             if type == "ERROR" {
@@ -433,6 +435,11 @@ private final class EventBox: @unchecked Sendable {
             let states = ((status["containerStatuses"] as? [JSONObject]) ?? []).compactMap { $0["state"] as? JSONObject }
             if states.contains(where: { $0["running"] != nil }), sawRunning.insert(name).inserted { return true }
             if (object["metadata"] as? JSONObject)?["deletionTimestamp"] != nil, sawDeleting.insert(name).inserted { return true }
+            let waits = states.compactMap { ($0["waiting"] as? JSONObject)?["reason"] as? String }
+                .filter { !["ContainerCreating", "PodInitializing"].contains($0) }
+                + ((status["conditions"] as? [JSONObject]) ?? []).filter { $0["type"] as? String == "PodScheduled" && $0["status"] as? String == "False" }
+                .map { $0["reason"] as? String ?? "Unschedulable" }
+            if waits.map({ sawWaiting.insert([name, $0]).inserted }).contains(true) { return true }
             return phase == "Succeeded" || phase == "Failed" || states.contains { $0["terminated"] != nil }
         }
     }

@@ -322,11 +322,16 @@ func lastAccuracy(inLog path: String) -> Double? {
         check("fail-4", .failed, "Unschedulable", "did not start within 2s: Unschedulable: 0/1 nodes are available: 1 Insufficient cpu")
         check("fail-5", .failed, "Deleted", "pod default/fail-5 was deleted before it finished")
         check("fail-6", .failed, "Error", "exited with code 3; last output:\n    step 1 accuracy=0.10")
-        // While they waited, the pods that never ran said why, once per reason, as an event.
-        let waiting = try await storedEvents(home, "fail").filter { $0.kind == "TrialWaiting" }
+        // While they waited, the pods that never ran said why, once per reason, as an event, as soon as the
+        // reason appeared (the server sets it 50 ms after the pod is created) rather than when the wait ran out.
+        let events = try await storedEvents(home, "fail")
+        let waiting = events.filter { $0.kind == "TrialWaiting" }
         for (name, said) in [("fail-3", "ImagePullBackOff: Back-off pulling image"), ("fail-4", "Unschedulable: 0/1 nodes are available: 1 Insufficient cpu")] {
             let text = "pod \(name) is not running yet: \(said)"
             #expect(waiting.filter { $0.trialName == name && $0.message.hasPrefix(text) }.count == 1, "\(waiting.map(\.message))")
+            let said = waiting.first { $0.trialName == name }?.time
+            let failed = events.first { $0.kind == "TrialFailed" && $0.trialName == name }?.time
+            #expect(said != nil && failed != nil && failed!.timeIntervalSince(said!) > 0.5, "\(name): waiting said at \(String(describing: said)), failed at \(String(describing: failed))")
         }
         #expect(Set(waiting.compactMap(\.trialName)) == ["fail-3", "fail-4"], "\(waiting.map(\.message))")
         // No trial left a pod behind.

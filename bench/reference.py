@@ -4,7 +4,7 @@ Optuna's GPSampler (`--samplers optuna_gp`; needs torch and scipy in the virtual
 
 Same functions, seeds and budgets as knob-bench; prints JSON rows of the same shape.
 
-    python bench/reference.py [--seeds 10] [--trials 100] [--overhead-trials 1000] [--overhead-seeds 1] [--pending 4]
+    python bench/reference.py [--seeds 10] [--first-seed 0] [--trials 100] [--overhead-trials 1000] [--overhead-seeds 1] [--pending 4]
 """
 
 import argparse
@@ -136,6 +136,7 @@ SAMPLERS = {"cmaes_direct": run_cmaes, "optuna_cmaes": run_optuna, "optuna_gp": 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--overhead-trials", type=int, default=1000)
     parser.add_argument("--overhead-seeds", type=int, default=1)
@@ -150,7 +151,7 @@ def main():
             bounds, minimum, f = FUNCTIONS[name]
             regrets = {c: [] for c in (25, 50, 100) if c <= args.trials}
             duplicates = 0
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 best, _ = runner(bounds, f, seed, args.trials, args.pending)
                 duplicates += getattr(_run_optuna_sampler, "duplicates", 0) if sampler != "cmaes_direct" else 0
                 for c in regrets:

@@ -61,9 +61,9 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
         if let current { report(current) }
     }
 
-    /// Says once to `onWaiting` each reason a pod is not running (the
-    /// kubelet retries a failed image pull, alternating ErrImagePull and ImagePullBackOff; the
-    /// scheduler retries a pod that does not fit).
+    /// Says once to `onWaiting` each reason a pod is not running (the kubelet retries a failed
+    /// image pull, alternating ErrImagePull and ImagePullBackOff; the scheduler retries a pod that
+    /// does not fit).
     private func noteWaiting(pod: String, _ detail: String) {
         let text = "pod \(pod) is not running yet: \(detail)"
         let (changed, report) = lock.withLock { () -> (Bool, (@Sendable (String) -> Void)?) in

@@ -50,7 +50,7 @@ struct TrialExecution: Sendable {
     let stop: StopSignal
     /// How long a stopped trial gets between SIGTERM and SIGKILL.
     let grace: Duration
-    /// Told why a started trial is not running yet, each time the reason changes.
+    /// Told each new reason a started trial is not running yet.
     var waiting: @Sendable (TrialRecord, String) -> Void = { _, _ in }
     let pollInterval: Duration = .milliseconds(100)
 

@@ -293,14 +293,11 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
                     .compactMap(describe).first(where: { $0.0 != "PodInitializing" }) else { return nil }
                 (reason, detail) = stuck
             }
-        } else if let unscheduled = ((status["conditions"] as? [JSONObject]) ?? []).first(where: {
-            $0["type"] as? String == "PodScheduled" && $0["status"] as? String == "False"
-        }) {
+        } else if let unscheduled = unscheduledCondition(status) {
             reason = unscheduled["reason"] as? String ?? "Unschedulable"
             detail = "\(reason)\((unscheduled["message"] as? String).map { ": \($0)" } ?? "")"
         }
-        // Every pod passes through ContainerCreating; anything else is worth saying while it lasts.
-        if !["Pending", "ContainerCreating"].contains(reason) { noteWaiting(pod: podName, detail) }
+        if reason != "Pending", !routineWaits.contains(reason) { noteWaiting(pod: podName, detail) }
         guard let created = parseKubeTime(creation(pod)), Date().timeIntervalSince(created) > pendingTimeout else { return nil }
         return .failed(reason: reason, message: "pod \(podName) did not start within \(formatSeconds(.seconds(pendingTimeout))): \(detail)", exitCode: nil)
     }
@@ -397,6 +394,14 @@ extension PodTrial.Target {
     }
 }
 
+/// Reasons every pod waits for on its way to running: not worth saying.
+private let routineWaits: Set<String> = ["ContainerCreating", "PodInitializing"]
+
+/// A pod status's `PodScheduled` condition when it is False (the scheduler found no node).
+private func unscheduledCondition(_ status: JSONObject) -> JSONObject? {
+    ((status["conditions"] as? [JSONObject]) ?? []).first { $0["type"] as? String == "PodScheduled" && $0["status"] as? String == "False" }
+}
+
 /// Watch events as they arrive, kept for `decide`.
 private final class EventBox: @unchecked Sendable {
     private let lock = NSLock()
@@ -435,10 +440,8 @@ private final class EventBox: @unchecked Sendable {
             let states = ((status["containerStatuses"] as? [JSONObject]) ?? []).compactMap { $0["state"] as? JSONObject }
             if states.contains(where: { $0["running"] != nil }), sawRunning.insert(name).inserted { return true }
             if (object["metadata"] as? JSONObject)?["deletionTimestamp"] != nil, sawDeleting.insert(name).inserted { return true }
-            let waits = states.compactMap { ($0["waiting"] as? JSONObject)?["reason"] as? String }
-                .filter { !["ContainerCreating", "PodInitializing"].contains($0) }
-                + ((status["conditions"] as? [JSONObject]) ?? []).filter { $0["type"] as? String == "PodScheduled" && $0["status"] as? String == "False" }
-                .map { $0["reason"] as? String ?? "Unschedulable" }
+            var waits = states.compactMap { ($0["waiting"] as? JSONObject)?["reason"] as? String }.filter { !routineWaits.contains($0) }
+            if let unscheduled = unscheduledCondition(status) { waits.append(unscheduled["reason"] as? String ?? "Unschedulable") }
             if waits.map({ sawWaiting.insert([name, $0]).inserted }).contains(true) { return true }
             return phase == "Succeeded" || phase == "Failed" || states.contains { $0["terminated"] != nil }
         }

@@ -205,21 +205,26 @@ func submit(_ daemon: DaemonProcess, _ spec: String) async throws {
     try await daemon.client.request("POST", "/v1/experiments?directory=\(daemon.home)", body: Data(spec.utf8), contentType: "application/yaml")
 }
 
+/// The store in `home`, and the id of its experiment `name`.
+func storedExperiment(_ home: String, _ name: String) async throws -> (store: Store, id: Int64) {
+    let store = try KnobHome(home).openStore()
+    return (store, try #require(try await store.experiment(named: name)?.id))
+}
+
 /// Every trial of the experiment from the store, with its reports.
 func storedTrials(_ home: String, _ name: String) async throws -> [(trial: TrialRecord, reports: [MetricRecord])] {
-    let store = try KnobHome(home).openStore()
-    let experiment = try #require(try await store.experiment(named: name))
+    let (store, id) = try await storedExperiment(home, name)
     var result: [(TrialRecord, [MetricRecord])] = []
-    for trial in try await store.trials(of: experiment.id!) {
+    for trial in try await store.trials(of: id) {
         result.append((trial, try await store.metrics(ofTrial: trial.id!)))
     }
     return result
 }
 
+/// The experiment's events from the store, oldest first.
 func storedEvents(_ home: String, _ name: String) async throws -> [EventRecord] {
-    let store = try KnobHome(home).openStore()
-    let experiment = try #require(try await store.experiment(named: name))
-    return try await store.events(of: experiment.id!)
+    let (store, id) = try await storedExperiment(home, name)
+    return try await store.events(of: id)
 }
 
 /// The last `accuracy=` a log says.
@@ -394,8 +399,7 @@ func lastAccuracy(inLog path: String) -> Double? {
         let view = try await waitForEnd(restarted, "swept")
         #expect(view["status"] as? String == "Succeeded", "\(view)")
         #expect(try await podNames(server, settlingOn: ["not-swept"]) == ["not-swept"], "the ended trial's leftover pod is deleted, the stranger stays")
-        let store = try KnobHome(home).openStore()
-        let events = try await store.events(of: try #require(try await store.experiment(named: "swept")).id!)
+        let events = try await storedEvents(home, "swept")
         #expect(events.contains { $0.kind == "LeftoversRemoved" && $0.message.contains("removed 1 object") }, "\(events.map(\.message))")
     }
 

@@ -3,9 +3,9 @@ import Foundation
 
 extension ExperimentSpec {
     /// Parses and validates a Katib `Experiment` in YAML or JSON, reporting every problem at once.
-    public static func parse(_ text: String) throws(SpecError) -> ExperimentSpec {
+    public static func parse(_ text: String, limits: SpecLimits = .default) throws(SpecError) -> ExperimentSpec {
         let root = try SpecValue.parse(text)
-        let reader = SpecReader()
+        let reader = SpecReader(limits: limits)
         let spec = read(root, reader)
         if let spec, reader.problems.isEmpty { return spec }
         // In document order where lines are known; problems without a line keep their place.

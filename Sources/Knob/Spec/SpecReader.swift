@@ -2,6 +2,11 @@ import Foundation
 /// Walks a `SpecValue` tree, reading typed fields and collecting every problem with its path.
 final class SpecReader {
     private(set) var problems: [SpecProblem] = []
+    let limits: SpecLimits
+
+    init(limits: SpecLimits = .default) {
+        self.limits = limits
+    }
 
     func problem(_ path: String, _ message: String, at node: SpecValue? = nil) {
         problems.append(SpecProblem(path: path, message: message, line: node?.line))

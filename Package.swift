@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", exact: "2.0.1"),
     ],
     targets: [
         // Suggestion algorithms: pure Swift, no I/O. (Named KnobAlgorithms: swift-algorithms, which
@@ -83,7 +84,8 @@ let package = Package(
         .testTarget(name: "AlgorithmsTests", dependencies: ["KnobAlgorithms"], swiftSettings: upcoming),
         .testTarget(name: "StoreTests", dependencies: ["Store"], swiftSettings: upcoming),
         .testTarget(name: "KubernetesTests", dependencies: ["Kubernetes", "Knob"], swiftSettings: upcoming),
-        .testTarget(name: "KnobTests", dependencies: ["Knob", "Store", "KnobAlgorithms"], swiftSettings: upcoming),
+        .testTarget(name: "KnobTests", dependencies: ["Knob", "Store", "KnobAlgorithms", .product(name: "PropertyBased", package: "swift-property-based")],
+                    swiftSettings: upcoming),
         // Drives the built `knob` executable as a user would.
         .testTarget(
             name: "KnobServerTests",

@@ -227,7 +227,9 @@ func problems(_ text: String) -> [String] {
     @Test func notYAMLAtAllIsOneClearProblem() {
         let found = problems("spec: [unclosed")
         #expect(found.count == 1 && found[0].contains("not valid YAML"))
-        #expect(problems("{\"spec\": ").first?.contains("not valid JSON") == true)
+        let json = try? ExperimentSpec.parse("{\"spec\": ")
+        #expect(json == nil)
+        #expect(problems("{\"spec\": ").first?.contains("not valid YAML (nor JSON)") == true)
     }
 
     @Test func templateRendering() throws {

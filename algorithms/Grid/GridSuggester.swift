@@ -18,17 +18,19 @@ public struct GridSuggester: Suggester {
         try reader.rejectUnknown(["grid_points", "random_state"], algorithm: "grid")
         let gridPoints = try reader.int("grid_points", in: 2...100_000)
         space = context.space
-        let axes = try context.space.parameters.map { parameter -> [ParameterValue] in
-            if let values = parameter.finiteValues { return values }
-            guard case .double(let min, let max, _, let scale) = parameter.kind, let n = gridPoints else {
+        let axes = try context.space.parameters.map { parameter -> GridAxis in
+            if let count = parameter.cardinality { return GridAxis(parameter: parameter, count: count) }
+            guard case .double(let min, let max, nil, let scale) = parameter.kind, let n = gridPoints else {
                 throw SuggesterError.unsupportedSpace(
                     parameter: parameter.name,
-                    message: "grid needs a step for a double parameter: set feasibleSpace.step, or the algorithm setting grid_points")
+                    message: parameter.kind.isSteppedDouble
+                        ? "grid cannot count the values of this step; use a larger step"
+                        : "grid needs a step for a double parameter: set feasibleSpace.step, or the algorithm setting grid_points")
             }
-            return (0..<n).map { i in
+            return GridAxis(values: (0..<n).map { i in
                 let t = Double(i) / Double(n - 1)
                 return .double(scale == .log ? exp(log(min) + t * (log(max) - log(min))) : min + t * (max - min))
-            }
+            })
         }
         enumerator = GridEnumerator(axes: axes, names: context.space.parameters.map(\.name))
     }
@@ -50,10 +52,44 @@ public struct GridSuggester: Suggester {
     }
 }
 
+/// One parameter's values along a grid: a finite parameter's own values, read one at a time
+/// (an int from 0 to 10^14 is never listed), or an explicit list.
+struct GridAxis: Sendable {
+    private let parameter: Parameter?
+    private let values: [ParameterValue]
+    let count: Int
+
+    init(parameter: Parameter, count: Int) {
+        self.parameter = parameter
+        self.values = []
+        self.count = count
+    }
+
+    init(values: [ParameterValue]) {
+        self.parameter = nil
+        self.values = values
+        self.count = values.count
+    }
+
+    subscript(index: Int) -> ParameterValue {
+        parameter?.value(at: index) ?? values[index]
+    }
+}
+
 /// The points of a Cartesian product, addressed by index (first axis slowest).
 struct GridEnumerator: Sendable {
-    let axes: [[ParameterValue]]
+    let axes: [GridAxis]
     let names: [String]
+
+    init(axes: [GridAxis], names: [String]) {
+        self.axes = axes
+        self.names = names
+    }
+
+    /// The grid of a space whose parameters are all finite.
+    init(space: SearchSpace) {
+        self.init(axes: space.parameters.map { GridAxis(parameter: $0, count: $0.cardinality ?? 0) }, names: space.parameters.map(\.name))
+    }
 
     /// Number of points; `Int.max` when the product overflows.
     var count: Int {

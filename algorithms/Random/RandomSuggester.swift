@@ -28,7 +28,7 @@ public struct RandomSuggester: Suggester {
         if used.count >= cardinality { throw SuggesterError.exhausted }
 
         if cardinality <= Self.enumerationLimit {
-            var remaining = GridEnumerator(axes: space.parameters.map { $0.finiteValues ?? [] }, names: space.parameters.map(\.name))
+            var remaining = GridEnumerator(space: space)
                 .all()
                 .filter { !used.contains(space.key($0)) }
             var result: [Suggestion] = []

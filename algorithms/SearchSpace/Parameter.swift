@@ -29,32 +29,41 @@ public struct Parameter: Sendable, Hashable, Codable {
         self.kind = kind
     }
 
-    /// The values a finite parameter can take, in order; `nil` for a continuous double.
+    /// The values a finite parameter can take, in order; `nil` for a continuous double. Build it
+    /// only for a small `cardinality`: `value(at:)` reads one value of a large one.
     public var finiteValues: [ParameterValue]? {
-        switch kind {
-        case .double(let min, let max, let step?, _):
-            let count = Int(((max - min) / step + 1e-9).rounded(.down)) + 1
-            return (0..<count).map { .double(gridPoint(min: min, step: step, index: $0)) }
-        case .double:
-            return nil
-        case .int(let min, let max, let step, _):
-            return stride(from: min, through: max, by: step).map { .int($0) }
-        case .discrete(let list), .categorical(let list):
-            return list.map { .string($0) }
-        }
+        guard let count = cardinality else { return nil }
+        return (0..<count).map(value(at:))
     }
 
-    /// Number of distinct values, `nil` when continuous.
+    /// Number of distinct values; `nil` when continuous, or when there are more than 2^53 of them
+    /// (spec validation refuses such steps, so only a hand-made space gets here).
     public var cardinality: Int? {
         switch kind {
         case .double(let min, let max, let step?, _):
-            return Int(((max - min) / step + 1e-9).rounded(.down)) + 1
+            let count = ((max - min) / step + 1e-9).rounded(.down) + 1
+            guard count.isFinite, count >= 1, count <= 9_007_199_254_740_992 else { return nil }
+            return Int(count)
         case .double:
             return nil
         case .int(let min, let max, let step, _):
-            return (max - min) / step + 1
+            let (width, overflow) = max.subtractingReportingOverflow(min)
+            guard !overflow, step > 0, width >= 0 else { return nil }
+            return width / step + 1
         case .discrete(let list), .categorical(let list):
             return list.count
+        }
+    }
+
+    /// The `index`-th value of a finite parameter (`0 ..< cardinality`), in order.
+    public func value(at index: Int) -> ParameterValue {
+        switch kind {
+        case .double(let min, _, let step, _):
+            return .double(gridPoint(min: min, step: step ?? 0, index: index))
+        case .int(let min, _, let step, _):
+            return .int(min + index * step)
+        case .discrete(let list), .categorical(let list):
+            return .string(list[index])
         }
     }
 
@@ -147,4 +156,12 @@ func decimalPlaces(_ x: Double) -> Int {
     guard let dot = text.firstIndex(of: ".") else { return 0 }
     let fraction = text[text.index(after: dot)...]
     return fraction == "0" ? 0 : fraction.count
+}
+
+extension Parameter.Kind {
+    /// Whether this is a double with a `step`.
+    var isSteppedDouble: Bool {
+        if case .double(_, _, _?, _) = self { return true }
+        return false
+    }
 }

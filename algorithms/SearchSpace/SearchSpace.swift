@@ -110,12 +110,13 @@ extension Parameter {
         switch kind {
         case .double(let min, let max, let step, _):
             guard let step else { return .double(Swift.min(max, Swift.max(min, x))) }
-            let count = cardinality ?? 1
-            let k = Swift.min(count - 1, Swift.max(0, Int(((x - min) / step).rounded())))
+            let last = Double((cardinality ?? 1) - 1)
+            let k = Int(Swift.min(last, Swift.max(0, ((x - min) / step).rounded())))
             return .double(gridPoint(min: min, step: step, index: k))
-        case .int(let min, let max, let step, _):
-            let k = Int(((x - Double(min)) / Double(step)).rounded())
-            return .int(Swift.min(max, Swift.max(min, min + k * step)))
+        case .int(let min, _, let step, _):
+            let last = Double((cardinality ?? 1) - 1)
+            let k = Int(Swift.min(last, Swift.max(0, ((x - Double(min)) / Double(step)).rounded())))
+            return .int(min + k * step)
         case .discrete(let list), .categorical(let list):
             let i = Swift.min(list.count - 1, Swift.max(0, Int(x.rounded(.down))))
             return .string(list[i])

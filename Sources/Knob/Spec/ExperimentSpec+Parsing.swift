@@ -4,22 +4,24 @@ import Foundation
 extension ExperimentSpec {
     /// Parses and validates a Katib `Experiment` in YAML or JSON, reporting every problem at once.
     public static func parse(_ text: String, limits: SpecLimits = .default) throws(SpecError) -> ExperimentSpec {
-        let root = try SpecValue.parse(text)
-        let reader = SpecReader(limits: limits)
+        let root = try SpecValue.parse(text, limits: limits)
+        let reader = SpecReader(limits: limits, root: root)
         let spec = read(root, reader)
         if let spec, reader.problems.isEmpty { return spec }
         // In document order where lines are known; problems without a line keep their place.
         let ordered = reader.problems.enumerated().sorted { a, b in
             (a.element.line ?? Int.max, a.offset) < (b.element.line ?? Int.max, b.offset)
         }.map(\.element)
-        throw SpecError(ordered.isEmpty ? [SpecProblem(path: "", message: "the spec is incomplete")] : ordered)
+        let more = reader.unlisted > 0 ? [SpecProblem(path: "", message: "and \(reader.unlisted) more problems", line: ordered.last?.line)] : []
+        throw SpecError(ordered.isEmpty ? [SpecProblem(path: "", message: "the spec is incomplete")] : ordered + more)
     }
 
     private static func read(_ root: SpecValue, _ r: SpecReader) -> ExperimentSpec? {
-        guard let doc = r.mapping(root, "", known: ["apiVersion", "kind", "metadata", "spec", "status"]) else {
-            if case .mapping = root {} else { r.problem("", "the spec must be a mapping with apiVersion, kind, metadata and spec") }
+        guard case .mapping = root else {
+            r.problem("", "the spec must be a mapping with apiVersion, kind, metadata and spec, found \(root.kindName)", at: root)
             return nil
         }
+        guard let doc = r.mapping(root, "", known: ["apiVersion", "kind", "metadata", "spec", "status"]) else { return nil }
         if let apiVersion = r.string(doc["apiVersion"], "apiVersion"), apiVersion != "kubeflow.org/v1beta1" {
             r.problem("apiVersion", "\"\(apiVersion)\" is not supported; use kubeflow.org/v1beta1", at: doc["apiVersion"])
         }
@@ -54,12 +56,11 @@ extension ExperimentSpec {
         let objective = readObjective(spec["objective"], r)
         let algorithm = readAlgorithm(spec["algorithm"], r)
 
-        let parallel = r.integer(spec["parallelTrialCount"], "spec.parallelTrialCount")
-        let maxTrials = r.integer(spec["maxTrialCount"], "spec.maxTrialCount")
-        let maxFailed = r.integer(spec["maxFailedTrialCount"], "spec.maxFailedTrialCount")
-        if let parallel, parallel < 1 { r.problem("spec.parallelTrialCount", "must be at least 1, found \(parallel)", at: spec["parallelTrialCount"]) }
-        if let maxTrials, maxTrials < 1 { r.problem("spec.maxTrialCount", "must be at least 1, found \(maxTrials)", at: spec["maxTrialCount"]) }
-        if let maxFailed, maxFailed < 0 { r.problem("spec.maxFailedTrialCount", "must not be negative, found \(maxFailed)", at: spec["maxFailedTrialCount"]) }
+        let parallel = r.integer(spec["parallelTrialCount"], "spec.parallelTrialCount", in: 1...r.limits.maxParallelTrialCount,
+                                 hint: r.limits.maxParallelTrialCount == SpecLimits.default.maxParallelTrialCount
+                                     ? " (knobd --max-parallel raises the limit)" : " (the limit knobd --max-parallel sets)")
+        let maxTrials = r.integer(spec["maxTrialCount"], "spec.maxTrialCount", in: 1...r.limits.maxTrialCount)
+        let maxFailed = r.integer(spec["maxFailedTrialCount"], "spec.maxFailedTrialCount", in: 0...r.limits.maxTrialCount)
         if let maxTrials, maxTrials >= 1 {
             if let parallel, parallel > maxTrials {
                 r.problem("spec.parallelTrialCount", "\(parallel) must not exceed maxTrialCount \(maxTrials)", at: spec["parallelTrialCount"])
@@ -105,14 +106,19 @@ extension ExperimentSpec {
             r.problem("spec.parameters", "at least one parameter is required", at: node)
             return ([], [])
         }
+        if items.count > r.limits.maxParameters {
+            r.problem("spec.parameters", "has \(items.count) parameters; at most \(r.limits.maxParameters) are searched", at: node)
+            return ([], [])
+        }
         var result: [ParameterSpec] = []
         var seen: [String] = []
+        var seenSet = Set<String>()
         for (i, item) in items.enumerated() {
             let path = "spec.parameters[\(i)]"
             guard let p = r.mapping(item, path, known: ["name", "parameterType", "feasibleSpace"]) else { continue }
             let name = r.string(p["name"], "\(path).name", required: true)
             if let name, !name.isEmpty {
-                if seen.contains(name) { r.problem("\(path).name", "\"\(name)\" is used by an earlier parameter", at: p["name"]) }
+                if !seenSet.insert(name).inserted { r.problem("\(path).name", "\"\(name)\" is used by an earlier parameter", at: p["name"]) }
                 seen.append(name)
             }
             let type = r.choice(p["parameterType"], "\(path).parameterType", allowed: ["double", "int", "discrete", "categorical"], required: true)
@@ -134,34 +140,43 @@ extension ExperimentSpec {
         }
         let scale: Parameter.Scale = distribution == "logUniform" ? .log : .linear
         switch type {
-        case "double", "int":
-            if space["list"] != nil { r.problem("\(path).list", "a \(type) parameter takes min and max, not a list", at: space["list"]) }
-            let isInt = type == "int"
-            let read: (String) -> Double? = { key in
-                isInt ? r.integer(space[key], "\(path).\(key)", required: key != "step").map(Double.init)
-                      : r.number(space[key], "\(path).\(key)", required: key != "step")
-            }
-            guard let min = read("min"), let max = read("max") else { _ = read("step"); return nil }
-            let step = read("step")
-            var ok = true
-            if isInt ? min > max : min >= max {
+        case "double":
+            if space["list"] != nil { r.problem("\(path).list", "a double parameter takes min and max, not a list", at: space["list"]) }
+            let min = r.number(space["min"], "\(path).min", required: true)
+            let max = r.number(space["max"], "\(path).max", required: true)
+            let step = r.number(space["step"], "\(path).step")
+            guard let min, let max else { return nil }
+            guard min < max else {
                 r.problem(path, "min \(formatDouble(min)) must be below max \(formatDouble(max))", at: space)
-                ok = false
+                return nil
             }
-            if let step, step <= 0 {
-                r.problem("\(path).step", "must be positive, found \(formatDouble(step))", at: space["step"])
-                ok = false
-            } else if let step, ok, step > max - min, min != max {
-                r.problem("\(path).step", "\(formatDouble(step)) is larger than the range \(formatDouble(min))...\(formatDouble(max))", at: space["step"])
-                ok = false
+            guard (max - min).isFinite else {
+                r.problem(path, "the range \(formatDouble(min))...\(formatDouble(max)) is wider than a double can hold", at: space)
+                return nil
             }
             if scale == .log, min <= 0 {
                 r.problem("\(path).min", "logUniform needs min above 0, found \(formatDouble(min))", at: space["min"])
-                ok = false
+                return nil
             }
-            guard ok else { return nil }
-            return isInt ? .int(min: Int(min), max: Int(max), step: step.map(Int.init) ?? 1, scale: scale)
-                         : .double(min: min, max: max, step: step, scale: scale)
+            guard let step else { return .double(min: min, max: max, step: nil, scale: scale) }
+            guard checkStep(step, min: min, max: max, path: path, space: space, r) else { return nil }
+            return .double(min: min, max: max, step: step, scale: scale)
+        case "int":
+            if space["list"] != nil { r.problem("\(path).list", "an int parameter takes min and max, not a list", at: space["list"]) }
+            let min = r.integer(space["min"], "\(path).min", required: true)
+            let max = r.integer(space["max"], "\(path).max", required: true)
+            let step = r.integer(space["step"], "\(path).step")
+            guard let min, let max else { return nil }
+            guard min <= max else {
+                r.problem(path, "min \(min) must not be above max \(max)", at: space)
+                return nil
+            }
+            if scale == .log, min <= 0 {
+                r.problem("\(path).min", "logUniform needs min above 0, found \(min)", at: space["min"])
+                return nil
+            }
+            if let step, !checkStep(Double(step), min: Double(min), max: Double(max), path: path, space: space, r) { return nil }
+            return .int(min: min, max: max, step: step ?? 1, scale: scale)
         default:
             for key in ["min", "max", "step"] where space[key] != nil {
                 r.problem("\(path).\(key)", "a \(type) parameter takes a list, not \(key)", at: space[key])
@@ -171,12 +186,17 @@ extension ExperimentSpec {
                 r.problem("\(path).list", "must list at least one value", at: space)
                 return nil
             }
+            if items.count > r.limits.maxListValues {
+                r.problem("\(path).list", "has \(items.count) values; a parameter takes at most \(r.limits.maxListValues)", at: space["list"])
+                return nil
+            }
             var values: [String] = []
+            var listed = Set<String>()
             for (j, item) in items.enumerated() {
                 guard let value = r.string(item, "\(path).list[\(j)]", required: true) else { continue }
-                if values.contains(value) {
-                    r.problem("\(path).list[\(j)]", "\"\(value)\" is listed twice", at: item)
-                } else if type == "discrete", Double(value) == nil {
+                if !listed.insert(value).inserted {
+                    r.problem("\(path).list[\(j)]", "\"\(value.prefix(40))\" is listed twice", at: item)
+                } else if type == "discrete", parseDecimal(value.trimmingCharacters(in: .whitespaces)) == nil {
                     r.problem("\(path).list[\(j)]", "\"\(value)\" is not a number; a discrete parameter lists numbers (use categorical for labels)", at: item)
                 } else {
                     values.append(value)
@@ -185,6 +205,26 @@ extension ExperimentSpec {
             guard values.count == items.count else { return nil }
             return type == "discrete" ? .discrete(values) : .categorical(values)
         }
+    }
+
+    /// Whether `step` is positive, fits the range, and makes a number of values that can be
+    /// counted exactly (at most 2^53); reports the problem otherwise.
+    private static func checkStep(_ step: Double, min: Double, max: Double, path: String, space: SpecValue, _ r: SpecReader) -> Bool {
+        guard step > 0 else {
+            r.problem("\(path).step", "must be positive, found \(formatDouble(step))", at: space["step"])
+            return false
+        }
+        guard step <= max - min || min == max else {
+            r.problem("\(path).step", "\(formatDouble(step)) is larger than the range \(formatDouble(min))...\(formatDouble(max))", at: space["step"])
+            return false
+        }
+        let count = ((max - min) / step).rounded(.down) + 1
+        guard count.isFinite, count <= Double(SpecLimits.maxIntegerMagnitude) else {
+            r.problem("\(path).step", "\(formatDouble(step)) makes \(count.isFinite ? String(format: "%.3g", count) : "too many") values in "
+                      + "\(formatDouble(min))...\(formatDouble(max)), more than 2^53; use a larger step, or none", at: space["step"])
+            return false
+        }
+        return true
     }
 
     // MARK: Objective and algorithm
@@ -199,12 +239,13 @@ extension ExperimentSpec {
         let goal = r.number(o["goal"], "\(path).goal")
         let metric = r.string(o["objectiveMetricName"], "\(path).objectiveMetricName", required: true)
         var additional: [String] = []
+        var additionalSet = Set<String>()
         for (i, item) in r.sequence(o["additionalMetricNames"], "\(path).additionalMetricNames").enumerated() {
             let itemPath = "\(path).additionalMetricNames[\(i)]"
             guard let name = r.string(item, itemPath, required: true), !name.isEmpty else { continue }
             if name == metric {
                 r.problem(itemPath, "\"\(name)\" is already the objective metric", at: item)
-            } else if additional.contains(name) {
+            } else if !additionalSet.insert(name).inserted {
                 r.problem(itemPath, "\"\(name)\" is listed twice", at: item)
             } else {
                 additional.append(name)
@@ -219,7 +260,7 @@ extension ExperimentSpec {
             let name = r.string(s["name"], "\(itemPath).name", required: true)
             let value = r.choice(s["value"], "\(itemPath).value", allowed: ["min", "max", "latest"], required: true)
             guard let name, let value else { continue }
-            guard name == metric || additional.contains(name) else {
+            guard name == metric || additionalSet.contains(name) else {
                 r.problem("\(itemPath).name", "\"\(name)\" is neither the objective nor an additional metric", at: s["name"])
                 continue
             }
@@ -240,12 +281,13 @@ extension ExperimentSpec {
             r.problem("\(path).algorithmName", "unknown algorithm \"\(name)\"; \(hint)known: \(SuggesterRegistry.names.joined(separator: ", "))", at: a["algorithmName"])
         }
         var settings: [AlgorithmSpec.Setting] = []
+        var settingNames = Set<String>()
         for (i, item) in r.sequence(a["algorithmSettings"], "\(path).algorithmSettings").enumerated() {
             let itemPath = "\(path).algorithmSettings[\(i)]"
             guard let s = r.mapping(item, itemPath, known: ["name", "value"]) else { continue }
             guard let settingName = r.string(s["name"], "\(itemPath).name", required: true),
                   let value = r.string(s["value"], "\(itemPath).value", required: true) else { continue }
-            if settings.contains(where: { $0.name == settingName }) {
+            if !settingNames.insert(settingName).inserted {
                 r.problem("\(itemPath).name", "\"\(settingName)\" is set twice", at: s["name"])
             }
             settings.append(AlgorithmSpec.Setting(name: settingName, value: value))
@@ -257,7 +299,12 @@ extension ExperimentSpec {
     /// Lets the suggester check its settings against the space, and places its complaint.
     private static func checkAlgorithm(_ algorithm: AlgorithmSpec, space: SearchSpace, _ r: SpecReader) {
         do {
-            _ = try SuggesterRegistry.make(algorithm.algorithmName, context: SuggesterContext(space: space, settings: algorithm.settingsByName, seed: 0))
+            let suggester = try SuggesterRegistry.make(algorithm.algorithmName, context: SuggesterContext(space: space, settings: algorithm.settingsByName, seed: 0))
+            if let grid = suggester as? GridSuggester, grid.size > r.limits.maxGridPoints {
+                let count = grid.size == Int.max ? "more than 9.2e18" : String(grid.size)
+                r.problem("spec.parameters", "the grid has \(count) points, more than the \(r.limits.maxGridPoints) a grid search may have; "
+                          + "use larger steps (or a smaller grid_points), or another algorithm such as random or bayesianoptimization")
+            }
         } catch let error as SuggesterError {
             switch error {
             case .invalidSetting(let name, let message):
@@ -294,13 +341,14 @@ extension ExperimentSpec {
 
         // Trial parameters: Katib's explicit list, or one per search parameter with the same name.
         var trialParameters: [TrialTemplateSpec.TrialParameter] = []
+        var trialParameterNames = Set<String>()
         let declared = r.sequence(t["trialParameters"], "\(path).trialParameters")
         for (i, item) in declared.enumerated() {
             let itemPath = "\(path).trialParameters[\(i)]"
             guard let p = r.mapping(item, itemPath, known: ["name", "reference", "description"]) else { continue }
             guard let name = r.string(p["name"], "\(itemPath).name", required: true),
                   let reference = r.string(p["reference"], "\(itemPath).reference", required: true) else { continue }
-            if trialParameters.contains(where: { $0.name == name }) {
+            if !trialParameterNames.insert(name).inserted {
                 r.problem("\(itemPath).name", "\"\(name)\" is defined twice", at: p["name"])
             }
             if !parameterNames.contains(reference), !TemplateRenderer.isMetadataReference(reference), !declaredNames.isEmpty {
@@ -324,7 +372,10 @@ extension ExperimentSpec {
         let workingDir = r.string(t["workingDir"], "\(path).workingDir")
         let env = readEnv(t["env"], "\(path).env", r)
         let timeout = r.number(t["timeoutSeconds"], "\(path).timeoutSeconds")
-        if let timeout, timeout <= 0 { r.problem("\(path).timeoutSeconds", "must be positive, found \(formatDouble(timeout))", at: t["timeoutSeconds"]) }
+        if let timeout, timeout <= 0 || timeout > r.limits.maxTimeoutSeconds {
+            r.problem("\(path).timeoutSeconds", "must be above 0 and at most \(formatDouble(r.limits.maxTimeoutSeconds)) (a year), "
+                      + "found \(formatDouble(timeout))", at: t["timeoutSeconds"])
+        }
         let trialSpec = t["trialSpec"]
         if command == nil, trialSpec == nil {
             r.problem(path, "needs a command (argv list, for local trials) or a trialSpec (a Kubernetes Job or Pod)", at: node)

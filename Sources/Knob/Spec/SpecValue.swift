@@ -63,35 +63,58 @@ public indirect enum SpecValue: Sendable, Hashable {
         }
     }
 
-    /// Parses a YAML or JSON document.
-    public static func parse(_ text: String) throws(SpecError) -> SpecValue {
-        let trimmed = text.drop { $0.isWhitespace }
-        if trimmed.first == "{" || trimmed.first == "[" {
-            do {
-                return try JSONDecoder().decode(JSONNode.self, from: Data(text.utf8)).value
-            } catch {
-                throw SpecError([SpecProblem(path: "", message: "not valid JSON: \(describeJSONError(error))")])
-            }
-        }
+    /// Parses a YAML or JSON document (a leading byte-order mark is skipped). YAML is read first,
+    /// since it reads JSON too and knows each node's line; JSON that YAML cannot read (tabs as
+    /// indentation) is read as JSON, without lines. Aliases are expanded within
+    /// `limits.maxDocumentNodes` nodes, so a "billion laughs" is refused, not expanded.
+    public static func parse(_ text: String, limits: SpecLimits = .default) throws(SpecError) -> SpecValue {
+        let text = text.hasPrefix("\u{FEFF}") ? String(text.dropFirst()) : text
+        let node: Yams.Node?
         do {
-            guard let node = try Yams.compose(yaml: text) else {
-                throw SpecError([SpecProblem(path: "", message: "the spec is empty")])
-            }
-            return SpecValue(node)
-        } catch let error as SpecError {
-            throw error
+            node = try Yams.compose(yaml: text)
         } catch {
-            throw SpecError([SpecProblem(path: "", message: "not valid YAML: \(error)")])
+            let trimmed = text.drop { $0.isWhitespace }
+            if trimmed.first == "{" || trimmed.first == "[",
+               let json = try? JSONDecoder().decode(JSONNode.self, from: Data(text.utf8)).value {
+                return try json.checkedSize(limit: limits.maxDocumentNodes)
+            }
+            let (message, line) = describeYAMLError(error)
+            throw SpecError([SpecProblem(path: "", message: "not valid YAML (nor JSON): \(message)", line: line)])
         }
+        guard let node else {
+            throw SpecError([SpecProblem(path: "", message: "the spec is empty")])
+        }
+        var budget = limits.maxDocumentNodes
+        return try SpecValue(node, budget: &budget, limit: limits.maxDocumentNodes)
     }
 
-    init(_ node: Yams.Node) {
+    /// Converts a composed YAML tree, counting nodes against `budget` (aliases expand to copies
+    /// of what they name, so the count is of the expanded tree).
+    init(_ node: Yams.Node, budget: inout Int, limit: Int) throws(SpecError) {
+        budget -= 1
         let line = node.mark.map { $0.line }
+        guard budget >= 0 else {
+            throw SpecError([SpecProblem(path: "", message: "the document expands to more than \(limit) "
+                                         + "nodes (through YAML aliases?); a spec is far smaller", line: line)])
+        }
         switch node {
         case .mapping(let mapping):
-            self = .mapping(mapping.map { (key: $0.key.string ?? "\($0.key)", value: SpecValue($0.value)) }, line: line)
+            var entries: [(key: String, value: SpecValue)] = []
+            entries.reserveCapacity(mapping.count)
+            for (key, value) in mapping {
+                guard case .scalar(let scalar) = key else {
+                    throw SpecError([SpecProblem(path: "", message: "a mapping key must be a plain value, found "
+                                                 + (key.mapping != nil ? "a mapping" : key.sequence != nil ? "a list" : "an alias"),
+                                                 line: key.mark?.line ?? line)])
+                }
+                entries.append((key: scalar.string, value: try SpecValue(value, budget: &budget, limit: limit)))
+            }
+            self = .mapping(entries, line: line)
         case .sequence(let sequence):
-            self = .sequence(sequence.map(SpecValue.init), line: line)
+            var items: [SpecValue] = []
+            items.reserveCapacity(sequence.count)
+            for item in sequence { items.append(try SpecValue(item, budget: &budget, limit: limit)) }
+            self = .sequence(items, line: line)
         case .scalar(let scalar):
             if scalar.style == .plain, ["", "~", "null", "Null", "NULL"].contains(scalar.string) {
                 self = .null(line: line)
@@ -101,6 +124,24 @@ public indirect enum SpecValue: Sendable, Hashable {
         case .alias:
             self = .null(line: line)
         }
+    }
+
+    /// Number of nodes in the tree.
+    var nodeCount: Int {
+        switch self {
+        case .mapping(let entries, _): return entries.reduce(1) { $0 + $1.value.nodeCount }
+        case .sequence(let items, _): return items.reduce(1) { $0 + $1.nodeCount }
+        case .scalar, .null: return 1
+        }
+    }
+
+    /// `self`, or an error when it has more than `limit` nodes.
+    func checkedSize(limit: Int) throws(SpecError) -> SpecValue {
+        let count = nodeCount
+        guard count <= limit else {
+            throw SpecError([SpecProblem(path: "", message: "the document has \(count) nodes, more than \(limit); a spec is far smaller")])
+        }
+        return self
     }
 
     /// The tree as plain JSON-compatible values (for manifests and storage).
@@ -193,12 +234,27 @@ struct DynamicKey: CodingKey {
     init?(intValue: Int) { nil }
 }
 
-private func describeJSONError(_ error: any Error) -> String {
-    if case DecodingError.dataCorrupted(let context) = error {
-        let underlying = (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String
-        return underlying ?? context.debugDescription
+/// A YAML error as a sentence for a person, and the line it is on.
+private func describeYAMLError(_ error: any Error) -> (String, Int?) {
+    guard let error = error as? YamlError else { return ("the text cannot be read", nil) }
+    switch error {
+    case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+         .composer(let context, let problem, let mark, _):
+        if problem.hasPrefix("Maximum nesting level") {
+            return ("nested more than 1000 levels deep, line \(mark.line) column \(mark.column)", mark.line)
+        }
+        let around = context.map { " (\($0.text) on line \($0.mark.line))" } ?? ""
+        return ("\(problem)\(around), line \(mark.line) column \(mark.column)", mark.line)
+    case .reader(let problem, let offset, _, _):
+        return ("\(problem)\(offset.map { " at character \($0)" } ?? "")", nil)
+    case .duplicatedKeysInMapping(let duplicates, let context):
+        return ("the key\(duplicates.count == 1 ? "" : "s") \(duplicates.sorted().joined(separator: ", ")) appear twice in one mapping, "
+                + "line \(context.mark.line)", context.mark.line)
+    case .memory:
+        return ("the document is too large to read", nil)
+    default:
+        return ("the text cannot be read", nil)
     }
-    return "\(error)"
 }
 
 extension SpecValue {

@@ -3,6 +3,7 @@ import PropertyBased
 import Testing
 @testable import KnobAlgorithms
 @testable import Knob
+import Store
 
 /// How many inputs each fuzz test tries: 10,000 by default, `KNOB_FUZZ_ITERATIONS` for more.
 let fuzzIterations = ProcessInfo.processInfo.environment["KNOB_FUZZ_ITERATIONS"].flatMap(Int.init) ?? 10_000
@@ -136,6 +137,7 @@ let fuzzIterations = ProcessInfo.processInfo.environment["KNOB_FUZZ_ITERATIONS"]
         "accuracy", "loss", "val/acc", "other", "=", " = ", "0.97", "-1e-3", ".5", "1e999", "-0", "nan", "inf", "3abc", " - ", ", ", " ",
         "Epoch 3.", "{", "}", "\"", ":", "\"accuracy\": ", "\"step\": 3", "[", "]", "2026-01-01T00:00:01Z ", "2026-13-45T99:99:99Z ",
         "\u{FFFD}", "\u{0}", "\\", "metricName: ", "metricValue: ", "==", "=.", "=-", "e", "E+", "\t",
+        "\"step\": 1e300", "\"timestamp\": 1e300", "\"timestamp\": \"-1e300\"", "\"epoch\": -1e19", "0000-01-01T00:00:00Z ",
     ]
 
     @Test func theScraperNeverTrapsAndReportsOnlyDeclaredFiniteMetrics() async throws {
@@ -157,6 +159,8 @@ let fuzzIterations = ProcessInfo.processInfo.environment["KNOB_FUZZ_ITERATIONS"]
                     reports.add()
                     #expect(names.contains(report.name), "\(report.name)")
                     #expect(report.value.map(\.isFinite) ?? (report.text != nil), "\(report)")
+                    #expect(report.timestamp.map { abs($0.timeIntervalSince1970) < 253_402_300_800 } ?? true, "\(report)")
+                    #expect(report.step.map { abs($0) <= 1 << 53 } ?? true, "\(report)")
                 }
             }
         }
@@ -171,4 +175,33 @@ final class Counter: @unchecked Sendable {
 
     func add() { lock.withLock { count += 1 } }
     var value: Int { lock.withLock { count } }
+}
+
+/// JSON reports with numbers at the ends of what JSON can say: read without trapping, and
+/// stored with a time and a step the store can hold.
+@Suite struct ExtremeReportTests {
+    @Test func extremeStepsAndTimestampsAreReadAndStored() async throws {
+        let scraper = try MetricsScraper(metricNames: ["loss"], collector: MetricsCollectorSpec(kind: .stdOut, path: nil, format: .json, metricsFormat: []))
+        let lines = [
+            #"{"loss": 1, "step": 1e300, "timestamp": 1e300}"#, #"{"loss": 2, "step": -1e300, "timestamp": -1e300}"#,
+            #"{"loss": 3, "step": "99999999999999999999", "timestamp": "nan"}"#, #"{"loss": 4, "epoch": 1.5, "timestamp": "1e20"}"#,
+        ]
+        let reports = lines.flatMap { scraper.reports(in: Array($0.utf8)) }
+        #expect(reports.map(\.value) == [1, 2, 3, 4])
+        for report in reports {
+            if let timestamp = report.timestamp { #expect(abs(timestamp.timeIntervalSince1970) < 1e11, "\(timestamp)") }
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("knob-extreme-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try Store(path: "\(directory)/knob.db")
+        let spec = try ExperimentSpec.parse(localSpec)
+        let experiment = try await store.createExperiment(try Engine.newRecord(specText: localSpec, spec: spec, directory: directory))
+        let trial = try #require(try await store.createTrials([NewTrial(assignments: [], suggesterMetadata: [:])], for: experiment).first)
+        try await store.appendReports(trial.id!, reports: reports.enumerated().map { i, report in
+            MetricRecord(trialId: trial.id!, name: report.name, value: report.value, text: report.text, step: report.step ?? i,
+                         timestamp: report.timestamp ?? Date())
+        }, logOffset: 10)
+        #expect(try await store.metrics(ofTrial: trial.id!).map(\.value) == [1, 2, 3, 4])
+    }
 }

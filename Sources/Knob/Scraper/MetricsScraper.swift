@@ -137,14 +137,18 @@ public struct MetricsScraper: Sendable {
 
     private func jsonReports(_ bytes: [UInt8]) -> [MetricReport] {
         guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else { return [] }
-        let timestamp: Date? = switch object["timestamp"] {
-        case let seconds as NSNumber: Date(timeIntervalSince1970: seconds.doubleValue)
-        case let text as String: Double(text).map(Date.init(timeIntervalSince1970:)) ?? RFC3339.leadingTimestamp(Array(text.utf8))
+        // A time or step the store cannot hold (years past 9999, a step of 1e300) is no time or step.
+        let seconds: Double? = switch object["timestamp"] {
+        case let seconds as NSNumber: seconds.doubleValue
+        case let text as String: Double(text) ?? RFC3339.leadingTimestamp(Array(text.utf8))?.timeIntervalSince1970
         default: nil
         }
+        let timestamp = seconds.flatMap { (0..<253_402_300_800).contains($0) ? Date(timeIntervalSince1970: $0) : nil }
         let step = ["step", "epoch", "global_step"].lazy.compactMap { key -> Int? in
             switch object[key] {
-            case let n as NSNumber: return n.intValue
+            case let n as NSNumber:
+                let value = n.doubleValue
+                return value == value.rounded() && abs(value) <= 9_007_199_254_740_992 ? Int(value) : nil
             case let s as String: return Int(s)
             default: return nil
             }

@@ -22,10 +22,12 @@ public struct DaemonConfiguration: Sendable {
     public var kubernetes: KubernetesOptions
     /// How long a trial's pod may stay unstarted (image pull, scheduling) before the trial fails.
     public var podPendingTimeout: Double
+    /// What a spec or a budget edit may ask (`--max-parallel` sets its `maxParallelTrialCount`).
+    public var limits: SpecLimits
 
     public init(home: KnobHome, socketPath: String? = nil, listen: (host: String, port: Int)? = nil, token: String? = nil,
                 supervisor: String, logLevel: Logger.Level = .info, kubernetes: KubernetesOptions = KubernetesOptions(),
-                podPendingTimeout: Double = 300) {
+                podPendingTimeout: Double = 300, limits: SpecLimits = .default) {
         self.home = home
         self.socketPath = socketPath ?? "\(home.path)/knobd.sock"
         self.listen = listen
@@ -34,6 +36,7 @@ public struct DaemonConfiguration: Sendable {
         self.logLevel = logLevel
         self.kubernetes = kubernetes
         self.podPendingTimeout = podPendingTimeout
+        self.limits = limits
     }
 }
 
@@ -75,7 +78,7 @@ public func runDaemon(_ configuration: DaemonConfiguration) async throws {
     let runners = RunnerChoice(local: LocalRunner(supervisor: configuration.supervisor),
                                kubernetes: PodRunner(options: configuration.kubernetes, pendingTimeout: configuration.podPendingTimeout))
     let manager = ExperimentManager(store: store, home: home, runners: runners, logger: logger)
-    let api = API(store: store, home: home, manager: manager)
+    let api = API(store: store, home: home, manager: manager, limits: configuration.limits)
 
     let socketRouter = makeRouter(api, logger: logger, token: nil)
     let socketPath = configuration.socketPath

@@ -28,6 +28,10 @@ struct Knobd: SupervisedCommand {
     @Option(help: ArgumentHelp("A file whose first line is the bearer token for TCP clients.", valueName: "file"))
     var tokenFile: String?
 
+    @Option(help: ArgumentHelp("The most trials one experiment may run at once (its parallelTrialCount, on create and edit).",
+                               valueName: "n"))
+    var maxParallel: Int = SpecLimits.default.maxParallelTrialCount
+
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -39,9 +43,14 @@ struct Knobd: SupervisedCommand {
             throw ValidationError("--listen takes HOST:PORT, e.g. 127.0.0.1:8123; found \(listen)")
         }
         if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level: unknown level \(logLevel)") }
+        guard (1...SpecLimits.default.maxTrialCount).contains(maxParallel) else {
+            throw ValidationError("--max-parallel must be from 1 to \(SpecLimits.default.maxTrialCount), found \(maxParallel)")
+        }
     }
 
     func run() async throws {
+        var limits = SpecLimits.default
+        limits.maxParallelTrialCount = maxParallel
         var token: String?
         if let tokenFile {
             guard let text = try? String(contentsOfFile: tokenFile, encoding: .utf8),
@@ -53,7 +62,7 @@ struct Knobd: SupervisedCommand {
         let configuration = DaemonConfiguration(
             home: KnobHome(home), listen: listen.flatMap(Self.parseAddress), token: token,
             supervisor: currentExecutablePath(), logLevel: Logger.Level(rawValue: logLevel) ?? .info,
-            kubernetes: kubernetes.options, podPendingTimeout: kubernetes.podPendingTimeout)
+            kubernetes: kubernetes.options, podPendingTimeout: kubernetes.podPendingTimeout, limits: limits)
         do {
             try await runDaemon(configuration)
         } catch let error as DaemonError {

@@ -173,10 +173,13 @@ def test_a_byte_order_mark_changes_nothing(make_knobd):
     assert message(bad_body) == message(marked_bad_body)
 
 
-def test_json_messages_name_no_swift_types(make_knobd):
+def test_messages_name_no_swift_types(make_knobd):
     daemon = make_knobd().start()
-    for text in ['{"apiVersion": 1e999}', '{"apiVersion": ["a", {"b": 1e999}]}', '{"kind": tru}', "[1, 2"]:
-        status, body, _ = post(daemon, text, content_type="application/json")
+    for text, content_type in [('{"apiVersion": 1e999}', "application/json"), ('{"apiVersion": ["a", {"b": 1e999}]}', "application/json"),
+                               ('{"kind": tru}', "application/json"), ("[1, 2", "application/json"),
+                               ("? [a, b]\n: c\n", "application/yaml"),
+                               ("apiVersion: kubeflow.org/v1beta1\nkind: Experiment\nmetadata:\n  ? {a: 1}\n  : x\n", "application/yaml")]:
+        status, body, _ = post(daemon, text, content_type=content_type)
         assert 400 <= status < 500, f"{text}: {status} {body}"
         assert not SWIFT_NAMES.search(message(body)), f"{text}: {message(body)}"
     assert daemon.healthy()

@@ -11,6 +11,8 @@ struct API: Sendable {
     let store: Store
     let home: KnobHome
     let manager: ExperimentManager
+    /// What a spec or a budget edit may ask.
+    var limits: SpecLimits = .default
 
     func addRoutes<Context: RequestContext>(to router: Router<Context>) {
         router.get("/healthz") { _, _ in try json(["status": "ok"]) }
@@ -37,10 +39,12 @@ struct API: Sendable {
     private func create(_ request: Request, context: some RequestContext) async throws -> Response {
         var request = request
         let body = try await request.collectBody(upTo: Self.maxBodyBytes)
-        guard let text = String(validating: body.readableBytesView, as: UTF8.self) else {
+        guard var text = String(validating: body.readableBytesView, as: UTF8.self) else {
             throw APIError(.badRequest, code: "BadRequest", "the spec is not valid UTF-8 text")
         }
-        let spec = try ExperimentSpec.parse(text)
+        // A byte order mark is how some editors start UTF-8 files; `knob validate` reads past it too.
+        if text.unicodeScalars.first == "\u{FEFF}" { text.unicodeScalars.removeFirst() }
+        let spec = try ExperimentSpec.parse(text, limits: limits)
         guard spec.trialTemplate.command != nil || spec.trialTemplate.trialSpec != nil else { throw KnobError.needsCommand(spec.name) }
         // Relative paths of the template resolve against the folder the client names (its spec file's).
         let directory = request.uri.queryParameters.get("directory") ?? home.path
@@ -93,23 +97,13 @@ struct API: Sendable {
     /// `PATCH` with `{"maxTrialCount": 20, "parallelTrialCount": 4, "maxFailedTrialCount": 5}` (any of them).
     private func edit(_ request: Request, context: some RequestContext) async throws -> Response {
         var request = request
-        let experiment = try await experiment(context)
         let body = try await request.collectBody(upTo: Self.maxBodyBytes)
-        guard let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] else {
-            throw APIError(.badRequest, code: "BadRequest", "the body must be a JSON object with maxTrialCount, parallelTrialCount or maxFailedTrialCount")
-        }
+        let edit = try BudgetEdit(json: Data(body.readableBytesView), limits: limits)
+        let experiment = try await experiment(context)
         var spec = try experiment.parsedSpec()
-        for key in object.keys.sorted() {
-            guard let value = object[key] as? Int, value >= (key == "maxFailedTrialCount" ? 0 : 1) else {
-                throw APIError(.badRequest, code: "BadRequest", "\(key) must be a whole number of at least \(key == "maxFailedTrialCount" ? 0 : 1)")
-            }
-            switch key {
-            case "maxTrialCount": spec.maxTrialCount = value
-            case "parallelTrialCount": spec.parallelTrialCount = value
-            case "maxFailedTrialCount": spec.maxFailedTrialCount = value
-            default: throw APIError(.badRequest, code: "BadRequest", "unknown field \(key): only maxTrialCount, parallelTrialCount and maxFailedTrialCount can change")
-            }
-        }
+        if let value = edit.maxTrialCount { spec.maxTrialCount = value }
+        if let value = edit.parallelTrialCount { spec.parallelTrialCount = value }
+        if let value = edit.maxFailedTrialCount { spec.maxFailedTrialCount = value }
         if let max = spec.maxTrialCount, spec.parallelTrialCount > max {
             throw APIError(.unprocessableContent, code: "InvalidSpec", "parallelTrialCount \(spec.parallelTrialCount) must not exceed maxTrialCount \(max)")
         }

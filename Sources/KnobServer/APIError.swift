@@ -17,12 +17,15 @@ public struct APIError: HTTPResponseError, Sendable {
     public var code: String
     public var message: String
     public var problems: [Problem]?
+    /// Headers the answer carries besides its content type (e.g. `Allow` on a 405).
+    public var headers: HTTPFields
 
-    public init(_ status: HTTPResponse.Status, code: String, _ message: String, problems: [Problem]? = nil) {
+    public init(_ status: HTTPResponse.Status, code: String, _ message: String, problems: [Problem]? = nil, headers: HTTPFields = [:]) {
         self.status = status
         self.code = code
         self.message = message
         self.problems = problems
+        self.headers = headers
     }
 
     struct Body: Encodable {
@@ -37,7 +40,9 @@ public struct APIError: HTTPResponseError, Sendable {
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let data = try APIJSON.encoder.encode(Body(error: .init(code: code, message: message, problems: problems)))
-        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        var headers = self.headers
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     /// The API error for an error of knob's, or `nil` for one that is not knob's (a 500).
@@ -76,32 +81,73 @@ public struct APIError: HTTPResponseError, Sendable {
     }
 }
 
-/// Turns every error into the API's JSON error; an error that is not knob's is logged and becomes a 500.
+/// Turns every error into the API's JSON error; an error that is not knob's is logged and becomes a 500
+/// whose message says where the details are (never a Swift type's description).
+/// A path that is served, asked with a method it is not served with, gets 405 and `Allow`.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     let logger: Logger
+    let routes: RouteTable
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            let allowed = routes.methods(forPath: request.uri.path)
+            guard !allowed.isEmpty, !allowed.contains(request.method) else { throw APIError.from(error)! }
+            let list = allowed.map(\.rawValue).sorted().joined(separator: ", ")
+            throw APIError(.methodNotAllowed, code: "MethodNotAllowed", "\(request.uri.path) answers \(list), not \(request.method.rawValue)",
+                           headers: [.allow: list])
         } catch {
             if let apiError = APIError.from(error) { throw apiError }
             logger.error("\(request.method) \(request.uri.path) failed: \(error)")
-            throw APIError(.internalServerError, code: "Internal", "internal error: \(error)")
+            throw APIError(.internalServerError, code: "Internal", "internal error while serving \(request.method.rawValue) \(request.uri.path); knobd's log has the details")
         }
     }
 }
 
-/// Requires `Authorization: Bearer <token>` (compared in constant time).
+/// The methods each route pattern (`/v1/experiments/{name}`, captures in braces) is served with, to
+/// tell a wrong method (405) from a wrong path (404).
+struct RouteTable: Sendable {
+    private let patterns: [(segments: [Substring], methods: Set<HTTPRequest.Method>)]
+
+    init<Context>(_ routes: [Router<Context>.RouteDescription]) {
+        var byPath: [String: Set<HTTPRequest.Method>] = [:]
+        for route in routes { byPath[route.path.description, default: []].insert(route.method) }
+        patterns = byPath.map { (segments: $0.key.split(separator: "/"), methods: $0.value) }
+    }
+
+    /// The methods the path is served with; none when no route matches it.
+    func methods(forPath path: String) -> Set<HTTPRequest.Method> {
+        let segments = path.split(separator: "/")
+        var methods: Set<HTTPRequest.Method> = []
+        for pattern in patterns where pattern.segments.count == segments.count {
+            if zip(pattern.segments, segments).allSatisfy({ $0.first == "{" || $0.first == ":" || $0 == $1 }) { methods.formUnion(pattern.methods) }
+        }
+        return methods
+    }
+}
+
+/// Requires `Authorization: Bearer <token>`; the scheme in any case (RFC 7235), the token compared
+/// in constant time.
 struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let header = request.headers[.authorization] ?? ""
-        let prefix = "Bearer "
-        guard header.hasPrefix(prefix), constantTimeEqual(Array(header.dropFirst(prefix.count).utf8), Array(token.utf8)) else {
-            throw APIError(.unauthorized, code: "Unauthorized", "missing or wrong bearer token: send Authorization: Bearer <token from --token-file>")
+        guard let credentials = Self.bearerCredentials(request.headers[.authorization] ?? ""),
+              constantTimeEqual(Array(credentials.utf8), Array(token.utf8)) else {
+            throw APIError(.unauthorized, code: "Unauthorized", "missing or wrong bearer token: send Authorization: Bearer <token from --token-file>",
+                           headers: [.wwwAuthenticate: "Bearer"])
         }
         return try await next(request, context)
+    }
+
+    /// What follows the `Bearer` scheme (in any case) and its spaces, or `nil` for another scheme.
+    static func bearerCredentials(_ header: String) -> Substring? {
+        let scheme = "bearer"
+        guard header.utf8.count > scheme.utf8.count, header.prefix(scheme.count).lowercased() == scheme else { return nil }
+        let rest = header.dropFirst(scheme.count)
+        guard rest.first == " " else { return nil }
+        return rest.drop { $0 == " " }
     }
 }
 

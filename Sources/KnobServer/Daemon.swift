@@ -22,10 +22,12 @@ public struct DaemonConfiguration: Sendable {
     public var kubernetes: KubernetesOptions
     /// How long a trial's pod may stay unstarted (image pull, scheduling) before the trial fails.
     public var podPendingTimeout: Double
+    /// What a spec or a budget edit may ask (`--max-parallel` sets its `maxParallelTrialCount`).
+    public var limits: SpecLimits
 
     public init(home: KnobHome, socketPath: String? = nil, listen: (host: String, port: Int)? = nil, token: String? = nil,
                 supervisor: String, logLevel: Logger.Level = .info, kubernetes: KubernetesOptions = KubernetesOptions(),
-                podPendingTimeout: Double = 300) {
+                podPendingTimeout: Double = 300, limits: SpecLimits = .default) {
         self.home = home
         self.socketPath = socketPath ?? "\(home.path)/knobd.sock"
         self.listen = listen
@@ -34,6 +36,7 @@ public struct DaemonConfiguration: Sendable {
         self.logLevel = logLevel
         self.kubernetes = kubernetes
         self.podPendingTimeout = podPendingTimeout
+        self.limits = limits
     }
 }
 
@@ -75,7 +78,7 @@ public func runDaemon(_ configuration: DaemonConfiguration) async throws {
     let runners = RunnerChoice(local: LocalRunner(supervisor: configuration.supervisor),
                                kubernetes: PodRunner(options: configuration.kubernetes, pendingTimeout: configuration.podPendingTimeout))
     let manager = ExperimentManager(store: store, home: home, runners: runners, logger: logger)
-    let api = API(store: store, home: home, manager: manager)
+    let api = API(store: store, home: home, manager: manager, limits: configuration.limits)
 
     let socketRouter = makeRouter(api, logger: logger, token: nil)
     let socketPath = configuration.socketPath
@@ -103,10 +106,13 @@ public func runDaemon(_ configuration: DaemonConfiguration) async throws {
     logger.info("knobd stopped; running trials were left to their supervisors")
 }
 
-/// The API's router: errors as JSON, and the bearer token checked when one is given.
+/// The API's router: errors as JSON (405 for a method a path is not served with), and the bearer
+/// token checked when one is given.
 func makeRouter(_ api: API, logger: Logger, token: String?) -> Router<BasicRequestContext> {
+    let served = Router()
+    api.addRoutes(to: served)
     let router = Router()
-    router.add(middleware: ErrorMiddleware(logger: logger))
+    router.add(middleware: ErrorMiddleware(logger: logger, routes: RouteTable(served.routes)))
     if let token { router.add(middleware: BearerTokenMiddleware(token: token)) }
     api.addRoutes(to: router)
     return router

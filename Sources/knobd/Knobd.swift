@@ -25,8 +25,15 @@ struct Knobd: SupervisedCommand {
     @Option(help: ArgumentHelp("Also serve TCP on this address, e.g. 127.0.0.1:8123.", valueName: "host:port"))
     var listen: String?
 
-    @Option(help: ArgumentHelp("A file whose first line is the bearer token for TCP clients.", valueName: "file"))
+    @Option(help: ArgumentHelp("""
+        A file whose first line is the bearer token for TCP clients: at least \(TokenFile.minimumLength) bytes, \
+        and the file not readable or writable by others (chmod 600).
+        """, valueName: "file"))
     var tokenFile: String?
+
+    @Option(help: ArgumentHelp("The most trials one experiment may run at once (its parallelTrialCount, on create and edit).",
+                               valueName: "n"))
+    var maxParallel: Int = SpecLimits.default.maxParallelTrialCount
 
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
@@ -39,24 +46,24 @@ struct Knobd: SupervisedCommand {
             throw ValidationError("--listen takes HOST:PORT, e.g. 127.0.0.1:8123; found \(listen)")
         }
         if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level: unknown level \(logLevel)") }
+        guard (1...SpecLimits.default.maxTrialCount).contains(maxParallel) else {
+            throw ValidationError("--max-parallel must be from 1 to \(SpecLimits.default.maxTrialCount), found \(maxParallel)")
+        }
     }
 
     func run() async throws {
-        var token: String?
-        if let tokenFile {
-            guard let text = try? String(contentsOfFile: tokenFile, encoding: .utf8),
-                  let line = text.split(whereSeparator: \.isNewline).first, !line.isEmpty else {
-                throw ValidationError("--token-file \(tokenFile): cannot read a token from it (the first line must hold it)")
-            }
-            token = String(line).trimmingCharacters(in: .whitespaces)
-        }
-        let configuration = DaemonConfiguration(
-            home: KnobHome(home), listen: listen.flatMap(Self.parseAddress), token: token,
-            supervisor: currentExecutablePath(), logLevel: Logger.Level(rawValue: logLevel) ?? .info,
-            kubernetes: kubernetes.options, podPendingTimeout: kubernetes.podPendingTimeout)
+        var limits = SpecLimits.default
+        limits.maxParallelTrialCount = maxParallel
         do {
+            let configuration = DaemonConfiguration(
+                home: KnobHome(home), listen: listen.flatMap(Self.parseAddress), token: try tokenFile.map(TokenFile.read),
+                supervisor: currentExecutablePath(), logLevel: Logger.Level(rawValue: logLevel) ?? .info,
+                kubernetes: kubernetes.options, podPendingTimeout: kubernetes.podPendingTimeout, limits: limits)
             try await runDaemon(configuration)
         } catch let error as DaemonError {
+            FileHandle.standardError.write(Data("knobd: \(error)\n".utf8))
+            throw ExitCode(1)
+        } catch let error as TokenFile.Problem {
             FileHandle.standardError.write(Data("knobd: \(error)\n".utf8))
             throw ExitCode(1)
         }
@@ -66,5 +73,41 @@ struct Knobd: SupervisedCommand {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else { return nil }
         let host = String(text[..<colon])
         return (host.isEmpty ? "127.0.0.1" : host, port)
+    }
+}
+
+/// The bearer token's file, held to the rules ssh holds a private key to: others may not read or
+/// change it, and the token is long enough not to be guessed.
+enum TokenFile {
+    static let minimumLength = 16
+
+    struct Problem: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// The token on the file's first line, without surrounding whitespace.
+    static func read(_ path: String) throws(Problem) -> String {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw Problem(description: "--token-file \(path): cannot read it (\(String(cString: strerror(errno))))")
+        }
+        if info.st_mode & 0o006 != 0 {
+            throw Problem(description: """
+                --token-file \(path): other users can \(info.st_mode & 0o002 != 0 ? "change" : "read") it \
+                (mode \(String(info.st_mode & 0o777, radix: 8))); run `chmod 600 \(path)` and start knobd again
+                """)
+        }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw Problem(description: "--token-file \(path): cannot read it as UTF-8 text")
+        }
+        let line = text.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+        let token = line.trimmingCharacters(in: .whitespaces)
+        if token.isEmpty {
+            throw Problem(description: "--token-file \(path): its first line holds no token (it is empty or only whitespace); write a token of at least \(minimumLength) characters there, e.g. `(umask 077; openssl rand -hex 32 > \(path))`")
+        }
+        if token.utf8.count < minimumLength {
+            throw Problem(description: "--token-file \(path): the token has \(token.utf8.count) bytes, fewer than \(minimumLength); use a longer one, e.g. `(umask 077; openssl rand -hex 32 > \(path))`")
+        }
+        return token
     }
 }

@@ -160,7 +160,8 @@ func quickSpec(_ name: String, trials: Int = 6, parallel: Int = 2) -> String {
         let dir = makeTemporaryDirectory()
         let home = "\(dir)/home"
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
-        try write("s3cret-token\n", to: "\(dir)/token")
+        try write("s3cret-token-of-32-characters-xx\n", to: "\(dir)/token")
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: "\(dir)/token")
         let port = 20_000 + Int(getpid() % 20_000)
         let daemon = try await DaemonProcess.start(home: home, arguments: ["--listen", "127.0.0.1:\(port)", "--token-file", "\(dir)/token"])
         defer { kill(daemon.pid, SIGKILL) }
@@ -180,7 +181,7 @@ func quickSpec(_ name: String, trials: Int = 6, parallel: Int = 2) -> String {
             let (code, text) = await status(client, "GET", "/v1/experiments")
             #expect(code == 401 && text.hasPrefix("Unauthorized"), "\(text)")
         }
-        #expect(await status(KnobClient(.tcp(baseURL: base, token: "s3cret-token")), "GET", "/v1/experiments").0 == 200)
+        #expect(await status(KnobClient(.tcp(baseURL: base, token: "s3cret-token-of-32-characters-xx")), "GET", "/v1/experiments").0 == 200)
 
         let socket = daemon.client
         let huge = Data(repeating: UInt8(ascii: "a"), count: 10 << 20)

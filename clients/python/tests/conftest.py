@@ -30,10 +30,11 @@ def knobd_tcp():
     """A real knobd that also serves TCP with a token; yields (home, url, token)."""
     port = 21000 + os.getpid() % 20000
     token_dir = tempfile.mkdtemp(prefix="knob-token-")
-    with open(os.path.join(token_dir, "token"), "w") as f:
-        f.write("py-token\n")
+    token = "py-token-0123456789abcdef"
+    with open(os.open(os.path.join(token_dir, "token"), os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        f.write(token + "\n")
     for home in _knobd(["--listen", f"127.0.0.1:{port}", "--token-file", os.path.join(token_dir, "token")]):
-        yield home, f"http://127.0.0.1:{port}", "py-token"
+        yield home, f"http://127.0.0.1:{port}", token
 
 
 def _knobd(arguments):

@@ -18,9 +18,12 @@ public struct LocalRunner: TrialRunner {
 
     public func start(_ launch: TrialLaunch) async throws -> any RunningTrial {
         guard !launch.argv.isEmpty else { throw RunnerError.startFailed("the command is empty") }
-        try FileManager.default.createDirectory(atPath: launch.trialDirectory, withIntermediateDirectories: true)
+        // knob's folders are private (the trial's own files inside keep the user's umask).
+        try FileManager.default.createDirectory(atPath: launch.trialDirectory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
         try FileManager.default.createDirectory(
-            atPath: (launch.logPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            atPath: (launch.logPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700])
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: launch.workingDirectory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw RunnerError.startFailed("working directory \(launch.workingDirectory) does not exist")
@@ -32,12 +35,14 @@ public struct LocalRunner: TrialRunner {
         environment["KNOB_TRIAL"] = launch.trialName
         environment["KATIB_TRIAL_NAME"] = launch.trialName
         environment["KNOB_TRIAL_DIR"] = launch.trialDirectory
+        if let umask = UserUmask.kept { environment[UserUmask.variable] = umask }
 
-        let logFD = open(launch.logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        let logFD = open(launch.logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard logFD >= 0 else {
             throw RunnerError.startFailed("cannot open the log file \(launch.logPath): \(String(cString: strerror(errno)))")
         }
         defer { close(logFD) }
+        fchmod(logFD, 0o600)
         let statusPath = supervisor.map { _ in launch.logPath + ".status" }
         if let statusPath { unlink(statusPath) }
         let argv = supervisor.map { [$0, Supervisor.command, "--status", statusPath!, "--"] + launch.argv } ?? launch.argv

@@ -142,7 +142,7 @@ final class LocalProcess: RunningTrial, @unchecked Sendable {
     let statusPath: String?
     private let lock = NSLock()
     private var exit: TrialExit?
-    private var waiters: [CheckedContinuation<TrialExit, Never>] = []
+    private var waiters: [UUID: CheckedContinuation<TrialExit, Never>] = [:]
 
     init(pid: pid_t, statusPath: String?) {
         self.pid = pid
@@ -157,8 +157,8 @@ final class LocalProcess: RunningTrial, @unchecked Sendable {
             kill(-pid, SIGKILL)
             lock.lock()
             exit = result
-            let pending = waiters
-            waiters = []
+            let pending = waiters.values
+            waiters = [:]
             lock.unlock()
             pending.forEach { $0.resume(returning: result) }
         }
@@ -171,16 +171,29 @@ final class LocalProcess: RunningTrial, @unchecked Sendable {
         return handle
     }
 
+    /// Waits for the exit; a cancelled wait returns `.lost` at once and leaves the process running
+    /// (as when the daemon shuts down and leaves its trials to the next one).
     func wait() async -> TrialExit {
-        await withCheckedContinuation { continuation in
-            lock.lock()
-            if let exit {
-                lock.unlock()
-                continuation.resume(returning: exit)
-            } else {
-                waiters.append(continuation)
-                lock.unlock()
+        let id = UUID()
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                lock.lock()
+                if let exit {
+                    lock.unlock()
+                    continuation.resume(returning: exit)
+                } else if Task.isCancelled {
+                    lock.unlock()
+                    continuation.resume(returning: .lost)
+                } else {
+                    waiters[id] = continuation
+                    lock.unlock()
+                }
             }
+        } onCancel: {
+            lock.lock()
+            let waiter = waiters.removeValue(forKey: id)
+            lock.unlock()
+            waiter?.resume(returning: .lost)
         }
     }
 

@@ -58,6 +58,12 @@ public struct KnobHome: Sendable {
         for folder in ["logs", "trials", "locks"] { chmod("\(path)/\(folder)", 0o700) }
     }
 
+    /// Whether a controller (knobd's, or a `knob run`) drives the experiment now: it holds the
+    /// experiment's lock while it does.
+    public func isDriven(experiment name: String) -> Bool {
+        FileLock.isHeld(path: FileLock.experimentPath(name, home: self))
+    }
+
     /// Removes an experiment's logs and trial folders.
     public func removeFiles(ofExperiment name: String) {
         try? FileManager.default.removeItem(atPath: "\(path)/logs/\(name)")

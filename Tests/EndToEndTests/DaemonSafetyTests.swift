@@ -8,6 +8,18 @@ import Testing
 /// while starting an experiment, a full disk, an experiment nobody drives, a stored spec over the
 /// parallelism limit; and the modes of what they write. Real processes, real SQLite files, real
 /// HTTP over the socket.
+/// `quickSpec` with `command` as the trial, and as many failures allowed as trials (so that trials
+/// a test interrupts do not end the experiment).
+func tolerantSpec(_ name: String, trials: Int, parallel: Int, command: String? = nil) -> String {
+    var spec = quickSpec(name, trials: trials, parallel: parallel)
+        .replacingOccurrences(of: "maxTrialCount: \(trials)\n", with: "maxTrialCount: \(trials)\n  maxFailedTrialCount: \(trials)\n")
+    if let command {
+        spec = spec.replacingOccurrences(of: #"command: [python3, trainer.py, "${trialParameters.lr}"]"#, with: "command: \(command)")
+    }
+    if !spec.contains("maxFailedTrialCount") || (command != nil && !spec.contains(command!)) { Issue.record("quickSpec changed its shape:\n\(spec)") }
+    return spec
+}
+
 @Suite(.serialized) struct DaemonSafetyTests {
     /// A trial that runs long enough to be interrupted, and reports once it is done.
     static let sleeper = """
@@ -17,21 +29,7 @@ import Testing
         """
 
     func sleeperSpec(_ name: String, seconds: Double = 120, trials: Int = 4, parallel: Int = 1) -> String {
-        """
-        apiVersion: kubeflow.org/v1beta1
-        kind: Experiment
-        metadata: {name: \(name)}
-        spec:
-          objective: {type: maximize, objectiveMetricName: accuracy}
-          algorithm: {algorithmName: random}
-          parallelTrialCount: \(parallel)
-          maxTrialCount: \(trials)
-          maxFailedTrialCount: \(trials)
-          parameters:
-            - {name: lr, parameterType: double, feasibleSpace: {min: "0.01", max: "0.9"}}
-          trialTemplate:
-            command: [python3, sleeper.py, "${trialParameters.lr}", "\(seconds)"]
-        """
+        tolerantSpec(name, trials: trials, parallel: parallel, command: #"[python3, sleeper.py, "${trialParameters.lr}", "\#(seconds)"]"#)
     }
 
     /// A folder with the sleeper, and a home in it that does not exist yet.
@@ -142,8 +140,7 @@ import Testing
                 f.write("model")
             print(f"accuracy={float(sys.argv[1]):.6f}", flush=True)
             """, to: "\(dir)/writer.py")
-        let spec = sleeperSpec("modes", trials: 1).replacingOccurrences(
-            of: #"[python3, sleeper.py, "${trialParameters.lr}", "120.0"]"#, with: #"[python3, writer.py, "${trialParameters.lr}"]"#)
+        let spec = tolerantSpec("modes", trials: 1, parallel: 1, command: #"[python3, writer.py, "${trialParameters.lr}"]"#)
         try write(spec, to: "\(dir)/modes.yaml")
 
         let run = try await knob(["run", "-f", "\(dir)/modes.yaml", "--home", home])
@@ -275,8 +272,7 @@ import Testing
         let (dir, home) = try workspace("knob-clamp")
         let daemon = try await DaemonProcess.start(home: home, log: "\(dir)/knobd.log")
         // Trials as light as can be: 64 of them run at once.
-        let spec = sleeperSpec("wide", trials: 200, parallel: 1).replacingOccurrences(
-            of: #"[python3, sleeper.py, "${trialParameters.lr}", "120.0"]"#, with: #"[sh, -c, "sleep 30", "${trialParameters.lr}"]"#)
+        let spec = tolerantSpec("wide", trials: 200, parallel: 1, command: #"[sh, -c, "sleep 30", "${trialParameters.lr}"]"#)
         try await daemon.client.request("POST", "/v1/experiments?directory=\(dir)", body: Data(spec.utf8), contentType: "application/yaml")
         _ = try await poll(daemon, "wide") { ($0["trials"] as? [String: Int])?["Running"] == 1 }
         kill(daemon.pid, SIGTERM)

@@ -15,21 +15,7 @@ import Testing
             print(f"epoch {epoch} accuracy={epoch / 10 + lr:.6f} " + "x" * 2000, flush=True)
         """
 
-    static let spec = """
-        apiVersion: kubeflow.org/v1beta1
-        kind: Experiment
-        metadata: {name: full}
-        spec:
-          objective: {type: maximize, objectiveMetricName: accuracy}
-          algorithm: {algorithmName: random}
-          parallelTrialCount: 2
-          maxTrialCount: 60
-          maxFailedTrialCount: 60
-          parameters:
-            - {name: lr, parameterType: double, feasibleSpace: {min: "0.01", max: "0.9"}}
-          trialTemplate:
-            command: [python3, trainer.py, "${trialParameters.lr}"]
-        """
+    static let spec = tolerantSpec("full", trials: 60, parallel: 2)
 
     /// Mounts a tmpfs of `megabytes` at a new folder; nil (with the reason) when this machine does not allow it.
     func mountTmpfs(megabytes: Int) async throws -> (path: String?, reason: String) {

@@ -18,7 +18,7 @@ public enum Supervisor {
         let argv = Array(arguments.dropFirst(3))
         for signalNumber in [SIGTERM, SIGINT, SIGHUP] { signal(signalNumber, SIG_IGN) }
         // The trial's files get the user's modes; the status file stays private (written with 0600).
-        UserUmask.restoreForTrial()
+        UserUmask.restore()
         let child: pid_t
         do {
             child = try spawn(argv, environment: nil, workingDirectory: nil, output: nil, newProcessGroup: false)

@@ -5,7 +5,7 @@ import Foundation
 ///
 /// `knob` and `knobd` call `restrictForKnob()` first thing: from then on they create files under
 /// umask 077, and the user's umask travels in `KNOB_USER_UMASK` to each trial's supervisor, which
-/// puts it back (`restoreForTrial()`) before it starts the trial.
+/// puts it back (`restore()`) before it starts the trial.
 public enum UserUmask {
     static let variable = "KNOB_USER_UMASK"
 
@@ -21,9 +21,10 @@ public enum UserUmask {
         getenv(variable).map { String(cString: $0) }
     }
 
-    /// Puts back the user's umask kept by `restrictForKnob`, so that what the trial writes gets the
-    /// modes the user expects.
-    static func restoreForTrial() {
+    /// Puts back the user's umask kept by `restrictForKnob`: before a trial starts, so that what
+    /// it writes gets the modes the user expects, and before `knob daemon` becomes knobd, so that
+    /// knobd keeps the user's umask for its trials.
+    public static func restore() {
         guard let text = kept, let mask = mode_t(text, radix: 8), mask <= 0o777 else { return }
         umask(mask)
     }

@@ -268,6 +268,8 @@ struct Daemon: AsyncParsableCommand {
         }
         let argv = [knobd] + (homeOptions.home.map { ["--home", $0] } ?? []) + arguments
         let cArgs = argv.map { strdup($0) } + [nil]
+        // knobd keeps the user's umask for its trials only if it starts with it.
+        UserUmask.restore()
         execv(knobd, cArgs)
         printError("error: cannot start \(knobd): \(String(cString: strerror(errno)))")
         throw ExitCode(1)

@@ -158,11 +158,13 @@ struct ExperimentService: Service {
         if earlier.unfinished >= Self.crashedStartLimit {
             let when = earlier.lastStartedAt.map { " (the last at \($0.formatted(.iso8601)))" } ?? ""
             let message = "knobd died \(earlier.unfinished) times in a row while starting this experiment\(when), so it is no "
-                + "longer started: something in its spec or its stored trials makes the daemon crash. knobd's log around those "
-                + "times says more. Fix the cause (upgrade knob, or change the budget with `knob edit \(name)`), then "
-                + "`knob resume \(name)`; or `knob delete \(name)`"
+                + "longer started, and its running trials were stopped: something in its spec or its stored trials makes the "
+                + "daemon crash. knobd's log around those times says more. Fix the cause (upgrade knob, or change the budget "
+                + "with `knob edit \(name)`), then `knob resume \(name)`; or `knob delete \(name)`"
+            // Recorded first: should stopping the trials crash the daemon too, the next start leaves the experiment alone.
             try await store.finishExperiment(experimentId, status: .failed, reason: "DaemonCrashed", message: message)
             logger.error("experiment \(name): Failed (DaemonCrashed) after \(earlier.unfinished) starts that never completed")
+            await stopLeftTrials(of: experiment)
             return
         }
         #if DEBUG
@@ -186,6 +188,26 @@ struct ExperimentService: Service {
         // Also when the daemon shut down before the start was over: that was no crash.
         try? await store.clearStartAttempts(experimentId)
         logger.info("experiment \(name): \(final.status.rawValue) (\(final.reason))")
+    }
+
+    /// Stops the trials that an experiment given up on left running or about to run, and records
+    /// them Killed, as the controller does when an experiment ends.
+    private func stopLeftTrials(of experiment: ExperimentRecord) async {
+        let store = manager.store
+        guard let experimentId = experiment.id, let trials = try? await store.trials(of: experimentId) else { return }
+        let runner = (try? experiment.parsedSpec()).map(manager.runners.runner(for:))
+        await withTaskGroup(of: Void.self) { group in
+            for trial in trials where !trial.state.isFinished {
+                group.addTask {
+                    if let runner, let process = await runner.adopt(handle: trial.runnerHandle) {
+                        await process.terminate(grace: .seconds(5))
+                    }
+                    _ = try? await store.finishTrial(trial.id!, TrialEnd(
+                        state: .killed, reason: "DaemonCrashed",
+                        message: "stopped because knobd gave up on the experiment after it crashed while starting it"))
+                }
+            }
+        }
     }
 }
 

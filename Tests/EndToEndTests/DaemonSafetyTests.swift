@@ -206,12 +206,22 @@ func tolerantSpec(_ name: String, trials: Int, parallel: Int, command: String? =
         #expect((try? await daemon.client.request("GET", "/healthz")) != nil, "knobd answers")
         try await Task.sleep(for: .milliseconds(500))
         #expect(kill(daemon.pid, 0) == 0, "knobd is still up")
-        let trials = try json(try await daemon.client.request("GET", "/v1/experiments/loop/trials").text) as? [[String: Any]] ?? []
-        await stopAndShutDown(daemon, experiments: [])
-        // Its trial, left running by the first daemon, is not driven any more: end it here.
-        for trial in trials {
-            if let pgid = (trial["runnerHandle"] as? [String: String])?["pgid"].flatMap(Int32.init) { kill(-pgid, SIGKILL) }
+        // The trial the first daemon left running is stopped, as when any experiment ends.
+        var trials: [[String: Any]] = []
+        for _ in 0..<150 {
+            trials = try json(try await daemon.client.request("GET", "/v1/experiments/loop/trials").text) as? [[String: Any]] ?? []
+            if trials.allSatisfy({ $0["state"] as? String == "Killed" }) { break }
+            try await Task.sleep(for: .milliseconds(100))
         }
+        #expect(trials.count == 1 && trials.allSatisfy { $0["state"] as? String == "Killed" && $0["reason"] as? String == "DaemonCrashed" },
+                "\(trials)")
+        for trial in trials {
+            if let pgid = (trial["runnerHandle"] as? [String: String])?["pgid"].flatMap(Int32.init) {
+                #expect(!processIsRunning(pgid), "the trial's supervisor \(pgid) is gone (or a zombie)")
+                kill(-pgid, SIGKILL)
+            }
+        }
+        await stopAndShutDown(daemon, experiments: [])
     }
 
     @Test func aStartThatCrashedOnceAndThenCompletedResetsTheCount() async throws {

@@ -62,6 +62,16 @@ enum Migrations {
                 t.column("message", .text).notNull()
             }
         }
+        // A start of an experiment's controller that has not completed yet: counted before the
+        // controller starts, cleared once its first trials are scheduled. A count left over from
+        // earlier starts means the daemon died while starting it.
+        migrator.registerMigration("v2-start-attempts") { db in
+            try db.create(table: "startAttempt") { t in
+                t.primaryKey("experimentId", .integer).references("experiment", onDelete: .cascade)
+                t.column("count", .integer).notNull()
+                t.column("lastStartedAt", .datetime).notNull()
+            }
+        }
         return migrator
     }
 }

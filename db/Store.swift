@@ -20,6 +20,25 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
             return "cannot open the database \(path): \(underlying)"
         }
     }
+
+    /// Whether `error` says the disk is full or failing (SQLITE_FULL, SQLITE_IOERR), rather than
+    /// something about the data: such a failure may pass once space is back.
+    public static func isUnavailable(_ error: any Error) -> Bool {
+        guard let error = error as? DatabaseError else { return false }
+        return error.resultCode.primaryResultCode == .SQLITE_FULL || error.resultCode.primaryResultCode == .SQLITE_IOERR
+    }
+}
+
+/// The store has a migration this binary does not know: a newer knob wrote it, and this one
+/// leaves it untouched.
+public struct NewerStoreError: Error, Sendable, CustomStringConvertible {
+    public let path: String
+    /// The first unknown migration's name.
+    public let migration: String
+
+    public var description: String {
+        "this store was written by a newer knob (migration \(migration)); upgrade knob (the store at \(path) was left untouched)"
+    }
 }
 
 /// A new trial to record: its parameters and what the suggester attached to them.
@@ -61,8 +80,14 @@ public struct TrialEnd: Sendable, Hashable {
 /// Every method is one transaction and is async, so no caller blocks a cooperative thread.
 public struct Store: Sendable {
     public let writer: any DatabaseWriter
+    /// The database file; nil for an in-memory store.
+    public let path: String?
 
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    ///
+    /// The database and its companion files are readable by their owner only (0600), whatever the
+    /// umask. A store with a migration this binary does not know is refused before anything is
+    /// written to it (`NewerStoreError`).
     public init(path: String) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
@@ -71,9 +96,16 @@ public struct Store: Sendable {
         }
         // Processes opening a new database at the same moment (a run and a reader) would both
         // switch it to WAL and apply the migrations: they take turns.
-        let lockFD = open(path + ".open-lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        if lockFD >= 0 { flock(lockFD, LOCK_EX) }
+        let lockFD = open(path + ".open-lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if lockFD >= 0 {
+            fchmod(lockFD, 0o600)
+            flock(lockFD, LOCK_EX)
+        }
         defer { if lockFD >= 0 { close(lockFD) } }
+        if let migration = try Self.unknownMigration(path) {
+            throw NewerStoreError(path: path, migration: migration)
+        }
+        Self.makePrivate(path)
         do {
             let pool = try DatabasePool(path: path, configuration: configuration)
             try Migrations.migrator.migrate(pool)
@@ -81,6 +113,7 @@ public struct Store: Sendable {
         } catch {
             throw StoreError.cannotOpen(path: path, underlying: "\(error)")
         }
+        self.path = path
     }
 
     /// An in-memory database, for tests.
@@ -88,6 +121,41 @@ public struct Store: Sendable {
         let queue = try DatabaseQueue()
         try Migrations.migrator.migrate(queue)
         writer = queue
+        path = nil
+    }
+
+    /// The first migration recorded in the existing database at `path` that this binary does not
+    /// know, read through a read-only connection (nothing is written); nil when there is none or
+    /// no database yet.
+    static func unknownMigration(_ path: String) throws -> String? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.busyMode = .timeout(10)
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            defer { try? queue.close() }
+            return try queue.read { db -> String? in
+                guard try db.tableExists("grdb_migrations") else { return nil }
+                let known = Set(Migrations.migrator.migrations)
+                return try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations").sorted().first { !known.contains($0) }
+            }
+        } catch {
+            throw StoreError.cannotOpen(path: path, underlying: "\(error)")
+        }
+    }
+
+    /// Creates the database file readable by its owner only, or tightens an existing one and its
+    /// companions. SQLite gives the -wal and -shm files the mode of the database file.
+    static func makePrivate(_ path: String) {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if fd >= 0 {
+            fchmod(fd, 0o600)
+            close(fd)
+        }
+        for companion in ["-wal", "-shm"] where FileManager.default.fileExists(atPath: path + companion) {
+            chmod(path + companion, 0o600)
+        }
     }
 
     // MARK: Experiments
@@ -140,7 +208,7 @@ public struct Store: Sendable {
         }
     }
 
-    /// Records the end of an experiment.
+    /// Records the end of an experiment (and forgets any unfinished start of it).
     public func finishExperiment(_ experimentId: Int64, status: ExperimentStatus, reason: String, message: String) async throws {
         try await writer.write { db in
             guard var record = try ExperimentRecord.fetchOne(db, key: experimentId) else { return }
@@ -149,6 +217,8 @@ public struct Store: Sendable {
             record.message = message
             record.completedAt = Date()
             try record.update(db)
+            // An ended experiment has no start under way: a later resume begins with a clean count.
+            try db.execute(sql: "DELETE FROM startAttempt WHERE experimentId = ?", arguments: [experimentId])
             try Self.log(db, EventRecord(experimentId: experimentId, kind: "Experiment\(status.rawValue)", message: "\(reason): \(message)"))
         }
     }
@@ -167,6 +237,39 @@ public struct Store: Sendable {
             guard try ExperimentRecord.filter(ExperimentRecord.Columns.name == name).deleteAll(db) > 0 else {
                 throw StoreError.experimentNotFound(name)
             }
+        }
+    }
+
+    // MARK: Starts
+
+    /// Records that a controller is about to start driving the experiment, and returns how many
+    /// earlier starts never completed (each one a process that died while starting it) and when
+    /// the last of them began.
+    public func recordStartAttempt(_ experimentId: Int64) async throws -> (unfinished: Int, lastStartedAt: Date?) {
+        try await writer.write { db in
+            let row = try Row.fetchOne(db, sql: "SELECT count, lastStartedAt FROM startAttempt WHERE experimentId = ?",
+                                       arguments: [experimentId])
+            let unfinished: Int = row?["count"] ?? 0
+            let last: Date? = row?["lastStartedAt"]
+            try db.execute(sql: """
+                INSERT INTO startAttempt (experimentId, count, lastStartedAt) VALUES (?, 1, ?)
+                ON CONFLICT (experimentId) DO UPDATE SET count = count + 1, lastStartedAt = excluded.lastStartedAt
+                """, arguments: [experimentId, Date()])
+            return (unfinished, last)
+        }
+    }
+
+    /// How many starts of the experiment's controller are recorded and not completed.
+    public func unfinishedStarts(_ experimentId: Int64) async throws -> Int {
+        try await writer.read { db in
+            try Int.fetchOne(db, sql: "SELECT count FROM startAttempt WHERE experimentId = ?", arguments: [experimentId]) ?? 0
+        }
+    }
+
+    /// Records that the controller's start completed (or that it stopped cleanly).
+    public func clearStartAttempts(_ experimentId: Int64) async throws {
+        try await writer.write { db in
+            try db.execute(sql: "DELETE FROM startAttempt WHERE experimentId = ?", arguments: [experimentId])
         }
     }
 

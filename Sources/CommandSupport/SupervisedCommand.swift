@@ -9,6 +9,8 @@ extension SupervisedCommand {
     public static func main() async {
         let arguments = CommandLine.arguments.dropFirst()
         if arguments.first == Supervisor.command { Supervisor.main(Array(arguments.dropFirst())) }
+        // Everything knob writes from here on (store, logs, socket) is its user's only.
+        UserUmask.restrictForKnob()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {

@@ -43,6 +43,8 @@ public struct DaemonConfiguration: Sendable {
 public enum DaemonError: Error, CustomStringConvertible {
     case alreadyRunning(home: String, pid: String)
     case tokenRequired
+    /// The store cannot be used (written by a newer knob, unreadable…): said as the store says it.
+    case store(any Error)
 
     public var description: String {
         switch self {
@@ -50,6 +52,8 @@ public enum DaemonError: Error, CustomStringConvertible {
             return "another knobd (pid \(pid)) already serves \(home); stop it first, or give this one another --home"
         case .tokenRequired:
             return "--listen needs --token-file: a TCP listener without a token would let anyone on the network run commands"
+        case .store(let error):
+            return "\(error)"
         }
     }
 }
@@ -71,10 +75,19 @@ public func runDaemon(_ configuration: DaemonConfiguration) async throws {
     }
     defer { lock.release() }
     if configuration.listen != nil, configuration.token == nil { throw DaemonError.tokenRequired }
-    // We hold the home's lock, so a socket file left here is a crashed daemon's.
+    // We hold the home's lock, so a socket file left here is a crashed daemon's. The socket is
+    // bound under the umask 077 that knobd's entry point sets, in the 0700 home: it never exists
+    // with looser modes than its final 0600.
     unlink(configuration.socketPath)
 
-    let store = try home.openStore()
+    let store: Store
+    do {
+        store = try home.openStore()
+    } catch let error as StoreError {
+        throw DaemonError.store(error)
+    } catch let error as KnobError {
+        throw DaemonError.store(error)
+    }
     let runners = RunnerChoice(local: LocalRunner(supervisor: configuration.supervisor),
                                kubernetes: PodRunner(options: configuration.kubernetes, pendingTimeout: configuration.podPendingTimeout))
     let manager = ExperimentManager(store: store, home: home, runners: runners, logger: logger)

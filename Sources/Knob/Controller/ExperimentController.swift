@@ -26,6 +26,11 @@ public struct ExperimentController: Sendable {
     public var grace: Duration = .seconds(5)
     /// Budget edits applied while the experiment runs (the daemon's PATCH).
     public let budget: LiveBudget?
+    /// The most trials run at once, whatever a spec stored before this limit existed asks.
+    public var maxParallelTrialCount = SpecLimits.default.maxParallelTrialCount
+    /// Called once the start is over: trials left by an earlier process adopted and the first
+    /// new ones scheduled (or the experiment ended or was detached before that).
+    public var onStarted: (@Sendable () async -> Void)?
     let onEvent: @Sendable (ControllerEvent) -> Void
 
     public init(store: Store, home: KnobHome, spec: ExperimentSpec, runner: any TrialRunner, stop: StopSignal,
@@ -64,9 +69,17 @@ public struct ExperimentController: Sendable {
             Task { try? await store.appendEvent(EventRecord(experimentId: experimentId, kind: "TrialWaiting", trialName: trial.name, message: reason)) }
         }
 
+        // An earlier run on the same signal may have stopped its trials; this one starts afresh.
+        stop.resetTrialStop()
         try await store.markExperimentRunning(experimentId)
-        var policy = ExperimentPolicy(parallelTrialCount: spec.parallelTrialCount, maxTrialCount: spec.maxTrialCount,
-                                      failureLimit: spec.failureLimit)
+        var policy = ExperimentPolicy(parallelTrialCount: Swift.min(spec.parallelTrialCount, maxParallelTrialCount),
+                                      maxTrialCount: spec.maxTrialCount, failureLimit: spec.failureLimit)
+        if spec.parallelTrialCount > maxParallelTrialCount {
+            try await store.appendEvent(EventRecord(
+                experimentId: experimentId, kind: "ParallelismLimited",
+                message: "parallelTrialCount \(spec.parallelTrialCount) is above the limit of \(maxParallelTrialCount): "
+                    + "at most \(maxParallelTrialCount) trials run at once (lower it with `knob edit \(experiment.name) --parallel N`)"))
+        }
         // Trials an earlier process left unfinished: running ones are adopted (or recorded as
         // ended when they cannot be), pending ones are started now.
         var adopted: [(TrialRecord, any RunningTrial)] = []
@@ -142,73 +155,94 @@ public struct ExperimentController: Sendable {
                 onEvent(.trialStarted(trial))
                 follow(trial) { await execution.run(trial, launch: launch, metricsPath: self.metricsPath(launch)) }
             }
-            while true {
-                if stop.isDetached {
-                    // Leave the trials running for the next process to adopt.
-                    while try await nextEnd() != nil {}
-                    return nil
-                }
-                if let reason = stop.reason { policy.stopRequested = reason }
-                if let edited = budget?.current {
-                    policy.parallelTrialCount = edited.parallelTrialCount
-                    policy.maxTrialCount = edited.maxTrialCount
-                    policy.failureLimit = edited.maxFailedTrialCount.map { Swift.max(1, $0) }
-                }
-                switch policy.decide() {
-                case .finish(let status, let reason, let message):
-                    if policy.running > 0 {
-                        onEvent(.stopping("\(reason): stopping \(policy.running) running trial\(policy.running == 1 ? "" : "s")"))
-                        stop.request(status == .stopped ? message : "the experiment ended (\(reason))")
-                        while let ended = try await nextEnd() {
-                            if let ended { await report(ended, experiment: experiment, policy: &policy) }
+            var startReported = false
+            func startCompleted() async {
+                guard !startReported else { return }
+                startReported = true
+                await onStarted?()
+            }
+            do {
+                while true {
+                    if stop.isDetached {
+                        await startCompleted()
+                        // Leave the trials running for the next process to adopt.
+                        while try await nextEnd() != nil {}
+                        return nil
+                    }
+                    if let reason = stop.reason { policy.stopRequested = reason }
+                    if let edited = budget?.current {
+                        policy.parallelTrialCount = Swift.min(edited.parallelTrialCount, maxParallelTrialCount)
+                        policy.maxTrialCount = edited.maxTrialCount
+                        policy.failureLimit = edited.maxFailedTrialCount.map { Swift.max(1, $0) }
+                    }
+                    switch policy.decide() {
+                    case .finish(let status, let reason, let message):
+                        await startCompleted()
+                        if policy.running > 0 {
+                            onEvent(.stopping("\(reason): stopping \(policy.running) running trial\(policy.running == 1 ? "" : "s")"))
+                            stop.stopTrials(status == .stopped ? message : "the experiment ended (\(reason))")
+                            while let ended = try await nextEnd() {
+                                if let ended { await report(ended, experiment: experiment, policy: &policy) }
+                            }
+                        }
+                        return .finish(status, reason: reason, message: message)
+                    case .launch(let count):
+                        let history = try await self.history(experimentId, space: space)
+                        let suggestions: [Suggestion]
+                        do {
+                            suggestions = try suggester.suggest(count: count, history: history)
+                        } catch SuggesterError.exhausted {
+                            policy.exhausted = true
+                            continue
+                        }
+                        if suggestions.isEmpty {
+                            // Nothing until a running trial ends; with none running, nothing ever.
+                            if policy.running > 0 { policy.waitingForResults = true } else { policy.exhausted = true }
+                            continue
+                        }
+                        let trials = try await store.createTrials(suggestions.map { suggestion in
+                            NewTrial(assignments: space.parameters.map { ParameterAssignment(name: $0.name, value: suggestion.assignment[$0.name]?.description ?? "") },
+                                     suggesterMetadata: suggestion.metadata)
+                        }, for: experiment)
+                        policy.trialsStarted(trials.count)
+                        for trial in trials {
+                            let launch = self.launch(for: trial, experiment: experiment)
+                            onEvent(.trialStarted(trial))
+                            follow(trial) { await execution.run(trial, launch: launch, metricsPath: self.metricsPath(launch)) }
+                        }
+                    case .wait:
+                        await startCompleted()
+                        // Look again now and then: a stop request or a budget edit may come with no trial ending.
+                        if !ticking {
+                            ticking = true
+                            group.addTask {
+                                try? await Task.sleep(for: .milliseconds(250))
+                                return .tick
+                            }
+                        }
+                        guard let result = try await group.next() else { continue }
+                        guard case .ended(let next) = result else {
+                            ticking = false
+                            continue
+                        }
+                        if let ended = next {
+                            await report(ended, experiment: experiment, policy: &policy)
+                        } else {
+                            policy.running -= 1  // detached, or the trial's row is gone (deleted meanwhile)
+                            policy.waitingForResults = false
                         }
                     }
-                    return .finish(status, reason: reason, message: message)
-                case .launch(let count):
-                    let history = try await self.history(experimentId, space: space)
-                    let suggestions: [Suggestion]
+                }
+            } catch {
+                // The controller cannot go on (the store cannot be written, the suggester failed):
+                // its trials are stopped and followed to their end, not left to spin unwatched.
+                stop.stopTrials("the experiment's controller stopped: \(error)")
+                while true {
                     do {
-                        suggestions = try suggester.suggest(count: count, history: history)
-                    } catch SuggesterError.exhausted {
-                        policy.exhausted = true
-                        continue
-                    }
-                    if suggestions.isEmpty {
-                        // Nothing until a running trial ends; with none running, nothing ever.
-                        if policy.running > 0 { policy.waitingForResults = true } else { policy.exhausted = true }
-                        continue
-                    }
-                    let trials = try await store.createTrials(suggestions.map { suggestion in
-                        NewTrial(assignments: space.parameters.map { ParameterAssignment(name: $0.name, value: suggestion.assignment[$0.name]?.description ?? "") },
-                                 suggesterMetadata: suggestion.metadata)
-                    }, for: experiment)
-                    policy.trialsStarted(trials.count)
-                    for trial in trials {
-                        let launch = self.launch(for: trial, experiment: experiment)
-                        onEvent(.trialStarted(trial))
-                        follow(trial) { await execution.run(trial, launch: launch, metricsPath: self.metricsPath(launch)) }
-                    }
-                case .wait:
-                    // Look again now and then: a stop request or a budget edit may come with no trial ending.
-                    if !ticking {
-                        ticking = true
-                        group.addTask {
-                            try? await Task.sleep(for: .milliseconds(250))
-                            return .tick
-                        }
-                    }
-                    guard let result = try await group.next() else { continue }
-                    guard case .ended(let next) = result else {
-                        ticking = false
-                        continue
-                    }
-                    if let ended = next {
-                        await report(ended, experiment: experiment, policy: &policy)
-                    } else {
-                        policy.running -= 1  // detached, or the trial's row is gone (deleted meanwhile)
-                        policy.waitingForResults = false
-                    }
+                        guard try await group.next() != nil else { break }
+                    } catch {}
                 }
+                throw error
             }
         }
         guard case .finish(let status, let reason, let message)? = finalDecision else {

@@ -40,6 +40,9 @@ public struct ExperimentView: Codable, Sendable {
     public var completedAt: Date?
     /// The latest events, oldest first (only when asked for one experiment).
     public var events: [Event]?
+    /// Whether a controller (knobd's, or a `knob run`) drives the experiment now. A Running
+    /// experiment that nothing drives makes no progress until knobd resumes it. Nil when unknown.
+    public var driven: Bool?
 
     /// Builds the view from the store.
     public static func load(_ experiment: ExperimentRecord, store: Store, events eventLimit: Int? = nil) async throws -> ExperimentView {
@@ -56,7 +59,13 @@ public struct ExperimentView: Codable, Sendable {
             trials: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }),
             currentOptimalTrial: OptimalTrial(best), bestObjectiveValue: best?.objectiveValue,
             createdAt: experiment.createdAt, startedAt: experiment.startedAt, completedAt: experiment.completedAt,
-            events: events?.map { Event(time: $0.time, kind: $0.kind, trialName: $0.trialName, message: $0.message) })
+            events: events?.map { Event(time: $0.time, kind: $0.kind, trialName: $0.trialName, message: $0.message) },
+            driven: store.path.map { KnobHome(($0 as NSString).deletingLastPathComponent).isDriven(experiment: experiment.name) })
+    }
+
+    /// Running (or about to) with no controller driving it: it makes no progress by itself.
+    public var isStranded: Bool {
+        (status == "Running" || status == "Created") && driven == false
     }
 }
 

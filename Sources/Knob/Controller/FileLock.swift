@@ -12,8 +12,9 @@ public final class FileLock: @unchecked Sendable {
     }
 
     public init(path: String) throws {
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw KnobError.cannotRead(path: path, reason: String(cString: strerror(errno))) }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
@@ -27,10 +28,26 @@ public final class FileLock: @unchecked Sendable {
         _ = pid.withCString { write(fd, $0, strlen($0)) }
     }
 
+    /// Where the lock of `experiment` in `home` is.
+    public static func experimentPath(_ experiment: String, home: KnobHome) -> String {
+        "\(home.path)/locks/\(experiment).lock"
+    }
+
+    /// Whether some process (this one included) holds the lock at `path` now.
+    public static func isHeld(path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        // A lock taken through another open of the file conflicts, even within this process.
+        guard flock(fd, LOCK_SH | LOCK_NB) == 0 else { return errno == EWOULDBLOCK }
+        flock(fd, LOCK_UN)
+        return false
+    }
+
     /// The lock that makes one process drive `experiment` in `home`.
     public static func experiment(_ experiment: String, home: KnobHome) throws -> FileLock {
         do {
-            return try FileLock(path: "\(home.path)/locks/\(experiment).lock")
+            return try FileLock(path: experimentPath(experiment, home: home))
         } catch let busy as Busy {
             throw KnobError.experimentBusy(name: experiment, pid: busy.holder)
         }

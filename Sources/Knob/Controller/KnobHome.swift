@@ -28,8 +28,9 @@ public struct KnobHome: Sendable {
 
     /// Opens the store, creating the folder and database when needed.
     public func openStore() throws -> Store {
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return try Store(path: databasePath)
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        makePrivate()
+        return try Self.store(at: databasePath)
     }
 
     /// Opens the store only if it exists (for commands that only read).
@@ -37,7 +38,30 @@ public struct KnobHome: Sendable {
         guard FileManager.default.fileExists(atPath: databasePath) else {
             throw KnobError.noStore(path)
         }
-        return try Store(path: databasePath)
+        makePrivate()
+        return try Self.store(at: databasePath)
+    }
+
+    private static func store(at path: String) throws -> Store {
+        do {
+            return try Store(path: path)
+        } catch let error as NewerStoreError {
+            throw KnobError.newerStore(error)
+        }
+    }
+
+    /// The home and knob's folders in it are its owner's only (0700), whatever the umask they were
+    /// made under: specs, their environment values and trial logs are nobody else's to read. A home
+    /// left loose by an earlier knob is tightened here.
+    public func makePrivate() {
+        chmod(path, 0o700)
+        for folder in ["logs", "trials", "locks"] { chmod("\(path)/\(folder)", 0o700) }
+    }
+
+    /// Whether a controller (knobd's, or a `knob run`) drives the experiment now: it holds the
+    /// experiment's lock while it does.
+    public func isDriven(experiment name: String) -> Bool {
+        FileLock.isHeld(path: FileLock.experimentPath(name, home: self))
     }
 
     /// Removes an experiment's logs and trial folders.
@@ -63,6 +87,8 @@ public enum KnobError: Error, Sendable, CustomStringConvertible {
     case specChanged(String)
     case suggester(String)
     case experimentBusy(name: String, pid: String)
+    /// The store was written by a newer knob.
+    case newerStore(NewerStoreError)
 
     public var description: String {
         switch self {
@@ -82,6 +108,8 @@ public enum KnobError: Error, Sendable, CustomStringConvertible {
             return "the suggestion algorithm failed: \(message)"
         case .experimentBusy(let name, let pid):
             return "experiment \(name) is being run by another knob process (pid \(pid)); stop that one first, or wait for it"
+        case .newerStore(let error):
+            return error.description
         }
     }
 }

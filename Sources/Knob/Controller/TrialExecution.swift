@@ -3,9 +3,14 @@ import Store
 
 /// A flag that tells running trials to stop, with why; or to be left running (`detach`) for
 /// another process to adopt, as when the daemon shuts down.
+///
+/// A `request` (a user's stop) ends the experiment. The controller also stops its trials by itself
+/// (`stopTrials`) when the experiment ends or the controller cannot go on; that stop lasts for one
+/// run of the controller, so that a controller started again on the same signal is not stopped.
 public final class StopSignal: @unchecked Sendable {
     private let lock = NSLock()
     private var _reason: String?
+    private var _trialsReason: String?
     private var _detached = false
 
     public init() {}
@@ -38,6 +43,27 @@ public final class StopSignal: @unchecked Sendable {
     }
 
     public var isRequested: Bool { reason != nil }
+
+    /// Why running trials must stop now: a request, or the controller ending them.
+    var trialStopReason: String? {
+        lock.lock()
+        defer { lock.unlock() }
+        return _reason ?? _trialsReason
+    }
+
+    /// Stops the running trials without asking the experiment to stop. The first reason is kept.
+    func stopTrials(_ reason: String) {
+        lock.lock()
+        if _trialsReason == nil { _trialsReason = reason }
+        lock.unlock()
+    }
+
+    /// Forgets `stopTrials`, for a new run of the controller.
+    func resetTrialStop() {
+        lock.lock()
+        _trialsReason = nil
+        lock.unlock()
+    }
 }
 
 /// Runs one trial to its end: starts it, scrapes its output as it is written, records every report
@@ -138,7 +164,7 @@ struct TrialExecution: Sendable {
                 continue
             }
             if stoppedBecause == nil {
-                if let reason = stop.reason {
+                if let reason = stop.trialStopReason {
                     stoppedBecause = (.killed, "Killed", reason)
                 } else if let timeout, ContinuousClock.now - started > timeout {
                     stoppedBecause = (.failed, "DeadlineExceeded",

@@ -18,9 +18,12 @@ public struct LocalRunner: TrialRunner {
 
     public func start(_ launch: TrialLaunch) async throws -> any RunningTrial {
         guard !launch.argv.isEmpty else { throw RunnerError.startFailed("the command is empty") }
-        try FileManager.default.createDirectory(atPath: launch.trialDirectory, withIntermediateDirectories: true)
+        // knob's folders are private (the trial's own files inside keep the user's umask).
+        try FileManager.default.createDirectory(atPath: launch.trialDirectory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
         try FileManager.default.createDirectory(
-            atPath: (launch.logPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            atPath: (launch.logPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700])
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: launch.workingDirectory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw RunnerError.startFailed("working directory \(launch.workingDirectory) does not exist")
@@ -32,12 +35,14 @@ public struct LocalRunner: TrialRunner {
         environment["KNOB_TRIAL"] = launch.trialName
         environment["KATIB_TRIAL_NAME"] = launch.trialName
         environment["KNOB_TRIAL_DIR"] = launch.trialDirectory
+        if let umask = UserUmask.kept { environment[UserUmask.variable] = umask }
 
-        let logFD = open(launch.logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        let logFD = open(launch.logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard logFD >= 0 else {
             throw RunnerError.startFailed("cannot open the log file \(launch.logPath): \(String(cString: strerror(errno)))")
         }
         defer { close(logFD) }
+        fchmod(logFD, 0o600)
         let statusPath = supervisor.map { _ in launch.logPath + ".status" }
         if let statusPath { unlink(statusPath) }
         let argv = supervisor.map { [$0, Supervisor.command, "--status", statusPath!, "--"] + launch.argv } ?? launch.argv
@@ -137,7 +142,7 @@ final class LocalProcess: RunningTrial, @unchecked Sendable {
     let statusPath: String?
     private let lock = NSLock()
     private var exit: TrialExit?
-    private var waiters: [CheckedContinuation<TrialExit, Never>] = []
+    private var waiters: [UUID: CheckedContinuation<TrialExit, Never>] = [:]
 
     init(pid: pid_t, statusPath: String?) {
         self.pid = pid
@@ -152,8 +157,8 @@ final class LocalProcess: RunningTrial, @unchecked Sendable {
             kill(-pid, SIGKILL)
             lock.lock()
             exit = result
-            let pending = waiters
-            waiters = []
+            let pending = waiters.values
+            waiters = [:]
             lock.unlock()
             pending.forEach { $0.resume(returning: result) }
         }
@@ -166,16 +171,29 @@ final class LocalProcess: RunningTrial, @unchecked Sendable {
         return handle
     }
 
+    /// Waits for the exit; a cancelled wait returns `.lost` at once and leaves the process running
+    /// (as when the daemon shuts down and leaves its trials to the next one).
     func wait() async -> TrialExit {
-        await withCheckedContinuation { continuation in
-            lock.lock()
-            if let exit {
-                lock.unlock()
-                continuation.resume(returning: exit)
-            } else {
-                waiters.append(continuation)
-                lock.unlock()
+        let id = UUID()
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                lock.lock()
+                if let exit {
+                    lock.unlock()
+                    continuation.resume(returning: exit)
+                } else if Task.isCancelled {
+                    lock.unlock()
+                    continuation.resume(returning: .lost)
+                } else {
+                    waiters[id] = continuation
+                    lock.unlock()
+                }
             }
+        } onCancel: {
+            lock.lock()
+            let waiter = waiters.removeValue(forKey: id)
+            lock.unlock()
+            waiter?.resume(returning: .lost)
         }
     }
 

@@ -17,6 +17,8 @@ public enum Supervisor {
         let statusPath = arguments[1]
         let argv = Array(arguments.dropFirst(3))
         for signalNumber in [SIGTERM, SIGINT, SIGHUP] { signal(signalNumber, SIG_IGN) }
+        // The trial's files get the user's modes; the status file stays private (written with 0600).
+        UserUmask.restore()
         let child: pid_t
         do {
             child = try spawn(argv, environment: nil, workingDirectory: nil, output: nil, newProcessGroup: false)
@@ -37,7 +39,14 @@ public enum Supervisor {
     private static func write(_ object: [String: Any], to path: String) {
         guard let data = try? JSONSerialization.data(withJSONObject: object) else { return }
         let temporary = path + ".tmp"
-        _ = FileManager.default.createFile(atPath: temporary, contents: data)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        let written = data.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        guard written == data.count else {
+            unlink(temporary)
+            return
+        }
         rename(temporary, path)
     }
 

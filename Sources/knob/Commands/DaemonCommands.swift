@@ -112,7 +112,10 @@ struct Edit: AsyncParsableCommand {
 struct Wait: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Wait for an experiment to end.",
-        discussion: "Exit code 0 when it succeeded, 1 when it failed or was stopped, 3 when --timeout passed first.")
+        discussion: """
+            Exit code 0 when it succeeded, 1 when it failed or was stopped (or when it is Running but nothing drives it, \
+            so that it would never end), 3 when --timeout passed first.
+            """)
 
     @Argument(help: "The experiment's name.") var name: String
     @Option(help: "Give up after this many seconds.") var timeout: Double?
@@ -123,8 +126,13 @@ struct Wait: AsyncParsableCommand {
         try await reportingErrors {
             let source = try await DataSource.resolve(connection, home: homeOptions.knobHome)
             let deadline = timeout.map { Date().addingTimeInterval($0) }
+            var stranded = StrandedWatch()
             while true {
                 let view = try await source.experiment(name)
+                if stranded.isStranded(view) {
+                    printError(stranded.message(name, source: source, home: homeOptions.knobHome))
+                    throw ExitCode(1)
+                }
                 switch view.status {
                 case "Succeeded":
                     print("experiment \(name) succeeded (\(view.reason)): \(view.message)")
@@ -156,8 +164,13 @@ struct Watch: AsyncParsableCommand {
         try await reportingErrors {
             let source = try await DataSource.resolve(connection, home: homeOptions.knobHome)
             let terminal = isatty(1) == 1
+            var stranded = StrandedWatch()
             while true {
                 let view = try await source.experiment(name, events: 5)
+                if stranded.isStranded(view) {
+                    printError(stranded.message(name, source: source, home: homeOptions.knobHome))
+                    throw ExitCode(1)
+                }
                 let trials = try await source.trials(name)
                 let recent = trials.suffix(15).map { trial in
                     "  \(trial.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(trial.state.rawValue.padding(toLength: 18, withPad: " ", startingAt: 0)) "
@@ -169,6 +182,35 @@ struct Watch: AsyncParsableCommand {
                 if ["Succeeded", "Failed", "Stopped"].contains(view.status) { return }
                 try await Task.sleep(for: .milliseconds(Int(interval * 1000)))
             }
+        }
+    }
+}
+
+/// Tells when an experiment that should progress has nothing driving it, so that `wait` and
+/// `watch` end with a word instead of waiting forever. A controller takes its lock a moment after
+/// the experiment is marked Running: only a few seconds without one count.
+struct StrandedWatch {
+    var grace: TimeInterval = 3
+    private var since: Date?
+
+    mutating func isStranded(_ view: ExperimentView) -> Bool {
+        guard view.isStranded else {
+            since = nil
+            return false
+        }
+        let first = since ?? Date()
+        since = first
+        return Date().timeIntervalSince(first) >= grace
+    }
+
+    func message(_ name: String, source: DataSource, home: KnobHome) -> String {
+        switch source {
+        case .daemon:
+            return "error: experiment \(name) is Running but knobd no longer drives it (its controller stopped; "
+                + "`knob get \(name)` shows the last events and knobd's log says why); start it again with `knob resume \(name)`"
+        case .store:
+            return "error: experiment \(name) is Running but nothing drives it: no knobd serves \(home.path), and no `knob run` runs it; "
+                + "start knobd (`knobd --home \(home.path)`), which resumes it, then wait again"
         }
     }
 }
@@ -226,6 +268,8 @@ struct Daemon: AsyncParsableCommand {
         }
         let argv = [knobd] + (homeOptions.home.map { ["--home", $0] } ?? []) + arguments
         let cArgs = argv.map { strdup($0) } + [nil]
+        // knobd keeps the user's umask for its trials only if it starts with it.
+        UserUmask.restore()
         execv(knobd, cArgs)
         printError("error: cannot start \(knobd): \(String(cString: strerror(errno)))")
         throw ExitCode(1)

@@ -24,6 +24,6 @@ public struct KubernetesArguments: ParsableArguments {
     }
 
     public func validate() throws {
-        guard podPendingTimeout > 0 else { throw ValidationError("--pod-pending-timeout must be positive, found \(podPendingTimeout)") }
+        guard podPendingTimeout > 0, podPendingTimeout <= 1e9 else { throw ValidationError("--pod-pending-timeout takes 0 to 1e9 seconds, found \(podPendingTimeout)") }
     }
 }

@@ -47,6 +47,10 @@ public struct APIError: HTTPResponseError, Sendable {
 
     /// The API error for an error of knob's, or `nil` for one that is not knob's (a 500).
     static func from(_ error: any Error) -> APIError? {
+        if StoreError.isUnavailable(error) {
+            return APIError(.serviceUnavailable, code: "StoreUnavailable",
+                            "knobd cannot write its store (the disk is full, or failing); free space where it keeps its home, then try again")
+        }
         switch error {
         case let error as APIError:
             return error

@@ -12,6 +12,8 @@ public final class ExperimentManager: @unchecked Sendable {
     let home: KnobHome
     let runners: RunnerChoice
     let logger: Logger
+    /// What the daemon allows (`--max-parallel`): a stored spec asking more runs at this.
+    let limits: SpecLimits
 
     private struct Running {
         var stop: StopSignal
@@ -22,11 +24,12 @@ public final class ExperimentManager: @unchecked Sendable {
     private var running: [String: Running] = [:]
     private var group: ServiceGroup?
 
-    public init(store: Store, home: KnobHome, runners: RunnerChoice, logger: Logger) {
+    public init(store: Store, home: KnobHome, runners: RunnerChoice, logger: Logger, limits: SpecLimits = .default) {
         self.store = store
         self.home = home
         self.runners = runners
         self.logger = logger
+        self.limits = limits
     }
 
     /// The group experiment services join; set once, before it runs.
@@ -179,6 +182,7 @@ struct ExperimentService: Service {
                          maxFailedTrialCount: spec.maxFailedTrialCount))
         var controller = ExperimentController(store: store, home: home, spec: spec, runner: manager.runners.runner(for: spec),
                                               stop: stop, budget: budget)
+        controller.maxParallelTrialCount = manager.limits.maxParallelTrialCount
         controller.onStarted = { try? await store.clearStartAttempts(experimentId) }
         let final = try await withGracefulShutdownHandler {
             try await controller.run(experiment)

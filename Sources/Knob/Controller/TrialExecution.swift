@@ -133,7 +133,8 @@ struct TrialExecution: Sendable {
             observation.add(MetricReport(name: record.name, value: record.value, text: record.text, step: record.step))
         }
         let started = ContinuousClock.now
-        let timeout = spec.trialTemplate.timeoutSeconds.map { Duration.milliseconds(Int64($0 * 1000)) }
+        // Bounded by validation; a spec stored before that bound existed is held to it here.
+        let timeout = spec.trialTemplate.timeoutSeconds.map { Duration.milliseconds(Int64(Swift.min($0, SpecLimits.default.maxTimeoutSeconds) * 1000)) }
         var stoppedBecause: (state: TrialState, reason: String, message: String)?
 
         func record(_ newLines: [[UInt8]]) async {

@@ -122,6 +122,10 @@ struct Wait: AsyncParsableCommand {
     @OptionGroup var homeOptions: HomeOptions
     @OptionGroup var connection: ConnectionOptions
 
+    func validate() throws {
+        if let timeout, !(timeout >= 0 && timeout <= 1e9) { throw ValidationError("--timeout takes 0 to 1e9 seconds, found \(timeout)") }
+    }
+
     func run() async throws {
         try await reportingErrors {
             let source = try await DataSource.resolve(connection, home: homeOptions.knobHome)
@@ -156,8 +160,12 @@ struct Watch: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show an experiment and its trials, refreshed in place, until it ends.")
 
     @Argument(help: "The experiment's name.") var name: String
-    @Option(help: "Seconds between refreshes.") var interval: Double = 1
+    @Option(help: "Seconds between refreshes (0.1 to 3600).") var interval: Double = 1
     @OptionGroup var homeOptions: HomeOptions
+
+    func validate() throws {
+        guard interval >= 0.1, interval <= 3600 else { throw ValidationError("--interval takes 0.1 to 3600 seconds, found \(interval)") }
+    }
     @OptionGroup var connection: ConnectionOptions
 
     func run() async throws {

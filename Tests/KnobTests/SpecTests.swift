@@ -242,3 +242,65 @@ func problems(_ text: String) -> [String] {
         #expect(TemplateRenderer.placeholders(in: "a ${trialParameters.x} b ${trialParameters.y}") == ["x", "y"])
     }
 }
+
+@Suite struct DistributionSpecTests {
+    static func spec(algorithm: String, min: String = "0.0001") -> String {
+        """
+        apiVersion: kubeflow.org/v1beta1
+        kind: Experiment
+        metadata:
+          name: distributions
+        spec:
+          objective:
+            type: minimize
+            objectiveMetricName: loss
+          algorithm:
+            algorithmName: \(algorithm)
+          maxTrialCount: 4
+          parameters:
+            - name: momentum
+              parameterType: double
+              feasibleSpace: {min: "0.5", max: "0.9", distribution: normal}
+            - name: lr
+              parameterType: double
+              feasibleSpace: {min: "\(min)", max: "0.1", distribution: logNormal}
+            - name: units
+              parameterType: int
+              feasibleSpace: {min: "16", max: "256", step: "16", distribution: normal}
+          trialTemplate:
+            command: [train, "--lr=${trialParameters.lr}", "--momentum=${trialParameters.momentum}", "--units=${trialParameters.units}"]
+        """
+    }
+
+    @Test(arguments: ["random", "sobol"])
+    func normalAndLogNormalAreAcceptedStoredAndReloaded(_ algorithm: String) throws {
+        let spec = try ExperimentSpec.parse(Self.spec(algorithm: algorithm))
+        #expect(spec.parameters.map(\.parameter) == [
+            Parameter(name: "momentum", kind: .double(min: 0.5, max: 0.9, step: nil, scale: .linear), distribution: .normal),
+            Parameter(name: "lr", kind: .double(min: 0.0001, max: 0.1, step: nil, scale: .log), distribution: .normal),
+            Parameter(name: "units", kind: .int(min: 16, max: 256, step: 16, scale: .linear), distribution: .normal),
+        ])
+        #expect(spec.parameters.map(\.parameter.katibDistribution) == ["normal", "logNormal", "normal"])
+        let reloaded = try JSONDecoder().decode(ExperimentSpec.self, from: JSONEncoder().encode(spec))
+        #expect(reloaded == spec)
+    }
+
+    @Test func logNormalNeedsAPositiveMin() {
+        #expect(problems(Self.spec(algorithm: "random", min: "0")).contains("spec.parameters[1].feasibleSpace.min: logNormal needs min above 0, found 0"))
+    }
+
+    @Test(arguments: ["cmaes", "bayesianoptimization"])
+    func searchersRefuseNormalParametersWithTheParametersName(_ algorithm: String) {
+        let found = problems(Self.spec(algorithm: algorithm))
+        #expect(found.count == 1)
+        #expect(found.first?.hasPrefix("spec.parameters[0].feasibleSpace: \(algorithm) does not draw from distribution normal (parameter momentum)") == true,
+                "\(found)")
+    }
+
+    @Test func gridListsTheValuesOfANormalParameter() throws {
+        let text = Self.spec(algorithm: "grid")
+            .replacingOccurrences(of: "min: \"0.5\", max: \"0.9\", distribution: normal", with: "min: \"0.5\", max: \"0.9\", step: \"0.1\", distribution: normal")
+            .replacingOccurrences(of: "max: \"0.1\", distribution: logNormal", with: "max: \"0.1\", step: \"0.0001\", distribution: logNormal")
+        #expect(problems(text) == [])
+    }
+}

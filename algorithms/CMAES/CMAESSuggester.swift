@@ -56,6 +56,7 @@ public struct CMAESSuggester: Suggester {
             sigma0 = 1.0 / 6
         }
         restartStrategy = try reader.choice("restart_strategy") ?? .ipop
+        try context.space.requireUniform(algorithm: "cmaes")
         cardinality = context.space.parameters.map { ($0.cardinality ?? 0) >= 2 ? $0.cardinality! : 0 }
     }
 

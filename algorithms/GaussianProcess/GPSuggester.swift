@@ -85,6 +85,7 @@ public struct GPSuggester: Suggester {
             throw SuggesterError.invalidSetting(name: "acq_func", message: "\"\(other)\" is not one of logei, ucb")
         }
         outputWarping = try reader.choice("output_warping", ignoringCase: true) ?? .yeoJohnson
+        try context.space.requireUniform(algorithm: "bayesianoptimization")
         if context.space.dimension > SobolSequence.maxDimension {
             throw SuggesterError.unsupportedSpace(parameter: context.space.parameters[SobolSequence.maxDimension].name,
                                                   message: "bayesianoptimization handles at most \(SobolSequence.maxDimension) parameters")

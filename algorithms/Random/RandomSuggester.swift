@@ -1,8 +1,11 @@
 /// Katib's `random`: every parameter drawn independently — uniform, log-uniform for
-/// `distribution: logUniform`, uniform over whole numbers, steps and choices.
+/// `distribution: logUniform`, a normal truncated to the bounds for `normal` (in log units for
+/// `logNormal`; ints and steps snapped to their grid), uniform over whole numbers, steps and choices.
 ///
 /// Settings: `random_state` (the seed). In a finite space it never repeats an assignment that
-/// was already suggested, and throws `exhausted` once every one has been.
+/// was already suggested, and throws `exhausted` once every one has been. With a normal
+/// parameter, a repeat is redrawn; when redraws keep landing on used points (the space nearly
+/// used up), the rest is taken in random order.
 public struct RandomSuggester: Suggester {
     public let space: SearchSpace
     public let seed: UInt64
@@ -27,7 +30,7 @@ public struct RandomSuggester: Suggester {
         var used = Set(history.trials.map { space.key($0.assignment) })
         if used.count >= cardinality { throw SuggesterError.exhausted }
 
-        if cardinality <= Self.enumerationLimit {
+        if cardinality <= Self.enumerationLimit, space.isUniform {
             var remaining = GridEnumerator(space: space)
                 .all()
                 .filter { !used.contains(space.key($0)) }
@@ -40,13 +43,17 @@ public struct RandomSuggester: Suggester {
         }
 
         var result: [Suggestion] = []
-        for _ in 0..<count {
+        for _ in 0..<count where used.count < cardinality {
             var candidate = sample(&rng)
             // A large discrete space: a few redraws settle collisions.
             var tries = 0
             while used.contains(space.key(candidate)), tries < 1000 {
                 candidate = sample(&rng)
                 tries += 1
+            }
+            if used.contains(space.key(candidate)), cardinality <= Self.enumerationLimit {
+                let remaining = GridEnumerator(space: space).all().filter { !used.contains(space.key($0)) }
+                candidate = remaining[Int(rng.next() % UInt64(remaining.count))]
             }
             used.insert(space.key(candidate))
             result.append(Suggestion(assignment: candidate))
@@ -55,6 +62,6 @@ public struct RandomSuggester: Suggester {
     }
 
     private func sample(_ rng: inout SeededGenerator) -> Assignment {
-        space.decode((0..<space.dimension).map { _ in rng.unit() })
+        space.sample(at: (0..<space.dimension).map { _ in rng.unit() })
     }
 }

@@ -21,12 +21,60 @@ public struct Parameter: Sendable, Hashable, Codable {
         case categorical([String])
     }
 
+    /// How a numeric parameter's values are drawn between its bounds, in the units of its scale
+    /// (Katib's `distribution`: `uniform`/`normal` on a linear scale, `logUniform`/`logNormal` on a
+    /// log scale). Lists ignore it.
+    public enum Distribution: String, Sendable, Hashable, Codable {
+        /// Every value of the range equally likely.
+        case uniform
+        /// A normal with μ = (min+max)/2 and σ = (max−min)/6, truncated to the bounds (in log units
+        /// on a log scale), as Katib's hyperopt service draws `normal` and `logNormal`.
+        case normal
+    }
+
     public var name: String
     public var kind: Kind
+    public var distribution: Distribution
 
-    public init(name: String, kind: Kind) {
+    public init(name: String, kind: Kind, distribution: Distribution = .uniform) {
         self.name = name
         self.kind = kind
+        self.distribution = distribution
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case name, kind, distribution
+    }
+
+    /// Decodes a stored parameter; one stored before distributions existed is uniform.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decode(String.self, forKey: .name)
+        kind = try container.decode(Kind.self, forKey: .kind)
+        distribution = try container.decodeIfPresent(Distribution.self, forKey: .distribution) ?? .uniform
+    }
+
+    /// Whether draws of this parameter follow a normal rather than a uniform distribution.
+    public var isNormal: Bool {
+        switch kind {
+        case .double, .int: return distribution == .normal
+        case .discrete, .categorical: return false
+        }
+    }
+
+    /// The distribution as Katib spells it (`uniform`, `logUniform`, `normal`, `logNormal`).
+    public var katibDistribution: String {
+        let log: Bool
+        switch kind {
+        case .double(_, _, _, let scale), .int(_, _, _, let scale): log = scale == .log
+        case .discrete, .categorical: log = false
+        }
+        switch (distribution, log) {
+        case (.uniform, false): return "uniform"
+        case (.uniform, true): return "logUniform"
+        case (.normal, false): return "normal"
+        case (.normal, true): return "logNormal"
+        }
     }
 
     /// The values a finite parameter can take, in order; `nil` for a continuous double. Build it

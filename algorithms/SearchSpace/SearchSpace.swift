@@ -123,3 +123,54 @@ extension Parameter {
         }
     }
 }
+
+extension SearchSpace {
+    /// The assignment that the parameters' distributions give for a point `u` spread uniformly
+    /// over the unit cube (a random or quasi-random point): a uniform parameter is decoded at its
+    /// coordinate, a normal one at the matching quantile of its truncated normal.
+    public func sample(at u: [Double]) -> Assignment {
+        precondition(u.count == parameters.count, "point has \(u.count) coordinates, space has \(parameters.count)")
+        return decode(zip(parameters, u).map { $0.sampleCoordinate($1) })
+    }
+
+    /// Whether every parameter is drawn uniformly (in its scale's units).
+    public var isUniform: Bool { !parameters.contains(where: \.isNormal) }
+
+    /// Throws `unsupportedSpace` for the first parameter with a `normal` or `logNormal`
+    /// distribution: for algorithms that search the range rather than draw from it.
+    public func requireUniform(algorithm: String) throws {
+        guard let parameter = parameters.first(where: \.isNormal) else { return }
+        let uniform = parameter.katibDistribution == "logNormal" ? "logUniform" : "uniform"
+        throw SuggesterError.unsupportedSpace(
+            parameter: parameter.name,
+            message: "\(algorithm) does not draw from distribution \(parameter.katibDistribution) (parameter \(parameter.name)); "
+                + "use distribution \(uniform), or an algorithm that draws from it: random or sobol")
+    }
+}
+
+extension Parameter {
+    /// The tails of the standard normal left out by the truncation at ±3σ.
+    private static let normalTail = Normal.cdf(-3)
+
+    /// The unit-interval coordinate at which a uniform coordinate `u` lands under this parameter's
+    /// distribution: `u` itself when uniform; for a normal, the point of the encoding whose value
+    /// is the `u`-quantile of the normal truncated to [min, max].
+    func sampleCoordinate(_ u: Double) -> Double {
+        let u = u.isNaN ? 0.5 : Swift.min(1, Swift.max(0, u))
+        guard isNormal else { return u }
+        let (min, max, isLog): (Double, Double, Bool)
+        switch kind {
+        case .double(let lo, let hi, _, let scale): (min, max, isLog) = (lo, hi, scale == .log)
+        case .int(let lo, let hi, _, let scale): (min, max, isLog) = (Double(lo), Double(hi), scale == .log)
+        case .discrete, .categorical: return u
+        }
+        let lo = isLog ? log(min) : min, hi = isLog ? log(max) : max
+        guard lo.isFinite, hi.isFinite, hi > lo else { return u }
+        // p stays inside [Φ(−3), Φ(3)], well within the quantile's domain (0, 1).
+        let p = Self.normalTail + u * (1 - 2 * Self.normalTail)
+        let z = Swift.min(3, Swift.max(-3, Normal.quantile(p)))
+        let scaled = (lo + hi) / 2 + z * (hi - lo) / 6
+        let value = Swift.min(max, Swift.max(min, isLog ? exp(scaled) : scaled))
+        return encode(.double(value))
+    }
+}

@@ -127,18 +127,25 @@ extension ExperimentSpec {
                 r.problem(spacePath, "is required", at: item)
                 continue
             }
-            guard let name, let type, let kind = readFeasibleSpace(space, type: type, path: spacePath, r) else { continue }
-            result.append(ParameterSpec(name: name, parameter: Parameter(name: name, kind: kind)))
+            guard let name, let type, let parameter = readFeasibleSpace(space, name: name, type: type, path: spacePath, r) else { continue }
+            result.append(ParameterSpec(name: name, parameter: parameter))
         }
         return (result, seen)
     }
 
-    private static func readFeasibleSpace(_ space: SpecValue, type: String, path: String, _ r: SpecReader) -> Parameter.Kind? {
-        let distribution = r.choice(space["distribution"], "\(path).distribution", allowed: ["uniform", "logUniform", "normal", "logNormal"])
-        if distribution == "normal" || distribution == "logNormal" {
-            r.problem("\(path).distribution", "\(distribution!) is not supported; use uniform or logUniform", at: space["distribution"])
-        }
-        let scale: Parameter.Scale = distribution == "logUniform" ? .log : .linear
+    /// The parameter: its values and, for a double or an int, how they are drawn (Katib's
+    /// `distribution`; a list ignores it, as Katib does).
+    private static func readFeasibleSpace(_ space: SpecValue, name: String, type: String, path: String, _ r: SpecReader) -> Parameter? {
+        let distributionName = r.choice(space["distribution"], "\(path).distribution", allowed: ["uniform", "logUniform", "normal", "logNormal"]) ?? "uniform"
+        let scale: Parameter.Scale = distributionName == "logUniform" || distributionName == "logNormal" ? .log : .linear
+        let distribution: Parameter.Distribution = distributionName == "normal" || distributionName == "logNormal" ? .normal : .uniform
+        guard let kind = readRange(space, type: type, distributionName: distributionName, scale: scale, path: path, r) else { return nil }
+        return Parameter(name: name, kind: kind, distribution: distribution)
+    }
+
+    private static func readRange(
+        _ space: SpecValue, type: String, distributionName: String, scale: Parameter.Scale, path: String, _ r: SpecReader
+    ) -> Parameter.Kind? {
         switch type {
         case "double":
             if space["list"] != nil { r.problem("\(path).list", "a double parameter takes min and max, not a list", at: space["list"]) }
@@ -155,7 +162,7 @@ extension ExperimentSpec {
                 return nil
             }
             if scale == .log, min <= 0 {
-                r.problem("\(path).min", "logUniform needs min above 0, found \(formatDouble(min))", at: space["min"])
+                r.problem("\(path).min", "\(distributionName) needs min above 0, found \(formatDouble(min))", at: space["min"])
                 return nil
             }
             guard let step else { return .double(min: min, max: max, step: nil, scale: scale) }
@@ -172,7 +179,7 @@ extension ExperimentSpec {
                 return nil
             }
             if scale == .log, min <= 0 {
-                r.problem("\(path).min", "logUniform needs min above 0, found \(min)", at: space["min"])
+                r.problem("\(path).min", "\(distributionName) needs min above 0, found \(min)", at: space["min"])
                 return nil
             }
             if let step, !checkStep(Double(step), min: Double(min), max: Double(max), path: path, space: space, r) { return nil }

@@ -7,6 +7,7 @@ public enum SuggesterRegistry {
         "cmaes": CMAESSuggester.self,
         "bayesianoptimization": GPSuggester.self,
         "gp": GPSuggester.self,
+        "tpe": TPESuggester.self,
     ]
 
     /// The algorithm names knob accepts, sorted.

@@ -30,7 +30,7 @@ import Testing
     }
 
     @Test func bandwidthsAreTheGapsToNeighboursWithInwardEndsAndMagicClip() {
-        // Sorted with the prior's centre 50 and the bounds: 0 30 45 47 50 52 55 58 70 80 100.
+        // Sorted, between the bounds: 0 30 45 47 52 55 58 70 80 100.
         // Gaps: 30 looks inward only (15, not 30), 80 too (10, not 20); the rest take the larger
         // neighbouring gap; magic clip raises everything to (100 − 0)/min(100, 8 + 2) = 10.
         let observations: [Double] = [58, 30, 80, 47, 70, 52, 45, 55]
@@ -40,8 +40,9 @@ import Testing
         let mixture = TruncatedGaussianMixture(observations: observations, observationWeights: ParzenWeights.recency(count: 8),
                                                priorWeight: 1, lo: 0, hi: 100)
         #expect(mixture.mus.last == 50 && mixture.sigmas.last == 100)
-        // A single far observation cannot get a bandwidth wider than the range.
-        #expect(TruncatedGaussianMixture.bandwidths([0], lo: 0, hi: 1) == [0.5])
+        // A single observation takes its larger gap, here the whole range, never more.
+        #expect(TruncatedGaussianMixture.bandwidths([0], lo: 0, hi: 1) == [1])
+        #expect(TruncatedGaussianMixture.bandwidths([0.25], lo: 0, hi: 1) == [0.75])
         #expect(TruncatedGaussianMixture.bandwidths([0.5, 0.5, 0.5], lo: 0, hi: 1).allSatisfy { $0 >= 0.2 - 1e-15 })
     }
 

@@ -46,7 +46,7 @@ enum ParzenWeights {
 /// the prior (Optuna's univariate Parzen estimator for a float or int parameter).
 ///
 /// Bandwidths: each observation's σ is the larger of the gaps to its neighbours among the sorted
-/// observations, the prior's centre and the bounds; the smallest and largest points take the gap
+/// observations and the bounds; when there are two or more, the smallest and largest take the gap
 /// on their inner side only. Then "magic clip": σ is kept within [(hi − lo)/min(100, n + 2), hi − lo].
 struct TruncatedGaussianMixture: Sendable {
     let lo: Double
@@ -99,27 +99,26 @@ struct TruncatedGaussianMixture: Sendable {
     static func bandwidths(_ observations: [Double], lo: Double, hi: Double) -> [Double] {
         let n = observations.count
         guard n > 0 else { return [] }
-        // Sorted observations and prior centre, between the two bounds.
-        var points = observations
-        points.append(0.5 * (lo + hi))
-        let order = points.indices.sorted { points[$0] < points[$1] || (points[$0] == points[$1] && $0 < $1) }
-        var sorted = [Double](repeating: 0, count: order.count + 2)
+        // The sorted observations between the two bounds.
+        let order = observations.indices.sorted { observations[$0] < observations[$1] || (observations[$0] == observations[$1] && $0 < $1) }
+        var sorted = [Double](repeating: 0, count: n + 2)
         sorted[0] = lo
-        for (j, i) in order.enumerated() { sorted[j + 1] = points[i] }
-        sorted[order.count + 1] = hi
-        let m = order.count
-        var sortedSigmas = [Double](repeating: 0, count: m)
-        for j in 0..<m {
+        for (j, i) in order.enumerated() { sorted[j + 1] = observations[i] }
+        sorted[n + 1] = hi
+        var sortedSigmas = [Double](repeating: 0, count: n)
+        for j in 0..<n {
             sortedSigmas[j] = Swift.max(sorted[j + 1] - sorted[j], sorted[j + 2] - sorted[j + 1])
         }
-        // The outermost points look inward only (m ≥ 2 always: the prior's centre is among them).
-        sortedSigmas[0] = sorted[2] - sorted[1]
-        sortedSigmas[m - 1] = sorted[m] - sorted[m - 1]
+        // With two or more, the outermost observations look inward only.
+        if n >= 2 {
+            sortedSigmas[0] = sorted[2] - sorted[1]
+            sortedSigmas[n - 1] = sorted[n] - sorted[n - 1]
+        }
 
         let maxSigma = hi - lo
         let minSigma = (hi - lo) / Swift.min(100, Double(n) + 2)
         var sigmas = [Double](repeating: 0, count: n)
-        for (j, i) in order.enumerated() where i < n {
+        for (j, i) in order.enumerated() {
             sigmas[i] = Swift.min(maxSigma, Swift.max(minSigma, sortedSigmas[j]))
         }
         return sigmas

@@ -8,6 +8,7 @@ public enum SuggesterRegistry {
         "bayesianoptimization": GPSuggester.self,
         "gp": GPSuggester.self,
         "sobol": SobolSuggester.self,
+        "tpe": TPESuggester.self,
     ]
 
     /// The algorithm names knob accepts, sorted.

@@ -1,0 +1,215 @@
+// Notation: one parameter at a time (the univariate TPE). x are observations in the parameter's
+// internal coordinate (the value, or its logarithm on a log scale), [lo, hi] the support (padded by
+// half a step for a grid), w the mixture weights (observations first, the prior last, summing to 1),
+// μ and σ each kernel's centre and bandwidth. The prior is one wide kernel: μ = (lo + hi)/2,
+// σ = hi − lo, or the uniform distribution over a categorical's k choices.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How much each observation of a group counts (Optuna's default): the most recent 25 fully, older
+/// ones on a linear ramp from 1/n up to 1, oldest lowest. Observations are in trial order.
+enum ParzenWeights {
+    /// Trials counted at full weight.
+    static let flatCount = 25
+
+    static func recency(count n: Int) -> [Double] {
+        guard n > flatCount else { return Array(repeating: 1, count: Swift.max(0, n)) }
+        let ramp = n - flatCount
+        let start = 1 / Double(n)
+        var weights = [Double](repeating: 1, count: n)
+        if ramp == 1 {
+            weights[0] = start
+        } else {
+            for i in 0..<ramp { weights[i] = start + (1 - start) * Double(i) / Double(ramp - 1) }
+        }
+        return weights
+    }
+
+    /// `weights` followed by `priorWeight`, divided by their sum; just the prior when there are no
+    /// observations.
+    static func mixture(_ weights: [Double], priorWeight: Double) -> [Double] {
+        guard !weights.isEmpty else { return [1] }
+        var result = weights
+        result.append(priorWeight)
+        let total = result.reduce(0, +)
+        guard total > 0, total.isFinite else { return [Double](repeating: 1 / Double(result.count), count: result.count) }
+        for i in result.indices { result[i] /= total }
+        return result
+    }
+}
+
+/// A one-dimensional mixture of Gaussians truncated to [lo, hi]: a kernel at each observation and
+/// the prior (Optuna's univariate Parzen estimator for a float or int parameter).
+///
+/// Bandwidths: each observation's σ is the larger of the gaps to its neighbours among the sorted
+/// observations and the bounds; when there are two or more, the smallest and largest take the gap
+/// on their inner side only. Then "magic clip": σ is kept within [(hi − lo)/min(100, n + 2), hi − lo].
+struct TruncatedGaussianMixture: Sendable {
+    let lo: Double
+    let hi: Double
+    /// Kernel centres, bandwidths and weights; the prior is the last kernel.
+    let mus: [Double]
+    let sigmas: [Double]
+    let weights: [Double]
+    /// Per kernel: log w − log σ − log(Φ(b) − Φ(a)) − log √(2π), the constant of its log-density.
+    private let logOffsets: [Double]
+    /// Per kernel: log w − log(Φ(b) − Φ(a)), the constant of its log-mass over a cell.
+    private let logMassOffsets: [Double]
+    /// Running sums of the weights, for picking a kernel.
+    private let cumulativeWeights: [Double]
+
+    /// Requires lo < hi, finite; observations are clamped to [lo, hi]; `observationWeights` has one
+    /// positive weight per observation.
+    init(observations: [Double], observationWeights: [Double], priorWeight: Double, lo: Double, hi: Double) {
+        precondition(lo < hi && lo.isFinite && hi.isFinite, "support [\(lo), \(hi)]")
+        precondition(observations.count == observationWeights.count, "one weight per observation")
+        self.lo = lo
+        self.hi = hi
+        let clamped = observations.map { Swift.min(hi, Swift.max(lo, $0)) }
+        var mus = clamped
+        var sigmas = Self.bandwidths(clamped, lo: lo, hi: hi)
+        mus.append(0.5 * (lo + hi))
+        sigmas.append(hi - lo)
+        let weights = ParzenWeights.mixture(observationWeights, priorWeight: priorWeight)
+        self.mus = mus
+        self.sigmas = sigmas
+        self.weights = weights
+
+        var logOffsets = [Double](repeating: 0, count: mus.count)
+        var logMassOffsets = logOffsets
+        var cumulative = logOffsets
+        var total = 0.0
+        for i in mus.indices {
+            let logZ = TruncatedNormal.logMass((lo - mus[i]) / sigmas[i], (hi - mus[i]) / sigmas[i])
+            logMassOffsets[i] = log(weights[i]) - logZ
+            logOffsets[i] = logMassOffsets[i] - log(sigmas[i]) - TruncatedNormal.logSqrtTwoPi
+            total += weights[i]
+            cumulative[i] = total
+        }
+        self.logOffsets = logOffsets
+        self.logMassOffsets = logMassOffsets
+        cumulativeWeights = cumulative
+    }
+
+    /// The observations' bandwidths (the prior's excluded), clipped.
+    static func bandwidths(_ observations: [Double], lo: Double, hi: Double) -> [Double] {
+        let n = observations.count
+        guard n > 0 else { return [] }
+        // The sorted observations between the two bounds.
+        let order = observations.indices.sorted { observations[$0] < observations[$1] || (observations[$0] == observations[$1] && $0 < $1) }
+        var sorted = [Double](repeating: 0, count: n + 2)
+        sorted[0] = lo
+        for (j, i) in order.enumerated() { sorted[j + 1] = observations[i] }
+        sorted[n + 1] = hi
+        var sortedSigmas = [Double](repeating: 0, count: n)
+        for j in 0..<n {
+            sortedSigmas[j] = Swift.max(sorted[j + 1] - sorted[j], sorted[j + 2] - sorted[j + 1])
+        }
+        // With two or more, the outermost observations look inward only.
+        if n >= 2 {
+            sortedSigmas[0] = sorted[2] - sorted[1]
+            sortedSigmas[n - 1] = sorted[n] - sorted[n - 1]
+        }
+
+        let maxSigma = hi - lo
+        let minSigma = (hi - lo) / Swift.min(100, Double(n) + 2)
+        var sigmas = [Double](repeating: 0, count: n)
+        for (j, i) in order.enumerated() {
+            sigmas[i] = Swift.min(maxSigma, Swift.max(minSigma, sortedSigmas[j]))
+        }
+        return sigmas
+    }
+
+    /// A draw: a kernel by weight, then its truncated Gaussian.
+    func sample(_ rng: inout SeededGenerator) -> Double {
+        let u = rng.unit() * (cumulativeWeights.last ?? 1)
+        var k = 0
+        while k < cumulativeWeights.count - 1, cumulativeWeights[k] <= u { k += 1 }
+        let z = TruncatedNormal.sample((lo - mus[k]) / sigmas[k], (hi - mus[k]) / sigmas[k], &rng)
+        return Swift.min(hi, Swift.max(lo, mus[k] + sigmas[k] * z))
+    }
+
+    /// log of the mixture's density at x (in [lo, hi]).
+    func logDensity(_ x: Double) -> Double {
+        logSumExp { i in
+            let z = (x - mus[i]) / sigmas[i]
+            return logOffsets[i] - 0.5 * z * z
+        }
+    }
+
+    /// log of the mixture's probability of the cell [lower, upper] ⊆ [lo, hi] (a grid value's share).
+    func logMass(from lower: Double, to upper: Double) -> Double {
+        logSumExp { i in
+            logMassOffsets[i] + TruncatedNormal.logMass((lower - mus[i]) / sigmas[i], (upper - mus[i]) / sigmas[i])
+        }
+    }
+
+    /// log Σ_i exp(term(i)) over the kernels, without overflow; each term is computed once.
+    @inline(__always)
+    private func logSumExp(_ term: (Int) -> Double) -> Double {
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: mus.count) { terms in
+            var maximum = -Double.infinity
+            for i in 0..<terms.count {
+                terms[i] = term(i)
+                maximum = Swift.max(maximum, terms[i])
+            }
+            guard maximum.isFinite else { return maximum }
+            var sum = 0.0
+            for i in 0..<terms.count { sum += exp(terms[i] - maximum) }
+            return maximum + log(sum)
+        }
+    }
+}
+
+/// The categorical Parzen estimator: each observation's kernel puts 1 + prior_weight/(n+1) on its
+/// own choice and prior_weight/(n+1) on every choice, normalized (an Aitchison–Aitken-like kernel
+/// whose smoothing shrinks as observations accumulate); the prior kernel is uniform. Being univariate,
+/// the mixture is itself one categorical distribution, kept as its probabilities.
+struct CategoricalParzenEstimator: Sendable {
+    /// Probability of each choice; they sum to 1.
+    let probabilities: [Double]
+    private let cumulative: [Double]
+
+    /// `observations` are choice indices in 0..<choices, with one positive weight each; choices ≥ 1.
+    init(observations: [Int], observationWeights: [Double], priorWeight: Double, choices: Int) {
+        precondition(choices >= 1 && observations.count == observationWeights.count)
+        let k = Double(choices)
+        var probabilities = [Double](repeating: 0, count: choices)
+        let weights = ParzenWeights.mixture(observationWeights, priorWeight: priorWeight)
+        if observations.isEmpty {
+            for c in 0..<choices { probabilities[c] = 1 / k }
+        } else {
+            let base = priorWeight / Double(observations.count + 1)
+            let rowTotal = base * k + 1
+            var spread = weights[weights.count - 1] / k
+            for (i, c) in observations.enumerated() {
+                spread += weights[i] * base / rowTotal
+                probabilities[c] += weights[i] / rowTotal
+            }
+            for c in 0..<choices { probabilities[c] += spread }
+        }
+        var total = 0.0
+        var cumulative = probabilities
+        for c in 0..<choices {
+            total += probabilities[c]
+            cumulative[c] = total
+        }
+        self.probabilities = probabilities
+        self.cumulative = cumulative
+    }
+
+    func sample(_ rng: inout SeededGenerator) -> Int {
+        let u = rng.unit() * (cumulative.last ?? 1)
+        var c = 0
+        while c < cumulative.count - 1, cumulative[c] <= u { c += 1 }
+        return c
+    }
+
+    func logProbability(_ choice: Int) -> Double {
+        log(probabilities[choice])
+    }
+}

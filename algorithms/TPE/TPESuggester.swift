@@ -43,6 +43,7 @@ public struct TPESuggester: Suggester {
     public init(context: SuggesterContext) throws {
         let reader = SettingsReader(context.settings)
         try reader.rejectUnknown(Self.settingNames, algorithm: "tpe")
+        try context.space.requireUniform(algorithm: "tpe")
         space = context.space
         seed = try reader.seed() ?? context.seed
         gamma = try Self.number("gamma", in: context.settings, isValid: { $0 > 0 && $0 < 1 }, expected: "a number in (0, 1), the fraction of trials in the good group")

@@ -72,6 +72,12 @@ enum Migrations {
                 t.column("lastStartedAt", .datetime).notNull()
             }
         }
+        // Reads that stay flat as an experiment grows: the best trial by objective, and pages of
+        // trials in one state.
+        migrator.registerMigration("v3-trial-read-indexes") { db in
+            try db.create(index: "trial_on_experiment_objective", on: "trial", columns: ["experimentId", "objectiveValue", "sequence"])
+            try db.create(index: "trial_on_experiment_state", on: "trial", columns: ["experimentId", "state", "sequence"])
+        }
         return migrator
     }
 }

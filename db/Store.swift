@@ -314,9 +314,10 @@ public struct Store: Sendable {
     /// Records metric reports read from a trial's log, and how far the log has been read.
     public func appendReports(_ trialId: Int64, reports: [MetricRecord], logOffset: Int64) async throws {
         try await writer.write { db in
-            for var report in reports {
-                report.trialId = trialId
-                try report.insert(db)
+            // One prepared statement for the whole batch, in the same transaction as the offset.
+            let insert = try db.cachedStatement(sql: "INSERT INTO metric (trialId, name, value, text, step, timestamp) VALUES (?, ?, ?, ?, ?, ?)")
+            for report in reports {
+                try insert.execute(arguments: [trialId, report.name, report.value, report.text, report.step, report.timestamp])
             }
             try db.execute(sql: "UPDATE trial SET logOffset = ? WHERE id = ?", arguments: [logOffset, trialId])
         }
@@ -338,6 +339,29 @@ public struct Store: Sendable {
             try Self.log(db, EventRecord(experimentId: record.experimentId, kind: "Trial\(end.state.rawValue)", trialName: record.name,
                             message: "trial \(record.name) \(end.state.rawValue.lowercased()): \(end.message)"))
             return record
+        }
+    }
+
+    /// A page of an experiment's trials in creation order: at most `limit` after the trial
+    /// numbered `afterSequence`, only those in `state` when given; and whether more follow.
+    public func trials(of experimentId: Int64, state: TrialState? = nil, afterSequence: Int = 0,
+                       limit: Int) async throws -> (trials: [TrialRecord], more: Bool) {
+        try await writer.read { db in
+            var request = TrialRecord.filter(TrialRecord.Columns.experimentId == experimentId && TrialRecord.Columns.sequence > afterSequence)
+            if let state { request = request.filter(TrialRecord.Columns.state == state) }
+            let rows = try request.order(TrialRecord.Columns.sequence).limit(limit + 1).fetchAll(db)
+            return (Array(rows.prefix(limit)), rows.count > limit)
+        }
+    }
+
+    /// A page of experiments, newest first: at most `limit` created before the one with id
+    /// `beforeId`; and whether more follow.
+    public func experiments(beforeId: Int64?, limit: Int) async throws -> (experiments: [ExperimentRecord], more: Bool) {
+        try await writer.read { db in
+            var request = ExperimentRecord.all()
+            if let beforeId { request = request.filter(ExperimentRecord.Columns.id < beforeId) }
+            let rows = try request.order(ExperimentRecord.Columns.id.desc).limit(limit + 1).fetchAll(db)
+            return (Array(rows.prefix(limit)), rows.count > limit)
         }
     }
 

@@ -18,7 +18,7 @@ struct API: Sendable {
         router.get("/healthz") { _, _ in try json(["status": "ok"]) }
         let v1 = router.group("v1/experiments")
         v1.post { request, context in try await create(request, context: context) }
-        v1.get { _, _ in try await list() }
+        v1.get { request, _ in try await list(request) }
         v1.get(":name") { _, context in try await get(context) }
         v1.patch(":name") { request, context in try await edit(request, context: context) }
         v1.delete(":name") { _, context in try await delete(context) }
@@ -28,7 +28,7 @@ struct API: Sendable {
             let experiment = try await experiment(context)
             return try json(["currentOptimalTrial": OptimalTrial(try await store.optimalTrial(of: experiment))])
         }
-        v1.get(":name/trials") { _, context in try json(try await store.trials(of: try await experiment(context).id!)) }
+        v1.get(":name/trials") { request, context in try await trials(request, context: context) }
         v1.get(":name/trials/:trial") { _, context in try json(try await trial(context)) }
         v1.get(":name/trials/:trial/metrics") { _, context in try json(try await store.metrics(ofTrial: try await trial(context).id!)) }
         v1.get(":name/trials/:trial/logs") { request, context in try await logs(request, context: context) }
@@ -57,10 +57,22 @@ struct API: Sendable {
         return try json(try await ExperimentView.load(try await store.requireExperiment(spec.name), store: store), status: .created)
     }
 
-    private func list() async throws -> Response {
+    /// Every experiment, newest first; with `limit`, a page of them, and the `Knob-Continue`
+    /// header with the token of the next page when more follow.
+    private func list(_ request: Request) async throws -> Response {
+        let page = try Page(request)
+        let experiments: [ExperimentRecord]
+        var next: String?
+        if let limit = page.limit {
+            let found = try await store.experiments(beforeId: page.after.map(Int64.init), limit: limit)
+            experiments = found.experiments
+            if found.more, let last = experiments.last?.id { next = String(last) }
+        } else {
+            experiments = try await store.experiments()
+        }
         var views: [ExperimentView] = []
-        for experiment in try await store.experiments() { views.append(try await ExperimentView.load(experiment, store: store)) }
-        return try json(views)
+        for experiment in experiments { views.append(try await ExperimentView.load(experiment, store: store)) }
+        return try json(views, continueToken: next)
     }
 
     private func get(_ context: some RequestContext) async throws -> Response {
@@ -124,6 +136,25 @@ struct API: Sendable {
 
     // MARK: Trials
 
+    /// The experiment's trials in creation order, only those in `state` when given; with `limit`,
+    /// a page of them, and the `Knob-Continue` header when more follow.
+    private func trials(_ request: Request, context: some RequestContext) async throws -> Response {
+        let page = try Page(request)
+        var state: TrialState?
+        if let text = request.uri.queryParameters.get("state") {
+            guard let known = TrialState(rawValue: text) else {
+                throw APIError(.badRequest, code: "BadRequest",
+                               "state \"\(text.prefix(40))\" is not a trial state; use one of \(TrialState.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            state = known
+        }
+        let experimentId = try await experiment(context).id!
+        let found = try await store.trials(of: experimentId, state: state, afterSequence: page.after ?? 0,
+                                           limit: page.limit ?? SpecLimits.default.maxTrialCount + 1)
+        let next = found.more ? found.trials.last.map { String($0.sequence) } : nil
+        return try json(found.trials, continueToken: next)
+    }
+
     /// The trial's log; with `follow=true` the response stays open and streams what the trial
     /// writes until it ends.
     private func logs(_ request: Request, context: some RequestContext) async throws -> Response {
@@ -169,7 +200,38 @@ struct API: Sendable {
     }
 }
 
-func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, continueToken: String? = nil) throws -> Response {
     let data = try APIJSON.encoder.encode(value)
-    return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    var headers: HTTPFields = [.contentType: "application/json"]
+    if let continueToken { headers[Page.continueHeader] = continueToken }
+    return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+}
+
+/// `limit` and `continue` of a list request, as Kubernetes pages its lists: `limit` (1 to 1000)
+/// asks for a page, and the answer's `Knob-Continue` header is the `continue` of the next one.
+struct Page {
+    static let maxLimit = 1000
+    static let continueHeader = HTTPFields.Element.Name("Knob-Continue")!
+
+    /// The page size; nil for the whole list.
+    var limit: Int?
+    /// Where the page starts: after this position (a token this server gave).
+    var after: Int?
+
+    init(_ request: Request) throws {
+        let query = request.uri.queryParameters
+        if let text = query.get("limit") {
+            guard let value = Int(text), (1...Self.maxLimit).contains(value) else {
+                throw APIError(.badRequest, code: "BadRequest", "limit must be a whole number from 1 to \(Self.maxLimit), found \"\(text.prefix(40))\"")
+            }
+            limit = value
+        }
+        if let text = query.get("continue"), !text.isEmpty {
+            guard let value = Int(text), value >= 0 else {
+                throw APIError(.badRequest, code: "BadRequest",
+                               "continue \"\(text.prefix(40))\" is not a token this server gave: pass the Knob-Continue header of the previous page")
+            }
+            after = value
+        }
+    }
 }

@@ -31,6 +31,8 @@ public struct ExperimentController: Sendable {
     /// Called once the start is over: trials left by an earlier process adopted and the first
     /// new ones scheduled (or the experiment ended or was detached before that).
     public var onStarted: (@Sendable () async -> Void)?
+    /// Called with the history each suggestion is made from (tests compare it with the store's).
+    var onSuggest: (@Sendable (History) async -> Void)?
     let onEvent: @Sendable (ControllerEvent) -> Void
 
     public init(store: Store, home: KnobHome, spec: ExperimentSpec, runner: any TrialRunner, stop: StopSignal,
@@ -122,6 +124,8 @@ public struct ExperimentController: Sendable {
                 message: "following again \(adopted.count) trial(s) left running by an earlier process; starting \(pending.count) that had not started"))
         }
         policy.running = adopted.count + pending.count
+        // From here on the history is kept in memory, updated from what this controller writes.
+        var book = HistoryBook(try await store.trials(of: experimentId), space: space, objective: spec.objective)
 
         let finalDecision: ExperimentPolicy.Decision? = try await withThrowingTaskGroup(of: ChildResult.self) { group in
             func follow(_ trial: TrialRecord, _ work: @escaping @Sendable () async -> TrialExecution.Finished?) {
@@ -182,12 +186,13 @@ public struct ExperimentController: Sendable {
                             onEvent(.stopping("\(reason): stopping \(policy.running) running trial\(policy.running == 1 ? "" : "s")"))
                             stop.stopTrials(status == .stopped ? message : "the experiment ended (\(reason))")
                             while let ended = try await nextEnd() {
-                                if let ended { await report(ended, experiment: experiment, policy: &policy) }
+                                if let ended { await report(ended, experiment: experiment, policy: &policy, book: &book) }
                             }
                         }
                         return .finish(status, reason: reason, message: message)
                     case .launch(let count):
-                        let history = try await self.history(experimentId, space: space)
+                        let history = book.history
+                        await onSuggest?(history)
                         let suggestions: [Suggestion]
                         do {
                             suggestions = try suggester.suggest(count: count, history: history)
@@ -204,6 +209,7 @@ public struct ExperimentController: Sendable {
                             NewTrial(assignments: space.parameters.map { ParameterAssignment(name: $0.name, value: suggestion.assignment[$0.name]?.description ?? "") },
                                      suggesterMetadata: suggestion.metadata)
                         }, for: experiment)
+                        book.add(trials)
                         policy.trialsStarted(trials.count)
                         for trial in trials {
                             let launch = self.launch(for: trial, experiment: experiment)
@@ -226,7 +232,7 @@ public struct ExperimentController: Sendable {
                             continue
                         }
                         if let ended = next {
-                            await report(ended, experiment: experiment, policy: &policy)
+                            await report(ended, experiment: experiment, policy: &policy, book: &book)
                         } else {
                             policy.running -= 1  // detached, or the trial's row is gone (deleted meanwhile)
                             policy.waitingForResults = false
@@ -252,24 +258,18 @@ public struct ExperimentController: Sendable {
         return try await store.requireExperiment(experiment.name)
     }
 
-    private func report(_ trial: TrialRecord, experiment: ExperimentRecord, policy: inout ExperimentPolicy) async {
+    private func report(_ trial: TrialRecord, experiment: ExperimentRecord, policy: inout ExperimentPolicy, book: inout HistoryBook) async {
+        book.update(trial)
         let reachedGoal = trial.state == .succeeded && trial.objectiveValue.map(spec.objective.reachesGoal) == true
         policy.trialEnded(trial.state, reachedGoal: reachedGoal)
         let best = try? await store.optimalTrial(of: experiment)
         onEvent(.trialEnded(trial, best: best, completed: policy.completed))
     }
 
-    /// The trials as the suggester sees them; objectives oriented so that lower is better.
+    /// The trials as the store holds them, as the suggester sees them; objectives oriented so
+    /// that lower is better.
     func history(_ experimentId: Int64, space: SearchSpace) async throws -> History {
-        let sign = spec.objective.type == .maximize ? -1.0 : 1.0
-        return History(try await store.trials(of: experimentId).map { trial in
-            let outcome: History.Trial.Outcome = switch trial.state {
-            case .pending, .running: .pending
-            case .succeeded: trial.objectiveValue.map { .completed(sign * $0) } ?? .failed
-            default: .failed
-            }
-            return History.Trial(assignment: space.assignment(from: trial.assignments), outcome: outcome, metadata: trial.suggesterMetadata)
-        })
+        HistoryBook(try await store.trials(of: experimentId), space: space, objective: spec.objective).history
     }
 
     /// A running trial this runner cannot adopt (started without a supervisor): stopped if its

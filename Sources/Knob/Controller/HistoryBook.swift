@@ -1,0 +1,50 @@
+import KnobAlgorithms
+import Store
+
+/// An experiment's history as its suggester sees it, kept in memory by the controller and updated
+/// from what the controller writes (new trials, ended trials), so that a suggestion does not read
+/// every trial back from the store. The store is read in full once, when the controller starts.
+struct HistoryBook: Sendable {
+    private let space: SearchSpace
+    /// -1 when the objective is maximized: the suggesters minimize.
+    private let sign: Double
+    private var trials: [History.Trial] = []
+    /// Where each trial (by id) is in `trials`.
+    private var positions: [Int64: Int] = [:]
+
+    init(_ records: [TrialRecord], space: SearchSpace, objective: ObjectiveSpec) {
+        self.space = space
+        sign = objective.type == .maximize ? -1 : 1
+        add(records)
+    }
+
+    var history: History { History(trials) }
+
+    /// Trials the controller created (or found), in creation order.
+    mutating func add(_ records: [TrialRecord]) {
+        for record in records {
+            let trial = History.Trial(assignment: space.assignment(from: record.assignments), outcome: outcome(record),
+                                      metadata: record.suggesterMetadata)
+            if let id = record.id, let position = positions[id] {
+                trials[position] = trial
+            } else {
+                if let id = record.id { positions[id] = trials.count }
+                trials.append(trial)
+            }
+        }
+    }
+
+    /// A trial whose state changed (it ended).
+    mutating func update(_ record: TrialRecord) {
+        guard let id = record.id, let position = positions[id] else { return add([record]) }
+        trials[position].outcome = outcome(record)
+    }
+
+    private func outcome(_ record: TrialRecord) -> History.Trial.Outcome {
+        switch record.state {
+        case .pending, .running: .pending
+        case .succeeded: record.objectiveValue.map { .completed(sign * $0) } ?? .failed
+        default: .failed
+        }
+    }
+}

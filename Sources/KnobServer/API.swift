@@ -119,11 +119,34 @@ struct API: Sendable {
         if let max = spec.maxTrialCount, spec.parallelTrialCount > max {
             throw APIError(.unprocessableContent, code: "InvalidSpec", "parallelTrialCount \(spec.parallelTrialCount) must not exceed maxTrialCount \(max)")
         }
+        if experiment.status == .running, request.uri.queryParameters.get("force") != "true" {
+            try await refuseLosingWork(edit, spec: spec, experiment: experiment)
+        }
         try await store.updateSpec(experiment.id!, specJSON: String(decoding: try JSONEncoder.sorted.encode(spec), as: UTF8.self),
                                    event: "budget: maxTrialCount \(spec.maxTrialCount.map(String.init) ?? "unlimited"), parallelTrialCount \(spec.parallelTrialCount), maxFailedTrialCount \(spec.maxFailedTrialCount.map(String.init) ?? "unlimited")")
         manager.setBudget(experiment.name, .init(maxTrialCount: spec.maxTrialCount, parallelTrialCount: spec.parallelTrialCount,
                                                  maxFailedTrialCount: spec.maxFailedTrialCount))
         return try json(try await ExperimentView.load(try await store.requireExperiment(experiment.name), store: store))
+    }
+
+    /// A budget below what a running experiment has already used would end it at once and kill
+    /// its running trials: refused, unless the client insists (`force=true`).
+    private func refuseLosingWork(_ edit: BudgetEdit, spec: ExperimentSpec, experiment: ExperimentRecord) async throws {
+        let counts = try await store.trialCounts(of: experiment.id!)
+        let created = counts.values.reduce(0, +)
+        let unfinished = counts.filter { !$0.key.isFinished }.map(\.value).reduce(0, +)
+        let failures = counts.filter { $0.key.countsAsFailure }.map(\.value).reduce(0, +)
+        let losing = unfinished == 0 ? "end it now" : "end it and kill its \(unfinished) unfinished trial\(unfinished == 1 ? "" : "s")"
+        if let max = edit.maxTrialCount, max < created {
+            throw APIError(.conflict, code: "BudgetBelowUsage",
+                           "experiment \(experiment.name) has already created \(created) trials; maxTrialCount \(max) would \(losing). "
+                           + "Ask for at least \(created), or repeat with force=true (knob edit --force) to end it")
+        }
+        if let max = edit.maxFailedTrialCount, failures >= Swift.max(1, max) {
+            throw APIError(.conflict, code: "BudgetBelowUsage",
+                           "experiment \(experiment.name) has already had \(failures) failed trials; maxFailedTrialCount \(max) would fail it and \(losing). "
+                           + "Ask for more than \(failures), or repeat with force=true (knob edit --force) to end it")
+        }
     }
 
     private func delete(_ context: some RequestContext) async throws -> Response {

@@ -116,3 +116,37 @@ import Testing
         }
     }
 }
+
+/// A budget edit that would end a running experiment and kill its trials is refused unless forced.
+@Suite struct BudgetSafetyTests {
+    @Test func aBudgetBelowWhatRanIsRefusedUnlessForced() async throws {
+        let (api, home, _) = try APITests().makeAPI()
+        // 9 trials: every third Succeeded, the rest Pending; and two of them failed.
+        try await PaginationTests().seed(api.store, "busy", trials: 9, in: home.path)
+        let experiment = try await api.store.requireExperiment("busy")
+        try await api.store.markExperimentRunning(experiment.id!)
+        for trial in try await api.store.trials(of: experiment.id!) where [1, 2].contains(trial.sequence) {
+            try await api.store.finishTrial(trial.id!, TrialEnd(state: .failed, reason: "Error", message: "exited with code 1"))
+        }
+        let app = Application(router: makeRouter(api, logger: Logger(label: "test"), token: nil))
+        try await app.test(.router) { client in
+            for (body, words) in [(#"{"maxTrialCount": 5}"#, "already created 9 trials"), (#"{"maxFailedTrialCount": 1}"#, "already had 2 failed trials")] {
+                try await client.execute(uri: "/v1/experiments/busy", method: .patch, body: ByteBuffer(string: body)) { response in
+                    #expect(response.status == .conflict, "\(body)")
+                    let text = String(decoding: response.body.readableBytesView, as: UTF8.self)
+                    #expect(text.contains(words) && text.contains("kill its 4 unfinished trials") && text.contains("--force"), "\(text)")
+                }
+            }
+            let unchanged = try await api.store.requireExperiment("busy").parsedSpec()
+            #expect(unchanged.maxTrialCount == nil && unchanged.maxFailedTrialCount == nil)
+            // At or above what ran is fine, and force applies the rest.
+            try await client.execute(uri: "/v1/experiments/busy", method: .patch, body: ByteBuffer(string: #"{"maxTrialCount": 9, "maxFailedTrialCount": 3}"#)) {
+                #expect($0.status == .ok)
+            }
+            try await client.execute(uri: "/v1/experiments/busy?force=true", method: .patch, body: ByteBuffer(string: #"{"maxTrialCount": 5}"#)) {
+                #expect($0.status == .ok)
+            }
+            #expect(try await api.store.requireExperiment("busy").parsedSpec().maxTrialCount == 5)
+        }
+    }
+}

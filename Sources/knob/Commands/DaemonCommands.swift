@@ -84,6 +84,8 @@ struct Edit: AsyncParsableCommand {
     @Option(help: "The new maxTrialCount.") var maxTrials: Int?
     @Option(help: "The new parallelTrialCount.") var parallel: Int?
     @Option(help: "The new maxFailedTrialCount.") var maxFailed: Int?
+    @Flag(help: "Apply a budget below what the experiment has already used, although it ends the experiment and kills its running trials.")
+    var force = false
     @OptionGroup var homeOptions: HomeOptions
     @OptionGroup var connection: ConnectionOptions
 
@@ -101,7 +103,7 @@ struct Edit: AsyncParsableCommand {
             patch["parallelTrialCount"] = parallel
             patch["maxFailedTrialCount"] = maxFailed
             let body = try JSONSerialization.data(withJSONObject: patch)
-            let view = try APIJSON.decoder.decode(ExperimentView.self, from: try await client.request("PATCH", "/v1/experiments/\(name)", body: body).body)
+            let view = try APIJSON.decoder.decode(ExperimentView.self, from: try await client.request("PATCH", "/v1/experiments/\(name)\(force ? "?force=true" : "")", body: body).body)
             let b = view.budget
             print("experiment \(name): \(b.maxTrialCount.map(String.init) ?? "unlimited") trials, \(b.parallelTrialCount) in parallel, "
                   + (b.maxFailedTrialCount.map { "\($0) failures allowed" } ?? "no failure limit"))

@@ -11,9 +11,9 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .experimentExists(let name, let status):
-            return "experiment \(name) already exists (\(status.rawValue))"
+            return "experiment \(name) already exists (\(status.rawValue)); delete it first (knob delete \(name)), or choose another metadata.name"
         case .experimentNotFound(let name):
-            return "no experiment named \(name)"
+            return "no experiment named \(name); knob list shows the experiments"
         case .trialNotFound(let name):
             return "no trial named \(name)"
         case .cannotOpen(let path, let underlying):

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Knob
 
 /// A root command whose executable also serves as a trial supervisor: `<executable> __supervise …`
@@ -19,7 +20,12 @@ extension SupervisedCommand {
                 try command.run()
             }
         } catch {
-            exit(withError: error)
+            // Wrong usage exits 2, as the README says and as Unix tools do (ArgumentParser's own is 64).
+            guard exitCode(for: error) == .validationFailure else { exit(withError: error) }
+            var message = fullMessage(for: error)
+            if message.hasPrefix("Error: ") { message = "error: " + message.dropFirst("Error: ".count) }
+            FileHandle.standardError.write(Data((message + "\n").utf8))
+            Foundation.exit(2)
         }
     }
 }

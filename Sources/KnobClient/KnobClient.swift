@@ -99,6 +99,16 @@ private final class Transfer {
     let timeout: Double
     let onData: (@Sendable (Data) -> Void)?
     var received = Data()
+    /// The running transfer's handle (for its status while the body arrives).
+    var handle: UnsafeMutableRawPointer?
+
+    /// Whether the body is the answer's content, to stream: an error's body is kept to be read.
+    var streamsBody: Bool {
+        guard onData != nil, let handle else { return false }
+        var status = 0
+        knob_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+        return status < 400
+    }
 
     init(endpoint: KnobClient.Endpoint, method: String, path: String, body: Data?, contentType: String, timeout: Double,
          onData: (@Sendable (Data) -> Void)?) {
@@ -114,6 +124,8 @@ private final class Transfer {
     func run() throws -> KnobClient.Response {
         guard let handle = curl_easy_init() else { throw KnobClient.ClientError.transport("libcurl could not start a transfer") }
         defer { curl_easy_cleanup(handle) }
+        self.handle = handle
+        defer { self.handle = nil }
         var headers: UnsafeMutablePointer<curl_slist>? = nil
         defer { curl_slist_free_all(headers) }
         headers = curl_slist_append(headers, "Content-Type: \(contentType)")
@@ -141,7 +153,7 @@ private final class Transfer {
             guard let pointer, let context else { return 0 }
             let transfer = Unmanaged<Transfer>.fromOpaque(context).takeUnretainedValue()
             let data = Data(bytes: pointer, count: size * count)
-            if let onData = transfer.onData { onData(data) } else { transfer.received.append(data) }
+            if transfer.streamsBody, let onData = transfer.onData { onData(data) } else { transfer.received.append(data) }
             return size * count
         }
         knob_curl_setopt_pointer(handle, CURLOPT_WRITEDATA, Unmanaged.passUnretained(self).toOpaque())

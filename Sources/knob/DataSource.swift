@@ -78,21 +78,28 @@ enum DataSource {
     }
 }
 
-/// Runs `body`, turning knob's errors into a message on stderr and exit code 1.
+/// Runs `body`; an error is shown once, on one line of stderr (`error: …`, saying what to do
+/// where knob knows), and the command exits 1. Exit codes and usage errors pass through.
 func reportingErrors(_ body: () async throws -> Void) async throws {
     do {
         try await body()
-    } catch let error as SpecError {
-        printError("error: \(error)")
-        throw ExitCode(1)
-    } catch let error as KnobError {
-        printError("error: \(error)")
-        throw ExitCode(1)
-    } catch let error as StoreError {
-        printError("error: \(error)")
-        throw ExitCode(1)
-    } catch let error as KnobClient.ClientError {
-        printError("error: \(error)")
+    } catch let error as ExitCode {
+        throw error
+    } catch let error as ValidationError {
+        throw error
+    } catch let error as CleanExit {
+        throw error
+    } catch {
+        printError("error: \(userMessage(error))")
         throw ExitCode(1)
     }
+}
+
+/// An error as a person reads it: knob's errors say it themselves (their description); a
+/// system error says its reason, not its domain and code.
+func userMessage(_ error: any Error) -> String {
+    if error is CocoaError || type(of: error) == NSError.self {
+        return (error as NSError).localizedDescription
+    }
+    return String(describing: error)
 }

@@ -9,11 +9,20 @@ public enum Engine {
         if path == "-" {
             text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
         } else {
-            do {
-                text = try String(contentsOfFile: path, encoding: .utf8)
-            } catch {
-                throw KnobError.cannotRead(path: path, reason: (error as NSError).localizedDescription)
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
+                throw KnobError.cannotRead(path: path, reason: "no such file")
             }
+            guard !isFolder.boolValue else {
+                throw KnobError.cannotRead(path: path, reason: "it is a folder; give the spec file in it, e.g. \((path as NSString).appendingPathComponent("experiment.yaml"))")
+            }
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw KnobError.cannotRead(path: path, reason: String(cString: strerror(access(path, R_OK) == 0 ? EIO : errno)))
+            }
+            guard let decoded = String(data: data, encoding: .utf8) else {
+                throw KnobError.cannotRead(path: path, reason: "it is not UTF-8 text")
+            }
+            text = decoded
         }
         return (text, try ExperimentSpec.parse(text))
     }

@@ -238,11 +238,18 @@ struct Logs: AsyncParsableCommand {
         try await reportingErrors {
             switch try await DataSource.resolve(connection, home: homeOptions.knobHome) {
             case .daemon(let client):
-                try await client.stream("/v1/experiments/\(name)/trials/\(trial)/logs\(follow ? "?follow=true" : "")") { data in
-                    FileHandle.standardOutput.write(data)
+                do {
+                    try await client.stream("/v1/experiments/\(name)/trials/\(trial)/logs\(follow ? "?follow=true" : "")") { data in
+                        FileHandle.standardOutput.write(data)
+                    }
+                } catch KnobClient.ClientError.api(404, "NotFound", let message) where !message.hasPrefix("no experiment") {
+                    throw StoreErrorText.noTrial(experiment: name, trial: trial)
                 }
             case .store(let store):
-                guard let record = try await store.trial(named: trial) else { throw StoreErrorText.noTrial(trial) }
+                let experiment = try await store.requireExperiment(name)
+                guard let record = try await store.trial(named: trial), record.experimentId == experiment.id else {
+                    throw StoreErrorText.noTrial(experiment: name, trial: trial)
+                }
                 guard let path = record.logPath, let handle = FileHandle(forReadingAtPath: path) else { return }
                 defer { try? handle.close() }
                 while true {
@@ -255,9 +262,11 @@ struct Logs: AsyncParsableCommand {
     }
 
     enum StoreErrorText: Error, CustomStringConvertible {
-        case noTrial(String)
+        case noTrial(experiment: String, trial: String)
         var description: String {
-            switch self { case .noTrial(let name): return "no trial named \(name)" }
+            switch self {
+            case .noTrial(let experiment, let trial): return "experiment \(experiment) has no trial named \(trial); knob trials \(experiment) lists them"
+            }
         }
     }
 }

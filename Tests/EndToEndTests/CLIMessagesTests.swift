@@ -1,0 +1,60 @@
+import Foundation
+import Knob
+import Testing
+
+/// What the CLI says when something is wrong: one line on stderr, the same whatever the data
+/// source, saying what to do; usage errors exit 2.
+@Suite(.serialized) struct CLIMessagesTests {
+    static let spec = """
+        apiVersion: kubeflow.org/v1beta1
+        kind: Experiment
+        metadata: {name: said}
+        spec:
+          objective: {type: maximize, objectiveMetricName: accuracy}
+          algorithm: {algorithmName: random}
+          maxTrialCount: 1
+          parallelTrialCount: 1
+          parameters:
+            - {name: x, parameterType: double, feasibleSpace: {min: "0", max: "1"}}
+          trialTemplate:
+            command: [/bin/echo, "accuracy=${trialParameters.x}"]
+        """
+
+    @Test func aMissingTrialIsTheSameOneLineWithOrWithoutKnobd() async throws {
+        let dir = makeTemporaryDirectory()
+        let home = "\(dir)/home"
+        try write(Self.spec, to: "\(dir)/said.yaml")
+        let ran = try await knob(["run", "-f", "\(dir)/said.yaml", "--home", home])
+        #expect(ran.status == 0, "\(ran.stderr)")
+        let offline = try await knob(["logs", "said", "said-99", "--home", home])
+        let daemon = try await DaemonProcess.start(home: home)
+        defer { kill(daemon.pid, SIGKILL) }
+        let online = try await knob(["logs", "said", "said-99", "--home", home])
+        let expected = "error: experiment said has no trial named said-99; knob trials said lists them"
+        for result in [offline, online] {
+            #expect(result.status == 1)
+            #expect(result.stdout.isEmpty, "nothing on stdout: \(result.stdout)")
+            #expect(result.stderr.split(separator: "\n").filter { $0.hasPrefix("error") } == [Substring(expected)], "\(result.stderr)")
+        }
+        let noExperiment = try await knob(["logs", "nope", "nope-1", "--home", home])
+        #expect(noExperiment.stderr.contains("error: no experiment named nope; knob list shows the experiments"), "\(noExperiment.stderr)")
+        let taken = try await knob(["create", "-f", "\(dir)/said.yaml", "--home", home])
+        #expect(taken.status == 1 && taken.stderr.contains("knob delete said"), "\(taken.stderr)")
+    }
+
+    @Test func aFolderGivenAsTheSpecSaysSo() async throws {
+        let dir = makeTemporaryDirectory()
+        let result = try await knob(["run", "-f", dir, "--home", "\(dir)/home"])
+        #expect(result.status == 1)
+        #expect(result.stderr == "error: cannot read \(dir): it is a folder; give the spec file in it, e.g. \(dir)/experiment.yaml\n", "\(result.stderr)")
+        #expect(!result.stderr.contains("NSCocoaErrorDomain"))
+    }
+
+    @Test func wrongUsageExitsTwo() async throws {
+        for arguments in [["edit", "x", "--max-trials", "-3"], ["run"], ["best", "a", "b", "c"], ["edit", "x"]] {
+            let result = try await knob(arguments)
+            #expect(result.status == 2, "\(arguments): \(result.status) \(result.stderr)")
+            #expect(result.stderr.hasPrefix("error: "), "\(arguments): \(result.stderr)")
+        }
+    }
+}

@@ -196,7 +196,9 @@ public struct Store: Sendable {
     /// Marks the experiment Running (again, when resumed).
     public func markExperimentRunning(_ experimentId: Int64, message: String = "Experiment is running") async throws {
         try await writer.write { db in
-            guard var record = try ExperimentRecord.fetchOne(db, key: experimentId) else { return }
+            // Already running (the controller of an experiment the API just started, or one resumed
+            // after a restart): nothing changes, and no second start is logged.
+            guard var record = try ExperimentRecord.fetchOne(db, key: experimentId), record.status != .running else { return }
             let resumed = record.startedAt != nil
             record.status = .running
             record.reason = "ExperimentRunning"

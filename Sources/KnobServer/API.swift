@@ -98,7 +98,7 @@ struct API: Sendable {
             let ended = try await store.trialCounts(of: experiment.id!).filter { $0.key.isFinished }.map(\.value).reduce(0, +)
             if let max = spec.maxTrialCount, ended >= max {
                 throw APIError(.conflict, code: "BudgetSpent",
-                               "experiment \(experiment.name) has used its \(max) trials; raise maxTrialCount first (PATCH, or knob edit --max-trials)")
+                               "experiment \(experiment.name) has used its \(max) trials; raise maxTrialCount first (knob edit \(experiment.name) --max-trials N)")
             }
         }
         try await store.markExperimentRunning(experiment.id!, message: "Experiment is running again")

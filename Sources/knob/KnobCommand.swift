@@ -12,6 +12,7 @@ struct KnobCommand: SupervisedCommand {
             Start with: knob run -f examples/mnist/experiment.yaml (one process, no daemon), or run knobd and use
             knob create / watch / wait / best. Read commands use knobd when it answers, else the store directly.
             """,
+        version: KnobVersion.current,
         subcommands: [
             Run.self, Validate.self, Create.self, List.self, Get.self, Trials.self, Best.self, Logs.self, Watch.self, Wait.self,
             Stop.self, Resume.self, Edit.self, Delete.self, Daemon.self,

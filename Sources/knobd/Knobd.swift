@@ -16,7 +16,8 @@ struct Knobd: SupervisedCommand {
             Serves on <home>/knobd.sock (mode 0600). With --listen HOST:PORT it also serves TCP, and every request there
             needs "Authorization: Bearer <token>" with the token from --token-file.
             SIGTERM or SIGINT stops it; running trials go on and are followed again when knobd starts next.
-            """
+            """,
+        version: KnobVersion.current
     )
 
     @Option(help: ArgumentHelp("knob's folder (database, logs, socket); default $KNOB_HOME, else ~/.knob.", valueName: "dir"))

@@ -58,3 +58,14 @@ import Testing
         }
     }
 }
+
+@Suite struct VersionTests {
+    @Test func knobAndKnobdSayTheirVersion() async throws {
+        let cli = try await knob(["--version"])
+        let daemon = try await runToEnd(DaemonProcess.executable, ["--version"])
+        for result in [cli, daemon] {
+            #expect(result.status == 0)
+            #expect(result.stdout == KnobVersion.current + "\n", "\(result.stdout)")
+        }
+    }
+}

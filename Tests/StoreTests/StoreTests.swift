@@ -94,6 +94,18 @@ import Testing
         #expect(finished.status == .failed && finished.completedAt != nil)
     }
 
+    @Test func aStartIsLoggedOnceAndAResumeOnlyAfterAnEnd() async throws {
+        let store = try Store()
+        let exp = try await store.createExperiment(experiment())
+        try await store.markExperimentRunning(exp.id!)
+        try await store.markExperimentRunning(exp.id!)  // its controller, right after the API started it
+        try await store.finishExperiment(exp.id!, status: .stopped, reason: "StoppedByUser", message: "stopped")
+        try await store.markExperimentRunning(exp.id!, message: "Experiment is running again")
+        try await store.markExperimentRunning(exp.id!)
+        let kinds = try await store.events(of: exp.id!).map(\.kind)
+        #expect(kinds == ["ExperimentCreated", "ExperimentStarted", "ExperimentStopped", "ExperimentResumed"], "\(kinds)")
+    }
+
     @Test func deletingAnExperimentRemovesItsRows() async throws {
         let store = try Store()
         let exp = try await store.createExperiment(experiment())

@@ -12,6 +12,13 @@ extension SupervisedCommand {
         if arguments.first == Supervisor.command { Supervisor.main(Array(arguments.dropFirst())) }
         // Everything knob writes from here on (store, logs, socket) is its user's only.
         UserUmask.restrictForKnob()
+        // A mistyped command gets a suggestion rather than ArgumentParser's "unexpected arguments".
+        let commands = configuration.subcommands.map { $0._commandName } + ["help"]
+        if let first = arguments.first, !first.hasPrefix("-"), commands.count > 1, !commands.contains(first) {
+            let hint = closest(first, in: commands).map { "; did you mean \($0)?" } ?? ""
+            FileHandle.standardError.write(Data("error: \(_commandName) has no command \(first)\(hint) (\(_commandName) --help lists them)\n".utf8))
+            Foundation.exit(2)
+        }
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {

@@ -69,3 +69,14 @@ import Testing
         }
     }
 }
+
+@Suite struct TypoTests {
+    @Test func aMistypedCommandGetsASuggestion() async throws {
+        for (word, hint) in [("lsit", "did you mean list?"), ("trails", "did you mean trials?"), ("zzz", "knob --help lists them")] {
+            let result = try await knob([word, "mnist"])
+            #expect(result.status == 2)
+            #expect(result.stderr.hasPrefix("error: knob has no command \(word)") && result.stderr.contains(hint), "\(result.stderr)")
+        }
+        #expect(try await knob(["help", "run"]).status == 0)
+    }
+}

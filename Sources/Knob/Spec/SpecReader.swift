@@ -205,7 +205,7 @@ func parseDecimal(_ text: String) -> Double? {
 }
 
 /// The candidate within edit distance 2 of `word`, if there is one.
-func closest(_ word: String, in candidates: [String]) -> String? {
+public func closest(_ word: String, in candidates: [String]) -> String? {
     // Names are short: a long word has no near candidate worth the quadratic comparison.
     guard word.count <= 64 else { return nil }
     let scored = candidates.filter { abs($0.count - word.count) <= 2 }.map { ($0, editDistance(word.lowercased(), $0.lowercased())) }

@@ -33,6 +33,15 @@ def mode(row):
     return f"{row['pending']} pending" if row.get("pending") else "sequential"
 
 
+def pending_verdict(label, parallel, sequential):
+    """The 4-pending target: no duplicate, median regret at 100 trials within 1.5× of sequential."""
+    p, s = parallel["regret@100"][0], sequential["regret@100"][0]
+    ok = p <= 1.5 * s and parallel.get("duplicates", 0) == 0
+    return (f"- {label}: 4 pending, median regret@100 {fmt(p)} vs sequential {fmt(s)} "
+            f"(ratio {p / s if s else float('inf'):.2f}), {parallel.get('duplicates', 0)} duplicates: "
+            f"{'met' if ok else 'NOT met'} (≤ 1.5×, none)")
+
+
 def main():
     rows = []
     for path in sys.argv[1:]:
@@ -72,11 +81,7 @@ def main():
             verdicts.append(f"- {name}: overhead @500 knob {overhead(at500, 500)}: {'met' if ok else 'NOT met'} (≤ 0.3 s)")
         parallel = find("knob_gp", 4, "regret@100")
         if parallel and knob:
-            p, s = parallel["regret@100"][0], knob["regret@100"][0]
-            ok = p <= 1.5 * s and parallel.get("duplicates", 0) == 0
-            verdicts.append(f"- {name}: 4 pending, median regret@100 {fmt(p)} vs sequential {fmt(s)} "
-                            f"(ratio {p / s if s else float('inf'):.2f}), {parallel.get('duplicates', 0)} duplicates: "
-                            f"{'met' if ok else 'NOT met'} (≤ 1.5×, none)")
+            verdicts.append(pending_verdict(name, parallel, knob))
     print()
     print("\n".join(verdicts))
 

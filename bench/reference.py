@@ -1,6 +1,10 @@
 """Reference samplers on knob's benchmark functions: the `cmaes` library driven directly (start at
-the box centre, sigma0 = 1/6 of the range, as Katib's CMA-ES does), Optuna's CmaEsSampler, and
-Optuna's GPSampler (`--samplers optuna_gp`; needs torch and scipy in the virtualenv).
+the box centre, sigma0 = 1/6 of the range, as Katib's CMA-ES does), Optuna's CmaEsSampler,
+Optuna's GPSampler (`--samplers optuna_gp`; needs torch and scipy in the virtualenv), Optuna's
+TPESampler with its defaults (`optuna_tpe`: in Optuna 5 that is the multivariate TPE with the
+constant liar, what Katib's `multivariate-tpe` asks for) and with `multivariate=False`, the
+independent TPE (`optuna_tpe_univariate`), and hyperopt's `tpe.suggest` with its defaults, driven
+by `fmin` as Katib's `tpe` runs it (`hyperopt_tpe`; one trial at a time only).
 
 Same functions, seeds and budgets as knob-bench; prints JSON rows of the same shape.
 
@@ -93,6 +97,47 @@ def run_optuna_gp(bounds, f, seed, trials, pending=0):
     return _run_optuna_sampler(sampler, bounds, f, trials, pending)
 
 
+def run_optuna_tpe(bounds, f, seed, trials, pending=0):
+    import optuna
+
+    return _run_optuna_sampler(optuna.samplers.TPESampler(seed=seed), bounds, f, trials, pending)
+
+
+def run_optuna_tpe_univariate(bounds, f, seed, trials, pending=0):
+    import optuna
+
+    sampler = optuna.samplers.TPESampler(seed=seed, multivariate=False)
+    return _run_optuna_sampler(sampler, bounds, f, trials, pending)
+
+
+def run_hyperopt_tpe(bounds, f, seed, trials, pending=0):
+    """`fmin` with `tpe.suggest`; the time from the end of one evaluation to the start of the next is
+    hyperopt's overhead for that suggestion (wall, and process CPU in `run_hyperopt_tpe.cpu`)."""
+    import logging
+
+    from hyperopt import Trials, fmin, hp, tpe
+
+    if pending:
+        raise SystemExit("hyperopt_tpe runs one trial at a time (no --pending)")
+    logging.getLogger("hyperopt").setLevel(logging.WARNING)
+    space = [hp.uniform(f"x{i}", lo, hi) for i, (lo, hi) in enumerate(bounds)]
+    best, seconds, cpu = [], [], []
+    last = [time.perf_counter(), time.process_time()]
+
+    def objective(x):
+        seconds.append(time.perf_counter() - last[0])
+        cpu.append(time.process_time() - last[1])
+        value = f(list(x))
+        best.append(min(best[-1], value) if best else value)
+        last[0], last[1] = time.perf_counter(), time.process_time()
+        return value
+
+    fmin(objective, space, algo=tpe.suggest, max_evals=trials, trials=Trials(), rstate=np.random.default_rng(seed),
+         show_progressbar=False)
+    run_hyperopt_tpe.cpu = cpu
+    return best, seconds
+
+
 def _run_optuna_sampler(sampler, bounds, f, trials, pending=0):
     """Asks and tells; the time of ask, suggest and tell is the sampler's overhead (wall, and process
     CPU in `_run_optuna_sampler.cpu`). With `pending` > 0, that many trials stay running: the oldest is
@@ -130,7 +175,8 @@ def _run_optuna_sampler(sampler, bounds, f, trials, pending=0):
     return best, seconds
 
 
-SAMPLERS = {"cmaes_direct": run_cmaes, "optuna_cmaes": run_optuna, "optuna_gp": run_optuna_gp}
+SAMPLERS = {"cmaes_direct": run_cmaes, "optuna_cmaes": run_optuna, "optuna_gp": run_optuna_gp, "optuna_tpe": run_optuna_tpe,
+            "optuna_tpe_univariate": run_optuna_tpe_univariate, "hyperopt_tpe": run_hyperopt_tpe}
 
 
 def main():
@@ -153,14 +199,14 @@ def main():
             duplicates = 0
             for seed in range(args.first_seed, args.first_seed + args.seeds):
                 best, _ = runner(bounds, f, seed, args.trials, args.pending)
-                duplicates += getattr(_run_optuna_sampler, "duplicates", 0) if sampler != "cmaes_direct" else 0
+                duplicates += getattr(_run_optuna_sampler, "duplicates", 0) if sampler.startswith("optuna") else 0
                 for c in regrets:
                     regrets[c].append(best[c - 1] - minimum)
             overhead = {100: [], 500: [], 1000: []}
             overhead_cpu = {100: [], 500: [], 1000: []}
             for seed in range(args.overhead_seeds):
                 _, seconds = runner(bounds, f, 1000 + seed, args.overhead_trials, args.pending)
-                cpu = getattr(_run_optuna_sampler, "cpu", None) if sampler != "cmaes_direct" else None
+                cpu = getattr(runner if sampler == "hyperopt_tpe" else _run_optuna_sampler, "cpu", None) if sampler != "cmaes_direct" else None
                 for at in overhead:
                     if at <= len(seconds):
                         overhead[at].append(sum(seconds[at - 10 : at]) / 10)

@@ -28,6 +28,7 @@ import Testing
         "bayesianoptimization": ["n_initial_points": "3", "n_candidates": "64"],
         "gp": ["n_initial_points": "3", "n_candidates": "64"],
         "tpe": ["n_startup_trials": "3"],
+        "multivariate-tpe": ["n_startup_trials": "3"],
     ]
 
     static func make(_ algorithm: String, _ space: SearchSpace, seed: UInt64 = 42) throws -> any Suggester {

@@ -9,6 +9,7 @@ public enum SuggesterRegistry {
         "gp": GPSuggester.self,
         "sobol": SobolSuggester.self,
         "tpe": TPESuggester.self,
+        "multivariate-tpe": MultivariateTPESuggester.self,
     ]
 
     /// The algorithm names knob accepts, sorted.

@@ -43,7 +43,8 @@ enum ParzenWeights {
 }
 
 /// A one-dimensional mixture of Gaussians truncated to [lo, hi]: a kernel at each observation and
-/// the prior (Optuna's univariate Parzen estimator for a float or int parameter).
+/// the prior (Optuna's univariate Parzen estimator for a float or int parameter, and one dimension of
+/// its multivariate one, whose kernels are products of these over the dimensions).
 ///
 /// Bandwidths: each observation's σ is the larger of the gaps to its neighbours among the sorted
 /// observations and the bounds; when there are two or more, the smallest and largest take the gap
@@ -55,10 +56,12 @@ struct TruncatedGaussianMixture: Sendable {
     let mus: [Double]
     let sigmas: [Double]
     let weights: [Double]
-    /// Per kernel: log w − log σ − log(Φ(b) − Φ(a)) − log √(2π), the constant of its log-density.
-    private let logOffsets: [Double]
-    /// Per kernel: log w − log(Φ(b) − Φ(a)), the constant of its log-mass over a cell.
-    private let logMassOffsets: [Double]
+    /// Per kernel: log w, the weight's share of the log-density.
+    let logWeights: [Double]
+    /// Per kernel: − log σ − log(Φ(b) − Φ(a)) − log √(2π), the constant of its own log-density.
+    private let kernelLogOffsets: [Double]
+    /// Per kernel: − log(Φ(b) − Φ(a)), the constant of its own log-mass over a cell.
+    private let kernelLogMassOffsets: [Double]
     /// Running sums of the weights, for picking a kernel.
     private let cumulativeWeights: [Double]
 
@@ -79,21 +82,23 @@ struct TruncatedGaussianMixture: Sendable {
         self.sigmas = sigmas
         self.weights = weights
 
-        var logOffsets = [Double](repeating: 0, count: mus.count)
-        var logMassOffsets = logOffsets
-        var cumulative = logOffsets
+        var kernelLogOffsets = [Double](repeating: 0, count: mus.count)
+        var kernelLogMassOffsets = kernelLogOffsets
+        var cumulative = kernelLogOffsets
         var total = 0.0
         for i in mus.indices {
-            let logZ = TruncatedNormal.logMass((lo - mus[i]) / sigmas[i], (hi - mus[i]) / sigmas[i])
-            logMassOffsets[i] = log(weights[i]) - logZ
-            logOffsets[i] = logMassOffsets[i] - log(sigmas[i]) - TruncatedNormal.logSqrtTwoPi
+            kernelLogMassOffsets[i] = -TruncatedNormal.logMass((lo - mus[i]) / sigmas[i], (hi - mus[i]) / sigmas[i])
+            kernelLogOffsets[i] = kernelLogMassOffsets[i] - log(sigmas[i]) - TruncatedNormal.logSqrtTwoPi
             total += weights[i]
             cumulative[i] = total
         }
-        self.logOffsets = logOffsets
-        self.logMassOffsets = logMassOffsets
+        logWeights = weights.map { log($0) }
+        self.kernelLogOffsets = kernelLogOffsets
+        self.kernelLogMassOffsets = kernelLogMassOffsets
         cumulativeWeights = cumulative
     }
+
+    var kernelCount: Int { mus.count }
 
     /// The observations' bandwidths (the prior's excluded), clipped.
     static func bandwidths(_ observations: [Double], lo: Double, hi: Double) -> [Double] {
@@ -124,39 +129,65 @@ struct TruncatedGaussianMixture: Sendable {
         return sigmas
     }
 
-    /// A draw: a kernel by weight, then its truncated Gaussian.
-    func sample(_ rng: inout SeededGenerator) -> Double {
+    /// A kernel index drawn by weight.
+    func sampleKernel(_ rng: inout SeededGenerator) -> Int {
         let u = rng.unit() * (cumulativeWeights.last ?? 1)
         var k = 0
         while k < cumulativeWeights.count - 1, cumulativeWeights[k] <= u { k += 1 }
+        return k
+    }
+
+    /// A draw from kernel k's truncated Gaussian.
+    func sample(kernel k: Int, _ rng: inout SeededGenerator) -> Double {
         let z = TruncatedNormal.sample((lo - mus[k]) / sigmas[k], (hi - mus[k]) / sigmas[k], &rng)
         return Swift.min(hi, Swift.max(lo, mus[k] + sigmas[k] * z))
     }
 
+    /// A draw: a kernel by weight, then its truncated Gaussian.
+    func sample(_ rng: inout SeededGenerator) -> Double {
+        sample(kernel: sampleKernel(&rng), &rng)
+    }
+
+    /// Adds each kernel's own log-density at x (in [lo, hi]), without its weight, to `terms[i]`.
+    @inline(__always)
+    func addKernelLogDensities(at x: Double, to terms: UnsafeMutableBufferPointer<Double>) {
+        for i in 0..<terms.count {
+            let z = (x - mus[i]) / sigmas[i]
+            terms[i] += kernelLogOffsets[i] - 0.5 * z * z
+        }
+    }
+
+    /// Adds each kernel's own log-probability of the cell [lower, upper] ⊆ [lo, hi], without its
+    /// weight, to `terms[i]`.
+    @inline(__always)
+    func addKernelLogMasses(from lower: Double, to upper: Double, to terms: UnsafeMutableBufferPointer<Double>) {
+        for i in 0..<terms.count {
+            terms[i] += kernelLogMassOffsets[i] + TruncatedNormal.logMass((lower - mus[i]) / sigmas[i], (upper - mus[i]) / sigmas[i])
+        }
+    }
+
     /// log of the mixture's density at x (in [lo, hi]).
     func logDensity(_ x: Double) -> Double {
-        logSumExp { i in
-            let z = (x - mus[i]) / sigmas[i]
-            return logOffsets[i] - 0.5 * z * z
-        }
+        LogSumExp.ofTerms(startingAt: logWeights) { addKernelLogDensities(at: x, to: $0) }
     }
 
     /// log of the mixture's probability of the cell [lower, upper] ⊆ [lo, hi] (a grid value's share).
     func logMass(from lower: Double, to upper: Double) -> Double {
-        logSumExp { i in
-            logMassOffsets[i] + TruncatedNormal.logMass((lower - mus[i]) / sigmas[i], (upper - mus[i]) / sigmas[i])
-        }
+        LogSumExp.ofTerms(startingAt: logWeights) { addKernelLogMasses(from: lower, to: upper, to: $0) }
     }
+}
 
-    /// log Σ_i exp(term(i)) over the kernels, without overflow; each term is computed once.
+/// log Σ_i exp(t_i) over per-kernel terms, without overflow.
+enum LogSumExp {
+    /// The terms start as `initial` (one per kernel, e.g. the log weights), `accumulate` adds to them
+    /// in a scratch buffer, and the log of the sum of their exponentials is returned.
     @inline(__always)
-    private func logSumExp(_ term: (Int) -> Double) -> Double {
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: mus.count) { terms in
+    static func ofTerms(startingAt initial: [Double], _ accumulate: (UnsafeMutableBufferPointer<Double>) -> Void) -> Double {
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: initial.count) { terms in
+            _ = terms.initialize(from: initial)
+            accumulate(terms)
             var maximum = -Double.infinity
-            for i in 0..<terms.count {
-                terms[i] = term(i)
-                maximum = Swift.max(maximum, terms[i])
-            }
+            for i in 0..<terms.count { maximum = Swift.max(maximum, terms[i]) }
             guard maximum.isFinite else { return maximum }
             var sum = 0.0
             for i in 0..<terms.count { sum += exp(terms[i] - maximum) }
@@ -165,10 +196,48 @@ struct TruncatedGaussianMixture: Sendable {
     }
 }
 
-/// The categorical Parzen estimator: each observation's kernel puts 1 + prior_weight/(n+1) on its
-/// own choice and prior_weight/(n+1) on every choice, normalized (an Aitchison–Aitken-like kernel
-/// whose smoothing shrinks as observations accumulate); the prior kernel is uniform. Being univariate,
-/// the mixture is itself one categorical distribution, kept as its probabilities.
+/// The categorical kernels of a Parzen estimator: observation i's kernel puts 1 + prior_weight/(n+1)
+/// on its own choice and prior_weight/(n+1) on every choice, normalized (an Aitchison–Aitken-like
+/// kernel whose smoothing shrinks as observations accumulate); the prior kernel, last, is uniform.
+/// One dimension of the multivariate estimator; the univariate one sums them into one distribution.
+struct CategoricalKernels: Sendable {
+    /// Each observation's choice index.
+    let observations: [Int]
+    let choices: Int
+    /// prior_weight/(n+1), every choice's share of an observation's kernel before normalizing.
+    let base: Double
+    /// base · choices + 1, the normalizer of an observation's kernel.
+    let rowTotal: Double
+
+    /// `observations` are choice indices in 0..<choices; choices ≥ 1.
+    init(observations: [Int], priorWeight: Double, choices: Int) {
+        precondition(choices >= 1)
+        self.observations = observations
+        self.choices = choices
+        base = priorWeight / Double(observations.count + 1)
+        rowTotal = base * Double(choices) + 1
+    }
+
+    var kernelCount: Int { observations.count + 1 }
+
+    /// Adds each kernel's own log-probability of `choice` to `terms[i]`.
+    @inline(__always)
+    func addKernelLogProbabilities(of choice: Int, to terms: UnsafeMutableBufferPointer<Double>) {
+        let hit = log((base + 1) / rowTotal), miss = log(base / rowTotal)
+        for i in 0..<observations.count { terms[i] += observations[i] == choice ? hit : miss }
+        terms[observations.count] -= log(Double(choices))
+    }
+
+    /// A draw from kernel k: its own choice with probability 1/rowTotal, else a uniform choice.
+    func sample(kernel k: Int, _ rng: inout SeededGenerator) -> Int {
+        let uniform = Swift.min(choices - 1, Int(rng.unit() * Double(choices)))
+        guard k < observations.count else { return uniform }
+        return rng.unit() * rowTotal < 1 ? observations[k] : uniform
+    }
+}
+
+/// The univariate categorical Parzen estimator: the mixture of `CategoricalKernels` is itself one
+/// categorical distribution, kept as its probabilities.
 struct CategoricalParzenEstimator: Sendable {
     /// Probability of each choice; they sum to 1.
     let probabilities: [Double]
@@ -177,18 +246,17 @@ struct CategoricalParzenEstimator: Sendable {
     /// `observations` are choice indices in 0..<choices, with one positive weight each; choices ≥ 1.
     init(observations: [Int], observationWeights: [Double], priorWeight: Double, choices: Int) {
         precondition(choices >= 1 && observations.count == observationWeights.count)
+        let kernels = CategoricalKernels(observations: observations, priorWeight: priorWeight, choices: choices)
         let k = Double(choices)
         var probabilities = [Double](repeating: 0, count: choices)
         let weights = ParzenWeights.mixture(observationWeights, priorWeight: priorWeight)
         if observations.isEmpty {
             for c in 0..<choices { probabilities[c] = 1 / k }
         } else {
-            let base = priorWeight / Double(observations.count + 1)
-            let rowTotal = base * k + 1
             var spread = weights[weights.count - 1] / k
             for (i, c) in observations.enumerated() {
-                spread += weights[i] * base / rowTotal
-                probabilities[c] += weights[i] / rowTotal
+                spread += weights[i] * kernels.base / kernels.rowTotal
+                probabilities[c] += weights[i] / kernels.rowTotal
             }
             for c in 0..<choices { probabilities[c] += spread }
         }

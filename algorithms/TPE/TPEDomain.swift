@@ -116,6 +116,11 @@ struct NumericDomain: Sendable {
         gridIndex(of: isLog ? exp(t) : t)
     }
 
+    /// The internal coordinate of the grid value whose cell holds internal coordinate t.
+    func gridCoordinate(atCoordinate t: Double) -> Double {
+        coordinate(of: gridValue(gridIndex(atCoordinate: t))) ?? t
+    }
+
     /// The cell of grid index k, in internal coordinates.
     func cell(_ k: Int) -> (lower: Double, upper: Double) {
         func internalCoordinate(_ x: Double) -> Double { isLog ? log(x) : x }

@@ -41,9 +41,15 @@ public struct TPESuggester: Suggester {
     static let redraws = 4
 
     public init(context: SuggesterContext) throws {
+        try self.init(context: context, algorithm: "tpe", settingNames: Self.settingNames)
+    }
+
+    /// The TPE core under another algorithm's name, which accepts only `settingNames` (a subset of
+    /// tpe's); the other settings keep their defaults.
+    init(context: SuggesterContext, algorithm: String, settingNames: Set<String>) throws {
         let reader = SettingsReader(context.settings)
-        try reader.rejectUnknown(Self.settingNames, algorithm: "tpe")
-        try context.space.requireUniform(algorithm: "tpe")
+        try reader.rejectUnknown(settingNames, algorithm: algorithm)
+        try context.space.requireUniform(algorithm: algorithm)
         space = context.space
         seed = try reader.seed() ?? context.seed
         gamma = try Self.number("gamma", in: context.settings, isValid: { $0 > 0 && $0 < 1 }, expected: "a number in (0, 1), the fraction of trials in the good group")
@@ -78,6 +84,14 @@ public struct TPESuggester: Suggester {
     }
 
     public func suggest(count: Int, history: History) throws -> [Suggestion] {
+        try suggest(count: count, history: history) { good, bad, rng in propose(good: good, bad: bad, &rng) }
+    }
+
+    /// The TPE loop around a model: random search until `n_startup_trials` have completed, then
+    /// `propose(good, bad, rng)` once a suggestion, each one added to the bad group (the constant liar),
+    /// with repeats of a finite space's used points replaced.
+    func suggest(count: Int, history: History,
+                 propose: (_ good: [Assignment], _ bad: [Assignment], _ rng: inout SeededGenerator) -> Assignment) throws -> [Suggestion] {
         guard count > 0 else { return [] }
         let groups = split(history)
         if groups.completed < startupTrials {
@@ -96,11 +110,11 @@ public struct TPESuggester: Suggester {
         var batch = history
         var result: [Suggestion] = []
         while result.count < count {
-            var assignment = propose(good: good, bad: bad, &rng)
+            var assignment = propose(good, bad, &rng)
             if cardinality != nil {
                 var tries = 0
                 while used.contains(space.key(assignment)), tries < Self.redraws {
-                    assignment = propose(good: good, bad: bad, &rng)
+                    assignment = propose(good, bad, &rng)
                     tries += 1
                 }
                 if used.contains(space.key(assignment)) {

@@ -1,0 +1,90 @@
+"""Prints knob's `tpe` and `multivariate-tpe` beside Optuna's TPESampler and hyperopt's tpe.suggest as
+a Markdown table, then the verdict of each benchmark target:
+
+- median regret at 50 and 100 trials ≤ the reference's (`tpe` against hyperopt and against Optuna's
+  default and independent TPE; `multivariate-tpe` against Optuna's default, which is multivariate),
+  or a difference within seed noise: a paired bootstrap (by seed) of the difference of medians whose
+  95% interval includes 0;
+- time per suggestion at 100 trials ≤ 1/10 of Optuna's in the same run, and ≤ 5 ms at 1000 trials;
+- with 4 trials pending at a time: no duplicate, median regret at 100 trials within 1.5× of sequential.
+
+    python3 bench/compare_tpe.py bench/out/knob-tpe*.json bench/out/knob-multivariate-tpe*.json bench/out/tpe-reference*.json
+"""
+
+import json
+import random
+import sys
+
+from compare import fmt, regret
+from compare_gp import mode, overhead, pending_verdict, seconds
+
+
+def bootstrap(a, b, draws=4000, seed=0):
+    """95% interval of median(a) − median(b) over seeds resampled in pairs."""
+    rng = random.Random(seed)
+    n = min(len(a), len(b))
+
+    def median(xs):
+        xs = sorted(xs)
+        return (xs[(len(xs) - 1) // 2] + xs[len(xs) // 2]) / 2
+
+    diffs = []
+    for _ in range(draws):
+        picks = [rng.randrange(n) for _ in range(n)]
+        diffs.append(median([a[i] for i in picks]) - median([b[i] for i in picks]))
+    diffs.sort()
+    return diffs[int(0.025 * draws)], diffs[int(0.975 * draws) - 1]
+
+
+def main():
+    rows = []
+    for path in sys.argv[1:]:
+        rows += json.load(open(path))
+    functions = list(dict.fromkeys(r["function"] for r in rows))
+    print("| function | sampler | mode | seeds | regret@25 | regret@50 | regret@100 | overhead @100 wall (CPU) | overhead @1000 wall (CPU) | duplicates |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    verdicts = []
+    for name in functions:
+        group = sorted((r for r in rows if r["function"] == name), key=lambda r: (r.get("pending", 0), r["sampler"]))
+        for r in group:
+            print(f"| {name} | {r['sampler']} | {mode(r)} | {r['seeds']} | {regret(r, 25)} | {regret(r, 50)} | {regret(r, 100)} "
+                  f"| {overhead(r, 100)} | {overhead(r, 1000)} | {r.get('duplicates', '–')} |")
+
+        def find(sampler, pending=0):
+            return next((r for r in group if r["sampler"] == sampler and r.get("pending", 0) == pending), None)
+
+        pairs = [("knob_tpe", "hyperopt_tpe"), ("knob_tpe", "optuna_tpe_univariate"), ("knob_tpe", "optuna_tpe"),
+                 ("knob_multivariate-tpe", "optuna_tpe")]
+        for mine, theirs in pairs:
+            k, o = find(mine), find(theirs)
+            if not (k and o):
+                continue
+            for c in (50, 100):
+                km, om = k[f"regret@{c}"][0], o[f"regret@{c}"][0]
+                lo, hi = bootstrap(k[f"regrets@{c}"], o[f"regrets@{c}"])
+                if km <= om:
+                    verdict = "met" + (" (beyond noise)" if hi < 0 else "")
+                elif lo <= 0:
+                    verdict = "met within seed noise"
+                else:
+                    verdict = "NOT met"
+                verdicts.append(f"- {name}: {mine} vs {theirs}, median regret@{c} {fmt(km)} vs {fmt(om)}, "
+                                f"difference 95% CI [{fmt(lo)}, {fmt(hi)}]: {verdict}")
+        for mine in ("knob_tpe", "knob_multivariate-tpe"):
+            k, o = find(mine), find("optuna_tpe" if mine == "knob_multivariate-tpe" else "optuna_tpe_univariate")
+            if k and o and k.get("overhead@100") and o.get("overhead@100"):
+                ratio = o["overhead@100"] / k["overhead@100"]
+                verdicts.append(f"- {name}: {mine} overhead @100 {seconds(k['overhead@100'])} vs {o['sampler']} "
+                                f"{seconds(o['overhead@100'])}, ratio 1/{ratio:.0f}: {'met' if ratio >= 10 else 'NOT met'} (≤ 1/10)")
+            if k and k.get("overhead@1000"):
+                verdicts.append(f"- {name}: {mine} overhead @1000 {overhead(k, 1000)}: "
+                                f"{'met' if k['overhead@1000'] <= 5e-3 else 'NOT met'} (≤ 5 ms)")
+            p = find(mine, 4)
+            if k and p:
+                verdicts.append(pending_verdict(f"{name}: {mine}", p, k))
+    print()
+    print("\n".join(verdicts))
+
+
+if __name__ == "__main__":
+    main()

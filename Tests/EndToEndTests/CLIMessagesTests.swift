@@ -1,5 +1,6 @@
 import Foundation
 import Knob
+import Store
 import Testing
 
 /// What the CLI says when something is wrong: one line on stderr, the same whatever the data
@@ -78,5 +79,20 @@ import Testing
             #expect(result.stderr.hasPrefix("error: knob has no command \(word)") && result.stderr.contains(hint), "\(result.stderr)")
         }
         #expect(try await knob(["help", "run"]).status == 0)
+    }
+}
+
+@Suite struct KilledTrialsNoteTests {
+    @Test func getSaysThatKilledTrialsUseTheBudget() async throws {
+        let home = makeTemporaryDirectory()
+        let store = try KnobHome(home).openStore()
+        let text = CLIMessagesTests.spec.replacingOccurrences(of: "maxTrialCount: 1", with: "maxTrialCount: 4")
+        let experiment = try await store.createExperiment(try Engine.newRecord(specText: text, spec: try ExperimentSpec.parse(text), directory: home))
+        let trials = try await store.createTrials([NewTrial(assignments: [], suggesterMetadata: [:]), NewTrial(assignments: [], suggesterMetadata: [:])],
+                                                  for: experiment)
+        try await store.finishTrial(trials[0].id!, TrialEnd(state: .killed, reason: "Stopped", message: "stopped by a user"))
+        let result = try await knob(["get", "said", "--home", home])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("1 killed trial counts toward maxTrialCount, as in Katib"), "\(result.stdout)")
     }
 }

@@ -40,6 +40,10 @@ func describe(_ view: ExperimentView, events limit: Int) -> String {
         "Trials:     \(total)\(counts.isEmpty ? "" : " (\(counts))")",
         "Created:    \(view.createdAt.formatted(.iso8601))",
     ]
+    if let killed = view.trials[TrialState.killed.rawValue], killed > 0, budget.maxTrialCount != nil {
+        // Katib counts them too; say so, since a stop's kills use up the budget.
+        lines.insert("            \(killed) killed trial\(killed == 1 ? "" : "s") count\(killed == 1 ? "s" : "") toward maxTrialCount, as in Katib", at: 6)
+    }
     let best = view.currentOptimalTrial
     if best.bestTrialName.isEmpty {
         lines.append("Best trial: none yet")

@@ -68,6 +68,35 @@ enum DataSource {
         }
     }
 
+    /// One trial of an experiment.
+    func trial(_ experiment: String, _ trial: String) async throws -> TrialRecord {
+        switch self {
+        case .daemon(let client):
+            do {
+                return try APIJSON.decoder.decode(TrialRecord.self, from: try await client.request("GET", "/v1/experiments/\(experiment)/trials/\(trial)").body)
+            } catch KnobClient.ClientError.api(404, "NotFound", let message) where !message.hasPrefix("no experiment") {
+                throw Logs.StoreErrorText.noTrial(experiment: experiment, trial: trial)
+            }
+        case .store(let store):
+            let owner = try await store.requireExperiment(experiment)
+            guard let record = try await store.trial(named: trial), record.experimentId == owner.id else {
+                throw Logs.StoreErrorText.noTrial(experiment: experiment, trial: trial)
+            }
+            return record
+        }
+    }
+
+    /// A trial's whole log (empty before it starts).
+    func log(_ experiment: String, _ trial: String) async throws -> Data {
+        switch self {
+        case .daemon(let client):
+            return try await client.request("GET", "/v1/experiments/\(experiment)/trials/\(trial)/logs").body
+        case .store:
+            let record = try await self.trial(experiment, trial)
+            return record.logPath.flatMap { FileManager.default.contents(atPath: $0) } ?? Data()
+        }
+    }
+
     func trials(_ name: String) async throws -> [TrialRecord] {
         switch self {
         case .daemon(let client):

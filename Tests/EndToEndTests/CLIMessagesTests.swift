@@ -96,3 +96,42 @@ import Testing
         #expect(result.stdout.contains("1 killed trial counts toward maxTrialCount, as in Katib"), "\(result.stdout)")
     }
 }
+
+@Suite(.serialized) struct FailureReasonTests {
+    static let spec = """
+        apiVersion: kubeflow.org/v1beta1
+        kind: Experiment
+        metadata: {name: fails}
+        spec:
+          objective: {type: maximize, objectiveMetricName: accuracy}
+          algorithm: {algorithmName: random}
+          maxTrialCount: 1
+          parallelTrialCount: 1
+          parameters:
+            - {name: x, parameterType: double, feasibleSpace: {min: "0", max: "1"}}
+          trialTemplate:
+            command: [/bin/sh, -c, 'echo "epoch 1 accuracy=0.5"; echo "ValueError: lr $0 is too large" >&2; exit 1', "${trialParameters.x}"]
+        """
+
+    @Test func theTableSaysWhyAndDescribeSaysItAll() async throws {
+        let dir = makeTemporaryDirectory()
+        let home = "\(dir)/home"
+        try write(Self.spec, to: "\(dir)/fails.yaml")
+        _ = try await knob(["run", "-f", "\(dir)/fails.yaml", "--home", home])
+        var outputs: [(String, String)] = []
+        outputs.append(((try await knob(["trials", "fails", "--home", home])).stdout, (try await knob(["describe", "fails", "fails-1", "--home", home])).stdout))
+        let daemon = try await DaemonProcess.start(home: home)
+        defer { kill(daemon.pid, SIGKILL) }
+        outputs.append(((try await knob(["trials", "fails", "--home", home])).stdout, (try await knob(["describe", "fails", "fails-1", "--home", home])).stdout))
+        for (table, described) in outputs {
+            let row = try #require(table.split(separator: "\n").first { $0.hasPrefix("fails-1") })
+            #expect(row.contains("exited with code 1; last output: ValueError: lr") && row.contains("is too large"), "\(table)")
+            #expect(described.contains("State:      Failed"), "\(described)")
+            #expect(described.contains("accuracy  min 0.5  max 0.5  latest 0.5  (1 reports)"), "\(described)")
+            #expect(described.contains("Output (last 20 lines of knob logs fails fails-1):\n  epoch 1 accuracy=0.5\n  ValueError: lr"), "\(described)")
+        }
+        #expect(outputs[0].1 == outputs[1].1, "the same with and without knobd")
+        let missing = try await knob(["describe", "fails", "fails-9", "--home", home])
+        #expect(missing.status == 1 && missing.stderr.contains("experiment fails has no trial named fails-9; knob trials fails lists them"))
+    }
+}

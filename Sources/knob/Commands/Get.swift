@@ -54,7 +54,7 @@ func describe(_ view: ExperimentView, events limit: Int) -> String {
     if let events = view.events?.suffix(limit), !events.isEmpty {
         lines.append("Events:")
         for event in events {
-            let first = event.message.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? ""
+            let first = summaryLine(event.message)
             lines.append("  \(event.time.formatted(.iso8601))  \(event.kind.padding(toLength: 20, withPad: " ", startingAt: 0))  \(first)")
         }
     }

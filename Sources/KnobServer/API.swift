@@ -82,7 +82,16 @@ struct API: Sendable {
     private func stop(_ context: some RequestContext) async throws -> Response {
         let experiment = try await experiment(context)
         guard manager.stop(experiment.name, reason: "stopped by a user") else {
-            throw APIError(.conflict, code: "NotRunning", "experiment \(experiment.name) is not running (\(experiment.status.rawValue))")
+            let name = experiment.name
+            if let pid = FileLock.holder(path: FileLock.experimentPath(name, home: home)), pid != String(getpid()) {
+                throw APIError(.conflict, code: "NotRunning", "experiment \(name) is run by a knob run process (pid \(pid)), not by knobd: "
+                               + "stop it with Ctrl-C where it runs, or kill -INT \(pid)")
+            }
+            if experiment.status == .running {
+                throw APIError(.conflict, code: "NotRunning", "nothing drives experiment \(name) now (its process stopped while it ran): "
+                               + "knob resume \(name) runs it again, knob delete \(name) removes it")
+            }
+            throw APIError(.conflict, code: "NotRunning", "experiment \(name) is not running (\(experiment.status.rawValue)); knob resume \(name) runs it again")
         }
         await manager.waitUntilStopped(experiment.name)
         return try json(try await ExperimentView.load(try await store.requireExperiment(experiment.name), store: store))

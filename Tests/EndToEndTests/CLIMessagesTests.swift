@@ -135,3 +135,30 @@ import Testing
         #expect(missing.status == 1 && missing.stderr.contains("experiment fails has no trial named fails-9; knob trials fails lists them"))
     }
 }
+
+@Suite(.serialized) struct StopMessageTests {
+    @Test func stoppingAnExperimentThatKnobRunDrivesSaysWhoAndHow() async throws {
+        let dir = makeTemporaryDirectory()
+        let home = "\(dir)/home"
+        try write(CLIMessagesTests.spec.replacingOccurrences(of: "/bin/echo, \"accuracy=${trialParameters.x}\"",
+                                                             with: "/bin/sh, -c, \"sleep 30; echo accuracy=${trialParameters.x}\""),
+                  to: "\(dir)/slow.yaml")
+        let run = try await LocalRunner().start(TrialLaunch(
+            experimentName: "tests", trialName: "run", argv: [knobExecutable, "run", "-f", "\(dir)/slow.yaml", "--home", home],
+            workingDirectory: dir, environment: [:], logPath: "\(dir)/run.log", trialDirectory: "\(dir)/run"))
+        defer { kill(-Int32(run.handle["pgid"] ?? run.handle["pid"]!)!, SIGKILL) }
+        let runPid = run.handle["pid"]!
+        var driven = false
+        for _ in 0..<100 where !driven {
+            try await Task.sleep(for: .milliseconds(100))
+            driven = KnobHome(home).isDriven(experiment: "said")
+        }
+        #expect(driven)
+        let daemon = try await DaemonProcess.start(home: home)
+        defer { kill(daemon.pid, SIGKILL) }
+        let stop = try await knob(["stop", "said", "--home", home])
+        #expect(stop.status == 1)
+        #expect(stop.stderr.contains("experiment said is run by a knob run process (pid \(runPid)), not by knobd: stop it with Ctrl-C where it runs, or kill -INT \(runPid)"),
+                "\(stop.stderr)")
+    }
+}

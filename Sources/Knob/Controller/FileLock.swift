@@ -44,6 +44,12 @@ public final class FileLock: @unchecked Sendable {
         return false
     }
 
+    /// The pid the holder of the lock at `path` wrote, when some process holds it now.
+    public static func holder(path: String) -> String? {
+        guard isHeld(path: path) else { return nil }
+        return (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     /// The lock that makes one process drive `experiment` in `home`.
     public static func experiment(_ experiment: String, home: KnobHome) throws -> FileLock {
         do {

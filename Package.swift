@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "knob", targets: ["knob"]),
         .executable(name: "knobd", targets: ["knobd"]),
+        .executable(name: "knob-supervise", targets: ["knob-supervise"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
@@ -66,6 +67,9 @@ let package = Package(
             dependencies: ["Knob", "Kubernetes", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: upcoming
         ),
+        // The trial supervisor in C: the protocol of `knob __supervise`, started in about a millisecond.
+        // LocalRunner uses it when it lies next to knob or knobd.
+        .executableTarget(name: "knob-supervise"),
         // The CLI's client of the daemon's API over libcurl.
         .target(name: "KnobClient", dependencies: ["CCurl"], swiftSettings: upcoming),
         .executableTarget(

@@ -69,7 +69,9 @@ let package = Package(
         ),
         // The trial supervisor in C: the protocol of `knob __supervise`, started in about a millisecond.
         // LocalRunner uses it when it lies next to knob or knobd.
-        .executableTarget(name: "knob-supervise"),
+        // Linked statically and without the Swift runtime, which SwiftPM links into every executable:
+        // loading libswiftCore would cost most of its start time, and this C program uses none of it.
+        .executableTarget(name: "knob-supervise", linkerSettings: [.unsafeFlags(["-static-executable", "-nostartfiles"])]),
         // The CLI's client of the daemon's API over libcurl.
         .target(name: "KnobClient", dependencies: ["CCurl"], swiftSettings: upcoming),
         .executableTarget(

@@ -101,8 +101,13 @@ private func fileMode(_ path: String) throws -> Int {
         let runner = LocalRunner(supervisor: knobExecutable, environment: environment)
         let running = try await runner.start(launch(["/bin/sleep", "300"], in: dir))
         let pid = try #require(running.handle["pid"].flatMap(Int32.init))
-        let commandLine = try #require(FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"))
-        let argv = commandLine.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        // Until it execs, the spawned process shows this one's command line.
+        var argv: [String] = []
+        #expect(await eventually {
+            let commandLine = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data()
+            argv = commandLine.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            return argv.contains("--status")
+        })
         #expect(name == "small" ? argv.first == smallSupervisor : Array(argv.prefix(2)) == [knobExecutable, "__supervise"], "\(argv)")
         // Once the supervisor has started the trial (and so ignores SIGTERM itself).
         #expect(await eventually {
@@ -115,25 +120,29 @@ private func fileMode(_ path: String) throws -> Int {
     }
 
     /// A trial adopted from its handle (as after a restart) is known to have ended as soon as its
-    /// supervisor exits, not on the next look of a timer: each of several ends is seen within 50 ms of
-    /// the status file being written.
+    /// supervisor exits, not on the next look of a timer. A look every 100 ms would see a typical end
+    /// 50 ms late; the median over 9 ends must be under 25 ms.
     @Test func anAdoptedTrialsEndIsSeenWhenItHappens() async throws {
         let dir = makeTemporaryDirectory("knob-supervise")
         let runner = LocalRunner(supervisor: knobExecutable)
-        for round in 0..<5 {
-            let started = try await runner.start(launch(["/bin/sh", "-c", "sleep 0.3; exit \(round)"], in: dir))
+        var lates: [Double] = []
+        for round in 0..<9 {
+            let started = try await runner.start(launch(["/bin/sh", "-c", "sleep 0.1; exit \(round)"], in: dir))
             let adopted = try #require(runner.adopt(handle: started.handle))
             #expect(await adopted.wait() == .exited(Int32(round)))
             let seen = Date()
             let written = try #require(FileManager.default.attributesOfItem(atPath: "\(dir)/logs/sup-1.log.status")[.modificationDate] as? Date)
-            let late = seen.timeIntervalSince(written)
-            #expect(late >= 0 && late < 0.05, "round \(round): the end was seen \(Int(late * 1000)) ms after the status was written")
+            lates.append(seen.timeIntervalSince(written))
             _ = await started.wait()
         }
+        lates.sort()
+        #expect(lates[4] < 0.025, "ends seen after (ms): \(lates.map { Int($0 * 1000) })")
     }
 
-    /// `knob run` records each trial's end within 50 ms of its supervisor writing the status: the
-    /// scraper's wait for more output ends when the trial exits.
+    /// `knob run` records a trial's end as soon as its supervisor has written the status: the scraper's
+    /// wait for more output ends when the trial exits. (Each trial prints after 50 ms, so the scraper has
+    /// found its log empty and waits; a 100 ms sleep there recorded the ends ~50 ms late.) The median
+    /// over 8 trials must be under 25 ms.
     @Test func knobRunRecordsEachEndWhenItHappens() async throws {
         let dir = makeTemporaryDirectory("knob-supervise")
         try write("""
@@ -149,7 +158,7 @@ private func fileMode(_ path: String) throws -> Int {
                 - {name: x, parameterType: double, feasibleSpace: {min: "0", max: "1"}}
               trialTemplate:
                 trialParameters: [{name: x, reference: x}]
-                command: [/bin/echo, "loss=${trialParameters.x}"]
+                command: [/bin/sh, -c, 'sleep 0.05; echo loss=$0', "${trialParameters.x}"]
             """, to: "\(dir)/spec.yaml")
         let home = "\(dir)/home"
         let run = try await knob(["run", "-f", "\(dir)/spec.yaml", "--home", home])
@@ -158,13 +167,15 @@ private func fileMode(_ path: String) throws -> Int {
         let experiment = try #require(try await store.experiment(named: "ends"))
         let trials = try await store.trials(of: experiment.id!)
         #expect(trials.count == 8)
+        var lates: [Double] = []
         for trial in trials {
             let status = try #require(trial.logPath).appending(".status")
             let written = try #require(FileManager.default.attributesOfItem(atPath: status)[.modificationDate] as? Date)
             let completed = try #require(trial.completedAt)
-            let late = completed.timeIntervalSince(written)
-            #expect(late < 0.05, "\(trial.name) was recorded \(Int(late * 1000)) ms after it ended")
+            lates.append(completed.timeIntervalSince(written))
         }
+        lates.sort()
+        #expect(lates[3] < 0.025, "ends recorded after (ms): \(lates.map { Int($0 * 1000) })")
     }
 }
 

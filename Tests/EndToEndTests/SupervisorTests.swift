@@ -119,6 +119,23 @@ private func fileMode(_ path: String) throws -> Int {
         #expect(try String(contentsOfFile: "\(dir)/logs/sup-1.log.status", encoding: .utf8) == #"{"signal":15}"#)
     }
 
+    /// After an upgrade (or a downgrade) the new process finds the trials the old one started under the
+    /// other supervisor, by their command line, and reads how they ended.
+    @Test(arguments: [(["KNOB_SUPERVISOR": "builtin"], [String: String]()), ([String: String](), ["KNOB_SUPERVISOR": "builtin"])])
+    func aTrialStartedUnderOneSupervisorIsFollowedByARunnerThatUsesTheOther(before: [String: String], after: [String: String]) async throws {
+        let dir = makeTemporaryDirectory("knob-supervise")
+        let trial = launch(["/bin/sh", "-c", "sleep 0.3; exit 5"], in: dir)
+        let started = try await LocalRunner(supervisor: knobExecutable, environment: before).start(trial)
+        let pid = try #require(started.handle["pid"].flatMap(Int32.init))
+        #expect(await eventually {
+            (FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data()).split(separator: 0).contains(Data("--status".utf8))
+        })
+        let found = try #require(await LocalRunner(supervisor: knobExecutable, environment: after).find(trial))
+        #expect(found.handle["pid"] == started.handle["pid"])
+        #expect(await found.wait() == .exited(5))
+        #expect(await started.wait() == .exited(5))
+    }
+
     /// A trial adopted from its handle (as after a restart) is known to have ended as soon as its
     /// supervisor exits, not on the next look of a timer. A look every 100 ms would see a typical end
     /// 50 ms late; the median over 9 ends must be under 25 ms. The waits run on a thread of their own,

@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "knob", targets: ["knob"]),
         .executable(name: "knobd", targets: ["knobd"]),
+        .executable(name: "knob-supervise", targets: ["knob-supervise"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
@@ -66,6 +67,11 @@ let package = Package(
             dependencies: ["Knob", "Kubernetes", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: upcoming
         ),
+        // The trial supervisor in C: the protocol of `knob __supervise`, started in about a millisecond.
+        // LocalRunner uses it when it lies next to knob or knobd.
+        // Linked statically and without the Swift runtime, which SwiftPM links into every executable:
+        // loading libswiftCore would cost most of its start time, and this C program uses none of it.
+        .executableTarget(name: "knob-supervise", linkerSettings: [.unsafeFlags(["-static-executable", "-nostartfiles"])]),
         // The CLI's client of the daemon's API over libcurl.
         .target(name: "KnobClient", dependencies: ["CCurl"], swiftSettings: upcoming),
         .executableTarget(

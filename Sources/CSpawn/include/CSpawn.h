@@ -7,4 +7,9 @@
 int knob_spawn_addchdir(void *actions, const char *path);
 int knob_spawn_addclosefrom(void *actions, int from);
 
+/// pidfd_open(2): a descriptor that becomes readable when process `pid` exits (whether or not it
+/// is a child of the caller). -1 with errno set when it fails (ESRCH: no such process; ENOSYS:
+/// a kernel older than 5.3).
+int knob_pidfd_open(int pid);
+
 #endif

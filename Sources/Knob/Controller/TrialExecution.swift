@@ -111,7 +111,7 @@ struct TrialExecution: Sendable {
 
     private func follow(trialId: Int64, process: any RunningTrial, launch: TrialLaunch, metricsPath: String?,
                         offset: Int64, prior: [MetricRecord]) async -> Finished? {
-        let exitBox = ExitBox()
+        let exitBox = OnceValue<TrialExit>()
         return await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 exitBox.set(await process.wait())
@@ -124,7 +124,7 @@ struct TrialExecution: Sendable {
         }
     }
 
-    private func scrape(trialId: Int64, process: any RunningTrial, exitBox: ExitBox, launch: TrialLaunch, metricsPath: String?,
+    private func scrape(trialId: Int64, process: any RunningTrial, exitBox: OnceValue<TrialExit>, launch: TrialLaunch, metricsPath: String?,
                         offset: Int64, prior: [MetricRecord]) async -> TrialEnd? {
         let tail = FileTail(path: metricsPath ?? launch.logPath, offset: offset)
         var lines = LineReader(startingAt: offset)
@@ -176,7 +176,8 @@ struct TrialExecution: Sendable {
                     continue
                 }
             }
-            if chunk.isEmpty { try? await Task.sleep(for: pollInterval) }
+            // Nothing new: look again after `pollInterval`, or at once when the trial exits.
+            if chunk.isEmpty { _ = await exitBox.wait(upTo: pollInterval) }
         }
 
         let exit = exitBox.value ?? .signaled(SIGKILL)
@@ -236,24 +237,6 @@ extension TrialExit {
     var isStartFailure: Bool {
         if case .startFailed = self { return true }
         return false
-    }
-}
-
-/// The exit of a trial, set once by the task that waits for it.
-final class ExitBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var exit: TrialExit?
-
-    func set(_ value: TrialExit) {
-        lock.lock()
-        exit = value
-        lock.unlock()
-    }
-
-    var value: TrialExit? {
-        lock.lock()
-        defer { lock.unlock() }
-        return exit
     }
 }
 

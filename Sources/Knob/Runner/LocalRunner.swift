@@ -1,19 +1,41 @@
 import CSpawn
 import Foundation
+import Synchronization
 
 /// Runs trials as local processes: argv (no shell), in a process group of their own, stdout and
 /// stderr appended to the trial's log file, stdin from /dev/null, signal mask and dispositions
 /// reset so that SIGTERM works.
 ///
-/// With a `supervisor` (the path of `knob` or `knobd`), each trial runs under
-/// `<supervisor> __supervise`: a small process that waits for the trial and writes its exit status
-/// next to the log. The trial then outlives the process that started it, and a new one can
-/// `adopt` it and still learn how it ended.
+/// With a `supervisor` (the path of `knob` or `knobd`), each trial runs under a supervisor: a small
+/// process that waits for the trial and writes its exit status next to the log. The trial then
+/// outlives the process that started it, and a new one can `adopt` it and still learn how it ended.
+/// The supervisor is `knob-supervise` when it lies next to `supervisor` (it starts in about a
+/// millisecond), else `<supervisor> __supervise` (the same protocol and status file; also chosen by
+/// `KNOB_SUPERVISOR=builtin`).
 public struct LocalRunner: TrialRunner {
     public let supervisor: String?
+    /// What each supervised trial runs under, before `--status FILE -- COMMAND...`.
+    let supervisorCommand: [String]?
 
-    public init(supervisor: String? = nil) {
+    /// The small supervisor's file name, looked for next to `supervisor`.
+    public static let smallSupervisorName = "knob-supervise"
+    /// The variable that chooses the supervisor: `builtin` for `__supervise` of knob or knobd
+    /// itself; anything else (or nothing) for `knob-supervise` when it is there.
+    public static let supervisorChoiceVariable = "KNOB_SUPERVISOR"
+
+    public init(supervisor: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.supervisor = supervisor
+        self.supervisorCommand = supervisor.map {
+            Self.supervisorCommand(executable: $0, choice: environment[Self.supervisorChoiceVariable])
+        }
+    }
+
+    /// `[knob-supervise]` next to `executable` when it is there and not declined, else
+    /// `[executable, "__supervise"]`.
+    static func supervisorCommand(executable: String, choice: String?) -> [String] {
+        let small = (executable as NSString).deletingLastPathComponent + "/" + smallSupervisorName
+        if choice != "builtin", FileManager.default.isExecutableFile(atPath: small) { return [small] }
+        return [executable, Supervisor.command]
     }
 
     public func start(_ launch: TrialLaunch) async throws -> any RunningTrial {
@@ -43,9 +65,9 @@ public struct LocalRunner: TrialRunner {
         }
         defer { close(logFD) }
         fchmod(logFD, 0o600)
-        let statusPath = supervisor.map { _ in launch.logPath + ".status" }
+        let statusPath = supervisorCommand.map { _ in launch.logPath + ".status" }
         if let statusPath { unlink(statusPath) }
-        let argv = supervisor.map { [$0, Supervisor.command, "--status", statusPath!, "--"] + launch.argv } ?? launch.argv
+        let argv = supervisorCommand.map { $0 + ["--status", statusPath!, "--"] + launch.argv } ?? launch.argv
         let pid: pid_t
         do {
             pid = try spawn(argv, environment: environment, workingDirectory: launch.workingDirectory, output: logFD, newProcessGroup: true)
@@ -58,7 +80,7 @@ public struct LocalRunner: TrialRunner {
     /// A supervised trial is found by its supervisor's command line, which names the trial's
     /// status file; one that already ended is found by that file.
     public func find(_ launch: TrialLaunch) -> (any RunningTrial)? {
-        guard supervisor != nil else { return nil }
+        guard supervisorCommand != nil else { return nil }
         let statusPath = launch.logPath + ".status"
         let marker = Array("--status\0\(statusPath)\0".utf8)
         let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.compactMap(Int32.init) ?? []
@@ -136,31 +158,25 @@ func spawn(_ argv: [String], environment: [String: String]?, workingDirectory: S
 }
 
 /// A trial process started here and its process group (same id: the child leads its own group).
-final class LocalProcess: RunningTrial, @unchecked Sendable {
+final class LocalProcess: RunningTrial, Sendable {
     let pid: pid_t
     /// Where a supervised trial's exit status appears.
     let statusPath: String?
-    private let lock = NSLock()
-    private var exit: TrialExit?
-    private var waiters: [UUID: CheckedContinuation<TrialExit, Never>] = [:]
+    /// Set by the thread that reaps the process, the moment it exits.
+    private let exit = OnceValue<TrialExit>()
 
     init(pid: pid_t, statusPath: String?) {
         self.pid = pid
         self.statusPath = statusPath
         // waitpid blocks: it gets a thread of its own, never a cooperative one.
-        Thread.detachNewThread { [self] in
+        Thread.detachNewThread { [exit] in
             var status: Int32 = 0
             while waitpid(pid, &status, 0) < 0, errno == EINTR {}
             let own: TrialExit = (status & 0x7f) == 0 ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f)
             let result = statusPath.flatMap(Supervisor.readStatus) ?? own
             // Whatever the trial left behind in its group goes with it.
             kill(-pid, SIGKILL)
-            lock.lock()
-            exit = result
-            let pending = waiters.values
-            waiters = [:]
-            lock.unlock()
-            pending.forEach { $0.resume(returning: result) }
+            exit.set(result)
         }
     }
 
@@ -174,53 +190,28 @@ final class LocalProcess: RunningTrial, @unchecked Sendable {
     /// Waits for the exit; a cancelled wait returns `.lost` at once and leaves the process running
     /// (as when the daemon shuts down and leaves its trials to the next one).
     func wait() async -> TrialExit {
-        let id = UUID()
-        return await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                lock.lock()
-                if let exit {
-                    lock.unlock()
-                    continuation.resume(returning: exit)
-                } else if Task.isCancelled {
-                    lock.unlock()
-                    continuation.resume(returning: .lost)
-                } else {
-                    waiters[id] = continuation
-                    lock.unlock()
-                }
-            }
-        } onCancel: {
-            lock.lock()
-            let waiter = waiters.removeValue(forKey: id)
-            lock.unlock()
-            waiter?.resume(returning: .lost)
-        }
+        await exit.wait() ?? .lost
     }
 
-    private var hasExited: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return exit != nil
-    }
-
+    /// SIGTERM to the group, SIGKILL when it has not exited within `grace` (at once if the waiting
+    /// task is cancelled).
     func terminate(grace: Duration) async {
-        guard !hasExited else { return }
+        guard exit.value == nil else { return }
         kill(-pid, SIGTERM)
-        let deadline = ContinuousClock.now + grace
-        while !hasExited, ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        if !hasExited { kill(-pid, SIGKILL) }
+        if await exit.wait(upTo: grace) == nil { kill(-pid, SIGKILL) }
         _ = await wait()
     }
 }
 
 /// A supervised trial found again after the process that started it died: its supervisor is no
-/// child of ours, so its end is learnt from the status file it writes (or its disappearance).
-final class AdoptedProcess: RunningTrial, @unchecked Sendable {
+/// child of ours, so its end is learnt from a pidfd on the supervisor (readable when it exits) and
+/// the status file it writes. Where pidfds are missing (Linux before 5.3), from looking every 100 ms.
+final class AdoptedProcess: RunningTrial, Sendable {
     let pid: pid_t
     let statusPath: String
     let startTime: String?
+    /// Set when the supervisor has exited, once something waits for it.
+    private let supervisorExit: Mutex<OnceValue<Void>?> = Mutex(nil)
 
     init(pid: pid_t, statusPath: String, startTime: String?) {
         self.pid = pid
@@ -240,7 +231,39 @@ final class AdoptedProcess: RunningTrial, @unchecked Sendable {
         pid > 0 && processIsRunning(pid) && (startTime == nil || processStartTime(pid) == startTime)
     }
 
+    /// What tells when the supervisor exits: set at once when it is not running; `nil` when no
+    /// pidfd can be had (then the caller looks on a timer).
+    private func exitWatch() -> OnceValue<Void>? {
+        supervisorExit.withLock { watch in
+            if let watch { return watch }
+            let made = OnceValue<Void>()
+            let fd = pid > 0 ? knob_pidfd_open(pid) : -1
+            if fd < 0 {
+                // No such process: it has exited. Anything else: no pidfds here.
+                guard pid <= 0 || errno == ESRCH else { return nil }
+                made.set(())
+            } else if !supervisorRunning {
+                // The pid was reused by another process (or the supervisor is a zombie): ours is gone.
+                close(fd)
+                made.set(())
+            } else {
+                // poll blocks: it gets a thread of its own, never a cooperative one.
+                Thread.detachNewThread {
+                    var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                    while poll(&entry, 1, -1) < 0, errno == EINTR {}
+                    close(fd)
+                    made.set(())
+                }
+            }
+            watch = made
+            return made
+        }
+    }
+
     func wait() async -> TrialExit {
+        if let watch = exitWatch() {
+            guard await watch.wait() != nil else { return .lost }
+        }
         while true {
             if let exit = Supervisor.readStatus(statusPath) {
                 if pid > 0 { kill(-pid, SIGKILL) }
@@ -251,6 +274,7 @@ final class AdoptedProcess: RunningTrial, @unchecked Sendable {
                 if pid > 0, processStartTime(pid) == startTime { kill(-pid, SIGKILL) }
                 return .lost
             }
+            if Task.isCancelled { return .lost }
             try? await Task.sleep(for: .milliseconds(100))
         }
     }
@@ -258,8 +282,12 @@ final class AdoptedProcess: RunningTrial, @unchecked Sendable {
     func terminate(grace: Duration) async {
         guard supervisorRunning else { return }
         kill(-pid, SIGTERM)
+        if let watch = exitWatch() {
+            if await watch.wait(upTo: grace) == nil, supervisorRunning { kill(-pid, SIGKILL) }
+            return
+        }
         let deadline = ContinuousClock.now + grace
-        while supervisorRunning, ContinuousClock.now < deadline {
+        while supervisorRunning, ContinuousClock.now < deadline, !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(20))
         }
         if supervisorRunning { kill(-pid, SIGKILL) }

@@ -33,6 +33,8 @@ public struct ExperimentController: Sendable {
     public var onStarted: (@Sendable () async -> Void)?
     /// Called with the history each suggestion is made from (tests compare it with the store's).
     var onSuggest: (@Sendable (History) async -> Void)?
+    /// Called each time the loop looks at the experiment (tests check that an idle one does not).
+    var onDecide: (@Sendable () -> Void)?
     let onEvent: @Sendable (ControllerEvent) -> Void
 
     public init(store: Store, home: KnobHome, spec: ExperimentSpec, runner: any TrialRunner, stop: StopSignal,
@@ -128,6 +130,9 @@ public struct ExperimentController: Sendable {
         var book = HistoryBook(try await store.trials(of: experimentId), space: space, objective: spec.objective)
 
         let finalDecision: ExperimentPolicy.Decision? = try await withThrowingTaskGroup(of: ChildResult.self) { group in
+            // Every trial's follower has ended by the time this returns; what may be left is the task
+            // waiting for a wake, which must not keep the group open.
+            defer { group.cancelAll() }
             func follow(_ trial: TrialRecord, _ work: @escaping @Sendable () async -> TrialExecution.Finished?) {
                 group.addTask {
                     guard let outcome = await work() else { return .ended(nil) }
@@ -179,6 +184,7 @@ public struct ExperimentController: Sendable {
                         policy.maxTrialCount = edited.maxTrialCount
                         policy.failureLimit = edited.maxFailedTrialCount.map { Swift.max(1, $0) }
                     }
+                    onDecide?()
                     switch policy.decide() {
                     case .finish(let status, let reason, let message):
                         await startCompleted()
@@ -218,11 +224,16 @@ public struct ExperimentController: Sendable {
                         }
                     case .wait:
                         await startCompleted()
-                        // Look again now and then: a stop request or a budget edit may come with no trial ending.
+                        // A stop request or a budget edit may come with no trial ending: they wake this loop.
                         if !ticking {
                             ticking = true
-                            group.addTask {
-                                try? await Task.sleep(for: .milliseconds(250))
+                            group.addTask { [stop, budget] in
+                                await withTaskGroup(of: Void.self) { wakes in
+                                    wakes.addTask { await stop.wakeup.wait() }
+                                    if let budget { wakes.addTask { await budget.wakeup.wait() } }
+                                    await wakes.next()
+                                    wakes.cancelAll()
+                                }
                                 return .tick
                             }
                         }
@@ -348,5 +359,9 @@ public final class LiveBudget: @unchecked Sendable {
         lock.lock()
         value = newValue
         lock.unlock()
+        wakeup.wake()
     }
+
+    /// Told of every edit, so that the controller applies it at once.
+    let wakeup = Wakeup()
 }

@@ -12,6 +12,8 @@ public final class StopSignal: @unchecked Sendable {
     private var _reason: String?
     private var _trialsReason: String?
     private var _detached = false
+    /// Told of every change, so that the controller looks at once.
+    let wakeup = Wakeup()
 
     public init() {}
 
@@ -21,6 +23,7 @@ public final class StopSignal: @unchecked Sendable {
         lock.lock()
         _detached = true
         lock.unlock()
+        wakeup.wake()
     }
 
     public var isDetached: Bool {
@@ -34,6 +37,7 @@ public final class StopSignal: @unchecked Sendable {
         lock.lock()
         if _reason == nil { _reason = reason }
         lock.unlock()
+        wakeup.wake()
     }
 
     public var reason: String? {
@@ -56,6 +60,7 @@ public final class StopSignal: @unchecked Sendable {
         lock.lock()
         if _trialsReason == nil { _trialsReason = reason }
         lock.unlock()
+        wakeup.wake()
     }
 
     /// Forgets `stopTrials`, for a new run of the controller.

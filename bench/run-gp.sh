@@ -15,27 +15,10 @@
 # so that 10 seeds say more about which seeds were drawn than about the samplers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seeds=10
-wide=40
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --seeds) seeds="$2"; shift 2 ;;
-    --wide-seeds) wide="$2"; shift 2 ;;
-    *) echo "usage: bench/run-gp.sh [--seeds N] [--wide-seeds M]" >&2; exit 2 ;;
-  esac
-done
-functions=branin2,hartmann6,rosenbrock5,ackley10
-
-echo "building knob-bench (release)" >&2
-swift build -c release --product knob-bench >&2
-python="${KNOB_BENCH_PYTHON:-bench/.venv/bin/python}"
-if [ ! -x "$python" ]; then
-  echo "creating bench/.venv with optuna, torch (CPU) and scipy" >&2
-  python3 -m venv bench/.venv
-fi
-"$python" -m pip install -q "optuna==5.0.0" torch scipy greenlet numpy >&2
-
-mkdir -p bench/out
+usage="bench/run-gp.sh"
+. bench/common.sh
+parse_seed_args "$@"
+prepare_bench "optuna==5.0.0" torch scipy greenlet numpy
 echo "knob gp: sequential, $seeds seeds; time per suggestion at 100 and 500 trials" >&2
 .build/release/knob-bench --algorithm gp --functions "$functions" --seeds "$seeds" \
   --overhead-trials 500 --overhead-seeds 3 --json > bench/out/knob-gp.json

@@ -11,27 +11,10 @@
 # process CPU). The references run in $KNOB_BENCH_PYTHON or bench/.venv (created here if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seeds=10
-wide=40
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --seeds) seeds="$2"; shift 2 ;;
-    --wide-seeds) wide="$2"; shift 2 ;;
-    *) echo "usage: bench/run-tpe.sh [--seeds N] [--wide-seeds M]" >&2; exit 2 ;;
-  esac
-done
-functions=branin2,hartmann6,rosenbrock5,ackley10
-
-echo "building knob-bench (release)" >&2
-swift build -c release --product knob-bench >&2
-python="${KNOB_BENCH_PYTHON:-bench/.venv/bin/python}"
-if [ ! -x "$python" ]; then
-  echo "creating bench/.venv with optuna and hyperopt" >&2
-  python3 -m venv bench/.venv
-fi
-"$python" -m pip install -q "optuna==5.0.0" hyperopt numpy >&2
-
-mkdir -p bench/out
+usage="bench/run-tpe.sh"
+. bench/common.sh
+parse_seed_args "$@"
+prepare_bench "optuna==5.0.0" hyperopt numpy
 run_knob() {  # algorithm seeds suffix [extra args]
   local algorithm="$1" n="$2" suffix="$3"; shift 3
   .build/release/knob-bench --algorithm "$algorithm" --functions "$functions" --seeds "$n" "$@" --json > "bench/out/knob-$algorithm$suffix.json"

@@ -98,20 +98,9 @@ import Testing
 }
 
 @Suite(.serialized) struct FailureReasonTests {
-    static let spec = """
-        apiVersion: kubeflow.org/v1beta1
-        kind: Experiment
-        metadata: {name: fails}
-        spec:
-          objective: {type: maximize, objectiveMetricName: accuracy}
-          algorithm: {algorithmName: random}
-          maxTrialCount: 1
-          parallelTrialCount: 1
-          parameters:
-            - {name: x, parameterType: double, feasibleSpace: {min: "0", max: "1"}}
-          trialTemplate:
-            command: [/bin/sh, -c, 'echo "epoch 1 accuracy=0.5"; echo "ValueError: lr $0 is too large" >&2; exit 1', "${trialParameters.x}"]
-        """
+    static let spec = CLIMessagesTests.spec.replacingOccurrences(of: "name: said", with: "name: fails").replacingOccurrences(
+        of: #"command: [/bin/echo, "accuracy=${trialParameters.x}"]"#,
+        with: #"command: [/bin/sh, -c, 'echo "epoch 1 accuracy=0.5"; echo "ValueError: lr $0 is too large" >&2; exit 1', "${trialParameters.x}"]"#)
 
     @Test func theTableSaysWhyAndDescribeSaysItAll() async throws {
         let dir = makeTemporaryDirectory()

@@ -124,7 +124,8 @@ private func fileMode(_ path: String) throws -> Int {
     @Test(arguments: [(["KNOB_SUPERVISOR": "builtin"], [String: String]()), ([String: String](), ["KNOB_SUPERVISOR": "builtin"])])
     func aTrialStartedUnderOneSupervisorIsFollowedByARunnerThatUsesTheOther(before: [String: String], after: [String: String]) async throws {
         let dir = makeTemporaryDirectory("knob-supervise")
-        let trial = launch(["/bin/sh", "-c", "sleep 0.3; exit 5"], in: dir)
+        // Long enough to be found running however loaded the machine is.
+        let trial = launch(["/bin/sh", "-c", "sleep 3; exit 5"], in: dir)
         let started = try await LocalRunner(supervisor: knobExecutable, environment: before).start(trial)
         let pid = try #require(started.handle["pid"].flatMap(Int32.init))
         #expect(await eventually {
@@ -137,8 +138,9 @@ private func fileMode(_ path: String) throws -> Int {
     }
 
     /// A trial adopted from its handle (as after a restart) is known to have ended as soon as its
-    /// supervisor exits, not on the next look of a timer. A look every 100 ms would see a typical end
-    /// 50 ms late; the median over 9 ends must be under 25 ms. The waits run on a thread of their own,
+    /// supervisor exits, not on the next look of a timer. The look every 100 ms that this replaced saw
+    /// the median end about 100 ms late; the median over 9 ends must be under 40 ms (a margin for a
+    /// loaded machine). The waits run on a thread of their own,
     /// so that other tests keeping the shared pool busy do not count as lateness.
     @Test func anAdoptedTrialsEndIsSeenWhenItHappens() async throws {
         let dir = makeTemporaryDirectory("knob-supervise")
@@ -158,13 +160,13 @@ private func fileMode(_ path: String) throws -> Int {
             _ = await started.wait()
         }
         lates.sort()
-        #expect(lates[4] < 0.025, "ends seen after (ms): \(lates.map { Int($0 * 1000) })")
+        #expect(lates[4] < 0.040, "ends seen after (ms): \(lates.map { Int($0 * 1000) })")
     }
 
     /// `knob run` records a trial's end as soon as its supervisor has written the status: the scraper's
     /// wait for more output ends when the trial exits. (Each trial prints after 50 ms, so the scraper has
     /// found its log empty and waits; a 100 ms sleep there recorded the ends ~50 ms late.) The median
-    /// over 8 trials must be under 25 ms.
+    /// over 8 trials must be under 35 ms (a margin for a loaded machine).
     @Test func knobRunRecordsEachEndWhenItHappens() async throws {
         let dir = makeTemporaryDirectory("knob-supervise")
         try write("""
@@ -197,7 +199,7 @@ private func fileMode(_ path: String) throws -> Int {
             lates.append(completed.timeIntervalSince(written))
         }
         lates.sort()
-        #expect(lates[3] < 0.025, "ends recorded after (ms): \(lates.map { Int($0 * 1000) })")
+        #expect(lates[3] < 0.035, "ends recorded after (ms): \(lates.map { Int($0 * 1000) })")
     }
 }
 

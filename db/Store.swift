@@ -318,8 +318,12 @@ public struct Store: Sendable {
         try await writer.write { db in
             // One prepared statement for the whole batch, in the same transaction as the offset.
             let insert = try db.cachedStatement(sql: "INSERT INTO metric (trialId, name, value, text, step, timestamp) VALUES (?, ?, ?, ?, ?, ?)")
+            // The reports of one read share their time, unless their lines carried one: the text of a
+            // time is made once per run of equal times, not once per row.
+            var time: (date: Date, value: DatabaseValue)?
             for report in reports {
-                try insert.execute(arguments: [trialId, report.name, report.value, report.text, report.step, report.timestamp])
+                if time?.date != report.timestamp { time = (report.timestamp, report.timestamp.databaseValue) }
+                try insert.execute(arguments: [trialId, report.name, report.value, report.text, report.step, time!.value])
             }
             try db.execute(sql: "UPDATE trial SET logOffset = ? WHERE id = ?", arguments: [logOffset, trialId])
         }

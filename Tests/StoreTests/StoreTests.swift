@@ -57,6 +57,13 @@ import Testing
         #expect(metrics[0].trialId == trial.id && metrics[1].text == "nan" && metrics[1].value == nil)
         let reloaded = try await store.trial(named: trial.name)
         #expect(reloaded?.logOffset == 120 && reloaded?.state == .running && reloaded?.runnerHandle == ["pid": "12"])
+        // Each report keeps its own time, shared or not (to the millisecond the store keeps).
+        let times = [now, now, now.addingTimeInterval(-3600), now, Date(timeIntervalSince1970: 1_767_225_601.5)]
+        try await store.appendReports(trial.id!, reports: times.enumerated().map { i, time in
+            MetricRecord(trialId: 0, name: "accuracy", value: Double(i), text: nil, step: 2 + i, timestamp: time)
+        }, logOffset: 200)
+        let stored = try await store.metrics(ofTrial: trial.id!).suffix(5)
+        #expect(zip(stored, times).allSatisfy { abs($0.timestamp.timeIntervalSince($1)) < 0.001 }, "\(stored.map(\.timestamp))")
     }
 
     @Test func aTrialEndsOnceAndTheOptimalTrialFollowsTheObjectiveDirection() async throws {

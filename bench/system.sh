@@ -11,22 +11,24 @@
 #  5. knobd over TCP with wrk (16 connections): /healthz vs /optimal, /v1/experiments and
 #     /trials?limit=100 on the 10,000-trial experiment of row 3; knobd's RSS idle and after.
 #
-#   bench/system.sh [--quick] [--bin DIR] [--keep]
+#   bench/system.sh [--quick] [--bin DIR] [--keep] [--long-trials N]
 #
-# --quick: 3,000 trials in row 3, 50k/250k lines in row 4, 3 s per wrk run (about 2 minutes).
+# --quick: 3,000 trials in row 3, 50k/250k lines in row 4, 3 s per wrk run; --long-trials N sets
+# row 3's count alone (its windows are the first and last tenth, at most 1,000 trials each).
 # --bin: where knob, knobd and knob-supervise are (default .build/release, built if missing).
 # Needs wrk and hyperfine (Debian: apt-get install -y wrk hyperfine) and bench/.venv with optuna
 # (created when missing, or $KNOB_BENCH_PYTHON). Everything runs in a temporary home, removed at
 # the end (unless --keep); ~/.knob is never used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-quick=0 bin=.build/release keep=0
+quick=0 bin=.build/release keep=0 long_override=
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; shift ;;
     --bin) bin="$2"; shift 2 ;;
     --keep) keep=1; shift ;;
-    *) echo "usage: bench/system.sh [--quick] [--bin DIR] [--keep]" >&2; exit 2 ;;
+    --long-trials) long_override="$2"; shift 2 ;;
+    *) echo "usage: bench/system.sh [--quick] [--bin DIR] [--keep] [--long-trials N]" >&2; exit 2 ;;
   esac
 done
 for tool in wrk sqlite3; do
@@ -51,6 +53,7 @@ if [ "$quick" = 1 ]; then
 else
   p1_trials=100 p8_trials=1000 long_trials=10000 dense_lines=200000 sparse_lines=1000000 wrk_seconds=10
 fi
+long_trials=${long_override:-$long_trials}
 window=$(( long_trials / 10 < 1000 ? long_trials / 10 : 1000 ))
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/knob-bench-system.XXXXXX")
@@ -211,8 +214,9 @@ rss() { awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$daemon_pid/status"; 
 rss_idle=$(rss)
 # bench URL NAME: req/s, p99 ms, non-2xx
 bench() {
-  wrk -t2 -c16 -d"${wrk_seconds}s" --latency -H "$auth" "$base$1" >"$work/wrk-$2.txt" 2>&1
+  wrk -t2 -c16 -d"${wrk_seconds}s" --timeout 10s --latency -H "$auth" "$base$1" >"$work/wrk-$2.txt" 2>&1
   "$python" "$helper" wrk "$work/wrk-$2.txt"
+  if grep -q "Socket errors" "$work/wrk-$2.txt"; then echo "warning: $2: $(grep "Socket errors" "$work/wrk-$2.txt")" >&2; fi
 }
 IFS=$'\t' read -r h_rps h_p99 h_bad _ < <(bench /healthz healthz)
 IFS=$'\t' read -r o_rps o_p99 o_bad _ < <(bench /v1/experiments/long/optimal optimal)

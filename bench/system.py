@@ -9,6 +9,8 @@ plain numbers (or tab-separated fields) for the shell to print.
   system.py windows DB NAME W          per-trial cost of the first and the last W trials, by end time
   system.py trial DB NAME              metric rows and seconds from start to end of NAME's only trial
   system.py wrk FILE                   req/s, p99 in ms and non-2xx count from wrk --latency output
+  system.py clone DB NAME COPIES       copies finished experiment NAME (trials, metrics, events) into
+                                       NAME-c1 … so that the store holds COPIES experiments like it
 """
 import re
 import sqlite3
@@ -109,6 +111,39 @@ def wrk(path):
     print(f"{rps:.0f}\t{p99:.2f}\t{bad.group(1) if bad else 0}\t{errors.group(1) if errors else ''}")
 
 
+def clone(db, name, copies):
+    con = sqlite3.connect(db)
+    con.execute("BEGIN")
+    (source,), = con.execute("SELECT id FROM experiment WHERE name = ?", (name,)).fetchall()
+    for k in range(1, copies):
+        copy = f"{name}-c{k}"
+        cur = con.execute(
+            "INSERT INTO experiment (name, specText, specJSON, status, reason, message, seed, objectiveType, "
+            "objectiveMetricName, directory, createdAt, startedAt, completedAt) "
+            "SELECT ?, replace(specText, 'name: ' || name, 'name: ' || ?), replace(specJSON, '\"' || name || '\"', '\"' || ? || '\"'), "
+            "status, reason, message, seed, objectiveType, objectiveMetricName, directory, createdAt, startedAt, completedAt "
+            "FROM experiment WHERE id = ?", (copy, copy, copy, source))
+        target = cur.lastrowid
+        con.execute(
+            "INSERT INTO trial (experimentId, sequence, name, assignments, suggesterMetadata, state, reason, message, "
+            "runnerHandle, logPath, logOffset, observation, objectiveValue, exitCode, createdAt, startedAt, completedAt) "
+            "SELECT ?, sequence, ? || '-' || sequence, assignments, suggesterMetadata, state, reason, message, "
+            "runnerHandle, logPath, logOffset, observation, objectiveValue, exitCode, createdAt, startedAt, completedAt "
+            "FROM trial WHERE experimentId = ? ORDER BY sequence", (target, copy, source))
+        con.execute(
+            "INSERT INTO metric (trialId, name, value, text, step, timestamp) "
+            "SELECT n.id, m.name, m.value, m.text, m.step, m.timestamp FROM metric m "
+            "JOIN trial o ON o.id = m.trialId JOIN trial n ON n.experimentId = ? AND n.sequence = o.sequence "
+            "WHERE o.experimentId = ? ORDER BY m.id", (target, source))
+        con.execute(
+            "INSERT INTO event (experimentId, time, kind, trialName, message) "
+            "SELECT ?, time, kind, trialName, message FROM event WHERE experimentId = ? ORDER BY id", (target, source))
+    con.commit()
+    (experiments,), = con.execute("SELECT count(*) FROM experiment").fetchall()
+    (trials,), = con.execute("SELECT count(*) FROM trial").fetchall()
+    print(f"{experiments}\t{trials}")
+
+
 if __name__ == "__main__":
     command, args = sys.argv[1], sys.argv[2:]
     if command == "optuna":
@@ -125,5 +160,7 @@ if __name__ == "__main__":
         trial(args[0], args[1])
     elif command == "wrk":
         wrk(args[0])
+    elif command == "clone":
+        clone(args[0], args[1], int(args[2]))
     else:
         sys.exit(f"unknown command {command}")

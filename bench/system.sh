@@ -5,15 +5,18 @@
 #     Optuna's study.optimize with subprocess.run, in memory;
 #  2. 1,000 no-op trials at parallel 8: `knob run` vs `xargs -P8` vs Optuna (n_jobs=8), in memory;
 #  3. 10,000 no-op trials at parallel 8: cost per trial of the last 1,000 vs the first 1,000 (from
-#     the trials' times in the store);
+#     the trials' times in the store); the same with bayesianoptimization at 2,000 trials, and the
+#     suggestion's share estimated from what random costs per trial;
 #  4. one trial printing 200k lines of 2 metrics: reports stored per second vs Python `re` with
 #     Katib's default filter; one trial printing 1M lines, 1 in 100 a metric: MB/s vs `cat`;
 #  5. knobd over TCP with wrk (16 connections): /healthz vs /optimal, /v1/experiments and
-#     /trials?limit=100 on the 10,000-trial experiment of row 3; knobd's RSS idle and after.
+#     /trials?limit=100 on the 10,000-trial experiment of row 3; knobd's RSS idle and after; then
+#     knobd on a home of 100 finished experiments of 1,000 trials (row 2's, copied in SQL): RSS
+#     and /v1/experiments.
 #
 #   bench/system.sh [--quick] [--bin DIR] [--keep] [--long-trials N]
 #
-# --quick: 3,000 trials in row 3, 50k/250k lines in row 4, 3 s per wrk run; --long-trials N sets
+# --quick: 3,000 trials in row 3 (500 with bayesianoptimization), 50k/250k lines in row 4, 3 s per wrk run; --long-trials N sets
 # row 3's count alone (its windows are the first and last tenth, at most 1,000 trials each).
 # --bin: where knob, knobd and knob-supervise are (default .build/release, built if missing).
 # Needs wrk and hyperfine (Debian: apt-get install -y wrk hyperfine) and bench/.venv with optuna
@@ -49,10 +52,11 @@ fi
 helper="$PWD/bench/system.py"
 
 if [ "$quick" = 1 ]; then
-  p1_trials=100 p8_trials=1000 long_trials=3000 dense_lines=50000 sparse_lines=250000 wrk_seconds=3
+  p1_trials=100 p8_trials=1000 long_trials=3000 bo_trials=500 dense_lines=50000 sparse_lines=250000 wrk_seconds=3
 else
-  p1_trials=100 p8_trials=1000 long_trials=10000 dense_lines=200000 sparse_lines=1000000 wrk_seconds=10
+  p1_trials=100 p8_trials=1000 long_trials=10000 bo_trials=2000 dense_lines=200000 sparse_lines=1000000 wrk_seconds=10
 fi
+experiments=100
 long_trials=${long_override:-$long_trials}
 window=$(( long_trials / 10 < 1000 ? long_trials / 10 : 1000 ))
 
@@ -161,6 +165,20 @@ row "$long_trials no-op trials, parallel 8, random: last $window vs first $windo
   "$(printf 'flat: 1.0 (start to end of one trial: first %.2f ms, last %.2f ms)' "$(ms "$first_run")" "$(ms "$last_run")")" \
   "$(printf 'last/first %.2f' "$ratio")" "≤ 1.2" "$(met "$ratio <= 1.2")"
 
+echo "row 3b: $bo_trials no-op trials, parallel 8, bayesianoptimization" >&2
+bo_window=$(( bo_trials / 2 < 1000 ? bo_trials / 2 : 1000 ))
+spec bo bayesianoptimization 8 "$bo_trials" "$noop" >"$work/bo.yaml"
+bo_s=$(knob_run bo "$work/bo.yaml" "$work/home-bo")
+IFS=$'\t' read -r n bo_first bo_last _ _ < <("$python" "$helper" windows "$work/home-bo/knob.db" bo "$bo_window")
+ratio=$(calc 'b / a' "$bo_first" "$bo_last")
+# What random costs per trial (row 3's first window) is the engine; the rest is the suggestion.
+share_first=$(calc '(a - b) / a * 100' "$bo_first" "$first")
+share_last=$(calc '(a - b) / a * 100' "$bo_last" "$first")
+row "$bo_trials no-op trials, parallel 8, bayesianoptimization: last $bo_window vs first $bo_window" \
+  "$(printf 'first %.2f ms, last %.2f ms per trial (%.1f s in all)' "$(ms "$bo_first")" "$(ms "$bo_last")" "$bo_s")" \
+  "$(printf 'random %.2f ms per trial (row 3): suggestion ≈ %.0f%% of the first window, %.0f%% of the last' "$(ms "$first")" "$share_first" "$share_last")" \
+  "$(printf 'last/first %.2f' "$ratio")" "≤ 1.2" "$(met "$ratio <= 1.2")"
+
 # ---- 4. reports
 echo "row 4: dense ($dense_lines lines) and sparse ($sparse_lines lines) logs" >&2
 "$python" "$helper" dense "$work/dense.log" "$dense_lines"
@@ -197,16 +215,23 @@ echo "row 5: knobd over TCP on the $long_trials-trial home, wrk 16 connections, 
 home="$work/home-long"
 token="$work/token"
 (umask 077; "$python" -c 'import secrets; print(secrets.token_hex(24))' >"$token")
-port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$knobd" --home "$home" --listen "127.0.0.1:$port" --token-file "$token" --log-level warning >"$work/knobd.log" 2>&1 &
-daemon_pid=$!
 auth="Authorization: Bearer $(cat "$token")"
-base="http://127.0.0.1:$port"
-for i in $(seq 100); do
-  curl -fsS -H "$auth" "$base/healthz" >/dev/null 2>&1 && break
-  kill -0 "$daemon_pid" 2>/dev/null || { echo "knobd exited:" >&2; cat "$work/knobd.log" >&2; exit 1; }
-  sleep 0.1
-done
+# start_knobd HOME: knobd on a free port of 127.0.0.1, as $daemon_pid, answering at $base
+start_knobd() {
+  local port
+  port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  "$knobd" --home "$1" --listen "127.0.0.1:$port" --token-file "$token" --log-level warning >"$work/knobd.log" 2>&1 &
+  daemon_pid=$!
+  base="http://127.0.0.1:$port"
+  for i in $(seq 100); do
+    curl -fsS -H "$auth" "$base/healthz" >/dev/null 2>&1 && return
+    kill -0 "$daemon_pid" 2>/dev/null || { echo "knobd exited:" >&2; cat "$work/knobd.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "knobd did not answer" >&2; exit 1
+}
+stop_knobd() { kill -TERM "$daemon_pid"; wait "$daemon_pid" 2>/dev/null || true; daemon_pid=; }
+start_knobd "$home"
 curl -fsS -H "$auth" "$base/v1/experiments/long/optimal" >/dev/null
 curl -fsS -H "$auth" "$base/v1/experiments/long/trials?limit=100" >/dev/null
 sleep 2
@@ -237,7 +262,23 @@ row "knobd TCP, /trials?limit=100 of $long_trials trials" "$(printf '%.1fk req/s
   "$healthz" "$(printf '%.0f%% of /healthz' "$(calc 'a / b * 100' "$t_rps" "$h_rps")")" "≥ 2k req/s" "$(met "$t_rps >= 2000")"
 row "knobd RSS ($long_trials-trial home)" "$(printf 'idle %s MB, after the load %s MB' "$rss_idle" "$rss_after")" "–" "–" \
   "≤ 40 MB idle" "$(met "$rss_idle <= 40")"
-kill -TERM "$daemon_pid"; wait "$daemon_pid" 2>/dev/null || true; daemon_pid=
+stop_knobd
+
+echo "row 5b: knobd on a home of $experiments finished experiments of $p8_trials trials (copies of row 2's)" >&2
+cp -r "$work/home-p8" "$work/home-many"
+"$python" "$helper" clone "$work/home-many/knob.db" p8 "$experiments" >/dev/null
+start_knobd "$work/home-many"
+curl -fsS -H "$auth" "$base/v1/experiments" >/dev/null
+sleep 2
+rss_idle=$(rss)
+IFS=$'\t' read -r m_rps m_p99 _ _ < <(bench /v1/experiments many-list)
+IFS=$'\t' read -r mo_rps mo_p99 _ _ < <(bench /v1/experiments/p8-c1/optimal many-optimal)
+rss_after=$(rss)
+stop_knobd
+row "knobd TCP, /v1/experiments of $experiments experiments" "$(printf '%.0f req/s, p99 %.2f ms' "$m_rps" "$m_p99")" \
+  "$healthz (row above)" "$(printf '%.1f%% of /healthz' "$(calc 'a / b * 100' "$m_rps" "$h_rps")")" "–" "–"
+row "knobd RSS, $experiments finished experiments of $p8_trials trials" "$(printf 'idle %s MB; after /v1/experiments and /optimal (%.1fk req/s) %s MB' "$rss_idle" "$(calc 'a / 1000' "$mo_rps")" "$rss_after")" \
+  "–" "–" "≤ 150 MB" "$(met "$rss_idle <= 150 && $rss_after <= 150")"
 
 echo
 echo "$machine; $([ "$quick" = 1 ] && echo 'bench/system.sh --quick' || echo 'bench/system.sh')"

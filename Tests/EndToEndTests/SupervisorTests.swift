@@ -124,8 +124,8 @@ private func fileMode(_ path: String) throws -> Int {
     @Test(arguments: [(["KNOB_SUPERVISOR": "builtin"], [String: String]()), ([String: String](), ["KNOB_SUPERVISOR": "builtin"])])
     func aTrialStartedUnderOneSupervisorIsFollowedByARunnerThatUsesTheOther(before: [String: String], after: [String: String]) async throws {
         let dir = makeTemporaryDirectory("knob-supervise")
-        // Long enough to be found running however loaded the machine is.
-        let trial = launch(["/bin/sh", "-c", "sleep 3; exit 5"], in: dir)
+        // It runs until the test lets it end, so that it is found running however loaded the machine is.
+        let trial = launch(["/bin/sh", "-c", "while [ ! -e \"$0\" ]; do sleep 0.05; done; exit 5", "\(dir)/go"], in: dir)
         let started = try await LocalRunner(supervisor: knobExecutable, environment: before).start(trial)
         let pid = try #require(started.handle["pid"].flatMap(Int32.init))
         #expect(await eventually {
@@ -133,6 +133,7 @@ private func fileMode(_ path: String) throws -> Int {
         })
         let found = try #require(await LocalRunner(supervisor: knobExecutable, environment: after).find(trial))
         #expect(found.handle["pid"] == started.handle["pid"])
+        FileManager.default.createFile(atPath: "\(dir)/go", contents: nil)
         #expect(await found.wait() == .exited(5))
         #expect(await started.wait() == .exited(5))
     }

@@ -72,10 +72,8 @@ enum DataSource {
     func trial(_ experiment: String, _ trial: String) async throws -> TrialRecord {
         switch self {
         case .daemon(let client):
-            do {
-                return try APIJSON.decoder.decode(TrialRecord.self, from: try await client.request("GET", "/v1/experiments/\(experiment)/trials/\(trial)").body)
-            } catch KnobClient.ClientError.api(404, "NotFound", let message) where !message.hasPrefix("no experiment") {
-                throw Logs.StoreErrorText.noTrial(experiment: experiment, trial: trial)
+            return try await Self.sayingNoTrial(experiment, trial) {
+                try APIJSON.decoder.decode(TrialRecord.self, from: try await client.request("GET", "/v1/experiments/\(experiment)/trials/\(trial)").body)
             }
         case .store(let store):
             let owner = try await store.requireExperiment(experiment)
@@ -83,6 +81,15 @@ enum DataSource {
                 throw Logs.StoreErrorText.noTrial(experiment: experiment, trial: trial)
             }
             return record
+        }
+    }
+
+    /// `body`, with knobd's 404 for a trial the experiment does not have told as the store path tells it.
+    static func sayingNoTrial<T>(_ experiment: String, _ trial: String, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch KnobClient.ClientError.api(404, "NotFound", let message) where !message.hasPrefix("no experiment") {
+            throw Logs.StoreErrorText.noTrial(experiment: experiment, trial: trial)
         }
     }
 

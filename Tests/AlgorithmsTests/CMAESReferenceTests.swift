@@ -42,24 +42,9 @@ import Testing
         try JSONSerialization.data(withJSONObject: rows).write(to: trace)
         try Self.script.write(to: script, atomically: true, encoding: .utf8)
 
-        let output = try await python([script.path, trace.path])
+        let output = try await runPython([script.path, trace.path])
         let worst = try #require(Double(output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)),
                                  "the reference run exited \(output.status) (is `cmaes` installed? .ci/install-deps installs it): \(output.stderr)")
         #expect(worst < 1e-10, "knob's CMA-ES state differs from the cmaes library's by \(worst)")
-    }
-
-    func python(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3"] + arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do { try process.run() } catch { continuation.resume(throwing: error) }
-        }
-        return (status, String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
-                String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
     }
 }

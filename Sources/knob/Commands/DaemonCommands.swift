@@ -238,12 +238,10 @@ struct Logs: AsyncParsableCommand {
         try await reportingErrors {
             switch try await DataSource.resolve(connection, home: homeOptions.knobHome) {
             case .daemon(let client):
-                do {
+                try await DataSource.sayingNoTrial(name, trial) {
                     try await client.stream("/v1/experiments/\(name)/trials/\(trial)/logs\(follow ? "?follow=true" : "")") { data in
                         FileHandle.standardOutput.write(data)
                     }
-                } catch KnobClient.ClientError.api(404, "NotFound", let message) where !message.hasPrefix("no experiment") {
-                    throw StoreErrorText.noTrial(experiment: name, trial: trial)
                 }
             case .store(let store):
                 let experiment = try await store.requireExperiment(name)

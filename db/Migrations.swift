@@ -78,6 +78,13 @@ enum Migrations {
             try db.create(index: "trial_on_experiment_objective", on: "trial", columns: ["experimentId", "objectiveValue", "sequence"])
             try db.create(index: "trial_on_experiment_state", on: "trial", columns: ["experimentId", "state", "sequence"])
         }
+        // An end decided for a running trial before it is applied (an early stop): recorded first,
+        // so that a process that dies while stopping the trial leaves the decision to the next one.
+        migrator.registerMigration("v4-trial-stopping") { db in
+            try db.alter(table: "trial") { t in
+                t.add(column: "stopping", .jsonText)
+            }
+        }
         return migrator
     }
 }

@@ -139,6 +139,8 @@ public struct TrialRecord: Codable, Sendable, Hashable, FetchableRecord, Mutable
     public var createdAt: Date
     public var startedAt: Date?
     public var completedAt: Date?
+    /// How the trial will end, decided while it runs (an early stop) and not yet applied.
+    public var stopping: TrialStopping? = nil
 
     public enum Columns {
         public static let id = Column(CodingKeys.id)
@@ -156,6 +158,19 @@ public struct TrialRecord: Codable, Sendable, Hashable, FetchableRecord, Mutable
     /// The trial's value for parameter `name`.
     public func value(of name: String) -> String? {
         assignments.first { $0.name == name }?.value
+    }
+}
+
+/// An end decided for a running trial: the trial is being stopped, and ends this way.
+public struct TrialStopping: Codable, Sendable, Hashable {
+    public var state: TrialState
+    public var reason: String
+    public var message: String
+
+    public init(state: TrialState, reason: String, message: String) {
+        self.state = state
+        self.reason = reason
+        self.message = message
     }
 }
 

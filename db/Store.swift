@@ -313,19 +313,48 @@ public struct Store: Sendable {
         }
     }
 
-    /// Records metric reports read from a trial's log, and how far the log has been read.
-    public func appendReports(_ trialId: Int64, reports: [MetricRecord], logOffset: Int64) async throws {
+    /// Records metric reports read from a trial's log, and how far the log has been read; returns
+    /// the row id of the first report (the batch's ids follow it in order).
+    @discardableResult
+    public func appendReports(_ trialId: Int64, reports: [MetricRecord], logOffset: Int64) async throws -> Int64? {
         try await writer.write { db in
             // One prepared statement for the whole batch, in the same transaction as the offset.
             let insert = try db.cachedStatement(sql: "INSERT INTO metric (trialId, name, value, text, step, timestamp) VALUES (?, ?, ?, ?, ?, ?)")
             // The reports of one read share their time, unless their lines carried one: the text of a
             // time is made once per run of equal times, not once per row.
             var time: (date: Date, value: DatabaseValue)?
+            var first: Int64?
             for report in reports {
                 if time?.date != report.timestamp { time = (report.timestamp, report.timestamp.databaseValue) }
                 try insert.execute(arguments: [trialId, report.name, report.value, report.text, report.step, time!.value])
+                if first == nil { first = db.lastInsertedRowID }
             }
             try db.execute(sql: "UPDATE trial SET logOffset = ? WHERE id = ?", arguments: [logOffset, trialId])
+            return first
+        }
+    }
+
+    /// Records how a running trial will end before it is stopped, with an event; `false` when the
+    /// trial has ended or already has a decided end (the first decision stands).
+    public func decideEnd(_ trialId: Int64, _ stopping: TrialStopping) async throws -> Bool {
+        try await writer.write { db in
+            guard let record = try TrialRecord.fetchOne(db, key: trialId), !record.state.isFinished, record.stopping == nil else { return false }
+            let json = String(decoding: try JSONEncoder().encode(stopping), as: UTF8.self)
+            try db.execute(sql: "UPDATE trial SET stopping = ? WHERE id = ?", arguments: [json, trialId])
+            try Self.log(db, EventRecord(experimentId: record.experimentId, kind: "Trial\(stopping.state.rawValue)Decided", trialName: record.name,
+                                         message: "stopping trial \(record.name): \(stopping.message)"))
+            return true
+        }
+    }
+
+    /// Every numeric report of metric `name` by the experiment's trials, in the order they were
+    /// stored: (trial id, row id, step, value).
+    public func reports(of experimentId: Int64, metric name: String) async throws -> [(trialId: Int64, id: Int64, step: Int, value: Double)] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT metric.trialId, metric.id, metric.step, metric.value FROM metric JOIN trial ON trial.id = metric.trialId
+                WHERE trial.experimentId = ? AND metric.name = ? AND metric.value IS NOT NULL ORDER BY metric.id
+                """, arguments: [experimentId, name]).map { ($0[0], $0[1], $0[2], $0[3]) }
         }
     }
 

@@ -68,10 +68,6 @@ public struct ExperimentController: Sendable {
             throw KnobError.suggester("\(error)")
         }
         let scraper = try MetricsScraper(metricNames: spec.metricNames, collector: spec.metricsCollector)
-        let execution = TrialExecution(store: store, runner: runner, spec: spec, scraper: scraper, stop: stop, grace: grace) { [store, onEvent] trial, reason in
-            onEvent(.trialWaiting(trial, reason: reason))
-            Task { try? await store.appendEvent(EventRecord(experimentId: experimentId, kind: "TrialWaiting", trialName: trial.name, message: reason)) }
-        }
 
         // An earlier run on the same signal may have stopped its trials; this one starts afresh.
         stop.resetTrialStop()
@@ -127,7 +123,18 @@ public struct ExperimentController: Sendable {
         }
         policy.running = adopted.count + pending.count
         // From here on the history is kept in memory, updated from what this controller writes.
-        var book = HistoryBook(try await store.trials(of: experimentId), space: space, objective: spec.objective)
+        let known = try await store.trials(of: experimentId)
+        var book = HistoryBook(known, space: space, objective: spec.objective)
+        let stopper: EarlyStopper?
+        do {
+            stopper = try await EarlyStopper.make(spec: spec, experimentId: experimentId, store: store)
+        } catch let error as SuggesterError {
+            throw KnobError.suggester("early stopping: \(error)")
+        }
+        let execution = TrialExecution(store: store, runner: runner, spec: spec, scraper: scraper, stop: stop, stopper: stopper, grace: grace) { [store, onEvent] trial, reason in
+            onEvent(.trialWaiting(trial, reason: reason))
+            Task { try? await store.appendEvent(EventRecord(experimentId: experimentId, kind: "TrialWaiting", trialName: trial.name, message: reason)) }
+        }
 
         let finalDecision: ExperimentPolicy.Decision? = try await withThrowingTaskGroup(of: ChildResult.self) { group in
             // Every trial's follower has ended by the time this returns; what may be left is the task
@@ -137,6 +144,7 @@ public struct ExperimentController: Sendable {
                 group.addTask {
                     guard let outcome = await work() else { return .ended(nil) }
                     let recorded = try await self.store.finishTrial(trial.id!, outcome.end)
+                    if let recorded { stopper?.update([recorded]) }
                     // Only now that the end is recorded may what the trial left go (a crash before this point
                     // leaves it for the next process to read again).
                     await outcome.process?.release()
@@ -216,6 +224,7 @@ public struct ExperimentController: Sendable {
                                      suggesterMetadata: suggestion.metadata)
                         }, for: experiment)
                         book.add(trials)
+                        stopper?.update(trials)
                         policy.trialsStarted(trials.count)
                         for trial in trials {
                             let launch = self.launch(for: trial, experiment: experiment)
@@ -287,7 +296,18 @@ public struct ExperimentController: Sendable {
     /// process group is still there, and recorded as ended either way.
     private func recover(_ trial: TrialRecord) async throws -> TrialEnd? {
         let end: TrialEnd
-        if let pgid = trial.runnerHandle["pgid"].flatMap(Int32.init), kill(-pgid, 0) == 0 {
+        if let stopping = trial.stopping {
+            // Its stop was decided before the earlier process died: it ends as decided, once.
+            if let pgid = trial.runnerHandle["pgid"].flatMap(Int32.init), kill(-pgid, 0) == 0 { kill(-pgid, SIGKILL) }
+            var observation = ObservationBuilder(metricNames: spec.metricNames)
+            for record in try await store.metrics(ofTrial: trial.id!) {
+                observation.add(MetricReport(name: record.name, value: record.value, text: record.text, step: record.step))
+            }
+            let best = stopping.state == .earlyStopped
+                ? observation.value(of: spec.objective.objectiveMetricName, strategy: spec.objective.type == .maximize ? .max : .min) : nil
+            end = TrialEnd(state: stopping.state, reason: stopping.reason, message: stopping.message,
+                           observation: observation.metrics, objectiveValue: best)
+        } else if let pgid = trial.runnerHandle["pgid"].flatMap(Int32.init), kill(-pgid, 0) == 0 {
             kill(-pgid, SIGKILL)
             end = TrialEnd(state: .killed, reason: "Interrupted",
                            message: "knob stopped while this trial ran and could not follow it again; its process group \(pgid) was killed")

@@ -43,7 +43,8 @@ struct HistoryBook: Sendable {
     private func outcome(_ record: TrialRecord) -> History.Trial.Outcome {
         switch record.state {
         case .pending, .running: .pending
-        case .succeeded: record.objectiveValue.map { .completed(sign * $0) } ?? .failed
+        // An early-stopped trial counts with its best value so far, as Katib's suggestion services see it.
+        case .succeeded, .earlyStopped: record.objectiveValue.map { .completed(sign * $0) } ?? .failed
         default: .failed
         }
     }

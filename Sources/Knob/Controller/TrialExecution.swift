@@ -1,4 +1,5 @@
 import Foundation
+import KnobAlgorithms
 import Store
 
 /// A flag that tells running trials to stop, with why; or to be left running (`detach`) for
@@ -79,6 +80,8 @@ struct TrialExecution: Sendable {
     let spec: ExperimentSpec
     let scraper: MetricsScraper
     let stop: StopSignal
+    /// The experiment's early stopping rule, evaluated on each batch of stored reports.
+    var stopper: EarlyStopper? = nil
     /// How long a stopped trial gets between SIGTERM and SIGKILL.
     let grace: Duration
     /// Told each new reason a started trial is not running yet.
@@ -102,7 +105,7 @@ struct TrialExecution: Sendable {
         }
         try? await store.markRunning(trialId, handle: process.handle, logPath: launch.logPath)
         process.onWaiting { [waiting] reason in waiting(trial, reason) }
-        return await follow(trialId: trialId, process: process, launch: launch, metricsPath: metricsPath, offset: 0, prior: [])
+        return await follow(trialId: trialId, process: process, launch: launch, metricsPath: metricsPath, offset: 0, prior: [], stopping: nil)
     }
 
     /// Follows a trial adopted after a restart: reading resumes where the recorded reports end.
@@ -111,18 +114,18 @@ struct TrialExecution: Sendable {
         let prior = (try? await store.metrics(ofTrial: trialId)) ?? []
         process.onWaiting { [waiting] reason in waiting(trial, reason) }
         return await follow(trialId: trialId, process: process, launch: launch, metricsPath: metricsPath,
-                            offset: trial.logOffset, prior: prior)
+                            offset: trial.logOffset, prior: prior, stopping: trial.stopping)
     }
 
     private func follow(trialId: Int64, process: any RunningTrial, launch: TrialLaunch, metricsPath: String?,
-                        offset: Int64, prior: [MetricRecord]) async -> Finished? {
+                        offset: Int64, prior: [MetricRecord], stopping: TrialStopping?) async -> Finished? {
         let exitBox = OnceValue<TrialExit>()
         return await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 exitBox.set(await process.wait())
             }
             let end = await scrape(trialId: trialId, process: process, exitBox: exitBox, launch: launch,
-                                   metricsPath: metricsPath, offset: offset, prior: prior)
+                                   metricsPath: metricsPath, offset: offset, prior: prior, stopping: stopping)
             if end == nil { group.cancelAll() }
             await group.waitForAll()
             return end.map { Finished(end: $0, process: process) }
@@ -130,7 +133,7 @@ struct TrialExecution: Sendable {
     }
 
     private func scrape(trialId: Int64, process: any RunningTrial, exitBox: OnceValue<TrialExit>, launch: TrialLaunch, metricsPath: String?,
-                        offset: Int64, prior: [MetricRecord]) async -> TrialEnd? {
+                        offset: Int64, prior: [MetricRecord], stopping: TrialStopping?) async -> TrialEnd? {
         let tail = FileTail(path: metricsPath ?? launch.logPath, offset: offset)
         var lines = LineReader(startingAt: offset)
         var observation = ObservationBuilder(metricNames: spec.metricNames)
@@ -140,9 +143,12 @@ struct TrialExecution: Sendable {
         let started = ContinuousClock.now
         // Bounded by validation; a spec stored before that bound existed is held to it here.
         let timeout = spec.trialTemplate.timeoutSeconds.map { Duration.milliseconds(Int64(Swift.min($0, SpecLimits.default.maxTimeoutSeconds) * 1000)) }
-        var stoppedBecause: (state: TrialState, reason: String, message: String)?
+        // An end decided before a restart (an early stop) is applied now.
+        var stoppedBecause: (state: TrialState, reason: String, message: String)? = stopping.map { ($0.state, $0.reason, $0.message) }
+        var terminated = false
 
-        func record(_ newLines: [[UInt8]]) async {
+        /// Stores the reports in `newLines`; returns why the early stopping rule stops the trial, if it does.
+        func record(_ newLines: [[UInt8]]) async -> StopReason? {
             var records: [MetricRecord] = []
             let now = Date()
             for line in newLines {
@@ -152,34 +158,48 @@ struct TrialExecution: Sendable {
                                                 step: step, timestamp: report.timestamp ?? now))
                 }
             }
-            if !records.isEmpty {
-                try? await store.appendReports(trialId, reports: records, logOffset: lines.consumed)
+            guard !records.isEmpty else { return nil }
+            let first = try? await store.appendReports(trialId, reports: records, logOffset: lines.consumed)
+            guard let stopper, let first = first ?? nil else { return nil }
+            var points: [TrialCurve.Point] = []
+            for (index, record) in records.enumerated() where record.name == stopper.metric {
+                if let value = record.value { points.append(TrialCurve.Point(step: record.step, value: value, order: first + Int64(index))) }
             }
+            return stopper.observe(trialId: trialId, points)
         }
 
         while true {
             if stop.isDetached { return nil }
             let exited = exitBox.value != nil
             let chunk = tail.read()
-            await record(lines.feed(chunk))
+            let verdict = await record(lines.feed(chunk))
             if exited {
+                // A trial that has exited ran to its end: what it printed last stops nothing.
                 if chunk.isEmpty {
-                    if let last = lines.finish() { await record([last]) }
+                    if let last = lines.finish() { _ = await record([last]) }
                     break
                 }
                 continue
             }
             if stoppedBecause == nil {
-                if let reason = stop.trialStopReason {
+                if let verdict, let stopper {
+                    // The decision is stored before the trial is stopped, so that a crash in between
+                    // leaves it for the next process, which applies it once.
+                    let decided = TrialStopping(state: .earlyStopped, reason: "EarlyStopped",
+                                                message: verdict.message(metric: stopper.metric, format: formatValue))
+                    _ = try? await store.decideEnd(trialId, decided)
+                    stoppedBecause = (decided.state, decided.reason, decided.message)
+                } else if let reason = stop.trialStopReason {
                     stoppedBecause = (.killed, "Killed", reason)
                 } else if let timeout, ContinuousClock.now - started > timeout {
                     stoppedBecause = (.failed, "DeadlineExceeded",
                                       "ran longer than timeoutSeconds \(formatSeconds(timeout)); its process group was killed")
                 }
-                if stoppedBecause != nil {
-                    await process.terminate(grace: grace)
-                    continue
-                }
+            }
+            if stoppedBecause != nil, !terminated {
+                terminated = true
+                await process.terminate(grace: grace)
+                continue
             }
             // Nothing new: look again after `pollInterval`, or at once when the trial exits.
             if chunk.isEmpty { _ = await exitBox.wait(upTo: pollInterval) }
@@ -189,8 +209,11 @@ struct TrialExecution: Sendable {
         let objective = observation.value(of: spec.objective.objectiveMetricName,
                                           strategy: spec.objective.metricStrategies[spec.objective.objectiveMetricName] ?? .latest)
         if let stoppedBecause {
+            // An early-stopped trial counts with its best value so far, as Katib gives it to the suggesters.
+            let best = stoppedBecause.state == .earlyStopped
+                ? observation.value(of: spec.objective.objectiveMetricName, strategy: spec.objective.type == .maximize ? .max : .min) : nil
             return TrialEnd(state: stoppedBecause.state, reason: stoppedBecause.reason, message: stoppedBecause.message,
-                            exitCode: exitCode(exit), observation: observation.metrics)
+                            exitCode: exitCode(exit), observation: observation.metrics, objectiveValue: best)
         }
         return Self.end(exit: exit, observation: observation, objective: objective, spec: spec, logPath: launch.logPath)
     }

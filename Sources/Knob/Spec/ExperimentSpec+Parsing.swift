@@ -44,9 +44,6 @@ extension ExperimentSpec {
             r.problem("spec", "is required")
             return nil
         }
-        if let early = spec["earlyStopping"], early != .null(line: nil) {
-            r.problem("spec.earlyStopping", "early stopping is not supported yet; remove this field", at: early)
-        }
         if let nas = spec["nasConfig"], nas != .null(line: nil) {
             r.problem("spec.nasConfig", "neural architecture search is not supported; remove this field", at: nas)
         }
@@ -55,6 +52,7 @@ extension ExperimentSpec {
         let (parameters, declaredNames) = readParameters(spec["parameters"], r)
         let objective = readObjective(spec["objective"], r)
         let algorithm = readAlgorithm(spec["algorithm"], r)
+        let earlyStopping = readEarlyStopping(spec["earlyStopping"], maximize: objective?.type == .maximize, r)
 
         let parallel = r.integer(spec["parallelTrialCount"], "spec.parallelTrialCount", in: 1...r.limits.maxParallelTrialCount,
                                  hint: r.limits.maxParallelTrialCount == SpecLimits.default.maxParallelTrialCount
@@ -93,7 +91,7 @@ extension ExperimentSpec {
         return ExperimentSpec(
             name: name, namespace: namespace, parameters: parameters, objective: objective, algorithm: algorithm,
             parallelTrialCount: parallel ?? 3, maxTrialCount: maxTrials, maxFailedTrialCount: maxFailed,
-            trialTemplate: template, metricsCollector: collector)
+            trialTemplate: template, metricsCollector: collector, earlyStopping: earlyStopping)
     }
 
     // MARK: Parameters
@@ -301,6 +299,48 @@ extension ExperimentSpec {
         }
         guard let name, SuggesterRegistry.types[name] != nil else { return nil }
         return AlgorithmSpec(algorithmName: name, settings: settings)
+    }
+
+    /// `spec.earlyStopping`: a rule by Katib's name, its settings checked by the rule itself.
+    private static func readEarlyStopping(_ node: SpecValue?, maximize: Bool, _ r: SpecReader) -> EarlyStoppingSpec? {
+        let path = "spec.earlyStopping"
+        guard let node, node != .null(line: nil) else { return nil }
+        guard let e = r.mapping(node, path, known: ["algorithmName", "algorithmSettings"]) else { return nil }
+        let name = r.string(e["algorithmName"], "\(path).algorithmName", required: true)
+        if let name, !name.isEmpty, StoppingRuleRegistry.types[name] == nil {
+            let hint = closest(name, in: StoppingRuleRegistry.names).map { "did you mean \($0)? " } ?? ""
+            r.problem("\(path).algorithmName", "unknown early stopping algorithm \"\(name)\"; \(hint)known: "
+                      + StoppingRuleRegistry.names.joined(separator: ", "), at: e["algorithmName"])
+        }
+        var settings: [AlgorithmSpec.Setting] = []
+        var settingNames = Set<String>()
+        var settingItems: [Int] = []
+        let items = r.sequence(e["algorithmSettings"], "\(path).algorithmSettings")
+        for (i, item) in items.enumerated() {
+            let itemPath = "\(path).algorithmSettings[\(i)]"
+            guard let s = r.mapping(item, itemPath, known: ["name", "value"]) else { continue }
+            guard let settingName = r.string(s["name"], "\(itemPath).name", required: true),
+                  let value = r.string(s["value"], "\(itemPath).value", required: true) else { continue }
+            if !settingNames.insert(settingName).inserted {
+                r.problem("\(itemPath).name", "\"\(settingName)\" is set twice", at: s["name"])
+            }
+            settings.append(AlgorithmSpec.Setting(name: settingName, value: value))
+            settingItems.append(i)
+        }
+        guard let name, StoppingRuleRegistry.types[name] != nil else { return nil }
+        let spec = EarlyStoppingSpec(algorithmName: name, settings: settings)
+        do {
+            _ = try StoppingRuleRegistry.make(name, context: StoppingContext(settings: spec.settingsByName, maximize: maximize))
+        } catch SuggesterError.invalidSetting(let setting, let message) {
+            let index = settings.firstIndex { $0.name == setting }.map { settingItems[$0] }
+            r.problem("\(path).algorithmSettings\(index.map { "[\($0)]" } ?? "")", "\(setting): \(message)",
+                      at: index.map { items[$0] } ?? node)
+            return nil
+        } catch {
+            r.problem(path, "\(error)", at: node)
+            return nil
+        }
+        return spec
     }
 
     /// Lets the suggester check its settings against the space, and places its complaint.

@@ -13,6 +13,8 @@ public struct ExperimentSpec: Codable, Sendable, Hashable {
     public var maxFailedTrialCount: Int?
     public var trialTemplate: TrialTemplateSpec
     public var metricsCollector: MetricsCollectorSpec
+    /// `spec.earlyStopping`: the rule that stops hopeless trials while they run, if any.
+    public var earlyStopping: EarlyStoppingSpec?
 
     /// The search space the suggesters see.
     public var searchSpace: SearchSpace {
@@ -76,6 +78,17 @@ public struct AlgorithmSpec: Codable, Sendable, Hashable {
         public var name: String
         public var value: String
     }
+
+    public var settingsByName: [String: String] {
+        Dictionary(settings.map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last })
+    }
+}
+
+/// `spec.earlyStopping`.
+public struct EarlyStoppingSpec: Codable, Sendable, Hashable {
+    public var algorithmName: String
+    /// `algorithmSettings`, in spec order.
+    public var settings: [AlgorithmSpec.Setting]
 
     public var settingsByName: [String: String] {
         Dictionary(settings.map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last })

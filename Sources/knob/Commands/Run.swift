@@ -127,13 +127,16 @@ final class ProgressPrinter: @unchecked Sendable {
             let total = spec.maxTrialCount.map { "/\($0)" } ?? ""
             let metric = spec.objective.objectiveMetricName
             let result: String
-            if let value = trial.objectiveValue {
+            if trial.state == .earlyStopped {
+                // Why it stopped, with the numbers; its best value is in the message.
+                result = trial.message
+            } else if let value = trial.objectiveValue {
                 result = "\(metric)=\(formatValue(value))"
             } else {
                 result = trial.message.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? trial.message
             }
             let bestText = best.flatMap { b in b.objectiveValue.map { "best \(metric)=\(formatValue($0)) (\(b.name))" } } ?? "no best yet"
-            let state = trial.state.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)
+            let state = trial.state.rawValue.count >= 10 ? trial.state.rawValue : trial.state.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)
             print("[\(completed)\(total)] \(trial.name)  \(state) \(result)  \(assignmentText(trial.assignments))  | \(bestText)")
             if trial.state == .failed || trial.state == .metricsUnavailable {
                 for line in trial.message.split(separator: "\n").dropFirst() { print("        \(line)") }

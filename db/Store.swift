@@ -316,8 +316,11 @@ public struct Store: Sendable {
     /// Records metric reports read from a trial's log, and how far the log has been read; returns
     /// the row id of the first report (the batch's ids follow it in order).
     @discardableResult
-    public func appendReports(_ trialId: Int64, reports: [MetricRecord], logOffset: Int64) async throws -> Int64? {
-        try await writer.write { db in
+    public func appendReports(_ trialId: Int64, reports: [MetricRecord], logOffset: Int64,
+                              observation: [MetricSummary]? = nil) async throws -> Int64? {
+        // The running trial's observation so far, so that readers see its latest values while it runs.
+        let observationJSON = try observation.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+        return try await writer.write { db in
             // One prepared statement for the whole batch, in the same transaction as the offset.
             let insert = try db.cachedStatement(sql: "INSERT INTO metric (trialId, name, value, text, step, timestamp) VALUES (?, ?, ?, ?, ?, ?)")
             // The reports of one read share their time, unless their lines carried one: the text of a
@@ -329,7 +332,11 @@ public struct Store: Sendable {
                 try insert.execute(arguments: [trialId, report.name, report.value, report.text, report.step, time!.value])
                 if first == nil { first = db.lastInsertedRowID }
             }
-            try db.execute(sql: "UPDATE trial SET logOffset = ? WHERE id = ?", arguments: [logOffset, trialId])
+            if let observationJSON {
+                try db.execute(sql: "UPDATE trial SET logOffset = ?, observation = ? WHERE id = ?", arguments: [logOffset, observationJSON, trialId])
+            } else {
+                try db.execute(sql: "UPDATE trial SET logOffset = ? WHERE id = ?", arguments: [logOffset, trialId])
+            }
             return first
         }
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Knob
 import KnobClient
+import Kubernetes
 import Store
 import Testing
 
@@ -131,6 +132,46 @@ func curveSpec(name: String, curves: [String], rule: String, settings: [String: 
         #expect(listed.map { $0["state"] as? String } == ["Succeeded", "EarlyStopped", "Succeeded", "EarlyStopped"])
     }
 
+    /// medianstop on batch/v1 Jobs, as Katib's example runs it: the 2nd trial is below the 1st's
+    /// average at step 2, so its Job is deleted (and its pod with it), and `knob validate --render`
+    /// shows the Job the trials get.
+    @Test func knobdStopsJobsBelowTheMedian() async throws {
+        let cluster = try await KubeCluster.start()
+        defer { cluster.stop() }
+        let script = curveTrainer.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n")
+        let template = """
+                primaryContainerName: training-container
+                trialSpec:
+                  apiVersion: batch/v1
+                  kind: Job
+                  spec:
+                    template:
+                      spec:
+                        containers:
+                          - name: training-container
+                            image: docker.io/kubeflowkatib/mxnet-mnist:v0.15.0
+                            command: ["python3", "-c", "\(script)", "--curve=${trialParameters.curve}"]
+                        restartPolicy: Never
+            """
+        let spec = curveSpec(name: "median-job", curves: ["0.5_0.6_0.7", "0.2_0.3_hold"], rule: "medianstop",
+                             settings: ["min_trials_required": "1", "start_step": "2"], trialTemplate: template)
+        try write(spec, to: "\(cluster.daemon.home)/spec.yaml")
+        let rendered = try await knob(["validate", "-f", "\(cluster.daemon.home)/spec.yaml", "--render"])
+        #expect(rendered.status == 0 && rendered.stdout.contains("kind: Job"), "\(rendered.stdout)\(rendered.stderr)")
+        try await submit(cluster.daemon, spec)
+        let view = try await waitForEnd(cluster.daemon, "median-job")
+        #expect(view["status"] as? String == "Succeeded")
+        #expect(view["earlyStopping"] as? String == "medianstop (min_trials_required=1, start_step=2)")
+        let trials = try await storedTrials(cluster.daemon.home, "median-job")
+        #expect(trials.map(\.trial.state) == [.succeeded, .earlyStopped])
+        #expect(trials[1].trial.message == "accuracy 0.3 at step 2 is below the median 0.55 of 1 completed trial at that step")
+        let remaining = try await podNames(cluster.server, settlingOn: [])
+        #expect(remaining.isEmpty, "pods left: \(remaining)")
+        let jobs = try await cluster.server.client.request("GET", "/apis/batch/v1/namespaces/default/jobs")
+        #expect(((jobs["items"] as? [[String: Any]]) ?? []).isEmpty, "jobs left: \(jobs)")
+    }
+
     /// knobd is killed with SIGKILL while it stops a trial (the trial ignores SIGTERM, so the stop
     /// waits out its grace). After a restart the trial ends EarlyStopped exactly once, with the
     /// reason decided before the crash, and every line it printed is stored once.
@@ -189,4 +230,45 @@ func livingProcesses(inGroup pgid: Int32) -> Int {
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         return fields.count > 2 && fields[0] != "Z" && Int32(fields[2]) == pgid
     }.count
+}
+
+@Suite struct LiveObservationTests {
+    /// A running trial's reports show in its observation as they are stored, and `knob watch`
+    /// shows its latest objective instead of `-`.
+    @Test func watchShowsTheLatestObjectiveOfRunningTrials() async throws {
+        let dir = makeTemporaryDirectory()
+        try write(curveTrainer, to: "\(dir)/trainer.py")
+        try write(curveSpec(name: "live", curves: ["0.5_0.625_hold"], rule: "medianstop", settings: [:]), to: "\(dir)/spec.yaml")
+        let home = "\(dir)/home"
+        let run = try await LocalRunner().start(TrialLaunch(
+            experimentName: "tests", trialName: "run", argv: [knobExecutable, "run", "-f", "\(dir)/spec.yaml", "--home", home],
+            workingDirectory: dir, environment: [:], logPath: "\(dir)/run.log", trialDirectory: "\(dir)/run"))
+        defer { Task { await run.terminate(grace: .seconds(5)) } }
+        var observed: [String: Any]?
+        for _ in 0..<200 {
+            let listed = try? json(try await knob(["trials", "live", "--home", home, "-o", "json"]).stdout) as? [[String: Any]]
+            if let trial = listed?.first, trial["state"] as? String == "Running",
+               let accuracy = (trial["observation"] as? [[String: Any]])?.first(where: { $0["name"] as? String == "accuracy" }),
+               accuracy["count"] as? Int == 2 {
+                observed = accuracy
+                break
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let accuracy = try #require(observed, "the running trial's observation never showed its 2 reports")
+        #expect(accuracy["latest"] as? Double == 0.625 && accuracy["max"] as? Double == 0.625 && accuracy["min"] as? Double == 0.5)
+
+        let watch = try await LocalRunner().start(TrialLaunch(
+            experimentName: "tests", trialName: "watch", argv: [knobExecutable, "watch", "live", "--home", home, "--interval", "0.2"],
+            workingDirectory: dir, environment: [:], logPath: "\(dir)/watch.log", trialDirectory: "\(dir)/watch"))
+        var screen = ""
+        for _ in 0..<100 {
+            screen = (try? String(contentsOfFile: "\(dir)/watch.log", encoding: .utf8)) ?? ""
+            if screen.contains("Trials (latest") { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        await watch.terminate(grace: .seconds(1))
+        let line = screen.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("live-1 ") }.map(String.init) ?? ""
+        #expect(line.contains("Running") && line.contains("0.625 (2 reports)"), "watch showed:\n\(screen)")
+    }
 }

@@ -304,3 +304,112 @@ func problems(_ text: String) -> [String] {
         #expect(problems(text) == [])
     }
 }
+
+/// Katib's medianstop example as a user brings it: a Job trial, settings as strings.
+let katibMedianStopSpec = """
+    apiVersion: kubeflow.org/v1beta1
+    kind: Experiment
+    metadata:
+      namespace: kubeflow
+      name: median-stop
+    spec:
+      objective:
+        type: maximize
+        goal: 0.99
+        objectiveMetricName: Validation-accuracy
+        additionalMetricNames: [Train-accuracy]
+      algorithm:
+        algorithmName: random
+      earlyStopping:
+        algorithmName: medianstop
+        algorithmSettings:
+          - name: min_trials_required
+            value: "1"
+          - name: start_step
+            value: "2"
+      parallelTrialCount: 2
+      maxTrialCount: 15
+      maxFailedTrialCount: 3
+      parameters:
+        - name: lr
+          parameterType: double
+          feasibleSpace: {min: "0.01", max: "0.5"}
+        - name: num-epochs
+          parameterType: int
+          feasibleSpace: {min: "3", max: "4"}
+      trialTemplate:
+        retain: true
+        primaryContainerName: training-container
+        trialParameters:
+          - {name: learningRate, description: Learning rate for the training model, reference: lr}
+          - {name: numberEpochs, description: Number of epochs to train the model, reference: num-epochs}
+        trialSpec:
+          apiVersion: batch/v1
+          kind: Job
+          spec:
+            template:
+              spec:
+                containers:
+                  - name: training-container
+                    image: docker.io/kubeflowkatib/mxnet-mnist:v0.15.0
+                    command: ["python3", "/opt/mxnet-mnist/mnist.py", "--batch-size=64",
+                              "--lr=${trialParameters.learningRate}", "--num-epochs=${trialParameters.numberEpochs}"]
+                restartPolicy: Never
+    """
+
+@Suite struct EarlyStoppingSpecTests {
+    @Test func katibsMedianStopExampleParses() throws {
+        let spec = try ExperimentSpec.parse(katibMedianStopSpec)
+        #expect(spec.earlyStopping == EarlyStoppingSpec(algorithmName: "medianstop", settings: [
+            .init(name: "min_trials_required", value: "1"), .init(name: "start_step", value: "2"),
+        ]))
+        #expect(spec.earlyStopping?.summary == "medianstop (min_trials_required=1, start_step=2)")
+    }
+
+    @Test func aSpecWithoutEarlyStoppingHasNone() throws {
+        #expect(try ExperimentSpec.parse(katibJobSpec).earlyStopping == nil)
+        // A stored spec from before early stopping existed decodes without it.
+        var json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(try ExperimentSpec.parse(katibMedianStopSpec))) as! [String: Any]
+        json["earlyStopping"] = nil
+        let old = try JSONDecoder().decode(ExperimentSpec.self, from: JSONSerialization.data(withJSONObject: json))
+        #expect(old.earlyStopping == nil && old.name == "median-stop")
+    }
+
+    @Test func badRulesAndSettingsAreNamedWithTheirPath() {
+        let withRule = { (block: String) in
+            katibMedianStopSpec.replacingOccurrences(of: """
+                  earlyStopping:
+                    algorithmName: medianstop
+                    algorithmSettings:
+                      - name: min_trials_required
+                        value: "1"
+                      - name: start_step
+                        value: "2"
+                """, with: block)
+        }
+        #expect(problems(withRule("  earlyStopping:\n    algorithmName: medianstp")) == [
+            "spec.earlyStopping.algorithmName: unknown early stopping algorithm \"medianstp\"; did you mean medianstop? known: medianstop, successivehalving",
+        ])
+        #expect(problems(withRule("""
+              earlyStopping:
+                algorithmName: medianstop
+                algorithmSettings:
+                  - {name: start_step, value: "4"}
+                  - {name: start_step, value: "0"}
+            """)).first == "spec.earlyStopping.algorithmSettings[1].name: \"start_step\" is set twice")
+        #expect(problems(withRule("""
+              earlyStopping:
+                algorithmName: medianstop
+                algorithmSettings:
+                  - {name: min_trials_required, value: "3"}
+                  - {name: start_step, value: "-1"}
+            """)) == ["spec.earlyStopping.algorithmSettings[1]: start_step: \"-1\" is not a whole number in 1...1000000000"])
+        #expect(problems(withRule("""
+              earlyStopping:
+                algorithmName: successivehalving
+                algorithmSettings:
+                  - {name: eta, value: "3"}
+            """)) == ["spec.earlyStopping.algorithmSettings[0]: eta: not a setting of successivehalving; it accepts min_early_stopping_rate, min_resource, reduction_factor"])
+        #expect(problems(withRule("  earlyStopping:\n    algorithmSettings: []")) == ["spec.earlyStopping.algorithmName: is required"])
+    }
+}

@@ -10,7 +10,9 @@ which knob's default metrics collector reads (accuracy and loss on the test set)
 
 Data: --data names a Keras-layout mnist.npz (x_train, y_train, x_test, y_test) or a folder of
 MNIST IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-…; gzipped or not).
-By default it is Fashion-MNIST from Debian's dataset-fashion-mnist package.
+By default it is Fashion-MNIST from Debian's dataset-fashion-mnist package. A folder's files are
+decompressed once into ~/.cache/knob-mnist (or $XDG_CACHE_HOME/knob-mnist), about 55 MB, and
+memory-mapped by later trials, which then start in a fraction of a second.
 """
 
 import argparse
@@ -49,6 +51,37 @@ def find_idx(folder, stem):
     raise FileNotFoundError(f"{folder} has no {stem} (or {stem}.gz)")
 
 
+def cached_data(source):
+    """The four arrays of an IDX folder, decompressed once into the user's cache and memory-mapped
+    after that (trials of an experiment all read the same files); None when there is no cache."""
+    try:
+        stamp = max(int(os.stat(os.path.join(source, name)).st_mtime) for name in os.listdir(source))
+        cache = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "knob-mnist",
+                             f"{os.path.basename(os.path.normpath(source))}-{stamp}")
+        names = ("x_train", "y_train", "x_test", "y_test")
+        if not all(os.path.exists(os.path.join(cache, n + ".npy")) for n in names):
+            arrays = load_idx_folder(source)
+            os.makedirs(cache, exist_ok=True)
+            for name, array in zip(names, arrays):
+                # Written under a temporary name and renamed, so that a trial never reads half a file.
+                temporary = os.path.join(cache, f".{name}.{os.getpid()}.npy")
+                np.save(temporary, array)
+                os.replace(temporary, os.path.join(cache, name + ".npy"))
+            return arrays
+        return tuple(np.load(os.path.join(cache, n + ".npy"), mmap_mode="r") for n in names)
+    except OSError:
+        return None
+
+
+def load_idx_folder(source):
+    return (
+        read_idx(find_idx(source, "train-images-idx3-ubyte")),
+        read_idx(find_idx(source, "train-labels-idx1-ubyte")),
+        read_idx(find_idx(source, "t10k-images-idx3-ubyte")),
+        read_idx(find_idx(source, "t10k-labels-idx1-ubyte")),
+    )
+
+
 def load_data(source):
     if not os.path.exists(source):
         hint = (
@@ -61,12 +94,7 @@ def load_data(source):
         with np.load(source) as npz:
             return npz["x_train"], npz["y_train"], npz["x_test"], npz["y_test"]
     try:
-        return (
-            read_idx(find_idx(source, "train-images-idx3-ubyte")),
-            read_idx(find_idx(source, "train-labels-idx1-ubyte")),
-            read_idx(find_idx(source, "t10k-images-idx3-ubyte")),
-            read_idx(find_idx(source, "t10k-labels-idx1-ubyte")),
-        )
+        return cached_data(source) or load_idx_folder(source)
     except (FileNotFoundError, ValueError) as error:
         sys.exit(f"error: {error}")
 
@@ -74,7 +102,8 @@ def load_data(source):
 def prepare(images, labels, limit):
     if limit:
         images, labels = images[:limit], labels[:limit]
-    x = images.reshape(len(images), -1).astype(np.float32) / 255.0
+    # One pass, straight into float32 (the same values as astype then divide, without the copy).
+    x = np.divide(images.reshape(len(images), -1), np.float32(255), dtype=np.float32)
     return x, labels.astype(np.int64)
 
 

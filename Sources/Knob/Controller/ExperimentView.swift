@@ -27,6 +27,8 @@ public struct ExperimentView: Codable, Sendable {
     public var reason: String
     public var message: String
     public var algorithm: String
+    /// `medianstop (min_trials_required=3, start_step=4)`, when the spec has early stopping.
+    public var earlyStopping: String?
     /// `maximize accuracy`.
     public var objective: String
     public var goal: Double?
@@ -52,7 +54,7 @@ public struct ExperimentView: Codable, Sendable {
         let events = try await eventLimit.asyncMap { try await store.events(of: experiment.id!, limit: $0) }
         return ExperimentView(
             name: experiment.name, status: experiment.status.rawValue, reason: experiment.reason, message: experiment.message,
-            algorithm: spec.algorithm.algorithmName, objective: "\(spec.objective.type.rawValue) \(spec.objective.objectiveMetricName)",
+            algorithm: spec.algorithm.algorithmName, earlyStopping: spec.earlyStopping?.summary, objective: "\(spec.objective.type.rawValue) \(spec.objective.objectiveMetricName)",
             goal: spec.objective.goal,
             budget: Budget(maxTrialCount: spec.maxTrialCount, parallelTrialCount: spec.parallelTrialCount,
                            maxFailedTrialCount: spec.maxFailedTrialCount),
@@ -66,6 +68,13 @@ public struct ExperimentView: Codable, Sendable {
     /// Running (or about to) with no controller driving it: it makes no progress by itself.
     public var isStranded: Bool {
         (status == "Running" || status == "Created") && driven == false
+    }
+}
+
+extension EarlyStoppingSpec {
+    /// `medianstop (min_trials_required=3, start_step=4)`; the settings as the spec gives them.
+    public var summary: String {
+        settings.isEmpty ? algorithmName : "\(algorithmName) (\(settings.map { "\($0.name)=\($0.value)" }.joined(separator: ", ")))"
     }
 }
 

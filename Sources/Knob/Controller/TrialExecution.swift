@@ -159,7 +159,7 @@ struct TrialExecution: Sendable {
                 }
             }
             guard !records.isEmpty else { return nil }
-            let first = try? await store.appendReports(trialId, reports: records, logOffset: lines.consumed)
+            let first = try? await store.appendReports(trialId, reports: records, logOffset: lines.consumed, observation: observation.metrics)
             guard let stopper, let first = first ?? nil else { return nil }
             var points: [TrialCurve.Point] = []
             for (index, record) in records.enumerated() where record.name == stopper.metric {

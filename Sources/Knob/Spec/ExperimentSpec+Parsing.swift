@@ -327,12 +327,13 @@ extension ExperimentSpec {
             settings.append(AlgorithmSpec.Setting(name: settingName, value: value))
             settingItems.append(i)
         }
-        guard let name, StoppingRuleRegistry.types[name] != nil else { return nil }
+        // A setting given twice is its own problem; which value the rule would take is moot.
+        guard let name, StoppingRuleRegistry.types[name] != nil, settingNames.count == settings.count else { return nil }
         let spec = EarlyStoppingSpec(algorithmName: name, settings: settings)
         do {
             _ = try StoppingRuleRegistry.make(name, context: StoppingContext(settings: spec.settingsByName, maximize: maximize))
         } catch SuggesterError.invalidSetting(let setting, let message) {
-            let index = settings.firstIndex { $0.name == setting }.map { settingItems[$0] }
+            let index = settings.lastIndex { $0.name == setting }.map { settingItems[$0] }
             r.problem("\(path).algorithmSettings\(index.map { "[\($0)]" } ?? "")", "\(setting): \(message)",
                       at: index.map { items[$0] } ?? node)
             return nil

@@ -182,9 +182,10 @@ struct Watch: AsyncParsableCommand {
                     throw ExitCode(1)
                 }
                 let trials = try await source.trials(name)
+                let metric = String(view.objective.split(separator: " ").last ?? "")
                 let recent = trials.suffix(15).map { trial in
                     "  \(trial.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(trial.state.rawValue.padding(toLength: 18, withPad: " ", startingAt: 0)) "
-                        + "\(trial.objectiveValue.map(formatValue) ?? "-")  \(assignmentText(trial.assignments))"
+                        + "\(objectiveText(trial, metric: metric))  \(assignmentText(trial.assignments))"
                 }
                 let screen = describe(view, events: 5) + "\nTrials (latest \(recent.count)):\n" + recent.joined(separator: "\n")
                 // In a terminal: redraw in place; elsewhere: one block per refresh.
@@ -194,6 +195,14 @@ struct Watch: AsyncParsableCommand {
             }
         }
     }
+}
+
+/// A trial's objective for `watch`: its value once it has ended; while it runs, the latest value it
+/// reported and how many reports it has made (`0.8123 (4 reports)`); `-` before the first.
+func objectiveText(_ trial: TrialRecord, metric: String) -> String {
+    if let value = trial.objectiveValue { return formatValue(value) }
+    guard trial.state == .running, let latest = trial.observation.first(where: { $0.name == metric }) else { return "-" }
+    return "\(formatValue(latest.latest)) (\(latest.count) report\(latest.count == 1 ? "" : "s"))"
 }
 
 /// Tells when an experiment that should progress has nothing driving it, so that `wait` and

@@ -33,7 +33,7 @@ func describe(_ view: ExperimentView, events limit: Int) -> String {
     var lines = [
         "Name:       \(view.name)",
         "Status:     \(view.status) (\(view.reason)): \(view.message)",
-        "Algorithm:  \(view.algorithm)",
+        "Algorithm:  \(view.algorithm)\(view.earlyStopping.map { ", early stopping \($0)" } ?? "")",
         "Objective:  \(view.objective)\(view.goal.map { ", goal \(formatValue($0))" } ?? "")",
         "Budget:     \(budget.maxTrialCount.map(String.init) ?? "unlimited") trials, \(budget.parallelTrialCount) in parallel, "
             + (budget.maxFailedTrialCount.map { "\($0) failures allowed" } ?? "no failure limit"),

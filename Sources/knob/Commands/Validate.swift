@@ -33,7 +33,7 @@ struct Validate: AsyncParsableCommand {
             _ = try renderFirstTrial(spec)  // a trialSpec knob cannot run is a problem of the spec
             let runner = spec.trialTemplate.command != nil ? "local trials" : "Kubernetes trials (a \(trialSpecKind(spec)))"
             print("\(file): valid experiment \(spec.name): \(spec.parameters.count) parameter\(spec.parameters.count == 1 ? "" : "s"), "
-                  + "\(spec.algorithm.algorithmName), \(spec.objective.type.rawValue) \(spec.objective.objectiveMetricName), \(runner)")
+                  + "\(spec.algorithm.algorithmName)\(spec.earlyStopping.map { ", early stopping \($0.algorithmName)" } ?? ""), \(spec.objective.type.rawValue) \(spec.objective.objectiveMetricName), \(runner)")
         } catch let error as SpecError {
             if outputOptions.output == .json {
                 print(try jsonText(ValidationResult(valid: false, problems: error.problems.map {

@@ -1,6 +1,7 @@
 import Foundation
 import KnobAlgorithms
 import Store
+import Synchronization
 
 /// A flag that tells running trials to stop, with why; or to be left running (`detach`) for
 /// another process to adopt, as when the daemon shuts down.
@@ -8,11 +9,14 @@ import Store
 /// A `request` (a user's stop) ends the experiment. The controller also stops its trials by itself
 /// (`stopTrials`) when the experiment ends or the controller cannot go on; that stop lasts for one
 /// run of the controller, so that a controller started again on the same signal is not stopped.
-public final class StopSignal: @unchecked Sendable {
-    private let lock = NSLock()
-    private var _reason: String?
-    private var _trialsReason: String?
-    private var _detached = false
+public final class StopSignal: Sendable {
+    private struct State {
+        var reason: String?
+        var trialsReason: String?
+        var detached = false
+    }
+
+    private let state = Mutex(State())
     /// Told of every change, so that the controller looks at once.
     let wakeup = Wakeup()
 
@@ -21,54 +25,40 @@ public final class StopSignal: @unchecked Sendable {
     /// Stops following trials without ending them: they keep running, unrecorded, for a later
     /// process to adopt.
     public func detach() {
-        lock.lock()
-        _detached = true
-        lock.unlock()
+        state.withLock { $0.detached = true }
         wakeup.wake()
     }
 
     public var isDetached: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return _detached
+        state.withLock { $0.detached }
     }
 
     /// Asks every trial watching this signal to stop. The first reason given is kept.
     public func request(_ reason: String) {
-        lock.lock()
-        if _reason == nil { _reason = reason }
-        lock.unlock()
+        state.withLock { if $0.reason == nil { $0.reason = reason } }
         wakeup.wake()
     }
 
     public var reason: String? {
-        lock.lock()
-        defer { lock.unlock() }
-        return _reason
+        state.withLock { $0.reason }
     }
 
     public var isRequested: Bool { reason != nil }
 
     /// Why running trials must stop now: a request, or the controller ending them.
     var trialStopReason: String? {
-        lock.lock()
-        defer { lock.unlock() }
-        return _reason ?? _trialsReason
+        state.withLock { $0.reason ?? $0.trialsReason }
     }
 
     /// Stops the running trials without asking the experiment to stop. The first reason is kept.
     func stopTrials(_ reason: String) {
-        lock.lock()
-        if _trialsReason == nil { _trialsReason = reason }
-        lock.unlock()
+        state.withLock { if $0.trialsReason == nil { $0.trialsReason = reason } }
         wakeup.wake()
     }
 
     /// Forgets `stopTrials`, for a new run of the controller.
     func resetTrialStop() {
-        lock.lock()
-        _trialsReason = nil
-        lock.unlock()
+        state.withLock { $0.trialsReason = nil }
     }
 }
 

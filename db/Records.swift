@@ -24,6 +24,15 @@ public enum TrialState: String, Codable, Sendable, CaseIterable, DatabaseValueCo
     case killed = "Killed"
 
     public var isFinished: Bool { self != .pending && self != .running }
+    /// How an event says the trial ended: `trial mnist-3 stopped early: …`.
+    public var eventVerb: String {
+        switch self {
+        case .earlyStopped: "stopped early"
+        case .metricsUnavailable: "ended without metrics"
+        default: rawValue.lowercased()
+        }
+    }
+
     /// Counts toward `maxFailedTrialCount`.
     public var countsAsFailure: Bool { self == .failed || self == .metricsUnavailable }
 }

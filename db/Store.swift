@@ -348,7 +348,7 @@ public struct Store: Sendable {
             guard let record = try TrialRecord.fetchOne(db, key: trialId), !record.state.isFinished, record.stopping == nil else { return false }
             let json = String(decoding: try JSONEncoder().encode(stopping), as: UTF8.self)
             try db.execute(sql: "UPDATE trial SET stopping = ? WHERE id = ?", arguments: [json, trialId])
-            try Self.log(db, EventRecord(experimentId: record.experimentId, kind: "Trial\(stopping.state.rawValue)Decided", trialName: record.name,
+            try Self.log(db, EventRecord(experimentId: record.experimentId, kind: stopping.state == .earlyStopped ? "EarlyStopDecided" : "StopDecided", trialName: record.name,
                                          message: "stopping trial \(record.name): \(stopping.message)"))
             return true
         }
@@ -379,7 +379,7 @@ public struct Store: Sendable {
             record.completedAt = Date()
             try record.update(db)
             try Self.log(db, EventRecord(experimentId: record.experimentId, kind: "Trial\(end.state.rawValue)", trialName: record.name,
-                            message: "trial \(record.name) \(end.state.rawValue.lowercased()): \(end.message)"))
+                            message: "trial \(record.name) \(end.state.eventVerb): \(end.message)"))
             return record
         }
     }

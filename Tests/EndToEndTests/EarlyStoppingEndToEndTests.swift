@@ -210,7 +210,7 @@ func curveSpec(name: String, curves: [String], rule: String, settings: [String: 
         #expect(stopped.trial.objectiveValue == 0.1)
         let events = try await storedEvents(home, "crash").filter { $0.trialName == stopped.trial.name }
         #expect(events.filter { $0.kind == "TrialEarlyStopped" }.count == 1, "\(events.map(\.kind))")
-        #expect(events.filter { $0.kind == "TrialEarlyStoppedDecided" }.count == 1, "\(events.map(\.kind))")
+        #expect(events.filter { $0.kind == "EarlyStopDecided" }.count == 1, "\(events.map(\.kind))")
         // Every report line of its log is stored, once, in order.
         let log = try String(contentsOfFile: try #require(stopped.trial.logPath), encoding: .utf8)
         let printed = log.split(separator: "\n").filter { $0.contains("accuracy=") }.count

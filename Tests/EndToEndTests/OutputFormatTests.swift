@@ -334,3 +334,46 @@ enum Golden {
         #expect(events.status == 2 && events.stderr.contains("--events takes 0 or more, found -1"), "\(events.stderr)")
     }
 }
+
+/// The README's command table says what `--help` says: a row for every command, and in it every
+/// option the command takes (those every command shares are described once, above the table).
+@Suite struct ReadmeCommandTableTests {
+    static let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../README.md").standardized.path
+    /// Described once for all commands (the connection and home), or in their own section (Kubernetes).
+    static let shared: Set<String> = ["--home", "--socket", "--server", "--token-file", "--version", "--help"]
+    static let documentedElsewhere: Set<String> = ["--kubeconfig", "--context", "--namespace", "--pod-pending-timeout"]
+
+    @Test func everyCommandAndOptionInHelpIsInTheTable() async throws {
+        let text = try String(contentsOfFile: Self.readme, encoding: .utf8)
+        // The first cell of each row, by the commands it names (`knob stop NAME` / `knob resume NAME`).
+        var rows: [String: String] = [:]
+        for line in text.split(separator: "\n") where line.hasPrefix("| `knob ") {
+            // Cells are split at unescaped bars; `json\|yaml` stays in its cell.
+            let cell = String(line.replacingOccurrences(of: "\\|", with: "¦").dropFirst(2).prefix { $0 != "|" }).replacingOccurrences(of: "¦", with: "|")
+            for match in cell.matches(of: /`knob ([a-z-]+)/) { rows[String(match.1)] = cell }
+        }
+        let help = try await knob(["--help"]).stdout
+        let section = try #require(help.components(separatedBy: "SUBCOMMANDS:").last)
+        let commands = section.split(separator: "\n").compactMap { line in
+            line.hasPrefix("  ") && !line.hasPrefix("   ") ? line.split(separator: " ").first.map(String.init) : nil
+        }.filter { $0 != "See" }
+        #expect(commands.count > 10, "\(help)")
+        for command in commands {
+            guard let row = rows[command] else {
+                Issue.record("the README's command table has no row for knob \(command)")
+                continue
+            }
+            let usage = try await knob([command, "--help"]).stdout
+            let options = Set(usage.matches(of: /(?m)^\s+(?:-[a-z], )?(--[a-z][a-z-]*)/).map { String($0.1) })
+            for option in options.subtracting(Self.shared) {
+                if Self.documentedElsewhere.contains(option) {
+                    #expect(text.contains("`\(option)"), "the README does not mention \(option) (knob \(command))")
+                    continue
+                }
+                let short = option == "--output" ? "-o" : option == "--file" ? "-f" : option == "--follow" ? "-f" : option
+                #expect(row.contains(option) || row.contains(short + " ") || row.contains(short + "]") || row.contains("[" + short),
+                        "the README's row for knob \(command) does not show \(option): \(row)")
+            }
+        }
+    }
+}

@@ -100,6 +100,7 @@ let package = Package(
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: upcoming
         ),
-        .testTarget(name: "EndToEndTests", dependencies: ["Knob", "Store", "KnobClient", "Kubernetes", "knob", "knobd"], swiftSettings: upcoming),
+        .testTarget(name: "EndToEndTests", dependencies: ["Knob", "Store", "KnobClient", "Kubernetes", "knob", "knobd"], exclude: ["Golden"],
+                    swiftSettings: upcoming),
     ]
 )

@@ -24,6 +24,11 @@ struct API: Sendable {
         v1.delete(":name") { _, context in try await delete(context) }
         v1.post(":name/stop") { _, context in try await stop(context) }
         v1.post(":name/resume") { _, context in try await resume(context) }
+        v1.get(":name/spec") { _, context in
+            // Exactly as submitted; YAML reads JSON too.
+            Response(status: .ok, headers: [.contentType: "application/yaml"],
+                     body: ResponseBody(byteBuffer: ByteBuffer(string: try await experiment(context).specText)))
+        }
         v1.get(":name/optimal") { _, context in
             let experiment = try await experiment(context)
             return try json(["currentOptimalTrial": OptimalTrial(try await store.optimalTrial(of: experiment))])

@@ -48,6 +48,33 @@ enum DataSource {
         }
     }
 
+    /// Runs `body`; when it fails because no experiment has that name, the error names the
+    /// existing experiments closest to `name`.
+    @discardableResult
+    func naming<T>(_ name: String, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error where Self.saysNoExperiment(error) {
+            let names = (try? await experimentNames()) ?? []
+            throw NoExperiment(name: name, nearest: closest(name, in: names))
+        }
+    }
+
+    static func saysNoExperiment(_ error: any Error) -> Bool {
+        switch error {
+        case StoreError.experimentNotFound: return true
+        case KnobClient.ClientError.api(404, "NotFound", let message): return message.hasPrefix("no experiment")
+        default: return false
+        }
+    }
+
+    func experimentNames() async throws -> [String] {
+        switch self {
+        case .daemon: return try await experiments().map(\.name)
+        case .store(let store): return try await store.experiments().map(\.name)
+        }
+    }
+
     func experiments() async throws -> [ExperimentView] {
         switch self {
         case .daemon(let client):
@@ -60,16 +87,42 @@ enum DataSource {
     }
 
     func experiment(_ name: String, events: Int? = nil) async throws -> ExperimentView {
-        switch self {
-        case .daemon(let client):
-            return try APIJSON.decoder.decode(ExperimentView.self, from: try await client.request("GET", "/v1/experiments/\(name)").body)
-        case .store(let store):
-            return try await ExperimentView.load(try await store.requireExperiment(name), store: store, events: events)
+        try await naming(name) {
+            switch self {
+            case .daemon(let client):
+                return try APIJSON.decoder.decode(ExperimentView.self, from: try await client.request("GET", "/v1/experiments/\(name)").body)
+            case .store(let store):
+                return try await ExperimentView.load(try await store.requireExperiment(name), store: store, events: events)
+            }
         }
+    }
+
+    /// The experiment's spec as it was given.
+    func specText(_ name: String) async throws -> String {
+        try await naming(name) {
+            switch self {
+            case .daemon(let client):
+                return String(decoding: try await client.request("GET", "/v1/experiments/\(name)/spec").body, as: UTF8.self)
+            case .store(let store):
+                return try await store.requireExperiment(name).specText
+            }
+        }
+    }
+
+    /// The experiment as Katib's `Experiment` object.
+    func katibExperiment(_ name: String, events: Int? = nil) async throws -> KatibExperiment {
+        var view = try await experiment(name, events: events)
+        // knobd answers with its own number of events: keep as many as asked, as the store does.
+        if let events, let all = view.events { view.events = Array(all.suffix(events)) }
+        return try KatibExperiment(view: view, specText: try await specText(name))
     }
 
     /// One trial of an experiment.
     func trial(_ experiment: String, _ trial: String) async throws -> TrialRecord {
+        try await naming(experiment) { try await trialRecord(experiment, trial) }
+    }
+
+    private func trialRecord(_ experiment: String, _ trial: String) async throws -> TrialRecord {
         switch self {
         case .daemon(let client):
             return try await Self.sayingNoTrial(experiment, trial) {
@@ -97,7 +150,9 @@ enum DataSource {
     func log(_ experiment: String, _ trial: String) async throws -> Data {
         switch self {
         case .daemon(let client):
-            return try await client.request("GET", "/v1/experiments/\(experiment)/trials/\(trial)/logs").body
+            return try await naming(experiment) {
+                try await client.request("GET", "/v1/experiments/\(experiment)/trials/\(trial)/logs").body
+            }
         case .store:
             let record = try await self.trial(experiment, trial)
             return record.logPath.flatMap { FileManager.default.contents(atPath: $0) } ?? Data()
@@ -105,12 +160,25 @@ enum DataSource {
     }
 
     func trials(_ name: String) async throws -> [TrialRecord] {
-        switch self {
-        case .daemon(let client):
-            return try APIJSON.decoder.decode([TrialRecord].self, from: try await client.request("GET", "/v1/experiments/\(name)/trials").body)
-        case .store(let store):
-            return try await store.trials(of: try await store.requireExperiment(name).id!)
+        try await naming(name) {
+            switch self {
+            case .daemon(let client):
+                return try APIJSON.decoder.decode([TrialRecord].self, from: try await client.request("GET", "/v1/experiments/\(name)/trials").body)
+            case .store(let store):
+                return try await store.trials(of: try await store.requireExperiment(name).id!)
+            }
         }
+    }
+}
+
+/// No experiment has the name a command was given.
+struct NoExperiment: Error, CustomStringConvertible {
+    var name: String
+    /// The existing name closest to it, when one is near.
+    var nearest: String?
+
+    var description: String {
+        "no experiment named \(name); \(nearest.map { "did you mean \($0)? " } ?? "")knob list shows the experiments"
     }
 }
 
@@ -125,10 +193,20 @@ func reportingErrors(_ body: () async throws -> Void) async throws {
         throw error
     } catch let error as CleanExit {
         throw error
+    } catch let error as UsageError {
+        printError("error: \(error)")
+        throw ExitCode(2)
     } catch {
         printError("error: \(userMessage(error))")
         throw ExitCode(1)
     }
+}
+
+/// Wrong usage that shows only once the command runs (ArgumentParser's own checks come first, so
+/// that a mistyped option gets its "did you mean"): `error: …` and exit code 2, as any usage error.
+struct UsageError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// An error as a person reads it: knob's errors say it themselves (their description); a

@@ -83,7 +83,8 @@ func quickSpec(_ name: String, trials: Int = 6, parallel: Int = 2) -> String {
             let waited = try await knob(["wait", name, "--home", home, "--timeout", "60"])
             #expect(waited.status == 0, "\(waited.stdout)\(waited.stderr)")
         }
-        let list = try #require(try json(try await knob(["list", "--home", home, "-o", "json"]).stdout) as? [[String: Any]])
+        let listed = try #require(try json(try await knob(["list", "--home", home, "-o", "json"]).stdout) as? [String: Any])
+        let list = try #require((listed["items"] as? [[String: Any]])?.compactMap { $0["knob"] as? [String: Any] })
         #expect(Set(list.compactMap { $0["name"] as? String }) == ["first", "second"])
         #expect(list.allSatisfy { $0["status"] as? String == "Succeeded" })
         let trials = try #require(try json(try await knob(["trials", "first", "--home", home, "-o", "json"]).stdout) as? [[String: Any]])
@@ -107,7 +108,9 @@ func quickSpec(_ name: String, trials: Int = 6, parallel: Int = 2) -> String {
         let watched = try await knob(["watch", "second", "--home", home, "--interval", "0.2"])
         #expect(watched.status == 0 && watched.stdout.contains("Status:     Succeeded"), "\(watched.stdout)\(watched.stderr)")
         let more = try #require(try json(try await knob(["get", "second", "--home", home, "-o", "json"]).stdout) as? [String: Any])
-        #expect((more["trials"] as? [String: Int])?["Succeeded"] == 6)
+        #expect(((more["knob"] as? [String: Any])?["trials"] as? [String: Int])?["Succeeded"] == 6)
+        #expect((more["status"] as? [String: Any])?["trialsSucceeded"] as? Int == 6)
+        #expect((more["spec"] as? [String: Any])?["maxTrialCount"] as? Int == 6, "the edited budget shows in the spec")
 
         // SIGTERM: a clean stop; the store stays readable without the daemon.
         kill(daemon.pid, SIGTERM)
@@ -245,7 +248,8 @@ final class ChunkLog: @unchecked Sendable {
         defer { kill(daemon.pid, SIGKILL) }
         try write("", to: "\(dir)/go")
         #expect(await run.wait() == .exited(0), "knob run finished the experiment itself")
-        let view = try #require(try json(try await knob(["get", "local", "--home", home, "-o", "json"]).stdout) as? [String: Any])
+        let object = try #require(try json(try await knob(["get", "local", "--home", home, "-o", "json"]).stdout) as? [String: Any])
+        let view = try #require(object["knob"] as? [String: Any])
         #expect(view["status"] as? String == "Succeeded" && view["reason"] as? String == "MaxTrialsReached", "\(view)")
         let log = (try? String(contentsOfFile: "\(home)/knobd.log", encoding: .utf8)) ?? ""
         #expect(log.contains("experiment local is run by another knob process"))

@@ -223,7 +223,7 @@ func tinySpec(name: String, algorithm: String = "random", extra: String = "") ->
         #expect(log.contains("stopping the experiment"))
         for pid in trialPIDs { #expect(!processIsRunning(pid), "trial process \(pid) survived Ctrl-C") }
 
-        let get = try #require(try json(try await knob(["get", "slow", "--home", home, "-o", "json"]).stdout) as? [String: Any])
+        let get = try #require((try json(try await knob(["get", "slow", "--home", home, "-o", "json"]).stdout) as? [String: Any])?["knob"] as? [String: Any])
         #expect(get["status"] as? String == "Stopped" && get["reason"] as? String == "StoppedByUser")
         #expect((get["trials"] as? [String: Int])?["Killed"] == 2)
 
@@ -232,7 +232,7 @@ func tinySpec(name: String, algorithm: String = "random", extra: String = "") ->
         let resumed = try await knob(["run", "-f", "\(dir)/spec.yaml", "--home", home])
         #expect(resumed.status == 0, "\(resumed.stdout)\(resumed.stderr)")
         #expect(resumed.stdout.hasPrefix("resuming experiment slow"))
-        let after = try #require(try json(try await knob(["get", "slow", "--home", home, "-o", "json"]).stdout) as? [String: Any])
+        let after = try #require((try json(try await knob(["get", "slow", "--home", home, "-o", "json"]).stdout) as? [String: Any])?["knob"] as? [String: Any])
         #expect(after["status"] as? String == "Succeeded")
         #expect((after["trials"] as? [String: Int]) == ["Killed": 2, "Succeeded": 4])
     }

@@ -13,4 +13,4 @@ knob=.build/debug/knob
 "$knob" run -f examples/mnist/experiment.yaml --replace
 echo
 echo "the best parameters, as a pipeline would ask for them:"
-"$knob" best mnist --format json
+"$knob" best mnist -o json

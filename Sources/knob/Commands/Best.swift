@@ -7,25 +7,36 @@ struct Best: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print an experiment's best parameters, for a pipeline to use.",
         discussion: """
-            --format json: Katib's currentOptimalTrial (bestTrialName, parameterAssignments, observation.metrics).
-            --format env:  NAME=value lines (names upper-cased, other characters as _), for `eval` or `env $(...)`.
-            --format args: --name=value arguments on one line, for a training command.
+            -o json: Katib's currentOptimalTrial (bestTrialName, parameterAssignments, observation.metrics).
+            -o yaml: the same, as YAML.
+            -o env:  NAME=value lines (names upper-cased, other characters as _), for `eval` or `env $(...)`.
+            -o args: --name=value arguments on one line, for a training command.
             Exit code 1 when no trial has reported the objective yet.
             """
     )
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
-        case json, env, args
+        case json, yaml, env, args
     }
 
     @Argument(help: "The experiment's name.")
     var name: String
 
-    @Option(help: "json, env or args.")
-    var format: Format = .json
+    @Option(name: [.short, .customLong("output")], help: "json (the default), yaml, env or args.")
+    var output: Format?
+
+    /// The name this option had before every command took -o; kept so that scripts keep working.
+    @Option(help: .hidden)
+    var format: Format?
 
     @OptionGroup var homeOptions: HomeOptions
     @OptionGroup var connection: ConnectionOptions
+
+    func validate() throws {
+        if let output, let format, output != format {
+            throw ValidationError("-o \(output.rawValue) and --format \(format.rawValue) disagree; give -o only (--format is its old name)")
+        }
+    }
 
     func run() async throws {
         try await reportingErrors {
@@ -35,9 +46,11 @@ struct Best: AsyncParsableCommand {
                 printError("experiment \(name) has no trial with its objective yet (\(view.status)); see `knob trials \(name)`")
                 throw ExitCode(1)
             }
-            switch format {
+            switch output ?? format ?? .json {
             case .json:
                 print(try jsonText(best))
+            case .yaml:
+                print(try yamlText(best), terminator: "")
             case .env:
                 for assignment in best.parameterAssignments { print("\(envName(assignment.name))=\(shellQuoted(assignment.value))") }
             case .args:

@@ -38,7 +38,7 @@ struct Create: AsyncParsableCommand {
             let response = try await client.request("POST", "/v1/experiments?directory=\(query)", body: Data(text.utf8),
                                                     contentType: "application/yaml")
             let view = try APIJSON.decoder.decode(ExperimentView.self, from: response.body)
-            if try outputOptions.printData(view) { return }
+            if try outputOptions.printData(try KatibExperiment(view: view, specText: text)) { return }
             print("experiment \(spec.name) created and running; follow it with `knob watch \(spec.name)`, wait for it with `knob wait \(spec.name)`")
         }
     }
@@ -54,7 +54,9 @@ struct Stop: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let client = try await daemonClient(connection, home: homeOptions.knobHome)
-            let view = try APIJSON.decoder.decode(ExperimentView.self, from: try await client.request("POST", "/v1/experiments/\(name)/stop").body)
+            let view = try await DataSource.daemon(client).naming(name) {
+                try APIJSON.decoder.decode(ExperimentView.self, from: try await client.request("POST", "/v1/experiments/\(name)/stop").body)
+            }
             print("experiment \(name): \(view.status) (\(view.reason))")
         }
     }
@@ -71,7 +73,7 @@ struct Resume: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let client = try await daemonClient(connection, home: homeOptions.knobHome)
-            try await client.request("POST", "/v1/experiments/\(name)/resume")
+            try await DataSource.daemon(client).naming(name) { try await client.request("POST", "/v1/experiments/\(name)/resume") }
             print("experiment \(name) is running again")
         }
     }
@@ -81,29 +83,36 @@ struct Edit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Change a running experiment's budget; it applies at once.")
 
     @Argument(help: "The experiment's name.") var name: String
-    @Option(help: "The new maxTrialCount.") var maxTrials: Int?
-    @Option(help: "The new parallelTrialCount.") var parallel: Int?
-    @Option(help: "The new maxFailedTrialCount.") var maxFailed: Int?
+    // Unconditional, so that a negative number reaches validate() rather than reading as an option.
+    @Option(parsing: .unconditional, help: "The new maxTrialCount.") var maxTrials: Int?
+    @Option(parsing: .unconditional, help: "The new parallelTrialCount.") var parallel: Int?
+    @Option(parsing: .unconditional, help: "The new maxFailedTrialCount.") var maxFailed: Int?
     @Flag(help: "Apply a budget below what the experiment has already used, although it ends the experiment and kills its running trials.")
     var force = false
     @OptionGroup var homeOptions: HomeOptions
     @OptionGroup var connection: ConnectionOptions
 
     func validate() throws {
-        if maxTrials == nil, parallel == nil, maxFailed == nil {
-            throw ValidationError("say what to change: --max-trials N, --parallel N or --max-failed N")
+        for (flag, value, least) in [("--max-trials", maxTrials, 1), ("--parallel", parallel, 1), ("--max-failed", maxFailed, 0)] {
+            if let value, value < least { throw ValidationError("\(flag) takes a whole number of at least \(least), found \(value)") }
         }
     }
 
     func run() async throws {
         try await reportingErrors {
+            // Here rather than in validate(), which runs first: a mistyped option (--max-trial) is told as such.
+            if maxTrials == nil, parallel == nil, maxFailed == nil {
+                throw UsageError("say what to change: --max-trials N, --parallel N or --max-failed N")
+            }
             let client = try await daemonClient(connection, home: homeOptions.knobHome)
             var patch: [String: Int] = [:]
             patch["maxTrialCount"] = maxTrials
             patch["parallelTrialCount"] = parallel
             patch["maxFailedTrialCount"] = maxFailed
             let body = try JSONSerialization.data(withJSONObject: patch)
-            let view = try APIJSON.decoder.decode(ExperimentView.self, from: try await client.request("PATCH", "/v1/experiments/\(name)\(force ? "?force=true" : "")", body: body).body)
+            let view = try await DataSource.daemon(client).naming(name) {
+                try APIJSON.decoder.decode(ExperimentView.self, from: try await client.request("PATCH", "/v1/experiments/\(name)\(force ? "?force=true" : "")", body: body).body)
+            }
             let b = view.budget
             print("experiment \(name): \(b.maxTrialCount.map(String.init) ?? "unlimited") trials, \(b.parallelTrialCount) in parallel, "
                   + (b.maxFailedTrialCount.map { "\($0) failures allowed" } ?? "no failure limit"))
@@ -245,25 +254,30 @@ struct Logs: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            switch try await DataSource.resolve(connection, home: homeOptions.knobHome) {
-            case .daemon(let client):
-                try await DataSource.sayingNoTrial(name, trial) {
-                    try await client.stream("/v1/experiments/\(name)/trials/\(trial)/logs\(follow ? "?follow=true" : "")") { data in
-                        FileHandle.standardOutput.write(data)
-                    }
+            let source = try await DataSource.resolve(connection, home: homeOptions.knobHome)
+            try await source.naming(name) { try await printLog(source) }
+        }
+    }
+
+    private func printLog(_ source: DataSource) async throws {
+        switch source {
+        case .daemon(let client):
+            try await DataSource.sayingNoTrial(name, trial) {
+                try await client.stream("/v1/experiments/\(name)/trials/\(trial)/logs\(follow ? "?follow=true" : "")") { data in
+                    FileHandle.standardOutput.write(data)
                 }
-            case .store(let store):
-                let experiment = try await store.requireExperiment(name)
-                guard let record = try await store.trial(named: trial), record.experimentId == experiment.id else {
-                    throw StoreErrorText.noTrial(experiment: name, trial: trial)
-                }
-                guard let path = record.logPath, let handle = FileHandle(forReadingAtPath: path) else { return }
-                defer { try? handle.close() }
-                while true {
-                    if let data = try handle.readToEnd(), !data.isEmpty { FileHandle.standardOutput.write(data) }
-                    guard follow, let current = try await store.trial(named: trial), !current.state.isFinished else { return }
-                    try await Task.sleep(for: .milliseconds(200))
-                }
+            }
+        case .store(let store):
+            let experiment = try await store.requireExperiment(name)
+            guard let record = try await store.trial(named: trial), record.experimentId == experiment.id else {
+                throw StoreErrorText.noTrial(experiment: name, trial: trial)
+            }
+            guard let path = record.logPath, let handle = FileHandle(forReadingAtPath: path) else { return }
+            defer { try? handle.close() }
+            while true {
+                if let data = try handle.readToEnd(), !data.isEmpty { FileHandle.standardOutput.write(data) }
+                guard follow, let current = try await store.trial(named: trial), !current.state.isFinished else { return }
+                try await Task.sleep(for: .milliseconds(200))
             }
         }
     }

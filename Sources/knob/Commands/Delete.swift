@@ -16,15 +16,18 @@ struct Delete: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let home = homeOptions.knobHome
-            switch try await DataSource.resolve(connection, home: home) {
-            case .daemon(let client):
-                try await client.request("DELETE", "/v1/experiments/\(name)")
-            case .store(let store):
-                _ = try await store.requireExperiment(name)
-                let lock = try FileLock.experiment(name, home: home)
-                defer { lock.release() }
-                try await store.deleteExperiment(named: name)
-                home.removeFiles(ofExperiment: name)
+            let source = try await DataSource.resolve(connection, home: home)
+            try await source.naming(name) {
+                switch source {
+                case .daemon(let client):
+                    try await client.request("DELETE", "/v1/experiments/\(name)")
+                case .store(let store):
+                    _ = try await store.requireExperiment(name)
+                    let lock = try FileLock.experiment(name, home: home)
+                    defer { lock.release() }
+                    try await store.deleteExperiment(named: name)
+                    home.removeFiles(ofExperiment: name)
+                }
             }
             print("deleted experiment \(name)")
         }

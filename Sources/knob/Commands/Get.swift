@@ -4,7 +4,13 @@ import Knob
 import Store
 
 struct Get: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show an experiment: its status, budget, trial counts, best trial and recent events.")
+    static let configuration = CommandConfiguration(
+        abstract: "Show an experiment: its status, budget, trial counts, best trial and recent events.",
+        discussion: """
+            -o json|yaml prints Katib's Experiment object (kubeflow.org/v1beta1): metadata and spec as given (with budget edits), \
+            a status with conditions, currentOptimalTrial, trial counts, startTime and completionTime; \
+            knob's own view of the experiment (the API's answer) is under the key knob.
+            """)
 
     @Argument(help: "The experiment's name.")
     var name: String
@@ -13,14 +19,21 @@ struct Get: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var outputOptions: OutputOptions
 
-    @Option(help: "How many of the latest events to show.")
+    @Option(parsing: .unconditional, help: "How many of the latest events to show.")
     var events = 10
+
+    func validate() throws {
+        guard events >= 0 else { throw ValidationError("--events takes 0 or more, found \(events)") }
+    }
 
     func run() async throws {
         try await reportingErrors {
-            let view = try await DataSource.resolve(connection, home: homeOptions.knobHome).experiment(name, events: events)
-            if try outputOptions.printData(view) { return }
-            print(describe(view, events: events))
+            let source = try await DataSource.resolve(connection, home: homeOptions.knobHome)
+            if outputOptions.output != .table {
+                _ = try outputOptions.printData(try await source.katibExperiment(name, events: events))
+                return
+            }
+            print(describe(try await source.experiment(name, events: events), events: events))
         }
     }
 }

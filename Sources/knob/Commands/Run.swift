@@ -10,7 +10,8 @@ struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run an experiment in this process until it ends, showing each trial as it finishes.",
         discussion: """
-            Progress goes to standard output (standard error with -o json); at the end the best trial is printed.
+            Progress goes to standard output (standard error with -o json or yaml); at the end the best trial is printed \
+            (with -o json or yaml: Katib's currentOptimalTrial, as knob best prints it).
             If the experiment exists and has not ended (or was stopped), it continues where it was.
             Ctrl-C stops it: running trials are killed and the state is recorded; a second Ctrl-C exits at once.
             Exit code: 0 when the experiment succeeds, 1 when it fails or on an error, 130 when stopped.
@@ -28,9 +29,9 @@ struct Run: AsyncParsableCommand {
     var replace = false
 
     func run() async throws {
-        let json = outputOptions.output == .json
+        let structured = outputOptions.output != .table
         let progress: @Sendable (String) -> Void = { line in
-            if json { printError(line) } else { print(line) }
+            if structured { printError(line) } else { print(line) }
         }
         let home = homeOptions.knobHome
         let stop = StopSignal()
@@ -56,8 +57,8 @@ struct Run: AsyncParsableCommand {
             let best = try await store.optimalTrial(of: final)
             progress("")
             progress("experiment \(final.name) \(final.status.rawValue.lowercased()) (\(final.reason)): \(final.message)")
-            if json {
-                print(try jsonText(OptimalTrial(best)))
+            if structured {
+                _ = try outputOptions.printData(OptimalTrial(best))
             } else if let best {
                 print("best trial \(best.name): \(spec.objective.objectiveMetricName)=\(best.objectiveValue.map(formatValue) ?? "-")")
                 for assignment in best.assignments { print("  \(assignment.name) = \(assignment.value)") }

@@ -4,33 +4,69 @@ import Knob
 import Store
 
 struct Trials: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List an experiment's trials: state, objective, parameters and why each ended.")
+    static let configuration = CommandConfiguration(
+        abstract: "List an experiment's trials: state, objective, parameters and why each ended.",
+        discussion: """
+            -o wide adds the other metrics (latest values), duration and exit code, with every digit; -o csv has those and \
+            the start and end times, the reason and the whole message. -o json|yaml prints the trials as knobd's API does.
+            """)
 
     @Argument(help: "The experiment's name.")
     var name: String
 
     @OptionGroup var homeOptions: HomeOptions
     @OptionGroup var connection: ConnectionOptions
-    @OptionGroup var outputOptions: OutputOptions
+    @OptionGroup var outputOptions: ListOutputOptions
 
     func run() async throws {
         try await reportingErrors {
             let source = try await DataSource.resolve(connection, home: homeOptions.knobHome)
             let trials = try await source.trials(name)
-            if try outputOptions.printData(trials) { return }
-            if trials.isEmpty {
+            let metric = String(try await source.experiment(name).objective.split(separator: " ").last ?? "objective")
+            let listing = Self.listing(of: trials, objectiveMetric: metric)
+            let sorted = try listing.sorted(trials, by: outputOptions.sortBy)
+            if try outputOptions.printData(sorted) { return }
+            if trials.isEmpty, outputOptions.output != .csv {
                 print("experiment \(name) has no trials yet")
                 return
             }
-            let parameterNames = trials[0].assignments.map(\.name)
-            let metric = String(try await source.experiment(name).objective.split(separator: " ").last ?? "objective")
-            print(table(["TRIAL", "STATE", metric.uppercased()] + parameterNames.map { $0.uppercased() } + ["REASON"],
-                        trials.map { trial in
-                            [trial.name, trial.state.rawValue, trial.objectiveValue.map(formatValue) ?? "-"]
-                                + parameterNames.map { trial.value(of: $0).map(displayValue) ?? "" }
-                                + [trial.state == .succeeded ? "" : summaryLine(trial.message)]
-                        }))
+            print(listing.render(sorted, mode: outputOptions.output.listingMode ?? .table))
         }
+    }
+
+    /// The columns for `trials`: name, state, objective, each parameter, then (wide, CSV) the other
+    /// metrics, times and exit code, and why each ended.
+    static func listing(of trials: [TrialRecord], objectiveMetric metric: String) -> Listing<TrialRecord> {
+        let parameters = trials.first?.assignments.map(\.name) ?? []
+        var otherMetrics: [String] = []
+        for trial in trials {
+            for summary in trial.observation where summary.name != metric && !otherMetrics.contains(summary.name) {
+                otherMetrics.append(summary.name)
+            }
+        }
+        var columns: [ListingColumn<TrialRecord>] = [
+            ListingColumn("trial", "name") { .ordinal($0.name, $0.sequence) },
+            ListingColumn("state") { .text($0.state.rawValue) },
+            ListingColumn(metric, "objective") { .number($0.objectiveValue) },
+        ]
+        columns += parameters.map { parameter in ListingColumn(parameter) { .value($0.value(of: parameter) ?? "") } }
+        columns += otherMetrics.map { name in
+            ListingColumn(name, in: [.wide, .csv]) { trial in .number(trial.observation.first { $0.name == name }?.latest) }
+        }
+        columns += [
+            ListingColumn("started", in: [.csv]) { .time($0.startedAt) },
+            ListingColumn("completed", in: [.csv]) { .time($0.completedAt) },
+            ListingColumn("duration", in: [.wide, .csv]) { trial in
+                guard let start = trial.startedAt, let end = trial.completedAt else { return .duration(nil) }
+                // Whole seconds of the times as printed, so that knobd's answer and the store's agree.
+                return .duration(end.timeIntervalSince1970.rounded(.down) - start.timeIntervalSince1970.rounded(.down))
+            },
+            ListingColumn("exit-code", in: [.wide, .csv]) { .number($0.exitCode.map(Double.init)) },
+            ListingColumn("reason", in: [.table, .wide]) { .text($0.state == .succeeded ? "" : summaryLine($0.message)) },
+            ListingColumn("reason", in: [.csv]) { .text($0.reason) },
+            ListingColumn("message", in: [.csv]) { .text($0.message) },
+        ]
+        return Listing(columns: columns)
     }
 }
 
@@ -53,7 +89,7 @@ struct Describe: AsyncParsableCommand {
 
     @Argument(help: "The experiment's name.") var name: String
     @Argument(help: "The trial's name, e.g. mnist-3.") var trial: String
-    @Option(help: "How many of the last output lines to show.") var lines = 20
+    @Option(parsing: .unconditional, help: "How many of the last output lines to show.") var lines = 20
 
     @OptionGroup var homeOptions: HomeOptions
     @OptionGroup var connection: ConnectionOptions

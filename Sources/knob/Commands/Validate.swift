@@ -20,31 +20,31 @@ struct Validate: AsyncParsableCommand {
     var render = false
 
     func run() async throws {
+        let structured: StructuredFormat? = outputOptions.output == .json ? .json : outputOptions.output == .yaml ? .yaml : nil
         do {
             let (_, spec) = try Engine.loadSpec(at: file)
             if render {
                 print(try renderFirstTrial(spec))
                 return
             }
-            if outputOptions.output == .json {
-                print(try jsonText(ValidationResult(valid: true, problems: [])))
-                return
-            }
             _ = try renderFirstTrial(spec)  // a trialSpec knob cannot run is a problem of the spec
+            if try printStructured(ValidationResult(valid: true, problems: []), as: structured) { return }
             let runner = spec.trialTemplate.command != nil ? "local trials" : "Kubernetes trials (a \(trialSpecKind(spec)))"
             print("\(file): valid experiment \(spec.name): \(spec.parameters.count) parameter\(spec.parameters.count == 1 ? "" : "s"), "
                   + "\(spec.algorithm.algorithmName)\(spec.earlyStopping.map { ", early stopping \($0.algorithmName)" } ?? ""), \(spec.objective.type.rawValue) \(spec.objective.objectiveMetricName), \(runner)")
         } catch let error as SpecError {
-            if outputOptions.output == .json {
-                print(try jsonText(ValidationResult(valid: false, problems: error.problems.map {
-                    .init(path: $0.path, message: $0.message, line: $0.line)
-                })))
-            } else {
-                printError("\(file): \(error)")
-            }
+            let result = ValidationResult(valid: false, problems: error.problems.map { .init(path: $0.path, message: $0.message, line: $0.line) })
+            if try !printStructured(result, as: structured) { printError("\(file): \(error)") }
             throw ExitCode(1)
         } catch let error as ManifestError {
-            printError("\(file): \(error)")
+            // Its message starts with the path it is about.
+            var path = "spec.trialTemplate.trialSpec", message = error.description
+            if message.hasPrefix("spec."), let colon = message.range(of: ": ") {
+                path = String(message[..<colon.lowerBound])
+                message = String(message[colon.upperBound...])
+            }
+            let result = ValidationResult(valid: false, problems: [.init(path: path, message: message, line: nil)])
+            if try !printStructured(result, as: structured) { printError("\(file): \(error)") }
             throw ExitCode(1)
         } catch let error as KnobError {
             printError("error: \(error)")

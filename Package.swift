@@ -37,10 +37,13 @@ let package = Package(
         ),
         // posix_spawn extensions (working directory, closing inherited descriptors).
         .target(name: "CSpawn"),
+        // RE2 from Debian's libre2-dev behind a C header: Katib's (Go's) regex syntax for custom
+        // metrics formats, matched in linear time.
+        .target(name: "RE2Shim", linkerSettings: [.linkedLibrary("re2")]),
         // The engine: spec, scraper, runner, controller.
         .target(
             name: "Knob",
-            dependencies: ["KnobAlgorithms", "Store", "CSpawn", "Yams"],
+            dependencies: ["KnobAlgorithms", "Store", "CSpawn", "RE2Shim", "Yams"],
             swiftSettings: upcoming
         ),
         // libcurl from Debian's libcurl4-openssl-dev: the HTTP client of the CLI (and of the Kubernetes API).

@@ -108,3 +108,54 @@ import Testing
         #expect(builder.value(of: "missing", strategy: .max) == nil)
     }
 }
+
+/// Custom filters read as Katib's collector reads them: Go's regexp, RE2 syntax, where ICU differs.
+@Suite struct KatibFilterSyntaxTests {
+    func reports(_ filter: String, _ line: String, metrics: [String] = ["accuracy", "loss"]) throws -> [String] {
+        let s = try MetricsScraper(metricNames: metrics, collector: MetricsCollectorSpec(kind: .stdOut, path: nil, format: .text, metricsFormat: [filter]))
+        return s.reports(in: Array(line.utf8)).map { "\($0.name)=\($0.value.map { "\($0)" } ?? $0.text ?? "")" }
+    }
+
+    @Test func bareBracesAreLiteralsAsInKatibsOwnTests() throws {
+        // The filter of Katib's collector tests, unescaped: ICU refuses a bare '{'; RE2 reads it as a literal.
+        let filter = "{metricName: ([\\w|-]+), metricValue: ((-?\\d+)(\\.\\d+)?)}"
+        #expect(try reports(filter, "{metricName: accuracy, metricValue: 0.8}{metricName: loss, metricValue: -1.5}") == ["accuracy=0.8", "loss=-1.5"])
+        // A brace that does make a repetition still does.
+        #expect(try reports("(acc\\w{5})=(\\d\\.\\d{2})", "accuracy=0.81") == ["accuracy=0.81"])
+    }
+
+    @Test func quotedLiteralsNamedGroupsAndUnicodeClasses() throws {
+        // \Q…\E quotes: the parentheses inside are not groups.
+        #expect(try reports("\\Q(metric)\\E (\\w+) \\Q[value]\\E (\\S+)", "(metric) loss [value] 0.25") == ["loss=0.25"])
+        // Named groups, in both of Go's spellings.
+        #expect(try reports("(?P<name>\\w+):\\s*(?P<value>[\\d.]+)", "accuracy: 0.9") == ["accuracy=0.9"])
+        #expect(try reports("(?<name>\\w+):\\s*(?<value>[\\d.]+)", "loss: 0.3") == ["loss=0.3"])
+        // Unicode classes: \pL (one letter, RE2's short form), \p{Greek}, and POSIX classes in brackets.
+        #expect(try reports("(\\pL+)=([[:digit:].]+)", "précision=0.75 accuracy=0.5", metrics: ["précision", "accuracy"])
+                == ["précision=0.75", "accuracy=0.5"])
+        let greek = try reports("(\\p{Greek}+)=(\\d+)", "αβ=3 ab=4", metrics: ["αβ", "ab"])
+        #expect(greek == ["αβ=3.0"])
+        // \w is ASCII in RE2 (in ICU it takes letters such as é).
+        let ascii = try reports("(\\w+)=(\\d+)", "é=1 e=2", metrics: ["é", "e"])
+        #expect(ascii == ["e=2.0"])
+    }
+
+    @Test func whatRE2RefusesIsASpecErrorWithItsPosition() {
+        #expect(throws: MetricRegex.Invalid.self) { try MetricRegex("(\\w+)=(\\d+)\\1") }  // backreference
+        #expect(throws: MetricRegex.Invalid.self) { try MetricRegex("(\\w+)(?=x)=(\\d+)") }  // lookahead
+        do {
+            _ = try MetricRegex("(\\w+)=([0-9+)")
+            Issue.record("an unclosed class compiled")
+        } catch {
+            #expect("\(error)" == "\"(\\w+)=([0-9+)\" is not a valid regular expression in Katib's (Go's RE2) syntax: missing ] at character 8")
+        }
+    }
+
+    @Test func aPatternThatBacktracksExponentiallyElsewhereRunsInLinearTime() throws {
+        // Nested repetition over a long line without a match: a backtracking engine (ICU, Python's re)
+        // takes 2^n steps here; RE2 does one pass.
+        let line = String(repeating: "a", count: 50_000) + "!"
+        #expect(try reports("((a+)+)=(\\d)", line, metrics: ["a"]).isEmpty)
+        #expect(try reports("((?:a+)+)=(\\d)", String(repeating: "a", count: 30) + "=5", metrics: [String(repeating: "a", count: 30)]).count == 1)
+    }
+}

@@ -36,6 +36,10 @@ public struct TrialManifest: @unchecked Sendable {
         guard var object = kubernetes.manifest.jsonObject as? JSONObject else {
             throw ManifestError("spec.trialTemplate.trialSpec must be a mapping (a Pod or a batch/v1 Job)")
         }
+        // A spec stored before these checks were part of validation meets them here.
+        if let problem = TrialSpecShape.problems(kubernetes.manifest, primaryContainerName: kubernetes.primaryContainerName).first {
+            throw ManifestError("spec.trialTemplate.\(problem.path): \(problem.message)")
+        }
         let apiVersion = object["apiVersion"] as? String ?? ""
         switch (apiVersion, object["kind"] as? String ?? "") {
         case ("v1", "Pod"): kind = .pod

@@ -413,3 +413,114 @@ let katibMedianStopSpec = """
         #expect(problems(withRule("  earlyStopping:\n    algorithmSettings: []")) == ["spec.earlyStopping.algorithmName: is required"])
     }
 }
+
+@Suite struct TrialSpecValidationTests {
+    /// `katibJobSpec` with its trialSpec replaced.
+    func spec(trialSpec: String, trialParameters: String = "", primary: String = "training-container") -> String {
+        """
+        apiVersion: kubeflow.org/v1beta1
+        kind: Experiment
+        metadata: {name: kinds, namespace: kubeflow}
+        spec:
+          objective: {type: maximize, objectiveMetricName: accuracy}
+          algorithm: {algorithmName: random}
+          parameters:
+            - {name: lr, parameterType: double, feasibleSpace: {min: "0.01", max: "0.1"}}
+          trialTemplate:
+            primaryContainerName: \(primary)
+            trialParameters:
+              - {name: learningRate, reference: lr}
+        \(trialParameters)
+            trialSpec:
+        \(trialSpec.split(separator: "\n").map { "      \($0)" }.joined(separator: "\n"))
+        """
+    }
+
+    let job = """
+        apiVersion: batch/v1
+        kind: Job
+        metadata:
+          namespace: training
+          labels: {team: vision, "app.kubernetes.io/name": mnist}
+          annotations: {sidecar.istio.io/inject: "false"}
+        spec:
+          template:
+            spec:
+              containers:
+                - name: training-container
+                  image: python:3.11
+                  command: [python3, train.py, "--lr=${trialParameters.learningRate}", "--kind=${trialParameters.kind}",
+                            "--api=${trialParameters.api}", "--ns=${trialParameters.ns}", "--team=${trialParameters.team}",
+                            "--istio=${trialParameters.istio}", "--name=${trialParameters.name}"]
+              restartPolicy: Never
+        """
+
+    let metadataParameters = """
+              - {name: kind, reference: "${trialSpec.Kind}"}
+              - {name: api, reference: "${trialSpec.APIVersion}"}
+              - {name: ns, reference: "${trialSpec.Namespace}"}
+              - {name: team, reference: "${trialSpec.Labels[team]}"}
+              - {name: istio, reference: "${trialSpec.Annotations[sidecar.istio.io/inject]}"}
+              - {name: name, reference: "${trialSpec.Name}"}
+        """
+
+    @Test func metadataReferencesReadTheTrialSpecAsKatibDoes() throws {
+        let parsed = try ExperimentSpec.parse(spec(trialSpec: job, trialParameters: metadataParameters))
+        let values = TemplateRenderer.values(for: parsed.trialTemplate, assignment: ["lr": "0.05"], trialName: "kinds-1",
+                                             namespace: parsed.namespace ?? "default")
+        #expect(values == ["learningRate": "0.05", "kind": "Job", "api": "batch/v1", "ns": "training", "team": "vision",
+                           "istio": "false", "name": "kinds-1"])
+        // A Pod in the experiment's namespace.
+        let pod = job.replacingOccurrences(of: "batch/v1", with: "v1").replacingOccurrences(of: "kind: Job", with: "kind: Pod")
+            .replacingOccurrences(of: "  namespace: training\n", with: "")
+            .replacingOccurrences(of: "spec:\n  template:\n    spec:\n      containers:", with: "spec:\n  containers:")
+            .replacingOccurrences(of: "\n        - name", with: "\n    - name").replacingOccurrences(of: "\n          ", with: "\n      ")
+            .replacingOccurrences(of: "\n                    ", with: "\n                ").replacingOccurrences(of: "      restartPolicy", with: "  restartPolicy")
+        let podSpec = try ExperimentSpec.parse(spec(trialSpec: pod, trialParameters: metadataParameters))
+        let podValues = TemplateRenderer.values(for: podSpec.trialTemplate, assignment: [:], trialName: "kinds-2", namespace: "kubeflow")
+        #expect(podValues["kind"] == "Pod" && podValues["api"] == "v1" && podValues["ns"] == "kubeflow")
+    }
+
+    @Test func aLabelOrAnnotationTheTemplateDoesNotDefineIsASpecError() {
+        let found = problems(spec(trialSpec: job, trialParameters: metadataParameters
+            .replacingOccurrences(of: "Labels[team]", with: "Labels[owner]")
+            .replacingOccurrences(of: "Annotations[sidecar.istio.io/inject]", with: "Annotations[note]")))
+        #expect(found == [
+            "spec.trialTemplate.trialParameters[4].reference: the trialSpec defines no label \"owner\" (metadata.labels: app.kubernetes.io/name, team)",
+            "spec.trialTemplate.trialParameters[5].reference: the trialSpec defines no annotation \"note\" (metadata.annotations: sidecar.istio.io/inject)",
+        ])
+    }
+
+    @Test func kindsKnobDoesNotRunAreRefusedByValidationWithTheOtherProblems() {
+        let workflow = """
+            apiVersion: argoproj.io/v1alpha1
+            kind: Workflow
+            spec:
+              entrypoint: train
+              templates:
+                - name: train
+                  container: {image: python:3.11, command: [python3, "--lr=${trialParameters.learningRate}"]}
+            """
+        let found = problems(spec(trialSpec: workflow).replacingOccurrences(of: "min: \"0.01\"", with: "min: \"0.5\""))
+        #expect(found.contains("spec.trialTemplate.trialSpec.kind: knob runs a v1 Pod or a batch/v1 Job, not argoproj.io/v1alpha1 Workflow"), "\(found)")
+        #expect(found.contains { $0.hasPrefix("spec.parameters[0].feasibleSpace: min 0.5 must be below max 0.1") }, "every problem is listed: \(found)")
+        #expect(problems(spec(trialSpec: job, trialParameters: metadataParameters, primary: "trainer")) == [
+            "spec.trialTemplate.primaryContainerName: \"trainer\" is not a container of the trialSpec (its containers: training-container)",
+        ])
+        #expect(problems(spec(trialSpec: job.replacingOccurrences(of: "restartPolicy: Never", with: "restartPolicy: Always"),
+                              trialParameters: metadataParameters)) == [
+            "spec.trialTemplate.trialSpec.spec.template.spec.restartPolicy: Always would run the trial again each time it ends; use Never (or OnFailure)",
+        ])
+    }
+
+    @Test func metadataOfATrialSpecNeedsOne() {
+        let local = localSpec.replacingOccurrences(
+            of: "  trialTemplate:\n",
+            with: "  trialTemplate:\n    trialParameters:\n      - {name: x, reference: x}\n      - {name: units, reference: units}\n"
+                + "      - {name: kind, reference: \"${trialSpec.Kind}\"}\n"
+        ).replacingOccurrences(of: "\"--units=${trialParameters.units}\"]", with: "\"--units=${trialParameters.units}\", \"${trialParameters.kind}\"]")
+        #expect(problems(local) == [
+            "spec.trialTemplate.trialParameters[2].reference: ${trialSpec.Kind} reads the trialSpec, and this template has none (it runs a command)",
+        ])
+    }
+}

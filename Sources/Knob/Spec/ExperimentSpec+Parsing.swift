@@ -371,6 +371,23 @@ extension ExperimentSpec {
 
     // MARK: Trial template
 
+    /// Why a `${trialSpec.…}` reference cannot be filled, if it cannot: Kind, APIVersion, Labels
+    /// and Annotations read the trialSpec, and a label or annotation must be one it defines.
+    private static func metadataReferenceProblem(_ reference: String, trialSpec: SpecValue?) -> String? {
+        guard TemplateRenderer.isMetadataReference(reference), reference != "${trialSpec.Name}", reference != "${trialSpec.Namespace}" else { return nil }
+        guard let trialSpec else { return "\(reference) reads the trialSpec, and this template has none (it runs a command)" }
+        let metadata = TrialSpecShape.Metadata(trialSpec, experimentNamespace: nil)
+        for (field, defined) in [("Labels", metadata.labels), ("Annotations", metadata.annotations)] {
+            guard let key = TemplateRenderer.metadataKey(reference, field) else { continue }
+            if defined[key] == nil {
+                let known = defined.keys.sorted()
+                return "the trialSpec defines no \(field == "Labels" ? "label" : "annotation") \"\(key)\" (metadata.\(field.lowercased()): "
+                    + (known.isEmpty ? "none" : known.joined(separator: ", ")) + ")"
+            }
+        }
+        return nil
+    }
+
     private static func readTrialTemplate(
         _ node: SpecValue?, parameters: [ParameterSpec], declaredNames: [String], _ r: SpecReader
     ) -> TrialTemplateSpec? {
@@ -403,6 +420,9 @@ extension ExperimentSpec {
                 let hint = closest(reference, in: Array(parameterNames)).map { "; did you mean \($0)?" } ?? ""
                 r.problem("\(itemPath).reference", "\"\(reference)\" is not a parameter in spec.parameters\(hint)", at: p["reference"])
             }
+            if let problem = metadataReferenceProblem(reference, trialSpec: t["trialSpec"]) {
+                r.problem("\(itemPath).reference", problem, at: p["reference"])
+            }
             trialParameters.append(.init(name: name, reference: reference, description: r.string(p["description"], "\(itemPath).description")))
         }
         if t["trialParameters"] == nil {
@@ -430,6 +450,11 @@ extension ExperimentSpec {
         }
         if let trialSpec, trialSpec.mappingKeys.isEmpty {
             r.problem("\(path).trialSpec", "must be a Kubernetes manifest (a mapping), found \(trialSpec.kindName)", at: trialSpec)
+        } else if let trialSpec, command == nil {
+            // What decides whether knob can run the trials is part of the spec's validation.
+            for problem in TrialSpecShape.problems(trialSpec, primaryContainerName: r.string(t["primaryContainerName"], "\(path).primaryContainerName")) {
+                r.problem("\(path).\(problem.path)", problem.message)
+            }
         }
 
         // Every ${trialParameters.X} placeholder must name a trial parameter, and every trial

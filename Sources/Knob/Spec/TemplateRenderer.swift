@@ -25,21 +25,39 @@ public enum TemplateRenderer {
             || reference.hasPrefix("${trialSpec.Labels[") || reference.hasPrefix("${trialSpec.Annotations[")
     }
 
-    /// The value of every trial parameter for one trial.
+    /// The value of every trial parameter for one trial. Metadata references read the trialSpec as
+    /// written, as Katib reads the object it creates: its kind, apiVersion, namespace (`namespace`,
+    /// the experiment's, when it names none), and its labels and annotations by key.
     public static func values(
         for template: TrialTemplateSpec, assignment: [String: String], trialName: String, namespace: String
     ) -> [String: String] {
+        let metadata = TrialSpecShape.Metadata(template.trialSpec, experimentNamespace: namespace)
         var values: [String: String] = [:]
         for parameter in template.trialParameters {
-            switch parameter.reference {
+            let reference = parameter.reference
+            switch reference {
             case "${trialSpec.Name}": values[parameter.name] = trialName
-            case "${trialSpec.Namespace}": values[parameter.name] = namespace
-            case "${trialSpec.Kind}": values[parameter.name] = "Job"
-            case "${trialSpec.APIVersion}": values[parameter.name] = "batch/v1"
-            default: values[parameter.name] = assignment[parameter.reference] ?? ""
+            case "${trialSpec.Namespace}": values[parameter.name] = metadata.namespace ?? namespace
+            case "${trialSpec.Kind}": values[parameter.name] = metadata.kind
+            case "${trialSpec.APIVersion}": values[parameter.name] = metadata.apiVersion
+            default:
+                if let key = metadataKey(reference, "Labels") {
+                    values[parameter.name] = metadata.labels[key] ?? ""
+                } else if let key = metadataKey(reference, "Annotations") {
+                    values[parameter.name] = metadata.annotations[key] ?? ""
+                } else {
+                    values[parameter.name] = assignment[reference] ?? ""
+                }
             }
         }
         return values
+    }
+
+    /// The key of `${trialSpec.Labels[key]}` (for `field` Labels) or of `${trialSpec.Annotations[key]}`.
+    public static func metadataKey(_ reference: String, _ field: String) -> String? {
+        let prefix = "${trialSpec.\(field)["
+        guard reference.hasPrefix(prefix), reference.hasSuffix("]}") else { return nil }
+        return String(reference.dropFirst(prefix.count).dropLast(2))
     }
 
     /// `text` with every `${trialParameters.NAME}` replaced by its value (unknown names are left as written).

@@ -104,6 +104,7 @@ public struct HyperbandSuggester: Suggester {
     }
 
     public func suggest(count: Int, history: History) throws -> [Suggestion] {
+        guard count > 0 else { return [] }
         var rungs: [Position: [Member]] = [:]
         for (index, trial) in history.trials.enumerated() {
             guard let bracket = trial.metadata[Self.bracketKey].flatMap(Int.init),

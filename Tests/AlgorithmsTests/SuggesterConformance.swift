@@ -29,7 +29,19 @@ import Testing
         "gp": ["n_initial_points": "3", "n_candidates": "64"],
         "tpe": ["n_startup_trials": "3"],
         "multivariate-tpe": ["n_startup_trials": "3"],
+        "hyperband": ["resource_name": "epochs", "r_l": "9"],
     ]
+
+    /// A parameter an algorithm needs beside those it searches (hyperband's budget); added to every space for it.
+    static let addedParameters: [String: Parameter] = [
+        "hyperband": Parameter(name: "epochs", kind: .int(min: 1, max: 9, step: 1, scale: .linear)),
+    ]
+
+    /// The spaces above as `algorithm` runs on them.
+    static func spaces(for algorithm: String) -> [(String, SearchSpace)] {
+        guard let added = addedParameters[algorithm] else { return spaces }
+        return spaces.map { ($0.0, SearchSpace($0.1.parameters + [added])) }
+    }
 
     static func make(_ algorithm: String, _ space: SearchSpace, seed: UInt64 = 42) throws -> any Suggester {
         try SuggesterRegistry.make(algorithm, context: SuggesterContext(space: space, settings: settings[algorithm] ?? [:], seed: seed))
@@ -50,7 +62,7 @@ import Testing
 
     @Test(arguments: SuggesterRegistry.names)
     func suggestionsAreValidAndOfTheRightType(_ algorithm: String) throws {
-        for (label, space) in Self.spaces {
+        for (label, space) in Self.spaces(for: algorithm) {
             let suggester = try Self.make(algorithm, space)
             for size in [0, 3, 10] {
                 let history = try Self.history(suggester, space: space, count: size)
@@ -77,7 +89,7 @@ import Testing
 
     @Test(arguments: SuggesterRegistry.names)
     func sameSeedAndHistoryGiveTheSameSuggestions(_ algorithm: String) throws {
-        for (label, space) in Self.spaces {
+        for (label, space) in Self.spaces(for: algorithm) {
             let history = try Self.history(Self.make(algorithm, space), space: space, count: 4)
             let a = try? Self.make(algorithm, space).suggest(count: 3, history: history)
             let b = try? Self.make(algorithm, space).suggest(count: 3, history: history)
@@ -87,7 +99,7 @@ import Testing
 
     @Test(arguments: SuggesterRegistry.names)
     func neverDuplicatesAPendingAssignmentWhenTheSpaceAllows(_ algorithm: String) throws {
-        for (label, space) in Self.spaces {
+        for (label, space) in Self.spaces(for: algorithm) {
             let suggester = try Self.make(algorithm, space)
             let history = try Self.history(suggester, space: space, count: 2, pending: 2)
             let pendingKeys = Set(history.pending.map { space.key($0.assignment) })
@@ -99,17 +111,38 @@ import Testing
     }
 
     @Test(arguments: SuggesterRegistry.names)
-    func rejectsUnknownSettings(_ algorithm: String) {
-        let space = Self.spaces[0].1
-        #expect(throws: SuggesterError.self) {
-            try SuggesterRegistry.make(algorithm, context: SuggesterContext(space: space, settings: ["no_such_setting": "1"], seed: 1))
+    func rejectsUnknownSettings(_ algorithm: String) throws {
+        let space = Self.spaces(for: algorithm)[0].1
+        // The algorithm's own settings are accepted, so that the unknown one is what is refused.
+        _ = try Self.make(algorithm, space)
+        var settings = Self.settings[algorithm] ?? [:]
+        settings["no_such_setting"] = "1"
+        let error = #expect(throws: SuggesterError.self) {
+            try SuggesterRegistry.make(algorithm, context: SuggesterContext(space: space, settings: settings, seed: 1))
         }
+        guard case .invalidSetting(let name, _)? = error else {
+            Issue.record("\(algorithm): \(String(describing: error)) is not about the unknown setting")
+            return
+        }
+        #expect(name == "no_such_setting", "\(algorithm)")
     }
 
     @Test func unknownAlgorithmNamesTheKnownOnes() {
         let error = #expect(throws: SuggesterError.self) {
-            try SuggesterRegistry.make("hyperband", context: SuggesterContext(space: Self.spaces[0].1, seed: 1))
+            try SuggesterRegistry.make("hyperopt-anneal", context: SuggesterContext(space: Self.spaces[0].1, seed: 1))
         }
         #expect(error?.description.contains("random") == true)
+        #expect(error?.description.contains("hyperband") == true)
+    }
+
+    @Test(arguments: ["pbt", "enas", "darts"])
+    func katibAlgorithmsKnobDoesNotRunAreRefusedByName(_ name: String) {
+        let error = #expect(throws: SuggesterError.self) {
+            try SuggesterRegistry.make(name, context: SuggesterContext(space: Self.spaces[0].1, seed: 1))
+        }
+        let message = error?.description ?? ""
+        #expect(message.contains("\"\(name)\""), "\(message)")
+        #expect(message.contains(name == "pbt" ? "population-based training" : "neural architecture search"), "\(message)")
+        #expect(message.contains("not supported"), "\(message)")
     }
 }

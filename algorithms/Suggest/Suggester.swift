@@ -104,7 +104,7 @@ public enum SuggesterError: Error, Sendable, Equatable, CustomStringConvertible 
         case .unsupportedSpace(let parameter, let message):
             return "parameter \(parameter): \(message)"
         case .unknownAlgorithm(let name):
-            return "unknown algorithm \"\(name)\"; known: \(SuggesterRegistry.names.joined(separator: ", "))"
+            return SuggesterRegistry.unknownAlgorithmMessage(name)
         }
     }
 }

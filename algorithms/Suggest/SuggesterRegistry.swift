@@ -10,7 +10,23 @@ public enum SuggesterRegistry {
         "sobol": SobolSuggester.self,
         "tpe": TPESuggester.self,
         "multivariate-tpe": MultivariateTPESuggester.self,
+        "hyperband": HyperbandSuggester.self,
     ]
+
+    /// Katib's algorithms that knob does not run, with why.
+    public static let refused: [String: String] = [
+        "pbt": "population-based training (pbt) is not supported: its trials would exchange checkpoints while they run",
+        "enas": "neural architecture search (enas, darts) is not supported",
+        "darts": "neural architecture search (enas, darts) is not supported",
+    ]
+
+    /// Why `name` names no algorithm, with `hint` (a "did you mean") when there is one, and the
+    /// names that do.
+    public static func unknownAlgorithmMessage(_ name: String, hint: String? = nil) -> String {
+        let known = "known: \(names.joined(separator: ", "))"
+        if let reason = refused[name] { return "algorithm \"\(name)\": \(reason); \(known)" }
+        return "unknown algorithm \"\(name)\"; \(hint.map { "did you mean \($0)? " } ?? "")\(known)"
+    }
 
     /// The algorithm names knob accepts, sorted.
     public static var names: [String] { types.keys.sorted() }

@@ -282,8 +282,8 @@ extension ExperimentSpec {
         }
         let name = r.string(a["algorithmName"], "\(path).algorithmName", required: true)
         if let name, !name.isEmpty, SuggesterRegistry.types[name] == nil {
-            let hint = closest(name, in: SuggesterRegistry.names).map { "did you mean \($0)? " } ?? ""
-            r.problem("\(path).algorithmName", "unknown algorithm \"\(name)\"; \(hint)known: \(SuggesterRegistry.names.joined(separator: ", "))", at: a["algorithmName"])
+            r.problem("\(path).algorithmName", SuggesterRegistry.unknownAlgorithmMessage(name, hint: closest(name, in: SuggesterRegistry.names)),
+                      at: a["algorithmName"])
         }
         var settings: [AlgorithmSpec.Setting] = []
         var settingNames = Set<String>()

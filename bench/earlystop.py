@@ -33,6 +33,9 @@ def make_spec(template, folder, name, seed, rule, settings):
     text = re.sub(r"(- name: random_state\n\s+value: )\"\d+\"", rf'\g<1>"{seed}"', text, count=1)
     text = re.sub(r"  earlyStopping:\n(?:    .*\n)+", rule_block(rule, settings), text, count=1)
     text = text.replace("  trialTemplate:\n", f"  trialTemplate:\n    workingDir: {folder}\n", 1)
+    # Each trial's CPU seconds, which other work on the machine does not inflate as it does wall time.
+    wrapper = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cpu_time.py")
+    text = text.replace("    command:\n      - python3\n", f"    command:\n      - python3\n      - {wrapper}\n      - python3\n", 1)
     return text
 
 
@@ -53,7 +56,11 @@ def run(knob, spec_text, name, home):
     seconds = sum((parse_time(t["completedAt"]) - parse_time(t["startedAt"])).total_seconds()
                   for t in trials if t.get("startedAt") and t.get("completedAt"))
     stopped = sum(1 for t in trials if t["state"] == "EarlyStopped")
-    return {"best": best, "epochs": epochs, "seconds": seconds, "stopped": stopped, "trials": len(trials)}
+    cpu = 0.0
+    for t in trials:
+        with open(os.path.join(home, "trials", name, t["name"], "cpu-seconds")) as f:
+            cpu += float(f.read())
+    return {"best": best, "epochs": epochs, "seconds": seconds, "cpu": cpu, "stopped": stopped, "trials": len(trials)}
 
 
 def main():
@@ -68,31 +75,34 @@ def main():
     folder = os.path.dirname(os.path.abspath(args.spec))
     modes = [("none", ""), ("medianstop", args.medianstop), ("successivehalving", args.successivehalving)]
     results = {mode: [] for mode, _ in modes}
-    print("| seed | early stopping | settings | best accuracy | trials stopped | epochs | trial-seconds |")
-    print("|---|---|---|---|---|---|---|")
+    print("| seed | early stopping | settings | best accuracy | trials stopped | epochs | trial CPU-seconds | trial-seconds (wall) |")
+    print("|---|---|---|---|---|---|---|---|")
     for seed in range(1, args.seeds + 1):
         for mode, settings in modes:
             name = f"es-{mode[:6]}-{seed}"
             with tempfile.TemporaryDirectory(prefix="knob-es-") as home:
                 r = run(args.knob, make_spec(template, folder, name, seed, mode, settings), name, home)
             results[mode].append(r)
-            print(f"| {seed} | {mode} | {settings or '-'} | {r['best']:.4f} | {r['stopped']}/{r['trials']} | {r['epochs']} | {r['seconds']:.1f} |",
-                  flush=True)
+            print(f"| {seed} | {mode} | {settings or '-'} | {r['best']:.4f} | {r['stopped']}/{r['trials']} | {r['epochs']} | "
+                  f"{r['cpu']:.1f} | {r['seconds']:.1f} |", flush=True)
     print()
     print(f"Means over {args.seeds} seeds, ratios to the runs without early stopping:")
     print()
-    print("| early stopping | mean best accuracy | Δ accuracy | epochs | epochs ratio | trial-seconds | trial-seconds ratio |")
-    print("|---|---|---|---|---|---|---|")
+    print("| early stopping | mean best accuracy | Δ accuracy | epochs | ratio | trial CPU-seconds | ratio | trial-seconds (wall) | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|")
     base = results["none"]
     base_best = statistics.mean(r["best"] for r in base)
     base_epochs = statistics.mean(r["epochs"] for r in base)
     base_seconds = statistics.mean(r["seconds"] for r in base)
+    base_cpu = statistics.mean(r["cpu"] for r in base)
     for mode, _ in modes:
         rs = results[mode]
         best = statistics.mean(r["best"] for r in rs)
         epochs = statistics.mean(r["epochs"] for r in rs)
         seconds = statistics.mean(r["seconds"] for r in rs)
-        print(f"| {mode} | {best:.4f} | {best - base_best:+.4f} | {epochs:.1f} | {epochs / base_epochs:.2f} | {seconds:.1f} | {seconds / base_seconds:.2f} |")
+        cpu = statistics.mean(r["cpu"] for r in rs)
+        print(f"| {mode} | {best:.4f} | {best - base_best:+.4f} | {epochs:.1f} | {epochs / base_epochs:.2f} | {cpu:.1f} | {cpu / base_cpu:.2f} | "
+              f"{seconds:.1f} | {seconds / base_seconds:.2f} |")
 
 
 if __name__ == "__main__":

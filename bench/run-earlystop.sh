@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs examples/mnist/experiment-earlystop.yaml (24 random trials of 8 epochs, 2 at a time) with no
 # early stopping, with medianstop and with successivehalving, on the same seeds, and prints per run
-# the best accuracy, the epochs trained and the trial-seconds spent, then the means per rule with
+# the best accuracy, the epochs trained, the trials' CPU seconds and wall seconds, then the means per rule with
 # their ratios to the runs without early stopping.
 #
 #   bench/run-earlystop.sh [--seeds N] [--medianstop "name=value ..."] [--successivehalving "name=value ..."]

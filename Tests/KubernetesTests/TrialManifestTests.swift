@@ -64,7 +64,7 @@ private func launch(_ manifestYAML: String, primary: String? = nil, namespace: S
         let deployment = #expect(throws: ManifestError.self) {
             try TrialManifest(launch("{apiVersion: apps/v1, kind: Deployment, spec: {}}"), defaultNamespace: "default")
         }
-        #expect(deployment?.description == "spec.trialTemplate.trialSpec: knob runs a v1 Pod or a batch/v1 Job, not apps/v1 Deployment")
+        #expect(deployment?.description == "spec.trialTemplate.trialSpec.kind: knob runs a v1 Pod or a batch/v1 Job, not apps/v1 Deployment")
         let wrongName = #expect(throws: ManifestError.self) {
             try TrialManifest(launch("{apiVersion: v1, kind: Pod, spec: {containers: [{name: a}, {name: b}]}}", primary: "main"),
                               defaultNamespace: "default")

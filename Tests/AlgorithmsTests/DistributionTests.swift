@@ -104,3 +104,45 @@ import Testing
         #expect(normal.katibDistribution == "logNormal")
     }
 }
+
+@Suite struct TPEDistributionTests {
+    @Test func thePriorOfANormalParameterIsKatibsNormal() throws {
+        let normal = try #require(NumericDomain(Parameter(name: "m", kind: .double(min: 0.5, max: 0.98, step: nil, scale: .linear), distribution: .normal)))
+        #expect(abs(normal.prior.mu - 0.74) < 1e-12 && abs(normal.prior.sigma - 0.08) < 1e-12)
+        let logNormal = try #require(NumericDomain(Parameter(name: "lr", kind: .double(min: 1e-5, max: 1e-1, step: nil, scale: .log), distribution: .normal)))
+        #expect(abs(logNormal.prior.mu - log(1e-3)) < 1e-12 && abs(logNormal.prior.sigma - (log(1e-1) - log(1e-5)) / 6) < 1e-12)
+        // A uniform parameter keeps the wide prior of Optuna's TPE.
+        let uniform = try #require(NumericDomain(Parameter(name: "m", kind: .double(min: 0.5, max: 0.98, step: nil, scale: .linear))))
+        #expect(abs(uniform.prior.mu - 0.74) < 1e-12 && abs(uniform.prior.sigma - 0.48) < 1e-12)
+    }
+
+    /// TPE's candidates are drawn from the good group's model, the prior included: with no good
+    /// trial yet that is the prior alone, which for a normal parameter draws Katib's normal.
+    @Test func candidatesWithoutObservationsFollowTheNormal() throws {
+        let domain = try #require(NumericDomain(Parameter(name: "x", kind: .double(min: 0, max: 6, step: nil, scale: .linear), distribution: .normal)))
+        let mixture = TruncatedGaussianMixture(observations: [], observationWeights: [], priorWeight: 1, lo: domain.lo, hi: domain.hi, prior: domain.prior)
+        var rng = SeededGenerator(seed: 5, stream: 0)
+        let draws = (0..<20_000).map { _ in mixture.sample(&rng) }
+        let (mean, sd) = DistributionTests.meanAndSD(draws)
+        #expect(abs(mean - 3) < 0.03 && abs(sd - DistributionTests.truncatedSD) < 0.03, "mean \(mean), sd \(sd)")
+        // Optuna's wide prior on the same range is nearly flat: its deviation is close to a uniform's, 6/√12 ≈ 1.73.
+        let wide = TruncatedGaussianMixture(observations: [], observationWeights: [], priorWeight: 1, lo: 0, hi: 6)
+        let (_, wideSD) = DistributionTests.meanAndSD((0..<20_000).map { _ in wide.sample(&rng) })
+        #expect(wideSD > 1.5, "\(wideSD)")
+    }
+
+    /// A TPE experiment over a normal parameter runs past its random start.
+    @Test(arguments: ["tpe", "multivariate-tpe"])
+    func tpeSuggestsWithinTheRangeOfANormalParameter(_ algorithm: String) throws {
+        let space = SearchSpace([Parameter(name: "x", kind: .double(min: 0, max: 6, step: nil, scale: .linear), distribution: .normal),
+                                 Parameter(name: "n", kind: .int(min: 1, max: 9, step: 1, scale: .linear), distribution: .normal)])
+        let suggester = try SuggesterRegistry.make(algorithm, context: SuggesterContext(space: space, settings: ["n_startup_trials": "3"], seed: 3))
+        var history = History()
+        for _ in 0..<12 {
+            let s = try suggester.suggest(count: 1, history: history)[0]
+            let x = s.assignment["x"]?.numericValue ?? .nan
+            history.trials.append(.init(assignment: s.assignment, outcome: .completed((x - 2) * (x - 2))))
+        }
+        #expect(history.trials.allSatisfy { space.contains($0.assignment) })
+    }
+}

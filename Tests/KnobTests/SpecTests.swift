@@ -142,6 +142,14 @@ func problems(_ text: String) -> [String] {
         #expect(spec.trialTemplate.command?.first == "python3")
     }
 
+    @Test func theTPEAndEarlyStoppingVariantsOfTheMNISTExampleParse() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/mnist")
+        let tpe = try ExperimentSpec.parse(try String(contentsOf: folder.appendingPathComponent("experiment-tpe.yaml"), encoding: .utf8))
+        #expect(tpe.algorithm.algorithmName == "tpe" && tpe.parameters[1].parameter.distribution == .normal)
+        let early = try ExperimentSpec.parse(try String(contentsOf: folder.appendingPathComponent("experiment-earlystop.yaml"), encoding: .utf8))
+        #expect(early.earlyStopping?.algorithmName == "medianstop" && early.maxTrialCount == 24)
+    }
+
     @Test func theBayesianOptimizationVariantOfTheMNISTExampleParses() throws {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/mnist/experiment-gp.yaml")
         let spec = try ExperimentSpec.parse(try String(contentsOf: url, encoding: .utf8))
@@ -272,7 +280,7 @@ func problems(_ text: String) -> [String] {
         """
     }
 
-    @Test(arguments: ["random", "sobol"])
+    @Test(arguments: ["random", "sobol", "tpe", "multivariate-tpe"])
     func normalAndLogNormalAreAcceptedStoredAndReloaded(_ algorithm: String) throws {
         let spec = try ExperimentSpec.parse(Self.spec(algorithm: algorithm))
         #expect(spec.parameters.map(\.parameter) == [

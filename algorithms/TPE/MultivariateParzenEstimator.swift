@@ -39,7 +39,7 @@ struct MultivariateParzenEstimator: Sendable {
             switch domain {
             case .numeric(let numeric):
                 let mixture = TruncatedGaussianMixture(observations: column, observationWeights: observationWeights,
-                                                       priorWeight: priorWeight, lo: numeric.lo, hi: numeric.hi)
+                                                       priorWeight: priorWeight, lo: numeric.lo, hi: numeric.hi, prior: numeric.prior)
                 dimensions.append(numeric.isGrid ? .grid(mixture, numeric) : .continuous(mixture))
             case .categorical(_, let count):
                 dimensions.append(.categorical(CategoricalKernels(observations: column.map { Int($0) }, priorWeight: priorWeight, choices: count)))

@@ -67,7 +67,9 @@ struct TruncatedGaussianMixture: Sendable {
 
     /// Requires lo < hi, finite; observations are clamped to [lo, hi]; `observationWeights` has one
     /// positive weight per observation.
-    init(observations: [Double], observationWeights: [Double], priorWeight: Double, lo: Double, hi: Double) {
+    /// `prior` is the prior kernel's centre and bandwidth; by default Optuna's, ((lo + hi)/2, hi − lo).
+    init(observations: [Double], observationWeights: [Double], priorWeight: Double, lo: Double, hi: Double,
+         prior: (mu: Double, sigma: Double)? = nil) {
         precondition(lo < hi && lo.isFinite && hi.isFinite, "support [\(lo), \(hi)]")
         precondition(observations.count == observationWeights.count, "one weight per observation")
         self.lo = lo
@@ -75,8 +77,9 @@ struct TruncatedGaussianMixture: Sendable {
         let clamped = observations.map { Swift.min(hi, Swift.max(lo, $0)) }
         var mus = clamped
         var sigmas = Self.bandwidths(clamped, lo: lo, hi: hi)
-        mus.append(0.5 * (lo + hi))
-        sigmas.append(hi - lo)
+        let prior = prior ?? (0.5 * (lo + hi), hi - lo)
+        mus.append(prior.mu)
+        sigmas.append(prior.sigma)
         let weights = ParzenWeights.mixture(observationWeights, priorWeight: priorWeight)
         self.mus = mus
         self.sigmas = sigmas

@@ -87,6 +87,16 @@ struct NumericDomain: Sendable {
 
     var isGrid: Bool { gridCount > 0 }
 
+    /// The prior kernel, in the internal coordinate: Optuna's wide one, centred on the support with
+    /// σ its width, for a uniform parameter; for a `normal` or `logNormal` one, Katib's normal,
+    /// μ = (min+max)/2 and σ = (max−min)/6 (of the logarithms for `logNormal`), so that the prior
+    /// and the first random trials draw from the distribution the spec names.
+    var prior: (mu: Double, sigma: Double) {
+        guard parameter.isNormal else { return (0.5 * (lo + hi), hi - lo) }
+        let a = isLog ? log(min) : min, b = isLog ? log(max) : max
+        return (0.5 * (a + b), (b - a) / 6)
+    }
+
     /// The internal coordinate of a value, or nil when it has none (not finite, not positive on a
     /// log scale); grid values are first snapped to the grid.
     func coordinate(of x: Double) -> Double? {

@@ -49,7 +49,6 @@ public struct TPESuggester: Suggester {
     init(context: SuggesterContext, algorithm: String, settingNames: Set<String>) throws {
         let reader = SettingsReader(context.settings)
         try reader.rejectUnknown(settingNames, algorithm: algorithm)
-        try context.space.requireUniform(algorithm: algorithm)
         space = context.space
         seed = try reader.seed() ?? context.seed
         gamma = try Self.number("gamma", in: context.settings, isValid: { $0 > 0 && $0 < 1 }, expected: "a number in (0, 1), the fraction of trials in the good group")
@@ -174,7 +173,7 @@ public struct TPESuggester: Suggester {
             if let x = assignment[domain.parameter.name]?.numericValue, let t = domain.coordinate(of: x) { observations.append(t) }
         }
         return TruncatedGaussianMixture(observations: observations, observationWeights: ParzenWeights.recency(count: observations.count),
-                                        priorWeight: priorWeight, lo: domain.lo, hi: domain.hi)
+                                        priorWeight: priorWeight, lo: domain.lo, hi: domain.hi, prior: domain.prior)
     }
 
     func proposeNumeric(_ domain: NumericDomain, good: [Assignment], bad: [Assignment], _ rng: inout SeededGenerator) -> ParameterValue {

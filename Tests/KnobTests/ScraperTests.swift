@@ -159,3 +159,32 @@ import Testing
         #expect(try reports("((?:a+)+)=(\\d)", String(repeating: "a", count: 30) + "=5", metrics: [String(repeating: "a", count: 30)]).count == 1)
     }
 }
+
+@Suite struct FileTailTests {
+    @Test func aReplacedOrTruncatedFileIsReadAgainFromItsStart() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tail-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let path = "\(dir)/metrics.log"
+        let tail = FileTail(path: path)
+        #expect(tail.read().isEmpty, "no file yet")
+        try "accuracy=0.5\naccuracy=0.6\n".write(toFile: path, atomically: false, encoding: .utf8)
+        #expect(String(decoding: tail.read(), as: UTF8.self) == "accuracy=0.5\naccuracy=0.6\n")
+        #expect(!tail.startedOver())
+        // Appended: only what is new.
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("accuracy=0.7\n".utf8))
+        try handle.close()
+        #expect(String(decoding: tail.read(), as: UTF8.self) == "accuracy=0.7\n")
+        // Truncated and written again, shorter: read from the start.
+        try "loss=1\n".write(toFile: path, atomically: false, encoding: .utf8)
+        #expect(String(decoding: tail.read(), as: UTF8.self) == "loss=1\n")
+        #expect(tail.startedOver())
+        #expect(!tail.startedOver(), "said once")
+        // Replaced by another file (written beside it and renamed over it, as atomic writers do).
+        try "accuracy=0.9\naccuracy=0.95\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(String(decoding: tail.read(), as: UTF8.self) == "accuracy=0.9\naccuracy=0.95\n")
+        #expect(tail.startedOver())
+        #expect(tail.read().isEmpty)
+    }
+}

@@ -162,6 +162,8 @@ struct TrialExecution: Sendable {
             if stop.isDetached { return nil }
             let exited = exitBox.value != nil
             let chunk = tail.read()
+            // A metrics file written anew (replaced or truncated): its lines are read from its start.
+            if tail.startedOver() { lines = LineReader(startingAt: 0) }
             let verdict = await record(lines.feed(chunk))
             if exited {
                 // A trial that has exited ran to its end: what it printed last stops nothing.

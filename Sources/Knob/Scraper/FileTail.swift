@@ -1,11 +1,16 @@
 import Foundation
 
 /// Reads a growing file from an offset, returning whatever has been appended since the last read.
-/// Reads of a regular file return at once, so this never blocks a thread for long.
+/// Reads of a regular file return at once, so this never blocks a thread for long. A file that is
+/// replaced (a new file at the path) or truncated is read again from its start, and `startedOver`
+/// says so once.
 final class FileTail {
     let path: String
     private(set) var offset: Int64
     private var fd: Int32 = -1
+    private var inode: ino_t = 0
+    private var device: dev_t = 0
+    private var restarted = false
 
     init(path: String, offset: Int64 = 0) {
         self.path = path
@@ -16,17 +21,47 @@ final class FileTail {
         if fd >= 0 { close(fd) }
     }
 
+    /// Whether reading started over at the start of a new or truncated file since the last call:
+    /// what was read before belongs to another file.
+    func startedOver() -> Bool {
+        defer { restarted = false }
+        return restarted
+    }
+
     /// The bytes appended since the last call (empty when there are none, or no file yet).
     func read(maxBytes: Int = 1 << 18) -> [UInt8] {
         if fd < 0 {
             fd = open(path, O_RDONLY | O_CLOEXEC)
             if fd < 0 { return [] }
+            var info = stat()
+            if fstat(fd, &info) == 0 { (inode, device) = (info.st_ino, info.st_dev) }
         }
         var buffer = [UInt8](repeating: 0, count: maxBytes)
         let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, maxBytes, off_t(offset)) }
-        guard count > 0 else { return [] }
+        guard count > 0 else {
+            // Nothing new here: the path may name another file now, or this one may have shrunk.
+            if replacedOrTruncated() { return read(maxBytes: maxBytes) }
+            return []
+        }
         offset += Int64(count)
         return Array(buffer[0..<count])
+    }
+
+    /// Reopens the path, from its start, when it now names another file or the file is shorter
+    /// than what was read; whether it did.
+    private func replacedOrTruncated() -> Bool {
+        var current = stat(), opened = stat()
+        guard fstat(fd, &opened) == 0 else { return false }
+        let replaced = stat(path, &current) == 0 && (current.st_ino != inode || current.st_dev != device)
+        let truncated = Int64(opened.st_size) < offset
+        guard replaced || truncated else { return false }
+        if replaced {
+            close(fd)
+            fd = -1
+        }
+        offset = 0
+        restarted = true
+        return true
     }
 }
 

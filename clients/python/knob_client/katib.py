@@ -269,7 +269,9 @@ class KatibClient:
         given = {"base_image": base_image, "namespace": namespace, "resources_per_trial": resources_per_trial,
                  "packages_to_install": packages_to_install, "pip_index_urls": list(pip_index_urls or []) or None,
                  "trial_active_deadline_seconds": trial_active_deadline_seconds, "storage_config": storage_config}
-        unused = [key for key, value in given.items() if value is not None and value != _CONTAINER_ARGUMENTS[key]]
+        # A Katib trial always runs in an image (the PyTorch one by default); the others count when given.
+        unused = [key for key, value in given.items()
+                  if key == "base_image" or value is not None and value != _CONTAINER_ARGUMENTS[key]]
         warnings.warn("tune(): knobd runs these trials as local processes with this Python"
                       + (f"; not used, as they describe a trial's container: {', '.join(unused)}" if unused else ""),
                       stacklevel=2)

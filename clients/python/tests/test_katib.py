@@ -3,6 +3,7 @@ import glob
 import json
 import os
 import subprocess
+import sys
 import time
 import warnings
 
@@ -330,3 +331,15 @@ def test_the_yaml_reader_refuses_what_it_does_not_read():
             parse(text)
     assert parse('{"a": [1, "2"]}') == {"a": [1, "2"]}
     assert parse("n: 1e-3\nq: '7'\nt: True\n") == {"n": 0.001, "q": "7", "t": "True"}  # typed as knob types them
+
+
+def test_the_katib_sdk_mnist_example_runs_end_to_end(knobd):
+    env = dict(os.environ, KNOB_HOME=knobd, TUNE_TRAIN_LIMIT="6000", TUNE_TRIALS="4", TUNE_POLL_SECONDS="0.2")
+    example = os.path.join(REPO, "examples", "mnist", "tune_katib_sdk.py")
+    result = subprocess.run([sys.executable, example], env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("local processes") == 1
+    lines = result.stdout.splitlines()
+    assert lines[0] == "experiment tune-mnist-katib: Succeeded"
+    assert lines[1].startswith("best trial tune-mnist-katib-") and float(lines[1].rsplit("=", 1)[1]) > 0.7
+    assert {line.split("=")[0].strip() for line in lines[2:]} == {"lr", "momentum", "epochs"}

@@ -22,6 +22,7 @@ import warnings
 from . import katib_models as models
 from . import search
 from .client import KnobClient, KnobError, report_metrics
+from .katib_job import kubernetes_json
 from .katib_models import (V1beta1Experiment, V1beta1ExperimentCondition, V1beta1OptimalTrial, V1beta1Trial,  # noqa: F401
                            V1ObjectMeta)
 
@@ -66,9 +67,13 @@ class KatibClient:
     # -- experiments ---------------------------------------------------------------------------------------------
 
     def create_experiment(self, experiment, namespace=None):
-        """Creates the experiment, a V1beta1Experiment or a dict in Katib's shape, and starts it. Returns None."""
+        """Creates the experiment, a V1beta1Experiment (this module's or Katib's) or a dict in Katib's shape, and
+        starts it. Returns None."""
         namespace = namespace or self.namespace
-        body = experiment.to_json() if isinstance(experiment, models.KatibModel) else dict(experiment)
+        if isinstance(experiment, models.KatibModel):
+            body = experiment.to_json()
+        else:  # a dict, or a model of Katib's own SDK or of the Kubernetes client
+            body = kubernetes_json(experiment)
         metadata = dict(body.get("metadata") or {})
         name = metadata.get("name") or metadata.get("generateName") or metadata.get("generate_name")
         if not name:
@@ -76,12 +81,7 @@ class KatibClient:
         if namespace and not metadata.get("namespace"):
             metadata["namespace"] = namespace
         body["metadata"] = metadata
-        try:
-            self.knob.create_experiment(body)
-        except KnobError as error:
-            if error.status == 409:
-                raise Exception(f"A Katib Experiment with the name {self._where(name, namespace)} already exists.") from error
-            raise RuntimeError(f"Failed to create Katib Experiment: {self._where(name, namespace)}: {error.message}") from error
+        self._create(body, name, namespace)
 
     def get_experiment(self, name, namespace=None, timeout=DEFAULT_TIMEOUT):
         """The experiment as a V1beta1Experiment. Raises RuntimeError when there is none of that name."""
@@ -285,17 +285,21 @@ class KatibClient:
             objective_type=objective_type, objective_goal=objective_goal, max_trial_count=max_trial_count,
             parallel_trial_count=parallel_trial_count, max_failed_trial_count=max_failed_trial_count,
             env_per_trial=env_per_trial, retain_trials=retain_trials, typed_parameters=False)
-        if namespace or self.namespace:
-            spec["metadata"]["namespace"] = namespace or self.namespace
-        try:
-            self.knob.create_experiment(spec, directory=directory)
-        except KnobError as error:
-            where = self._where(name, namespace or self.namespace)
-            if error.status == 409:
-                raise Exception(f"A Katib Experiment with the name {where} already exists.") from error
-            raise RuntimeError(f"Failed to create Katib Experiment: {where}: {error.message}") from error
+        namespace = namespace or self.namespace
+        if namespace:
+            spec["metadata"]["namespace"] = namespace
+        self._create(spec, name, namespace, directory)
 
     # -- helpers -------------------------------------------------------------------------------------------------
+
+    def _create(self, body, name, namespace, directory=None):
+        """Creates the experiment; a taken name raises Exception and any other refusal RuntimeError, as in Katib."""
+        try:
+            self.knob.create_experiment(body, directory=directory)
+        except KnobError as error:
+            if error.status == 409:
+                raise Exception(f"A Katib Experiment with the name {self._where(name, namespace)} already exists.") from error
+            raise RuntimeError(f"Failed to create Katib Experiment: {self._where(name, namespace)}: {error.message}") from error
 
     def _namespace(self, namespace):
         return namespace or self.namespace or "default"

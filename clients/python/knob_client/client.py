@@ -29,6 +29,15 @@ class KnobError(Exception):
         self.problems = problems or []
 
 
+def _error(status, body):
+    """The KnobError for an error answer: its `{"error": {...}}` body, else the body's text."""
+    try:
+        error = json.loads(body)["error"]
+        return KnobError(status, error.get("code", ""), error.get("message", ""), error.get("problems"))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return KnobError(status, "", body.decode(errors="replace"))
+
+
 def report_metrics(metrics):
     """Prints metrics in knob's default format (`name=value`, one line), for the scraper to record."""
     print(" - ".join(f"{name}={value}" for name, value in metrics.items()), flush=True)
@@ -87,14 +96,29 @@ class KnobClient:
         finally:
             connection.close()
         if response.status >= 400:
-            try:
-                error = json.loads(data)["error"]
-                raise KnobError(response.status, error.get("code", ""), error.get("message", ""), error.get("problems"))
-            except (ValueError, KeyError, TypeError):
-                raise KnobError(response.status, "", data.decode(errors="replace")) from None
+            raise _error(response.status, data)
         if raw:
             return data.decode(errors="replace")
         return json.loads(data) if data else None
+
+    def _request_lines(self, path):
+        """GETs `path` and yields its text line by line as it arrives (for a response that streams, as a followed
+        log does), without line ends."""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        connection = self._connection()
+        try:
+            try:
+                connection.request("GET", path, headers=headers)
+                response = connection.getresponse()
+            except (FileNotFoundError, ConnectionRefusedError) as error:
+                where = self.server or self.socket_path
+                raise KnobError(0, "Unreachable", f"no knobd answers at {where} ({error}); start it with `knobd`") from error
+            if response.status >= 400:
+                raise _error(response.status, response.read())
+            for line in response:
+                yield line.decode(errors="replace").rstrip("\r\n")
+        finally:
+            connection.close()
 
     @staticmethod
     def _quote(name):
@@ -198,6 +222,21 @@ class KnobClient:
             if key not in _KUBERNETES_ONLY:
                 raise TypeError(f"tune() got an unexpected keyword argument {key!r}")
             warnings.warn(f"tune(): {key} applies to Kubernetes trials only and is ignored for local trials", stacklevel=2)
+        spec, directory = self._function_experiment(
+            name, objective, parameters, algorithm_name=algorithm_name, algorithm_settings=algorithm_settings,
+            objective_metric_name=objective_metric_name, additional_metric_names=additional_metric_names,
+            objective_type=objective_type, objective_goal=objective_goal, max_trial_count=max_trial_count,
+            parallel_trial_count=parallel_trial_count, max_failed_trial_count=max_failed_trial_count,
+            env_per_trial=env_per_trial, retain_trials=retain_trials)
+        return self.create_experiment(spec, directory=directory)
+
+    def _function_experiment(self, name, objective, parameters, algorithm_name, algorithm_settings, objective_metric_name,
+                             additional_metric_names, objective_type, objective_goal, max_trial_count,
+                             parallel_trial_count, max_failed_trial_count, env_per_trial, retain_trials,
+                             typed_parameters=True):
+        """The Experiment that runs `objective` as local trials, and the folder its files were written to (None
+        when the program travels in the command). With `typed_parameters` False the objective gets each searched
+        value as the text of the assignment, as Katib's tune() passes it; else as a float, an int or a string."""
         if not callable(objective):
             raise TypeError("objective must be a function that takes a dict of parameters")
         if not objective_metric_name:
@@ -208,8 +247,8 @@ class KnobClient:
         if not searched:
             raise ValueError("parameters needs at least one search.double, search.int or search.categorical")
         source = textwrap.dedent(inspect.getsource(objective))
-        runner = _RUNNER.format(function=objective.__name__, fixed=repr(json.dumps(fixed)),
-                                types=repr(json.dumps({key: value["parameterType"] for key, value in searched.items()})))
+        kinds = {key: value["parameterType"] if typed_parameters else "text" for key, value in searched.items()}
+        runner = _RUNNER.format(function=objective.__name__, fixed=repr(json.dumps(fixed)), types=repr(json.dumps(kinds)))
         arguments = [f"--{key}=${{trialParameters.{_trial_parameter(key)}}}" for key in searched]
 
         directory = None
@@ -251,7 +290,7 @@ class KnobClient:
                            ("maxFailedTrialCount", max_failed_trial_count)):
             if value is not None:
                 spec["spec"][key] = value
-        return self.create_experiment(spec, directory=directory)
+        return spec, directory
 
 
 def _trial_parameter(key):
@@ -277,7 +316,7 @@ def convert(value, kind):
         return float(value)
     if kind == "int":
         return int(value)
-    return value
+    return value  # categorical, or "text": as the assignment's text
 
 
 parameters = dict(FIXED)

@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based", exact: "2.0.1"),
+        .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
     ],
     targets: [
         // Suggestion algorithms: pure Swift, no I/O. (Named KnobAlgorithms: swift-algorithms, which
@@ -43,7 +44,9 @@ let package = Package(
         // The engine: spec, scraper, runner, controller.
         .target(
             name: "Knob",
-            dependencies: ["KnobAlgorithms", "Store", "CSpawn", "RE2Shim", "Yams"],
+            dependencies: ["KnobAlgorithms", "Store", "CSpawn", "RE2Shim", "Yams", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            // TensorBoard's event records, read with SwiftProtobuf from the code generated from this file.
+            exclude: ["Scraper/TensorBoard/tensorboard_event.proto"],
             swiftSettings: upcoming
         ),
         // libcurl from Debian's libcurl4-openssl-dev: the HTTP client of the CLI (and of the Kubernetes API).

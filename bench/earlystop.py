@@ -70,10 +70,14 @@ def main():
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--medianstop", default="min_trials_required=3 start_step=4")
     parser.add_argument("--successivehalving", default="min_resource=1 reduction_factor=3")
+    parser.add_argument("--modes", default="none,medianstop,successivehalving", help="which runs to make (none is the baseline)")
     args = parser.parse_args()
     template = open(args.spec).read()
     folder = os.path.dirname(os.path.abspath(args.spec))
-    modes = [("none", ""), ("medianstop", args.medianstop), ("successivehalving", args.successivehalving)]
+    chosen = args.modes.split(",")
+    modes = [(m, s) for m, s in [("none", ""), ("medianstop", args.medianstop), ("successivehalving", args.successivehalving)] if m in chosen]
+    if not modes or modes[0][0] != "none":
+        sys.exit("--modes must include none, the baseline")
     results = {mode: [] for mode, _ in modes}
     print("| seed | early stopping | settings | best accuracy | trials stopped | epochs | trial CPU-seconds | trial-seconds (wall) |")
     print("|---|---|---|---|---|---|---|---|")

@@ -4,7 +4,7 @@
 # the best accuracy, the epochs trained, the trials' CPU seconds and wall seconds, then the means per rule with
 # their ratios to the runs without early stopping.
 #
-#   bench/run-earlystop.sh [--seeds N] [--medianstop "name=value ..."] [--successivehalving "name=value ..."]
+#   bench/run-earlystop.sh [--seeds N] [--medianstop "name=value ..."] [--successivehalving "name=value ..."] [--modes none,medianstop,...]
 #
 # The same seed gives the same 24 assignments in each mode (random search does not depend on the
 # results), so the rules differ only in which trials they cut short. Uses the debug build of knob:

@@ -130,7 +130,7 @@ import Testing
         let dir = makeTemporaryDirectory()
         let home = "\(dir)/home"
         try write(CLIMessagesTests.spec.replacingOccurrences(of: "/bin/echo, \"accuracy=${trialParameters.x}\"",
-                                                             with: "/bin/sh, -c, \"sleep 30; echo accuracy=${trialParameters.x}\""),
+                                                             with: "/bin/sh, -c, \"sleep 300; echo accuracy=${trialParameters.x}\""),
                   to: "\(dir)/slow.yaml")
         let run = try await LocalRunner().start(TrialLaunch(
             experimentName: "tests", trialName: "run", argv: [knobExecutable, "run", "-f", "\(dir)/slow.yaml", "--home", home],

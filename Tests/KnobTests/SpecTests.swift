@@ -532,3 +532,27 @@ let katibMedianStopSpec = """
         ])
     }
 }
+
+@Suite struct TensorFlowEventSpecTests {
+    func collector(_ text: String, spec: String = localSpec) -> [String] {
+        problems(spec + "\n  metricsCollectorSpec:\n" + text.split(separator: "\n").map { "    \($0)" }.joined(separator: "\n") + "\n")
+    }
+
+    @Test func aTensorFlowEventCollectorNeedsItsFolderAndTakesNoFilter() throws {
+        #expect(collector("collector: {kind: TensorFlowEvent}\nsource:\n  fileSystemPath: {path: /tmp/tb, kind: Directory}").isEmpty)
+        let spec = try ExperimentSpec.parse(localSpec + "\n  metricsCollectorSpec:\n    collector: {kind: TensorFlowEvent}\n    source:\n      fileSystemPath: {path: tb, kind: Directory}\n")
+        #expect(spec.metricsCollector.kind == .tensorFlowEvent && spec.metricsCollector.path == "tb")
+        #expect(collector("collector: {kind: TensorFlowEvent}") == [
+            "spec.metricsCollectorSpec.source.fileSystemPath.path: is required for a TensorFlowEvent collector: the folder the trial writes its event files to",
+        ])
+        #expect(collector("collector: {kind: TensorFlowEvent}\nsource:\n  fileSystemPath: {path: tb}\n  filter: {metricsFormat: [\"(\\\\w+)=(\\\\d+)\"]}") == [
+            "spec.metricsCollectorSpec.source.filter: a TensorFlowEvent collector reads tags, not lines: remove the filter",
+        ])
+        #expect(collector("collector: {kind: Custom}").first?.contains("Custom collectors are not supported") == true)
+    }
+
+    @Test func onKubernetesItIsRefusedUntilItsSidecarExists() {
+        let found = problems(katibMedianStopSpec + "\n  metricsCollectorSpec:\n    collector: {kind: TensorFlowEvent}\n    source:\n      fileSystemPath: {path: /tb, kind: Directory}\n")
+        #expect(found.contains { $0.hasPrefix("spec.metricsCollectorSpec.collector.kind: TensorFlowEvent is not supported for Kubernetes trials yet") }, "\(found)")
+    }
+}

@@ -127,9 +127,10 @@ public struct ExperimentController: Sendable {
             trialUID: "\(trial.id ?? 0)-\(Int64(trial.createdAt.timeIntervalSince1970 * 1000))")
     }
 
-    /// For a File collector: the metrics file (a relative path is inside the trial's folder).
+    /// For a File collector: the metrics file; for TensorFlowEvent, the event files' folder (a relative
+    /// path is inside the trial's folder).
     func metricsPath(_ launch: TrialLaunch) -> String? {
-        guard spec.metricsCollector.kind == .file, let path = spec.metricsCollector.path else { return nil }
+        guard spec.metricsCollector.kind != .stdOut, let path = spec.metricsCollector.path else { return nil }
         return path.hasPrefix("/") ? path : "\(launch.trialDirectory)/\(path)"
     }
 }

@@ -124,8 +124,12 @@ struct TrialExecution: Sendable {
 
     private func scrape(trialId: Int64, process: any RunningTrial, exitBox: OnceValue<TrialExit>, launch: TrialLaunch, metricsPath: String?,
                         offset: Int64, prior: [MetricRecord], stopping: TrialStopping?) async -> TrialEnd? {
-        let tail = FileTail(path: metricsPath ?? launch.logPath, offset: offset)
+        // TensorBoard event files are read as records, not lines: the lines source reads nothing then.
+        let events = spec.metricsCollector.kind == .tensorFlowEvent ? metricsPath.map(TensorBoardDirectory.init) : nil
+        let tail = FileTail(path: events == nil ? metricsPath ?? launch.logPath : "/dev/null", offset: offset)
         var lines = LineReader(startingAt: offset)
+        // Event files are read again from their start after a restart: the reports stored before are skipped.
+        var eventReportsToSkip = events == nil ? 0 : prior.count
         var observation = ObservationBuilder(metricNames: spec.metricNames)
         for record in prior {
             observation.add(MetricReport(name: record.name, value: record.value, text: record.text, step: record.step))
@@ -137,15 +141,26 @@ struct TrialExecution: Sendable {
         var stoppedBecause: (state: TrialState, reason: String, message: String)? = stopping.map { ($0.state, $0.reason, $0.message) }
         var terminated = false
 
-        /// Stores the reports in `newLines`; returns why the early stopping rule stops the trial, if it does.
+        /// Stores the reports in `newLines` (and new scalars of the event files); returns why the early
+        /// stopping rule stops the trial, if it does.
         func record(_ newLines: [[UInt8]]) async -> StopReason? {
             var records: [MetricRecord] = []
             let now = Date()
+            func add(_ report: MetricReport) {
+                let step = observation.add(report)
+                records.append(MetricRecord(trialId: trialId, name: report.name, value: report.value, text: report.text,
+                                            step: step, timestamp: report.timestamp ?? now))
+            }
             for line in newLines {
-                for report in scraper.reports(in: line) {
-                    let step = observation.add(report)
-                    records.append(MetricRecord(trialId: trialId, name: report.name, value: report.value, text: report.text,
-                                                step: step, timestamp: report.timestamp ?? now))
+                for report in scraper.reports(in: line) { add(report) }
+            }
+            if let events {
+                for report in events.reports(named: spec.metricNames) {
+                    if eventReportsToSkip > 0 {
+                        eventReportsToSkip -= 1
+                    } else {
+                        add(report)
+                    }
                 }
             }
             guard !records.isEmpty else { return nil }

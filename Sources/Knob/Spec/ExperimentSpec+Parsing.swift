@@ -76,9 +76,9 @@ extension ExperimentSpec {
                 r.problem("metadata.name", "\"\(name)\" is \(name.count) characters; for Kubernetes trials at most 57, so that a trial's "
                           + "name (name-N) fits a label value's 63", at: metadata?["name"])
             }
-            if collector?.kind == .file {
-                r.problem("spec.metricsCollectorSpec.collector.kind", "File is not supported for Kubernetes trials (the file is inside "
-                          + "the container, out of knob's reach): print the metrics to standard output instead",
+            if let kind = collector?.kind, kind != .stdOut {
+                r.problem("spec.metricsCollectorSpec.collector.kind", "\(kind.rawValue) is not supported for Kubernetes trials yet (the "
+                          + "\(kind == .file ? "file" : "event folder") is inside the container, out of knob's reach): print the metrics to standard output instead",
                           at: spec["metricsCollectorSpec"])
             }
         }
@@ -520,10 +520,10 @@ extension ExperimentSpec {
             if let text = r.string(c["kind"], kindPath) {
                 if let known = MetricsCollectorSpec.Kind(rawValue: text) {
                     kind = known
-                } else if ["None", "TensorFlowEvent", "PrometheusMetric", "Custom", "Push"].contains(text) {
-                    r.problem(kindPath, "\(text) collectors are not supported; use StdOut (the default) or File", at: c["kind"])
+                } else if ["None", "PrometheusMetric", "Custom", "Push"].contains(text) {
+                    r.problem(kindPath, "\(text) collectors are not supported; use StdOut (the default), File or TensorFlowEvent", at: c["kind"])
                 } else {
-                    r.problem(kindPath, "\"\(text)\" is not one of StdOut, File", at: c["kind"])
+                    r.problem(kindPath, "\"\(text)\" is not one of StdOut, File, TensorFlowEvent", at: c["kind"])
                 }
             }
         }
@@ -553,7 +553,15 @@ extension ExperimentSpec {
         if kind == .file, filePath?.isEmpty ?? true {
             r.problem("\(path).source.fileSystemPath.path", "is required for a File collector: the file the trial writes its metrics to")
         }
-        return MetricsCollectorSpec(kind: kind, path: kind == .file ? filePath : nil, format: format, metricsFormat: filters)
+        if kind == .tensorFlowEvent {
+            if filePath?.isEmpty ?? true {
+                r.problem("\(path).source.fileSystemPath.path", "is required for a TensorFlowEvent collector: the folder the trial writes its event files to")
+            }
+            if !filters.isEmpty {
+                r.problem("\(path).source.filter", "a TensorFlowEvent collector reads tags, not lines: remove the filter")
+            }
+        }
+        return MetricsCollectorSpec(kind: kind, path: kind == .stdOut ? nil : filePath, format: format, metricsFormat: filters)
     }
 }
 

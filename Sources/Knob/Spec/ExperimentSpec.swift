@@ -123,6 +123,8 @@ public struct MetricsCollectorSpec: Codable, Sendable, Hashable {
     public enum Kind: String, Codable, Sendable, Hashable {
         case stdOut = "StdOut"
         case file = "File"
+        /// TensorBoard event files in a folder (`source.fileSystemPath.path`).
+        case tensorFlowEvent = "TensorFlowEvent"
     }
 
     public enum Format: String, Codable, Sendable, Hashable {
@@ -131,7 +133,7 @@ public struct MetricsCollectorSpec: Codable, Sendable, Hashable {
     }
 
     public var kind: Kind
-    /// The metrics file for `File`.
+    /// The metrics file for `File`; the event files' folder for `TensorFlowEvent`.
     public var path: String?
     public var format: Format
     /// Custom `metricsFormat` regexes; empty for Katib's default `name=value` format.

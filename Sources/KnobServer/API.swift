@@ -37,6 +37,11 @@ struct API: Sendable {
         v1.get(":name/trials/:trial") { _, context in try json(try await trial(context)) }
         v1.get(":name/trials/:trial/metrics") { _, context in try json(try await store.metrics(ofTrial: try await trial(context).id!)) }
         v1.get(":name/trials/:trial/logs") { request, context in try await logs(request, context: context) }
+        v1.get(":name/trials/:trial/artifacts") { _, context in
+            let trial = try await trial(context)
+            return try json(Artifacts(home: home, experiment: try context.parameters.require("name"), trial: trial.name).list())
+        }
+        v1.get(":name/trials/:trial/artifacts/**") { _, context in try await artifact(context) }
     }
 
     // MARK: Experiments
@@ -214,6 +219,26 @@ struct API: Sendable {
                 }
                 guard follow, let current = try? await store.trial(named: name), !current.state.isFinished else { break }
                 try await Task.sleep(for: .milliseconds(200))
+            }
+            try await writer.finish(nil)
+        })
+    }
+
+    /// One artifact's bytes, read as they are sent.
+    private func artifact(_ context: some RequestContext) async throws -> Response {
+        let trial = try await trial(context)
+        let relative = context.parameters.getCatchAll().joined(separator: "/")
+        let path: String
+        do {
+            path = try Artifacts(home: home, experiment: try context.parameters.require("name"), trial: trial.name).file(relative)
+        } catch {
+            throw APIError(.notFound, code: "NotFound", "\(error)")
+        }
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw APIError(.notFound, code: "NotFound", "the trial has no artifact \(relative)") }
+        return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: ResponseBody { writer in
+            defer { try? handle.close() }
+            while let chunk = try handle.read(upToCount: 1 << 16), !chunk.isEmpty {
+                try await writer.write(ByteBuffer(bytes: chunk))
             }
             try await writer.finish(nil)
         })

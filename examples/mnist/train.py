@@ -190,6 +190,13 @@ def main():
             accuracy, loss = net.evaluate(x_test, y_test)
         log(f"Epoch {epoch}. accuracy={accuracy:.4f} - loss={loss:.4f}")
 
+    # The trained weights, where knob keeps a trial's artifacts (`knob artifacts NAME --best`).
+    artifacts = os.environ.get("KNOB_ARTIFACTS_DIR")
+    if artifacts:
+        path = os.path.join(artifacts, "model.npz")
+        np.savez(path, **{name: p for name, p in zip(("w1", "b1", "w2", "b2"), net.params)})
+        log(f"Saved the model to {path}")
+
 
 if __name__ == "__main__":
     main()

@@ -57,6 +57,10 @@ public struct LocalRunner: TrialRunner {
         environment["KNOB_TRIAL"] = launch.trialName
         environment["KATIB_TRIAL_NAME"] = launch.trialName
         environment["KNOB_TRIAL_DIR"] = launch.trialDirectory
+        // Where the trial saves what a pipeline fetches later (`knob artifacts`).
+        let artifacts = Artifacts.directory(trialDirectory: launch.trialDirectory)
+        try? FileManager.default.createDirectory(atPath: artifacts, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        environment["KNOB_ARTIFACTS_DIR"] = artifacts
         if let umask = UserUmask.kept { environment[UserUmask.variable] = umask }
 
         let logFD = open(launch.logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)

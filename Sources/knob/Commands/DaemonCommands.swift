@@ -168,7 +168,7 @@ struct Wait: AsyncParsableCommand {
 }
 
 struct Watch: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show an experiment and its trials, refreshed in place, until it ends.")
+    static let configuration = CommandConfiguration(abstract: "Show an experiment and its trials until it ends: in a terminal, redrawn in place to fit it; elsewhere, the changes as they come.")
 
     @Argument(help: "The experiment's name.") var name: String
     @Option(help: "Seconds between refreshes (0.1 to 3600).") var interval: Double = 1
@@ -182,7 +182,7 @@ struct Watch: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let source = try await DataSource.resolve(connection, home: homeOptions.knobHome)
-            let terminal = isatty(1) == 1
+            var screen = WatchScreen(terminal: Terminal(descriptor: 1))
             var stranded = StrandedWatch()
             while true {
                 let view = try await source.experiment(name, events: 5)
@@ -190,16 +190,12 @@ struct Watch: AsyncParsableCommand {
                     printError(stranded.message(name, source: source, home: homeOptions.knobHome))
                     throw ExitCode(1)
                 }
-                let trials = try await source.trials(name)
-                let metric = String(view.objective.split(separator: " ").last ?? "")
-                let recent = trials.suffix(15).map { trial in
-                    "  \(trial.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(trial.state.rawValue.padding(toLength: 18, withPad: " ", startingAt: 0)) "
-                        + "\(objectiveText(trial, metric: metric))  \(assignmentText(trial.assignments))"
+                screen.show(view, trials: try await source.trials(name))
+                if ["Succeeded", "Failed", "Stopped"].contains(view.status) {
+                    // In a terminal, the prompt comes back under the screen.
+                    if screen.terminal != nil { print("") }
+                    return
                 }
-                let screen = describe(view, events: 5) + "\nTrials (latest \(recent.count)):\n" + recent.joined(separator: "\n")
-                // In a terminal: redraw in place; elsewhere: one block per refresh.
-                FileHandle.standardOutput.write(Data(((terminal ? "\u{1B}[H\u{1B}[2J" + screen : screen + "\n") + "\n").utf8))
-                if ["Succeeded", "Failed", "Stopped"].contains(view.status) { return }
                 try await Task.sleep(for: .milliseconds(Int(interval * 1000)))
             }
         }

@@ -159,6 +159,22 @@ enum DataSource {
         }
     }
 
+    /// Every report of a trial, in the order they were read.
+    func metrics(_ experiment: String, _ trial: String) async throws -> [MetricRecord] {
+        switch self {
+        case .daemon(let client):
+            return try await naming(experiment) {
+                try await Self.sayingNoTrial(experiment, trial) {
+                    try APIJSON.decoder.decode([MetricRecord].self,
+                                               from: try await client.request("GET", "/v1/experiments/\(experiment)/trials/\(trial)/metrics").body)
+                }
+            }
+        case .store(let store):
+            let record = try await self.trial(experiment, trial)
+            return try await store.metrics(ofTrial: record.id!)
+        }
+    }
+
     func trials(_ name: String) async throws -> [TrialRecord] {
         try await naming(name) {
             switch self {

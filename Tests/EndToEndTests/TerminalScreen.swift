@@ -40,8 +40,9 @@ struct TerminalScreen {
         throw TerminalError.timedOut(what)
     }
 
-    func send(keys: String) async throws {
-        _ = try await tmux(["send-keys", keys])
+    /// Types `keys`: text, or tmux's names of keys (`Enter`, `Tab`, `C-u`).
+    func send(_ keys: String...) async throws {
+        _ = try await tmux(["send-keys"] + keys)
     }
 
     /// Ends the session and its programs.

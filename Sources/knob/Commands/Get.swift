@@ -12,7 +12,7 @@ struct Get: AsyncParsableCommand {
             knob's own view of the experiment (the API's answer) is under the key knob.
             """)
 
-    @Argument(help: "The experiment's name.")
+    @Argument(help: "The experiment's name.", completion: .experimentName)
     var name: String
 
     @OptionGroup var homeOptions: HomeOptions

@@ -16,8 +16,8 @@ struct Metrics: AsyncParsableCommand {
             value (or text, for a report that was not a number) and time. knob plot NAME TRIAL draws the same curve.
             """)
 
-    @Argument(help: "The experiment's name.") var name: String
-    @Argument(help: "The trial's name, e.g. mnist-3.") var trial: String
+    @Argument(help: "The experiment's name.", completion: .experimentName) var name: String
+    @Argument(help: "The trial's name, e.g. mnist-3.", completion: .trialName) var trial: String
     @Option(help: ArgumentHelp("Only this metric.", valueName: "metric")) var metric: String?
     @Option(name: [.short, .customLong("output")], help: "Output format: table, json, yaml (the same data as json) or csv.")
     var output: MetricsFormat = .table

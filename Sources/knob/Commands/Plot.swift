@@ -11,8 +11,8 @@ struct Plot: AsyncParsableCommand {
             trial's objective (or --metric) by step. The chart fits the terminal (80 columns when the output is not one).
             """)
 
-    @Argument(help: "The experiment's name.") var name: String
-    @Argument(help: "A trial's name, e.g. mnist-3, to draw its curve.") var trial: String?
+    @Argument(help: "The experiment's name.", completion: .experimentName) var name: String
+    @Argument(help: "A trial's name, e.g. mnist-3, to draw its curve.", completion: .trialName) var trial: String?
     @Option(help: ArgumentHelp("With a trial: draw this metric (default: the objective).", valueName: "metric")) var metric: String?
 
     @OptionGroup var homeOptions: HomeOptions

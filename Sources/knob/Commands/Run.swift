@@ -20,7 +20,7 @@ struct Run: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("The Experiment spec (YAML or JSON); - reads standard input.", valueName: "spec"))
+    @Option(name: .shortAndLong, help: ArgumentHelp("The Experiment spec (YAML or JSON); - reads standard input.", valueName: "spec"), completion: .file())
     var file: String
 
     @OptionGroup var homeOptions: HomeOptions

@@ -64,7 +64,7 @@ struct WatchScreen {
         let rows = Self.trialLines(trials, metric: metric, now: now)
         var lines: [String] = []
         let status = "Status:     \(view.status) (\(view.reason)): \(view.message)"
-        let events = (view.events ?? []).map(Self.eventLine)
+        let events = (view.events ?? []).map(eventLine)
         if shownStatus == nil {
             let latest = min(15, trials.count)
             lines = describe(view, events: 5).components(separatedBy: "\n")
@@ -86,10 +86,6 @@ struct WatchScreen {
 
     static func objectiveMetric(_ view: ExperimentView) -> String {
         String(view.objective.split(separator: " ").last ?? "")
-    }
-
-    static func eventLine(_ event: ExperimentView.Event) -> String {
-        "  \(event.time.formatted(.iso8601))  \(event.kind.padding(toLength: 20, withPad: " ", startingAt: 0))  \(summaryLine(event.message))"
     }
 
     /// What, when it changes, makes a trial's line printed again.

@@ -9,11 +9,12 @@ struct TerminalScreen {
     static let columns = 80, rows = 24
 
     /// Starts `arguments` (the first is the program) in `directory`; when it ends, the pane shows
-    /// `[exit N]` and stays open.
+    /// `[exit N]` and stays open. Should a test end without closing it, the program and then the
+    /// session end by themselves after a few minutes.
     static func start(_ arguments: [String], in directory: String) async throws -> TerminalScreen {
         let screen = TerminalScreen(socket: "knob-test-\(UUID().uuidString.prefix(8))")
-        let command = "cd \(quoted(directory)) && " + arguments.map(quoted).joined(separator: " ")
-            + "; echo \"[exit $?]\"; sleep 3600"
+        let command = "cd \(quoted(directory)) && timeout --foreground 300 " + arguments.map(quoted).joined(separator: " ")
+            + "; echo \"[exit $?]\"; sleep 300"
         let started = try await screen.tmux(["new-session", "-d", "-x", "\(columns)", "-y", "\(rows)", "/bin/sh", "-c", command])
         guard started.status == 0 else { throw TerminalError.tmux(started.stderr) }
         return screen

@@ -20,7 +20,8 @@ extension SupervisedCommand {
             Foundation.exit(2)
         }
         do {
-            var command = try parseAsRoot()
+            // The async parse, so that completions can read the store without blocking a thread.
+            var command = try await asyncParseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

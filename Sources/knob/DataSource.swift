@@ -6,13 +6,13 @@ import Store
 
 /// How the CLI reaches knobd: its Unix socket (default `<home>/knobd.sock`) or a TCP URL with a token.
 struct ConnectionOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("knobd's Unix socket (default: knobd.sock in the home).", valueName: "path"))
+    @Option(help: ArgumentHelp("knobd's Unix socket (default: knobd.sock in the home).", valueName: "path"), completion: .file())
     var socket: String?
 
     @Option(help: ArgumentHelp("knobd over TCP, e.g. http://10.0.0.5:8123 (with --token-file).", valueName: "url"))
     var server: String?
 
-    @Option(help: ArgumentHelp("A file whose first line is knobd's bearer token.", valueName: "file"))
+    @Option(help: ArgumentHelp("A file whose first line is knobd's bearer token.", valueName: "file"), completion: .file())
     var tokenFile: String?
 
     func client(home: KnobHome) throws -> KnobClient {
@@ -156,6 +156,22 @@ enum DataSource {
         case .store:
             let record = try await self.trial(experiment, trial)
             return record.logPath.flatMap { FileManager.default.contents(atPath: $0) } ?? Data()
+        }
+    }
+
+    /// Every report of a trial, in the order they were read.
+    func metrics(_ experiment: String, _ trial: String) async throws -> [MetricRecord] {
+        switch self {
+        case .daemon(let client):
+            return try await naming(experiment) {
+                try await Self.sayingNoTrial(experiment, trial) {
+                    try APIJSON.decoder.decode([MetricRecord].self,
+                                               from: try await client.request("GET", "/v1/experiments/\(experiment)/trials/\(trial)/metrics").body)
+                }
+            }
+        case .store(let store):
+            let record = try await self.trial(experiment, trial)
+            return try await store.metrics(ofTrial: record.id!)
         }
     }
 

@@ -5,7 +5,7 @@ import Store
 
 /// Where the store is.
 struct HomeOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("knob's folder (database, logs, trial folders).", valueName: "dir"))
+    @Option(name: .long, help: ArgumentHelp("knob's folder (database, logs, trial folders).", valueName: "dir"), completion: .directory)
     var home: String?
 
     var knobHome: KnobHome { KnobHome(home) }

@@ -187,7 +187,7 @@ enum Golden {
         try write(Golden.zeta.replacingOccurrences(of: "name: zeta", with: "name: again"), to: "\(dir)/again.yaml")
         try write("apiVersion: kubeflow.org/v1beta1\nkind: Experiment\nmetadata: {name: Bad_Name}\nspec: {}\n", to: "\(dir)/bad.yaml")
         let pairs: [[String]] = [
-            ["list"], ["trials", "golden"], ["get", "golden"], ["get", "zeta"], ["best", "golden"], ["describe", "golden", "golden-2"],
+            ["list"], ["trials", "golden"], ["get", "golden"], ["get", "zeta"], ["best", "golden"], ["describe", "golden", "golden-2"], ["metrics", "golden", "golden-1"],
             ["validate", "-f", "\(folder)/golden.json"], ["validate", "-f", "\(dir)/bad.yaml"],
         ]
         for arguments in pairs {

@@ -19,7 +19,7 @@ struct Best: AsyncParsableCommand {
         case json, yaml, env, args
     }
 
-    @Argument(help: "The experiment's name.")
+    @Argument(help: "The experiment's name.", completion: .experimentName)
     var name: String
 
     @Option(name: [.short, .customLong("output")], help: "json (the default), yaml, env or args.")

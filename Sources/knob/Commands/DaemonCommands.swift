@@ -22,7 +22,7 @@ struct Create: AsyncParsableCommand {
         abstract: "Submit an experiment to knobd, which runs it in the background.",
         discussion: "Relative paths in the spec's trial template resolve against the spec file's folder.")
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("The Experiment spec (YAML or JSON).", valueName: "spec"))
+    @Option(name: .shortAndLong, help: ArgumentHelp("The Experiment spec (YAML or JSON).", valueName: "spec"), completion: .file())
     var file: String
 
     @OptionGroup var homeOptions: HomeOptions
@@ -47,7 +47,7 @@ struct Create: AsyncParsableCommand {
 struct Stop: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Stop a running experiment: its trials are killed and it ends Stopped.")
 
-    @Argument(help: "The experiment's name.") var name: String
+    @Argument(help: "The experiment's name.", completion: .experimentName) var name: String
     @OptionGroup var homeOptions: HomeOptions
     @OptionGroup var connection: ConnectionOptions
 
@@ -66,7 +66,7 @@ struct Resume: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a stopped experiment again (or a finished one whose maxTrialCount was raised with knob edit).")
 
-    @Argument(help: "The experiment's name.") var name: String
+    @Argument(help: "The experiment's name.", completion: .experimentName) var name: String
     @OptionGroup var homeOptions: HomeOptions
     @OptionGroup var connection: ConnectionOptions
 
@@ -82,7 +82,7 @@ struct Resume: AsyncParsableCommand {
 struct Edit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Change a running experiment's budget; it applies at once.")
 
-    @Argument(help: "The experiment's name.") var name: String
+    @Argument(help: "The experiment's name.", completion: .experimentName) var name: String
     // Unconditional, so that a negative number reaches validate() rather than reading as an option.
     @Option(parsing: .unconditional, help: "The new maxTrialCount.") var maxTrials: Int?
     @Option(parsing: .unconditional, help: "The new parallelTrialCount.") var parallel: Int?
@@ -128,7 +128,7 @@ struct Wait: AsyncParsableCommand {
             so that it would never end), 3 when --timeout passed first.
             """)
 
-    @Argument(help: "The experiment's name.") var name: String
+    @Argument(help: "The experiment's name.", completion: .experimentName) var name: String
     @Option(help: "Give up after this many seconds.") var timeout: Double?
     @OptionGroup var homeOptions: HomeOptions
     @OptionGroup var connection: ConnectionOptions
@@ -168,9 +168,9 @@ struct Wait: AsyncParsableCommand {
 }
 
 struct Watch: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show an experiment and its trials, refreshed in place, until it ends.")
+    static let configuration = CommandConfiguration(abstract: "Show an experiment and its trials until it ends: in a terminal, redrawn in place to fit it; elsewhere, the changes as they come.")
 
-    @Argument(help: "The experiment's name.") var name: String
+    @Argument(help: "The experiment's name.", completion: .experimentName) var name: String
     @Option(help: "Seconds between refreshes (0.1 to 3600).") var interval: Double = 1
     @OptionGroup var homeOptions: HomeOptions
 
@@ -182,7 +182,7 @@ struct Watch: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let source = try await DataSource.resolve(connection, home: homeOptions.knobHome)
-            let terminal = isatty(1) == 1
+            var screen = WatchScreen(terminal: Terminal(descriptor: 1))
             var stranded = StrandedWatch()
             while true {
                 let view = try await source.experiment(name, events: 5)
@@ -190,16 +190,12 @@ struct Watch: AsyncParsableCommand {
                     printError(stranded.message(name, source: source, home: homeOptions.knobHome))
                     throw ExitCode(1)
                 }
-                let trials = try await source.trials(name)
-                let metric = String(view.objective.split(separator: " ").last ?? "")
-                let recent = trials.suffix(15).map { trial in
-                    "  \(trial.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(trial.state.rawValue.padding(toLength: 18, withPad: " ", startingAt: 0)) "
-                        + "\(objectiveText(trial, metric: metric))  \(assignmentText(trial.assignments))"
+                screen.show(view, trials: try await source.trials(name))
+                if ["Succeeded", "Failed", "Stopped"].contains(view.status) {
+                    // In a terminal, the prompt comes back under the screen.
+                    if screen.terminal != nil { print("") }
+                    return
                 }
-                let screen = describe(view, events: 5) + "\nTrials (latest \(recent.count)):\n" + recent.joined(separator: "\n")
-                // In a terminal: redraw in place; elsewhere: one block per refresh.
-                FileHandle.standardOutput.write(Data(((terminal ? "\u{1B}[H\u{1B}[2J" + screen : screen + "\n") + "\n").utf8))
-                if ["Succeeded", "Failed", "Stopped"].contains(view.status) { return }
                 try await Task.sleep(for: .milliseconds(Int(interval * 1000)))
             }
         }
@@ -246,8 +242,8 @@ struct StrandedWatch {
 struct Logs: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print a trial's output; with -f, keep printing until the trial ends.")
 
-    @Argument(help: "The experiment's name.") var name: String
-    @Argument(help: "The trial's name, e.g. mnist-3.") var trial: String
+    @Argument(help: "The experiment's name.", completion: .experimentName) var name: String
+    @Argument(help: "The trial's name, e.g. mnist-3.", completion: .trialName) var trial: String
     @Flag(name: .shortAndLong, help: "Follow the log while the trial runs.") var follow = false
     @OptionGroup var homeOptions: HomeOptions
     @OptionGroup var connection: ConnectionOptions

@@ -7,7 +7,7 @@ import Store
 struct Delete: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Delete an experiment: its trials (killed if running), metrics, events and logs.")
 
-    @Argument(help: "The experiment's name.")
+    @Argument(help: "The experiment's name.", completion: .experimentName)
     var name: String
 
     @OptionGroup var homeOptions: HomeOptions

@@ -12,7 +12,7 @@ struct Get: AsyncParsableCommand {
             knob's own view of the experiment (the API's answer) is under the key knob.
             """)
 
-    @Argument(help: "The experiment's name.")
+    @Argument(help: "The experiment's name.", completion: .experimentName)
     var name: String
 
     @OptionGroup var homeOptions: HomeOptions
@@ -66,10 +66,12 @@ func describe(_ view: ExperimentView, events limit: Int) -> String {
     }
     if let events = view.events?.suffix(limit), !events.isEmpty {
         lines.append("Events:")
-        for event in events {
-            let first = summaryLine(event.message)
-            lines.append("  \(event.time.formatted(.iso8601))  \(event.kind.padding(toLength: 20, withPad: " ", startingAt: 0))  \(first)")
-        }
+        lines += events.map(eventLine)
     }
     return lines.joined(separator: "\n")
+}
+
+/// An event on one line: its time, its kind and the summary of its message.
+func eventLine(_ event: ExperimentView.Event) -> String {
+    "  \(event.time.formatted(.iso8601))  \(event.kind.padding(toLength: 20, withPad: " ", startingAt: 0))  \(summaryLine(event.message))"
 }

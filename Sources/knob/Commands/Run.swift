@@ -10,7 +10,9 @@ struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run an experiment in this process until it ends, showing each trial as it finishes.",
         discussion: """
-            Progress goes to standard output (standard error with -o json or yaml); at the end the best trial is printed \
+            Progress goes to standard output (standard error with -o json or yaml), a line per trial; in a terminal, a status \
+            line under them shows trials done, time so far and left, the best so far and the running trials' latest values. \
+            At the end the best trial is printed \
             (with -o json or yaml: Katib's currentOptimalTrial, as knob best prints it).
             If the experiment exists and has not ended (or was stopped), it continues where it was.
             Ctrl-C stops it: running trials are killed and the state is recorded; a second Ctrl-C exits at once.
@@ -18,7 +20,7 @@ struct Run: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("The Experiment spec (YAML or JSON); - reads standard input.", valueName: "spec"))
+    @Option(name: .shortAndLong, help: ArgumentHelp("The Experiment spec (YAML or JSON); - reads standard input.", valueName: "spec"), completion: .file())
     var file: String
 
     @OptionGroup var homeOptions: HomeOptions
@@ -30,7 +32,7 @@ struct Run: AsyncParsableCommand {
 
     func run() async throws {
         let structured = outputOptions.output != .table
-        let progress: @Sendable (String) -> Void = { line in
+        let plain: @Sendable (String) -> Void = { line in
             if structured { printError(line) } else { print(line) }
         }
         let home = homeOptions.knobHome
@@ -44,16 +46,30 @@ struct Run: AsyncParsableCommand {
             defer { lock.release() }
             let (experiment, resumed) = try await Engine.prepare(
                 specText: text, spec: spec, specDirectory: specDirectory, home: home, store: store, replace: replace)
+            // On a terminal, a status line stays under the trials' lines until the experiment ends.
+            let printer = ProgressPrinter(spec: spec, terminal: Terminal(descriptor: structured ? 2 : 1), print: plain)
+            defer { printer.finish() }
+            let progress: @Sendable (String) -> Void = { printer.log($0) }
             progress(header(spec, resumed: resumed, home: home))
 
             let signals = installStopHandlers(stop, progress: progress)
             defer { signals.forEach { $0.cancel() } }
-            let printer = ProgressPrinter(spec: spec, print: progress)
             let runners = RunnerChoice(local: LocalRunner(supervisor: currentExecutablePath()),
                                        kubernetes: PodRunner(options: kubernetes.options, pendingTimeout: kubernetes.podPendingTimeout))
             let controller = ExperimentController(store: store, home: home, spec: spec, runner: runners.runner(for: spec), stop: stop,
                                                   onEvent: { printer.handle($0) })
-            let final = try await controller.run(experiment)
+            // The status line follows the trials until the experiment ends.
+            let final = try await withThrowingTaskGroup(of: ExperimentRecord?.self) { group in
+                group.addTask { await printer.follow(store, experiment: experiment); return nil }
+                group.addTask { try await controller.run(experiment) }
+                while let result = try await group.next() {
+                    guard let final = result else { continue }
+                    group.cancelAll()
+                    return final
+                }
+                throw CancellationError()
+            }
+            printer.finish()
             let best = try await store.optimalTrial(of: final)
             progress("")
             progress("experiment \(final.name) \(final.status.rawValue.lowercased()) (\(final.reason)): \(final.message)")
@@ -99,51 +115,6 @@ struct Run: AsyncParsableCommand {
             }
             source.resume()
             return source
-        }
-    }
-}
-
-/// Prints one line per trial event.
-final class ProgressPrinter: @unchecked Sendable {
-    let spec: ExperimentSpec
-    let print: @Sendable (String) -> Void
-    private let lock = NSLock()
-
-    init(spec: ExperimentSpec, print: @escaping @Sendable (String) -> Void) {
-        self.spec = spec
-        self.print = print
-    }
-
-    func handle(_ event: ControllerEvent) {
-        lock.lock()
-        defer { lock.unlock() }
-        switch event {
-        case .resumed(let adopted, let pending):
-            print("following again \(adopted) trial\(adopted == 1 ? "" : "s") left running by an earlier run; starting \(pending) that had not started")
-        case .trialStarted(let trial):
-            print("        \(trial.name)  started    \(assignmentText(trial.assignments))")
-        case .trialWaiting(let trial, let reason):
-            print("        \(trial.name)  waiting    \(reason)")
-        case .trialEnded(let trial, let best, let completed):
-            let total = spec.maxTrialCount.map { "/\($0)" } ?? ""
-            let metric = spec.objective.objectiveMetricName
-            let result: String
-            if trial.state == .earlyStopped {
-                // Why it stopped, with the numbers; its best value is in the message.
-                result = trial.message
-            } else if let value = trial.objectiveValue {
-                result = "\(metric)=\(formatValue(value))"
-            } else {
-                result = trial.message.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? trial.message
-            }
-            let bestText = best.flatMap { b in b.objectiveValue.map { "best \(metric)=\(formatValue($0)) (\(b.name))" } } ?? "no best yet"
-            let state = trial.state.rawValue.count >= 10 ? trial.state.rawValue : trial.state.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)
-            print("[\(completed)\(total)] \(trial.name)  \(state) \(result)  \(assignmentText(trial.assignments))  | \(bestText)")
-            if trial.state == .failed || trial.state == .metricsUnavailable {
-                for line in trial.message.split(separator: "\n").dropFirst() { print("        \(line)") }
-            }
-        case .stopping(let message):
-            print(message)
         }
     }
 }

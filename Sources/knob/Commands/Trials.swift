@@ -11,7 +11,7 @@ struct Trials: AsyncParsableCommand {
             the start and end times, the reason and the whole message. -o json|yaml prints the trials as knobd's API does.
             """)
 
-    @Argument(help: "The experiment's name.")
+    @Argument(help: "The experiment's name.", completion: .experimentName)
     var name: String
 
     @OptionGroup var homeOptions: HomeOptions
@@ -87,8 +87,8 @@ struct Describe: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show one trial: its state and whole reason, its parameters, its metrics and the last lines of its output.")
 
-    @Argument(help: "The experiment's name.") var name: String
-    @Argument(help: "The trial's name, e.g. mnist-3.") var trial: String
+    @Argument(help: "The experiment's name.", completion: .experimentName) var name: String
+    @Argument(help: "The trial's name, e.g. mnist-3.", completion: .trialName) var trial: String
     @Option(parsing: .unconditional, help: "How many of the last output lines to show.") var lines = 20
 
     @OptionGroup var homeOptions: HomeOptions

@@ -11,7 +11,7 @@ struct Validate: AsyncParsableCommand {
         discussion: "Exit code 0 when the spec is valid, 1 when it has problems."
     )
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("The Experiment spec (YAML or JSON); - reads standard input.", valueName: "spec"))
+    @Option(name: .shortAndLong, help: ArgumentHelp("The Experiment spec (YAML or JSON); - reads standard input.", valueName: "spec"), completion: .file())
     var file: String
 
     @OptionGroup var outputOptions: OutputOptions

@@ -34,7 +34,8 @@ import Yams
         let (api, _, _) = try makeAPI()
         let router = makeRouter(api, logger: Logger(label: "test"), token: nil)
         let served = Set(router.routes.map { route in
-            let path = route.path.description.split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }
+            // A path's rest (`**`) is documented as one parameter, {path}.
+            let path = route.path.description.split(separator: "/").map { $0 == "**" ? "{path}" : $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }
             return "\(route.method.rawValue) /" + path.joined(separator: "/")
         })
         let paths = try #require(try Self.openAPI()["paths"] as? [String: [String: Any]])

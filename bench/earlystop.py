@@ -68,7 +68,7 @@ def main():
     parser.add_argument("--knob", required=True)
     parser.add_argument("--spec", required=True)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--medianstop", default="min_trials_required=3 start_step=4")
+    parser.add_argument("--medianstop", default="min_trials_required=3 start_step=1")
     parser.add_argument("--successivehalving", default="min_resource=1 reduction_factor=3")
     parser.add_argument("--modes", default="none,medianstop,successivehalving", help="which runs to make (none is the baseline)")
     args = parser.parse_args()

@@ -283,48 +283,10 @@ struct CatCMAState: Sendable {
     private mutating func updateGaussian(_ v: [[Double]]) {
         // y = (x − m)/σ with x = (v − m)/A + m, evaluated in that order (as the reference does).
         let y = v.map { s in (0..<n).map { j in ((s[j] - mean[j]) / A[j] + mean[j] - mean[j]) / sigma } }
-        var yw = [Double](repeating: 0, count: n)
-        for i in 0..<p.mu { for j in 0..<n { yw[j] += p.weights[i] * y[i][j] } }
-        for j in 0..<n { mean[j] += sigma * yw[j] }
-
-        let invSqrtYw = invSqrtC(yw)
-        let cs = p.cSigma
-        let sigmaFactor = (cs * (2 - cs) * p.muEff).squareRoot()
-        for j in 0..<n { pSigma[j] = (1 - cs) * pSigma[j] + sigmaFactor * invSqrtYw[j] }
-        let normPSigma = pSigma.map { $0 * $0 }.reduce(0, +).squareRoot()
-        sigma = min(sigma * exp((cs / p.dSigma) * (normPSigma / p.chiN - 1)), 1e32)
-
-        let hSigma = normPSigma / (1 - pow(1 - cs, Double(2 * (generation + 1)))).squareRoot()
-            < (1.4 + 2 / (Double(n) + 1)) * p.chiN ? 1.0 : 0.0
-        let ccFactor = (p.cc * (2 - p.cc) * p.muEff).squareRoot()
-        for j in 0..<n { pc[j] = (1 - p.cc) * pc[j] + hSigma * ccFactor * yw[j] }
-        let deltaH = (1 - hSigma) * p.cc * (2 - p.cc)
-        let decay = 1 + p.c1 * deltaH - p.c1 - p.cMu * p.weights.reduce(0, +)
-        var rankMu = [Double](repeating: 0, count: n * n)
-        for i in 0..<p.lambda {
-            var w = p.weights[i]
-            if w < 0 { w *= Double(n) / (invSqrtC(y[i]).map { $0 * $0 }.reduce(0, +) + Self.epsilon) }
-            for a in 0..<n { for b in 0..<n { rankMu[a * n + b] += w * y[i][a] * y[i][b] } }
-        }
-        for a in 0..<n {
-            for b in 0..<n {
-                C[a * n + b] = decay * C[a * n + b] + p.c1 * pc[a] * pc[b] + p.cMu * rankMu[a * n + b]
-            }
-        }
+        p.update(ranked: y, generation: generation, B: B, D: D, mean: &mean, sigma: &sigma, C: &C, pSigma: &pSigma, pc: &pc)
         updateEigen()
         // Keep the smallest variance from vanishing.
         if let dMin = D.min() { sigma = max(sigma, (1e-30 / dMin).squareRoot()) }
-    }
-
-    /// C^(-1/2)·v = B·D⁻¹·Bᵀ·v.
-    private func invSqrtC(_ v: [Double]) -> [Double] {
-        var t = [Double](repeating: 0, count: n)
-        for j in 0..<n {
-            var s = 0.0
-            for i in 0..<n { s += B[i * n + j] * v[i] }
-            t[j] = s / D[j]
-        }
-        return (0..<n).map { i in (0..<n).map { B[i * n + $0] * t[$0] }.reduce(0, +) }
     }
 
     /// Eigendecomposition of the symmetrized C; a negative eigenvalue becomes ε, and C is rebuilt

@@ -77,4 +77,26 @@ import Testing
         #expect(Set(history.trials.map { space.key($0.assignment) }).count == 6, "every point is tried")
         #expect(throws: SuggesterError.self) { try suggester.suggest(count: 1, history: history) }
     }
+
+    @Test func aGenerationTriesEachChoiceInProportionAndEachMemberStillDrawsFromQ() {
+        let state = CatCMAState(coordinates: [.continuous, .categorical(4), .categorical(3)], mean: [0.5], sigma: 0.2, lambda: 8)
+        var counts = [[Int]](repeating: [0, 0, 0, 0], count: 2)
+        var firstMember = [Int](repeating: 0, count: 4)
+        for generation in 0..<2000 {
+            let shared = SeededGenerator(seed: 9, stream: generation)
+            var perGeneration = [Int](repeating: 0, count: 4)
+            for index in 0..<8 {
+                var rng = SeededGenerator(seed: 10, stream: generation * 8 + index)
+                let raw = state.sample(&rng, member: index, shared: shared).raw
+                perGeneration[Int(raw[1])] += 1
+                counts[1][Int(raw[2])] += 1
+                if index == 0 { firstMember[Int(raw[1])] += 1 }
+            }
+            // Four equally likely choices among eight members: each exactly twice.
+            if perGeneration != [2, 2, 2, 2] { Issue.record("generation \(generation): \(perGeneration)"); break }
+        }
+        // One member alone draws each choice with its probability.
+        #expect(firstMember.allSatisfy { abs(Double($0) / 2000 - 0.25) < 0.04 }, "\(firstMember)")
+        #expect(counts[1].prefix(3).allSatisfy { abs(Double($0) / 16000 - 1.0 / 3) < 0.01 }, "\(counts[1])")
+    }
 }

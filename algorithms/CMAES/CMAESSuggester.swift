@@ -94,11 +94,13 @@ public struct CMAESSuggester: Suggester {
         var result: [Suggestion] = []
         for index in 0..<state.p.lambda where replayed.issued[index] == nil && result.count < count {
             var rng = SeededGenerator(seed: seed, stream: Self.stream(generation: generation, index: index))
-            var sample = state.sample(&rng)
+            var sample = state.sample(&rng, member: index, shared: SeededGenerator(seed: seed ^ 0xCA7E_6041_D15C_0001, stream: generation))
             var assignment = space.decode(sample.evaluated)
-            // In a discrete space, prefer points not tried yet (a few redraws, then accept).
+            // In a discrete space, prefer points not tried yet (a few redraws, then accept). Under
+            // CatCMA a choice's probability can be as low as its margin, so it redraws longer.
             var tries = 0
-            while finite, used.contains(space.key(assignment)), tries < 20 {
+            let redraws = mixedCoordinates == nil ? 20 : 200
+            while finite, used.contains(space.key(assignment)), tries < redraws {
                 sample = state.sample(&rng)
                 assignment = space.decode(sample.evaluated)
                 tries += 1

@@ -13,9 +13,17 @@ protocol CMASearchState: Sendable {
     var stopReason: String? { get }
     /// One sample drawn with `rng`.
     func sample(_ rng: inout SeededGenerator) -> (raw: [Double], evaluated: [Double])
+    /// The sample of member `index` of a generation: drawn with `rng`, and with what the whole
+    /// generation shares drawn from (a copy of) `shared`, which is the same for every member.
+    func sample(_ rng: inout SeededGenerator, member index: Int, shared: SeededGenerator) -> (raw: [Double], evaluated: [Double])
     /// Updates the distribution from exactly λ raw samples and their values (lower is better).
     mutating func tell(_ solutions: [(x: [Double], f: Double)])
 }
 
-extension CMAState: CMASearchState {}
+extension CMAState: CMASearchState {
+    /// Members are drawn independently.
+    func sample(_ rng: inout SeededGenerator, member index: Int, shared: SeededGenerator) -> (raw: [Double], evaluated: [Double]) {
+        sample(&rng)
+    }
+}
 extension CatCMAState: CMASearchState {}

@@ -144,6 +144,30 @@ struct CatCMAState: Sendable {
     /// choice) and the point to evaluate (continuous coordinates clipped to [0, 1], discrete ones
     /// on their values, categoricals at their choice's cell centre).
     func sample(_ rng: inout SeededGenerator) -> (raw: [Double], evaluated: [Double]) {
+        sample(&rng, categoricalUniforms: nil)
+    }
+
+    /// The sample of member `index` of a generation, its categorical choices stratified across the
+    /// generation: for each categorical, the λ members share λ points, one in each λ-th of [0, 1)
+    /// (at a common random offset, dealt to the members in a random order), and a member's choice
+    /// is where its point falls among the cumulative probabilities. Each member's choice still has
+    /// the probabilities q (so the update's expectation is unchanged), but a generation tries each
+    /// choice about λ·q times rather than by chance. The order of the points is `shared`'s, so that
+    /// each member's sample can be drawn on its own.
+    func sample(_ rng: inout SeededGenerator, member index: Int, shared: SeededGenerator) -> (raw: [Double], evaluated: [Double]) {
+        guard !choices.isEmpty, index < p.lambda else { return sample(&rng) }
+        var shared = shared
+        let lambda = p.lambda
+        let uniforms = choices.map { _ -> Double in
+            let offset = shared.unit()
+            var slices = Array(0..<lambda)
+            slices.shuffle(using: &shared)
+            return (Double(slices[index]) + offset) / Double(lambda)
+        }
+        return sample(&rng, categoricalUniforms: uniforms)
+    }
+
+    private func sample(_ rng: inout SeededGenerator, categoricalUniforms: [Double]?) -> (raw: [Double], evaluated: [Double]) {
         var raw = [Double](repeating: 0, count: coordinates.count)
         var evaluated = raw
         if n > 0 {
@@ -158,7 +182,7 @@ struct CatCMAState: Sendable {
             }
         }
         for (c, index) in categoricalIndices.enumerated() {
-            let u = rng.unit()
+            let u = categoricalUniforms?[c] ?? rng.unit()
             var cumulative = 0.0, choice = choices[c] - 1
             for (i, probability) in q[c].enumerated() {
                 cumulative += probability

@@ -15,11 +15,14 @@ parse_seed_args() {
   functions=branin2,hartmann6,rosenbrock5,ackley10
 }
 
-# Builds knob-bench in release, and sets $python to $KNOB_BENCH_PYTHON or bench/.venv (created
-# when missing) with the given packages installed.
+# Builds knob-bench in release ($KNOB_BENCH_CONFIG=debug for a debug build; $bench_binary is the
+# executable), and sets $python to $KNOB_BENCH_PYTHON or bench/.venv (created when missing) with the
+# given packages installed.
 prepare_bench() {
-  echo "building knob-bench (release)" >&2
-  swift build -c release --product knob-bench >&2
+  local config="${KNOB_BENCH_CONFIG:-release}"
+  echo "building knob-bench ($config)" >&2
+  swift build -c "$config" --product knob-bench >&2
+  bench_binary=".build/$config/knob-bench"
   python="${KNOB_BENCH_PYTHON:-bench/.venv/bin/python}"
   if [ ! -x "$python" ]; then
     echo "creating bench/.venv with $*" >&2

@@ -19,10 +19,11 @@ import Darwin
 /// a generation in which all failed leaves the distribution as it was. While a generation waits
 /// for its last results, `suggest` returns nothing new.
 ///
-/// Integer, stepped, discrete and categorical parameters are discrete coordinates (one per
-/// parameter, the value's index on a grid of equal cells) kept able to move by the margin of
-/// Hamano et al. (2022). For categoricals this imposes an order on the choices, which CMA-ES
-/// exploits only as far as neighbouring choices behave alike.
+/// Integer, stepped and discrete parameters are discrete coordinates (one per parameter, the
+/// value's index on a grid of equal cells) kept able to move by a margin. Without categoricals,
+/// the run is CMA-ES with the margin of Hamano et al. (2022) (`CMAState`). With categoricals it is
+/// CatCMA with margin (Hamano et al. 2025, `CatCMAState`): the categoricals get categorical
+/// distributions of their own, learnt from the same ranking, with no order on the choices.
 public struct CMAESSuggester: Suggester {
     public enum RestartStrategy: String, Sendable, CaseIterable {
         case none, ipop, bipop
@@ -34,6 +35,8 @@ public struct CMAESSuggester: Suggester {
     let lambda0: Int
     let restartStrategy: RestartStrategy
     let cardinality: [Int]
+    /// What each coordinate is; `nil` when the space has no categorical (plain CMA-ES).
+    let mixedCoordinates: [CMACoordinate]?
 
     static let generationKey = "cmaes.generation"
     static let indexKey = "cmaes.index"
@@ -58,6 +61,24 @@ public struct CMAESSuggester: Suggester {
         restartStrategy = try reader.choice("restart_strategy") ?? .ipop
         try context.space.requireUniform(algorithm: "cmaes")
         cardinality = context.space.parameters.map { ($0.cardinality ?? 0) >= 2 ? $0.cardinality! : 0 }
+        let coordinates = zip(context.space.parameters, cardinality).map { parameter, k -> CMACoordinate in
+            if case .categorical = parameter.kind, k >= 2 { return .categorical(k) }
+            return k >= 2 ? .discrete(k) : .continuous
+        }
+        mixedCoordinates = coordinates.contains { if case .categorical = $0 { true } else { false } } ? coordinates : nil
+    }
+
+    /// A new run's distribution: `point` is a point of the unit cube (its categorical coordinates
+    /// are ignored: every choice starts equally likely).
+    func initialState(at point: [Double], sigma: Double, lambda: Int) -> any CMASearchState {
+        guard let coordinates = mixedCoordinates else {
+            return CMAState(mean: point, sigma: sigma, lambda: lambda, cardinality: cardinality)
+        }
+        let mean = zip(coordinates, point).compactMap { coordinate, u -> Double? in
+            if case .categorical = coordinate { return nil }
+            return u
+        }
+        return CatCMAState(coordinates: coordinates, mean: mean, sigma: sigma, lambda: lambda)
     }
 
     // MARK: Suggest
@@ -73,11 +94,13 @@ public struct CMAESSuggester: Suggester {
         var result: [Suggestion] = []
         for index in 0..<state.p.lambda where replayed.issued[index] == nil && result.count < count {
             var rng = SeededGenerator(seed: seed, stream: Self.stream(generation: generation, index: index))
-            var sample = state.sample(&rng)
+            var sample = state.sample(&rng, member: index, shared: SeededGenerator(seed: seed ^ 0xCA7E_6041_D15C_0001, stream: generation))
             var assignment = space.decode(sample.evaluated)
-            // In a discrete space, prefer points not tried yet (a few redraws, then accept).
+            // In a discrete space, prefer points not tried yet (a few redraws, then accept). Under
+            // CatCMA a choice's probability can be as low as its margin, so it redraws longer.
             var tries = 0
-            while finite, used.contains(space.key(assignment)), tries < 20 {
+            let redraws = mixedCoordinates == nil ? 20 : 200
+            while finite, used.contains(space.key(assignment)), tries < redraws {
                 sample = state.sample(&rng)
                 assignment = space.decode(sample.evaluated)
                 tries += 1
@@ -107,7 +130,7 @@ public struct CMAESSuggester: Suggester {
 
     /// One CMA-ES run between restarts.
     struct Run {
-        var state: CMAState
+        var state: any CMASearchState
         var number: Int
         var isLarge: Bool
     }
@@ -152,8 +175,8 @@ public struct CMAESSuggester: Suggester {
         var checkpoint = CMAReplayCache.shared.checkpoint(for: key).flatMap { cached in
             startsWith(byGeneration, cached) ? cached : nil
         } ?? Checkpoint(
-            run: Run(state: CMAState(mean: Array(repeating: 0.5, count: space.dimension), sigma: sigma0, lambda: lambda0,
-                                     cardinality: cardinality), number: 0, isLarge: true),
+            run: Run(state: initialState(at: Array(repeating: 0.5, count: space.dimension), sigma: sigma0, lambda: lambda0),
+                     number: 0, isLarge: true),
             generation: 0, budget: (0, 0), largeRestarts: 0, members: [])
         let resumedAt = checkpoint.generation
         while true {
@@ -236,7 +259,7 @@ public struct CMAESSuggester: Suggester {
                 lambda = lambda0 << min(largeRestarts, 10)
             }
         }
-        return Run(state: CMAState(mean: mean, sigma: sigma, lambda: lambda, cardinality: cardinality), number: number, isLarge: isLarge)
+        return Run(state: initialState(at: mean, sigma: sigma, lambda: lambda), number: number, isLarge: isLarge)
     }
 }
 

@@ -50,6 +50,67 @@ struct CMAParameters: Sendable {
     }
 }
 
+extension CMAParameters {
+    /// C^(-1/2)·v = B·D⁻¹·Bᵀ·v, where C = B·D²·Bᵀ (B's columns, row-major, the eigenvectors).
+    static func inverseSquareRoot(_ v: [Double], B: [Double], D: [Double]) -> [Double] {
+        let n = D.count
+        var t = [Double](repeating: 0, count: n)
+        for j in 0..<n {
+            var s = 0.0
+            for i in 0..<n { s += B[i * n + j] * v[i] }
+            t[j] = s / D[j]
+        }
+        var out = [Double](repeating: 0, count: n)
+        for i in 0..<n {
+            var s = 0.0
+            for j in 0..<n { s += B[i * n + j] * t[j] }
+            out[i] = s
+        }
+        return out
+    }
+
+    /// One CMA-ES update of the mean, the step size, the evolution paths and the covariance from
+    /// the steps y_i = (x_i − m)/σ of a generation, best first; `generation` counts this one (from
+    /// 1), and B, D decompose the C the steps were drawn with.
+    func update(ranked y: [[Double]], generation: Int, B: [Double], D: [Double], mean: inout [Double], sigma: inout Double,
+                C: inout [Double], pSigma: inout [Double], pc: inout [Double]) {
+        var yw = [Double](repeating: 0, count: n)
+        for i in 0..<mu { for j in 0..<n { yw[j] += weights[i] * y[i][j] } }
+        for j in 0..<n { mean[j] += sigma * yw[j] }
+
+        // Step size: cumulative step-size adaptation on C^(-1/2)·y_w.
+        let invSqrtYw = Self.inverseSquareRoot(yw, B: B, D: D)
+        let cs = cSigma
+        let sigmaFactor = (cs * (2 - cs) * muEff).squareRoot()
+        for j in 0..<n { pSigma[j] = (1 - cs) * pSigma[j] + sigmaFactor * invSqrtYw[j] }
+        let normPSigma = pSigma.map { $0 * $0 }.reduce(0, +).squareRoot()
+        sigma = min(sigma * exp((cs / dSigma) * (normPSigma / chiN - 1)), 1e32)
+
+        // Covariance: rank-one update with p_c, rank-μ update with all λ (active: negative weights).
+        let hSigma = normPSigma / (1 - pow(1 - cs, Double(2 * (generation + 1)))).squareRoot()
+            < (1.4 + 2 / (Double(n) + 1)) * chiN ? 1.0 : 0.0
+        let ccFactor = (cc * (2 - cc) * muEff).squareRoot()
+        for j in 0..<n { pc[j] = (1 - cc) * pc[j] + hSigma * ccFactor * yw[j] }
+        let deltaH = (1 - hSigma) * cc * (2 - cc)
+        let weightSum = weights.reduce(0, +)
+        let decay = 1 + c1 * deltaH - c1 - cMu * weightSum
+        var rankMu = [Double](repeating: 0, count: n * n)
+        for i in 0..<lambda {
+            var w = weights[i]
+            if w < 0 {
+                let norm2 = Self.inverseSquareRoot(y[i], B: B, D: D).map { $0 * $0 }.reduce(0, +)
+                w *= Double(n) / (norm2 + 1e-8)
+            }
+            for a in 0..<n { for b in 0..<n { rankMu[a * n + b] += w * y[i][a] * y[i][b] } }
+        }
+        for a in 0..<n {
+            for b in 0..<n {
+                C[a * n + b] = decay * C[a * n + b] + c1 * pc[a] * pc[b] + cMu * rankMu[a * n + b]
+            }
+        }
+    }
+}
+
 /// The search distribution of one CMA-ES run on the unit cube, and its update.
 struct CMAState: Sendable {
     let p: CMAParameters
@@ -152,40 +213,7 @@ struct CMAState: Sendable {
         if history.count > historyLength { history.removeFirst(history.count - historyLength) }
 
         let y = sorted.map { s in (0..<n).map { (s.x[$0] - mean[$0]) / sigma } }
-        var yw = [Double](repeating: 0, count: n)
-        for i in 0..<p.mu { for j in 0..<n { yw[j] += p.weights[i] * y[i][j] } }
-        for j in 0..<n { mean[j] += sigma * yw[j] }
-
-        // Step size: cumulative step-size adaptation on C^(-1/2)·y_w.
-        let invSqrtYw = invSqrtC(yw)
-        let cs = p.cSigma
-        let sigmaFactor = (cs * (2 - cs) * p.muEff).squareRoot()
-        for j in 0..<n { pSigma[j] = (1 - cs) * pSigma[j] + sigmaFactor * invSqrtYw[j] }
-        let normPSigma = pSigma.map { $0 * $0 }.reduce(0, +).squareRoot()
-        sigma = min(sigma * exp((cs / p.dSigma) * (normPSigma / p.chiN - 1)), 1e32)
-
-        // Covariance: rank-one update with p_c, rank-μ update with all λ (active: negative weights).
-        let hSigma = normPSigma / (1 - pow(1 - cs, Double(2 * (generation + 1)))).squareRoot()
-            < (1.4 + 2 / (Double(n) + 1)) * p.chiN ? 1.0 : 0.0
-        let ccFactor = (p.cc * (2 - p.cc) * p.muEff).squareRoot()
-        for j in 0..<n { pc[j] = (1 - p.cc) * pc[j] + hSigma * ccFactor * yw[j] }
-        let deltaH = (1 - hSigma) * p.cc * (2 - p.cc)
-        let weightSum = p.weights.reduce(0, +)
-        let decay = 1 + p.c1 * deltaH - p.c1 - p.cMu * weightSum
-        var rankMu = [Double](repeating: 0, count: n * n)
-        for i in 0..<p.lambda {
-            var w = p.weights[i]
-            if w < 0 {
-                let norm2 = invSqrtC(y[i]).map { $0 * $0 }.reduce(0, +)
-                w *= Double(n) / (norm2 + 1e-8)
-            }
-            for a in 0..<n { for b in 0..<n { rankMu[a * n + b] += w * y[i][a] * y[i][b] } }
-        }
-        for a in 0..<n {
-            for b in 0..<n {
-                C[a * n + b] = decay * C[a * n + b] + p.c1 * pc[a] * pc[b] + p.cMu * rankMu[a * n + b]
-            }
-        }
+        p.update(ranked: y, generation: generation, B: B, D: D, mean: &mean, sigma: &sigma, C: &C, pSigma: &pSigma, pc: &pc)
         updateEigen()
         applyMargin()
         stopReason = checkStop(sorted.map(\.f))
@@ -193,19 +221,7 @@ struct CMAState: Sendable {
 
     /// C^(-1/2)·v = B·D⁻¹·Bᵀ·v.
     func invSqrtC(_ v: [Double]) -> [Double] {
-        var t = [Double](repeating: 0, count: n)
-        for j in 0..<n {
-            var s = 0.0
-            for i in 0..<n { s += B[i * n + j] * v[i] }
-            t[j] = s / D[j]
-        }
-        var out = [Double](repeating: 0, count: n)
-        for i in 0..<n {
-            var s = 0.0
-            for j in 0..<n { s += B[i * n + j] * t[j] }
-            out[i] = s
-        }
-        return out
+        CMAParameters.inverseSquareRoot(v, B: B, D: D)
     }
 
     private mutating func updateEigen() {

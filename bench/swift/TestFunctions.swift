@@ -1,24 +1,34 @@
 import KnobAlgorithms
 import Foundation
 
-/// A benchmark function: its box, its known minimum, and its value.
+/// A benchmark function: its search space, its known minimum, and its value.
 struct TestFunction: Sendable {
     let name: String
-    let bounds: [(Double, Double)]
+    let space: SearchSpace
     let minimum: Double
-    let value: @Sendable ([Double]) -> Double
+    let evaluate: @Sendable (Assignment) -> Double
 
-    var space: SearchSpace {
-        SearchSpace(bounds.enumerated().map { i, b in
+    init(name: String, space: SearchSpace, minimum: Double, evaluate: @escaping @Sendable (Assignment) -> Double) {
+        self.name = name
+        self.space = space
+        self.minimum = minimum
+        self.evaluate = evaluate
+    }
+
+    /// A function of doubles x0, x1, … on a box.
+    init(name: String, bounds: [(Double, Double)], minimum: Double, value: @escaping @Sendable ([Double]) -> Double) {
+        let space = SearchSpace(bounds.enumerated().map { i, b in
             Parameter(name: "x\(i)", kind: .double(min: b.0, max: b.1, step: nil, scale: .linear))
         })
+        self.init(name: name, space: space, minimum: minimum) { assignment in
+            value((0..<bounds.count).map { assignment["x\($0)"]!.numericValue! })
+        }
     }
 
-    func evaluate(_ assignment: Assignment) -> Double {
-        value((0..<bounds.count).map { assignment["x\($0)"]!.numericValue! })
-    }
-
+    /// The functions knob-bench runs by default (the CMA-ES, GP and TPE benchmarks).
     static let all: [TestFunction] = [branin, hartmann6, rosenbrock5, ackley10]
+    /// Every function knob-bench knows, by `--functions`.
+    static let known: [TestFunction] = all + [mixed6]
 
     static let branin = TestFunction(name: "branin2", bounds: [(-5, 10), (0, 15)], minimum: 0.397887) { x in
         let b = 5.1 / (4 * Double.pi * Double.pi), c = 5 / Double.pi, t = 1 / (8 * Double.pi)
@@ -55,5 +65,47 @@ struct TestFunction: Sendable {
         let squares = x.map { $0 * $0 }.reduce(0, +)
         let cosines = x.map { cos(2 * Double.pi * $0) }.reduce(0, +)
         return -20 * exp(-0.2 * (squares / n).squareRoot()) - exp(cosines / n) + 20 + M_E
+    }
+
+    /// A training-run-like function over a log-scaled learning rate, a momentum, an int width and
+    /// three categoricals (optimizer: 3 choices, activation: 5, initialisation: 4). Where the
+    /// learning rate, momentum and width are best depends on the optimizer and the activation, and
+    /// which initialisation is best depends on the activation; the learning rate and the momentum
+    /// interact. Minimum 0 at adam, gelu, xavier, lr = 10⁻³, momentum 0.5, width 16. The same
+    /// function is `mixed6` in bench/catcma.py.
+    static let mixed6 = TestFunction(name: "mixed6", space: SearchSpace([
+        Parameter(name: "lr", kind: .double(min: 1e-4, max: 1, step: nil, scale: .log)),
+        Parameter(name: "momentum", kind: .double(min: 0, max: 1, step: nil, scale: .linear)),
+        Parameter(name: "width", kind: .int(min: 1, max: 20, step: 1, scale: .linear)),
+        Parameter(name: "optimizer", kind: .categorical(Mixed6.optimizers)),
+        Parameter(name: "activation", kind: .categorical(Mixed6.activations)),
+        Parameter(name: "init", kind: .categorical(Mixed6.initialisations)),
+    ]), minimum: 0) { a in
+        guard case .string(let optimizer)? = a["optimizer"], case .string(let activation)? = a["activation"],
+              case .string(let initialisation)? = a["init"] else { return .infinity }
+        return Mixed6.value(lr: a["lr"]!.numericValue!, momentum: a["momentum"]!.numericValue!, width: a["width"]!.numericValue!,
+                            optimizer: Mixed6.optimizers.firstIndex(of: optimizer)!, activation: Mixed6.activations.firstIndex(of: activation)!,
+                            initialisation: Mixed6.initialisations.firstIndex(of: initialisation)!)
+    }
+}
+
+/// The tables of `mixed6`, by choice index.
+enum Mixed6 {
+    static let optimizers = ["sgd", "adam", "rmsprop"]
+    static let activations = ["relu", "tanh", "sigmoid", "gelu", "elu"]
+    static let initialisations = ["he", "xavier", "normal", "uniform"]
+    /// Per optimizer: best log10(lr), best momentum, offset.
+    static let optimizerTable: [(logLR: Double, momentum: Double, offset: Double)] = [(-1, 0.9, 0.2), (-3, 0.5, 0), (-2.5, 0.7, 0.1)]
+    /// Per activation: best width, offset.
+    static let activationTable: [(width: Double, offset: Double)] = [(12, 0.05), (6, 0.3), (3, 0.6), (16, 0), (9, 0.1)]
+    /// Offset of each initialisation with a rectifier (relu, elu) and with the others.
+    static let initialisationOffsets: (rectifier: [Double], other: [Double]) = ([0, 0.15, 0.25, 0.2], [0.15, 0, 0.25, 0.2])
+
+    static func value(lr: Double, momentum: Double, width: Double, optimizer: Int, activation: Int, initialisation: Int) -> Double {
+        let o = optimizerTable[optimizer], act = activationTable[activation]
+        let t = log10(lr) - o.logLR, m = momentum - o.momentum, w = (width - act.width) / 10
+        let rectifier = activation == 0 || activation == 4
+        let initialisationOffset = (rectifier ? initialisationOffsets.rectifier : initialisationOffsets.other)[initialisation]
+        return o.offset + act.offset + initialisationOffset + 0.25 * t * t + 2 * m * m + 0.5 * t * m + w * w
     }
 }

@@ -13,9 +13,15 @@ struct API: Sendable {
     let manager: ExperimentManager
     /// What a spec or a budget edit may ask.
     var limits: SpecLimits = .default
+    /// What `GET /metrics` shows; shared by the routers of one daemon.
+    var metrics = DaemonMetrics()
 
     func addRoutes<Context: RequestContext>(to router: Router<Context>) {
         router.get("/healthz") { _, _ in try json(["status": "ok"]) }
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: ResponseBody(byteBuffer: ByteBuffer(string: try await metrics.exposition(store: store))))
+        }
         let v1 = router.group("v1/experiments")
         v1.post { request, context in try await create(request, context: context) }
         v1.get { request, _ in try await list(request) }

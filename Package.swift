@@ -64,6 +64,9 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             exclude: ["openapi.yaml"],
+            // The dashboard's pages, script and style, compiled into knobd.
+            resources: [.embedInCode("Dashboard/index.html"), .embedInCode("Dashboard/experiment.html"),
+                        .embedInCode("Dashboard/dashboard.js"), .embedInCode("Dashboard/dashboard.css")],
             swiftSettings: upcoming
         ),
         // What the two executables share: their entry point (with the trial supervisor mode) and Kubernetes flags.

@@ -55,6 +55,24 @@ def daemon():
     shutil.rmtree(home, ignore_errors=True)
 
 
+@pytest.fixture
+def make_daemon():
+    """Starts knobds of a test's own (on TCP with a token), stopped at its end."""
+    made = []
+
+    def make():
+        home = tempfile.mkdtemp(prefix="knob-dashboard-")
+        os.chmod(home, 0o700)
+        made.append(Knobd(home).start())
+        return made[-1]
+
+    yield make
+    for knobd in made:
+        knobd.stop()
+        knobd.kill_leftovers()
+        shutil.rmtree(knobd.home, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def trials(daemon):
     status, _, body = daemon.request("GET", "/v1/experiments/dash/trials")

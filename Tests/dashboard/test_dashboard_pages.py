@@ -160,3 +160,41 @@ def test_csv_export_holds_every_trial(experiment_page, trials, downloads):
         assert row["x"] == next(a["value"] for a in trial["assignments"] if a["name"] == "x")
         assert (float(row["objective"]) if row["objective"] else None) == trial.get("objectiveValue")
     assert console_errors(browser) == []
+
+
+LIVE_EXPERIMENT = """apiVersion: kubeflow.org/v1beta1
+kind: Experiment
+metadata: {name: live}
+spec:
+  objective: {type: maximize, objectiveMetricName: score}
+  algorithm: {algorithmName: grid}
+  maxTrialCount: 3
+  parallelTrialCount: 1
+  parameters:
+    - {name: x, parameterType: int, feasibleSpace: {min: "1", max: "3", step: "1"}}
+  trialTemplate:
+    command: [/bin/sh, -c, "while [ ! -e GATES/${trialParameters.x} ]; do sleep 0.05; done; echo score=${trialParameters.x}"]
+"""
+
+
+def test_a_running_experiments_page_gains_rows_and_marks_without_a_reload(browser, make_daemon, tmp_path):
+    # Each trial waits for its gate file, so the test decides when the experiment moves on.
+    gates = tmp_path / "gates"
+    gates.mkdir()
+    daemon = make_daemon()
+    status, _, body = daemon.request("POST", "/v1/experiments", LIVE_EXPERIMENT.replace("GATES", str(gates)))
+    assert status == 201, body
+    open_page(browser, daemon, "/experiments/live")
+    marks = "return Chart.getChart(document.getElementById('history'))?.getDatasetMeta(0).data.length ?? -1"
+    first_state = "return document.querySelector('#trials tbody tr .status')?.textContent"
+    wait(browser, lambda d: d.execute_script(first_state) == "Running")
+    assert browser.execute_script(marks) == 0
+    browser.execute_script("window.sameDocument = true")
+    (gates / "1").touch()
+    wait(browser, lambda d: d.execute_script(marks) == 1 and len(table_rows(d)) == 2, timeout=60)
+    (gates / "2").touch()
+    (gates / "3").touch()
+    wait(browser, lambda d: d.execute_script(marks) == 3 and len(table_rows(d)) == 3, timeout=60)
+    wait(browser, lambda d: d.find_element(By.ID, "status").text == "Succeeded", timeout=60)
+    assert browser.execute_script("return window.sameDocument") is True, "the page was reloaded"
+    assert console_errors(browser) == []

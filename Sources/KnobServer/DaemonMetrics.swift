@@ -19,11 +19,16 @@ public final class DaemonMetrics: Sendable {
 
     public init() {}
 
+    /// The methods a request is labelled with; any other is `other`, so that a client inventing methods
+    /// cannot make the registry grow without bound (routes are patterns and statuses few, for the same reason).
+    static let labelledMethods: Set<HTTPRequest.Method> = [.get, .head, .post, .put, .patch, .delete, .options]
+
     /// Records one answered request: its route pattern (`/v1/experiments/{name}`), method and status.
     func recordRequest(route: String, method: HTTPRequest.Method, status: HTTPResponse.Status, seconds: Double) {
+        let method = Self.labelledMethods.contains(method) ? method.rawValue : "other"
         registry.makeValueHistogram(
             name: "knob_api_request_duration_seconds",
-            labels: [("route", route), ("method", method.rawValue), ("status", String(status.code))],
+            labels: [("route", route), ("method", method), ("status", String(status.code))],
             buckets: Self.requestBuckets,
             help: "Time knobd took to answer an API request (until the answer's head), by route pattern, method and status"
         ).record(seconds)

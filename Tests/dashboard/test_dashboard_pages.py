@@ -72,6 +72,7 @@ def test_the_experiments_list_shows_the_experiment(browser, daemon, trials, scre
     assert cells[3] == f"{len(trials)} / 8"
     assert float(cells[4]) == min(t["objectiveValue"] for t in trials if t["state"] in COMPLETED) == 0
     assert cells[5], "the start time is shown"
+    assert cells[6].endswith("s") or cells[6].endswith("m"), cells
     assert console_errors(browser) == []
     browser.save_screenshot(os.path.join(screenshots, "dashboard-experiments.png"))
     browser.find_element(By.LINK_TEXT, "dash").click()

@@ -42,6 +42,15 @@ function statusCell(text) {
   return cell;
 }
 
+// How long from `start` to `end` (or now), as "2h 05m", "3m 09s" or "12s".
+function span(start, end) {
+  if (!start) return "";
+  const seconds = Math.max(0, Math.round(((end ? new Date(end) : new Date()) - new Date(start)) / 1000));
+  const [h, m, s] = [Math.floor(seconds / 3600), Math.floor(seconds / 60) % 60, seconds % 60];
+  const two = (n) => String(n).padStart(2, "0");
+  return h ? `${h}h ${two(m)}m` : m ? `${m}m ${two(s)}s` : `${s}s`;
+}
+
 function finishedCount(counts) {
   return Object.entries(counts).filter(([state]) => FINISHED.has(state)).reduce((sum, [, n]) => sum + n, 0);
 }
@@ -77,7 +86,8 @@ async function refreshExperiments() {
     link.href = `/experiments/${encodeURIComponent(experiment.name)}`;
     row.append(element("td"), statusCell(experiment.status), element("td", experiment.algorithm),
       element("td", `${finishedCount(experiment.trials)} / ${experiment.budget.maxTrialCount ?? "∞"}`, "number"),
-      element("td", number(experiment.bestObjectiveValue), "number"), element("td", time(experiment.startedAt || experiment.createdAt)));
+      element("td", number(experiment.bestObjectiveValue), "number"), element("td", time(experiment.startedAt || experiment.createdAt)),
+      element("td", span(experiment.startedAt || experiment.createdAt, experiment.completedAt), "number"));
     row.firstChild.append(link);
     return row;
   }));

@@ -65,7 +65,7 @@ let package = Package(
             ],
             exclude: ["openapi.yaml"],
             // The dashboard's pages, script and style, compiled into knobd.
-            resources: [.embedInCode("Dashboard/index.html"), .embedInCode("Dashboard/experiment.html"),
+            resources: [.embedInCode("Dashboard/index.html"), .embedInCode("Dashboard/experiment.html"), .embedInCode("Dashboard/trial.html"),
                         .embedInCode("Dashboard/dashboard.js"), .embedInCode("Dashboard/dashboard.css")],
             swiftSettings: upcoming
         ),

@@ -2,7 +2,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 
-/// The dashboard: two pages (the experiments, one experiment) and their script and style, embedded in
+/// The dashboard: three pages (the experiments, one experiment, one trial) and their script and style, embedded in
 /// knobd at build time, and Chart.js, read from Debian's `libjs-chart.js` where Debian's web packages
 /// put it. The pages read the API with the same credentials (the token's cookie over TCP).
 struct Dashboard: Sendable {
@@ -17,6 +17,7 @@ struct Dashboard: Sendable {
     func addRoutes<Context: RequestContext>(to router: Router<Context>) {
         router.get("/") { _, _ in Self.page(PackageResources.index_html) }
         router.get("/experiments/:name") { _, _ in Self.page(PackageResources.experiment_html) }
+        router.get("/experiments/:name/trials/:trial") { _, _ in Self.page(PackageResources.trial_html) }
         router.get("/static/:file") { _, context in
             let file = try context.parameters.require("file")
             guard let asset = Self.assets[file] else {

@@ -199,3 +199,32 @@ def test_a_running_experiments_page_gains_rows_and_marks_without_a_reload(browse
     wait(browser, lambda d: d.find_element(By.ID, "status").text == "Succeeded", timeout=60)
     assert browser.execute_script("return window.sameDocument") is True, "the page was reloaded"
     assert console_errors(browser) == []
+
+
+def test_a_trials_page_shows_its_parameters_metric_curve_and_log(browser, daemon, trials, screenshots):
+    best = min((t for t in trials if t["state"] in COMPLETED), key=lambda t: t["objectiveValue"])
+    open_page(browser, daemon, "/experiments/dash")
+    wait(browser, lambda d: d.find_elements(By.LINK_TEXT, best["name"]))
+    browser.find_element(By.LINK_TEXT, best["name"]).click()
+    wait(browser, lambda d: d.current_url.endswith(f"/experiments/dash/trials/{best['name']}"))
+    wait(browser, lambda d: "loss=" in d.find_element(By.ID, "log").text)
+    assert browser.find_element(By.ID, "status").text == "Succeeded"
+    parameters = browser.execute_script(
+        "return [...document.querySelectorAll('#parameters tbody tr')].map((row) => [...row.cells].map((cell) => cell.innerText))")
+    assert parameters == [[a["name"], a["value"]] for a in best["assignments"]]
+    reports = daemon.request("GET", f"/v1/experiments/dash/trials/{best['name']}/metrics")[2]
+    curves = browser.execute_script("""
+        const chart = Chart.getChart(document.getElementById('metrics'));
+        return chart.data.datasets.map((d, i) => ({label: d.label, marks: chart.getDatasetMeta(i).data.length, values: d.data.map((p) => p.y)}));
+    """)
+    assert curves == [{"label": "loss", "marks": len(reports), "values": [r["value"] for r in reports]}]
+    assert browser.find_element(By.ID, "log").text.strip() == f"loss={int(best['objectiveValue'])}"
+    assert console_errors(browser) == []
+    browser.save_screenshot(os.path.join(screenshots, "dashboard-trial.png"))
+
+    failed = next(t for t in trials if t["state"] == "Failed")
+    browser.get(f"{daemon.url}/experiments/dash/trials/{failed['name']}")
+    wait(browser, lambda d: "no luck" in d.find_element(By.ID, "log").text)
+    assert browser.find_element(By.ID, "status").text == "Failed" and browser.find_element(By.ID, "exit-code").text == "3"
+    assert browser.execute_script("return Chart.getChart(document.getElementById('metrics')).data.datasets.length") == 0
+    assert console_errors(browser) == []

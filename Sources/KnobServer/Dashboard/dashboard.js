@@ -190,7 +190,15 @@ function drawTable() {
     for (const column of cols) {
       const value = column.value(t);
       const text = column.show ? column.show(value) : typeof value === "number" && column.title !== "#" ? number(value) : value;
-      row.append(column.title === "State" ? statusCell(value) : element("td", text, typeof value === "number" ? "number" : undefined));
+      if (column.title === "Trial") {
+        const cell = element("td");
+        const link = element("a", value);
+        link.href = `${location.pathname}/trials/${encodeURIComponent(value)}`;
+        cell.append(link);
+        row.append(cell);
+      } else {
+        row.append(column.title === "State" ? statusCell(value) : element("td", text, typeof value === "number" ? "number" : undefined));
+      }
     }
     return row;
   }));
@@ -277,6 +285,66 @@ async function refreshExperiment(name) {
   drawTable();
 }
 
+// MARK: A trial's page
+
+// The log's tail shown: a trial that prints much would otherwise make every refresh heavy.
+const LOG_TAIL = 200000;
+const trialPage = { chart: null, seen: "", ended: false };
+
+function drawMetrics(reports) {
+  const names = [...new Set(reports.map((r) => r.name))].sort();
+  const palette = ["#2f6fb0", "#d1495b", "#3f9b4f", "#e08e0b", "#7a4fb3", "#00798c"];
+  const datasets = names.map((name, index) => ({
+    label: name, borderColor: palette[index % palette.length], backgroundColor: palette[index % palette.length], pointRadius: 3,
+    data: reports.filter((r) => r.name === name && r.value !== undefined && r.value !== null).sort((a, b) => a.step - b.step)
+      .map((r) => ({ x: r.step, y: r.value })),
+  }));
+  if (!trialPage.chart) {
+    trialPage.chart = new Chart(document.getElementById("metrics"), {
+      type: "line", data: { datasets },
+      options: { animation: false, responsive: true, maintainAspectRatio: false, parsing: true,
+        scales: { x: { type: "linear", title: { display: true, text: "step" }, ticks: { precision: 0 } } } },
+    });
+  } else {
+    trialPage.chart.data.datasets = datasets;
+    trialPage.chart.update("none");
+  }
+}
+
+async function refreshTrial(experiment, name) {
+  if (trialPage.ended) return;
+  const path = `/v1/experiments/${encodeURIComponent(experiment)}/trials/${encodeURIComponent(name)}`;
+  const [trial, reports] = await Promise.all([getJSON(path), getJSON(`${path}/metrics`)]);
+  const response = await fetch(`${path}/logs`, { credentials: "same-origin" });
+  const log = response.ok ? await response.text() : "";
+  // The last refresh is the one that sees the trial ended.
+  trialPage.ended = FINISHED.has(trial.state);
+  const seen = JSON.stringify([trial, reports, log.length]);
+  if (seen === trialPage.seen) return;
+  trialPage.seen = seen;
+  document.title = `knob: ${trial.name}`;
+  document.getElementById("name").textContent = trial.name;
+  document.getElementById("title").textContent = trial.name;
+  const status = document.getElementById("status");
+  status.textContent = trial.state;
+  status.className = `status ${trial.state}`;
+  document.getElementById("message").textContent = [trial.reason, trial.message].filter(Boolean).join(": ");
+  document.getElementById("objective").textContent = number(trial.objectiveValue);
+  document.getElementById("exit-code").textContent = trial.exitCode ?? "";
+  document.getElementById("started").textContent = time(trial.startedAt);
+  document.getElementById("duration").textContent = span(trial.startedAt, trial.completedAt);
+  document.querySelector("#parameters tbody").replaceChildren(...trial.assignments.map((a) => {
+    const row = element("tr");
+    row.append(element("td", a.name), element("td", a.value));
+    return row;
+  }));
+  drawMetrics(reports);
+  const pre = document.getElementById("log");
+  const following = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+  pre.textContent = log.length > LOG_TAIL ? `…\n${log.slice(-LOG_TAIL)}` : log;
+  if (following) pre.scrollTop = pre.scrollHeight;
+}
+
 if (document.body.dataset.page === "experiments") {
   poll(refreshExperiments);
 } else if (document.body.dataset.page === "experiment") {
@@ -284,4 +352,10 @@ if (document.body.dataset.page === "experiments") {
   document.getElementById("state-filter").addEventListener("change", drawTable);
   document.getElementById("export").addEventListener("click", exportCSV);
   poll(() => refreshExperiment(name));
+} else if (document.body.dataset.page === "trial") {
+  const [, , experiment, , trial] = location.pathname.split("/").map((part) => decodeURIComponent(part));
+  const link = document.getElementById("experiment-link");
+  link.textContent = experiment;
+  link.href = `/experiments/${encodeURIComponent(experiment)}`;
+  poll(() => refreshTrial(experiment, trial));
 }

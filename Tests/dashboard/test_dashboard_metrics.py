@@ -58,3 +58,14 @@ def test_metrics_need_the_token_over_tcp(daemon):
     response.read()
     connection.close()
     assert response.status == 401
+
+
+def test_an_experiments_reports_of_a_metric_come_in_one_request(daemon, trials):
+    status, _, reports = daemon.request("GET", "/v1/experiments/dash/metrics")
+    assert status == 200, reports
+    completed = {t["name"]: t["objectiveValue"] for t in trials if t["state"] == "Succeeded"}
+    assert {r["trialName"]: r["value"] for r in reports} == completed and len(reports) == len(completed)
+    assert all(r["step"] >= 0 for r in reports)
+    assert daemon.request("GET", "/v1/experiments/dash/metrics?metric=loss")[2] == reports
+    assert daemon.request("GET", "/v1/experiments/dash/metrics?metric=accuracy")[2] == []
+    assert daemon.request("GET", "/v1/experiments/nothing-here/metrics")[0] == 404

@@ -86,7 +86,7 @@ def experiment_page(browser, daemon, trials):
     return browser
 
 
-def test_the_history_plot_has_a_mark_per_completed_trial_and_the_best_line_ends_at_the_best(experiment_page, trials, screenshots):
+def test_the_history_plot_has_a_mark_per_completed_trial_and_the_best_line_ends_at_the_best(experiment_page, daemon, trials, screenshots):
     browser = experiment_page
     completed = sorted((t for t in trials if t["state"] in COMPLETED), key=lambda t: t["sequence"])
     assert len(completed) == 6
@@ -109,6 +109,16 @@ def test_the_history_plot_has_a_mark_per_completed_trial_and_the_best_line_ends_
     text = browser.find_element(By.ID, "best").text
     best_trial = next(t for t in completed if t["objectiveValue"] == best)
     assert text.startswith(best_trial["name"]) and "x=5" in text, text
+    # The intermediate values: a line per trial that reported, a mark per report.
+    reports = daemon.request("GET", "/v1/experiments/dash/metrics")[2]
+    expected = {}
+    for report in reports:
+        expected.setdefault(report["trialName"], []).append(report["value"])
+    lines = browser.execute_script("""
+        const chart = Chart.getChart(document.getElementById('intermediate'));
+        return Object.fromEntries(chart.data.datasets.map((d, i) => [d.label, chart.getDatasetMeta(i).data.map((p, k) => d.data[k].y)]));
+    """)
+    assert lines == expected and len(lines) == len(completed), lines
     assert console_errors(browser) == []
     browser.save_screenshot(os.path.join(screenshots, "dashboard-experiment.png"))
 

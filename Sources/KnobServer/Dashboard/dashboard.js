@@ -96,7 +96,7 @@ async function refreshExperiments() {
 
 // MARK: An experiment's page
 
-const page = { chart: null, trials: [], parameters: [], sort: { column: 0, descending: false }, maximize: true, seen: "" };
+const page = { chart: null, intermediate: null, trials: [], parameters: [], sort: { column: 0, descending: false }, maximize: true, seen: "" };
 
 function bestSoFar(points, maximize) {
   let best = null;
@@ -128,6 +128,38 @@ function drawHistory(experiment, trials) {
     page.chart.data.datasets[0].data = points;
     page.chart.data.datasets[1].data = best;
     page.chart.update("none");
+  }
+}
+
+// Each trial's reports of the objective metric by step, one line per trial; an early-stopped trial's
+// last report is a cross, where it was stopped.
+function drawIntermediate(experiment, reports, trials) {
+  const byTrial = new Map();
+  for (const report of reports) {
+    if (!byTrial.has(report.trialName)) byTrial.set(report.trialName, []);
+    byTrial.get(report.trialName).push({ x: report.step, y: report.value });
+  }
+  const states = new Map(trials.map((t) => [t.name, t.state]));
+  const datasets = [...byTrial].map(([name, points], index) => {
+    points.sort((a, b) => a.x - b.x);
+    const stopped = states.get(name) === "EarlyStopped";
+    const last = (k) => stopped && k === points.length - 1;
+    const color = `hsl(${(index * 47) % 360} 60% 42%)`;
+    return { label: name, data: points, borderColor: color, backgroundColor: color, borderWidth: 1.5,
+      pointStyle: points.map((_, k) => (last(k) ? "crossRot" : "circle")), pointRadius: points.map((_, k) => (last(k) ? 8 : 2)) };
+  });
+  if (!page.intermediate) {
+    const metric = experiment.objective.split(" ").slice(1).join(" ");
+    page.intermediate = new Chart(document.getElementById("intermediate"), {
+      type: "line", data: { datasets },
+      options: { animation: false, responsive: true, maintainAspectRatio: false,
+        scales: { x: { type: "linear", title: { display: true, text: "step" }, ticks: { precision: 0 } }, y: { title: { display: true, text: metric } } },
+        plugins: { legend: { display: datasets.length <= 12 } } },
+    });
+  } else {
+    page.intermediate.data.datasets = datasets;
+    page.intermediate.options.plugins.legend.display = datasets.length <= 12;
+    page.intermediate.update("none");
   }
 }
 
@@ -271,16 +303,17 @@ function drawSummary(experiment) {
 
 async function refreshExperiment(name) {
   const path = `/v1/experiments/${encodeURIComponent(name)}`;
-  const [experiment, trials] = await Promise.all([getJSON(path), getJSON(`${path}/trials`)]);
+  const [experiment, trials, reports] = await Promise.all([getJSON(path), getJSON(`${path}/trials`), getJSON(`${path}/metrics`)]);
   drawSummary(experiment);
   // Redrawn only when something changed, so that a reader's selection or scroll stays put.
-  const seen = JSON.stringify(trials);
+  const seen = JSON.stringify([trials, reports]);
   if (seen === page.seen) return;
   page.seen = seen;
   page.maximize = experiment.objective.startsWith("maximize");
   page.trials = trials;
   page.parameters = [...new Set(trials.flatMap((t) => t.assignments.map((a) => a.name)))];
   drawHistory(experiment, trials);
+  drawIntermediate(experiment, reports, trials);
   drawStateFilter();
   drawTable();
 }

@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based", exact: "2.0.1"),
         .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
     ],
     targets: [
         // Suggestion algorithms: pure Swift, no I/O. (Named KnobAlgorithms: swift-algorithms, which
@@ -63,8 +64,12 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             exclude: ["openapi.yaml"],
+            // The dashboard's pages, script and style, compiled into knobd.
+            resources: [.embedInCode("Dashboard/index.html"), .embedInCode("Dashboard/experiment.html"), .embedInCode("Dashboard/trial.html"),
+                        .embedInCode("Dashboard/dashboard.js"), .embedInCode("Dashboard/dashboard.css")],
             swiftSettings: upcoming
         ),
         // What the two executables share: their entry point (with the trial supervisor mode) and Kubernetes flags.

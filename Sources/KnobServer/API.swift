@@ -13,9 +13,15 @@ struct API: Sendable {
     let manager: ExperimentManager
     /// What a spec or a budget edit may ask.
     var limits: SpecLimits = .default
+    /// What `GET /metrics` shows; shared by the routers of one daemon.
+    var metrics = DaemonMetrics()
 
     func addRoutes<Context: RequestContext>(to router: Router<Context>) {
         router.get("/healthz") { _, _ in try json(["status": "ok"]) }
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: ResponseBody(byteBuffer: ByteBuffer(string: try await metrics.exposition(store: store))))
+        }
         let v1 = router.group("v1/experiments")
         v1.post { request, context in try await create(request, context: context) }
         v1.get { request, _ in try await list(request) }
@@ -33,6 +39,7 @@ struct API: Sendable {
             let experiment = try await experiment(context)
             return try json(["currentOptimalTrial": OptimalTrial(try await store.optimalTrial(of: experiment))])
         }
+        v1.get(":name/metrics") { request, context in try await reports(request, context: context) }
         v1.get(":name/trials") { request, context in try await trials(request, context: context) }
         v1.get(":name/trials/:trial") { _, context in try json(try await trial(context)) }
         v1.get(":name/trials/:trial/metrics") { _, context in try json(try await store.metrics(ofTrial: try await trial(context).id!)) }
@@ -195,6 +202,27 @@ struct API: Sendable {
                                            limit: page.limit ?? SpecLimits.default.maxTrialCount + 1)
         let next = found.more ? found.trials.last.map { String($0.sequence) } : nil
         return try json(found.trials, continueToken: next)
+    }
+
+    /// One report of a metric by one of an experiment's trials.
+    struct TrialReport: Encodable {
+        var trialName: String
+        var step: Int
+        var value: Double
+    }
+
+    /// Every trial's numeric reports of one metric (`metric`, the objective's by default), in the order
+    /// they were stored: what the dashboard's intermediate values plot draws, in one request.
+    private func reports(_ request: Request, context: some RequestContext) async throws -> Response {
+        let experiment = try await experiment(context)
+        let metric = request.uri.queryParameters.get("metric") ?? experiment.objectiveMetricName
+        var names: [Int64: String] = [:]
+        for trial in try await store.trials(of: experiment.id!) { names[trial.id!] = trial.name }
+        let reports = try await store.reports(of: experiment.id!, metric: metric).compactMap { report in
+            names[report.trialId].map { TrialReport(trialName: $0, step: report.step, value: report.value) }
+        }
+        // JSON has no infinities; the scraper stores none, and a store written otherwise is not trusted to.
+        return try json(reports.filter(\.value.isFinite))
     }
 
     /// The trial's log; with `follow=true` the response stays open and streams what the trial

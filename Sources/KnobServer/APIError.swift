@@ -131,18 +131,46 @@ struct RouteTable: Sendable {
     }
 }
 
-/// Requires `Authorization: Bearer <token>`; the scheme in any case (RFC 7235), the token compared
-/// in constant time.
+/// Requires the token: `Authorization: Bearer <token>` (the scheme in any case, RFC 7235), or, for a
+/// browser, the dashboard's cookie. As in Jupyter, a `GET` with `?token=<token>` is let in and sets
+/// that cookie (HttpOnly, SameSite=Strict), so that the pages and the API calls they make need no header.
+/// Tokens are compared in constant time.
 struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// The cookie a `?token=` sets; its value is the token's bytes in hex, which any token can be.
+    static var cookieName: String { "knob_token" }
+
     let token: String
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let credentials = Self.bearerCredentials(request.headers[.authorization] ?? ""),
-              constantTimeEqual(Array(credentials.utf8), Array(token.utf8)) else {
-            throw APIError(.unauthorized, code: "Unauthorized", "missing or wrong bearer token: send Authorization: Bearer <token from --token-file>",
-                           headers: [.wwwAuthenticate: "Bearer"])
+        let bytes = Array(token.utf8)
+        if let credentials = Self.bearerCredentials(request.headers[.authorization] ?? ""), constantTimeEqual(Array(credentials.utf8), bytes) {
+            return try await next(request, context)
         }
-        return try await next(request, context)
+        if let cookie = request.cookies[Self.cookieName]?.value, constantTimeEqual(Array(cookie.utf8), Array(Self.hex(bytes).utf8)) {
+            return try await next(request, context)
+        }
+        if request.method == .get, let query = request.uri.queryParameters.get("token"), constantTimeEqual(Array(query.utf8), bytes) {
+            var response = try await next(request, context)
+            response.setCookie(Self.cookie(for: token))
+            return response
+        }
+        throw APIError(.unauthorized, code: "Unauthorized",
+                       "missing or wrong token: send Authorization: Bearer <token from --token-file>, or open /?token=<token> in a browser",
+                       headers: [.wwwAuthenticate: "Bearer"])
+    }
+
+    /// The dashboard's cookie for `token`.
+    static func cookie(for token: String) -> Cookie {
+        // Hex digits are always a valid cookie value.
+        try! Cookie.validated(name: cookieName, value: hex(Array(token.utf8)), path: "/", httpOnly: true, sameSite: .strict)
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count * 2)
+        for byte in bytes { out.append(digits[Int(byte >> 4)]); out.append(digits[Int(byte & 15)]) }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// What follows the `Bearer` scheme (in any case) and its spaces, or `nil` for another scheme.

@@ -119,14 +119,17 @@ public func runDaemon(_ configuration: DaemonConfiguration) async throws {
     logger.info("knobd stopped; running trials were left to their supervisors")
 }
 
-/// The API's router: errors as JSON (405 for a method a path is not served with), and the bearer
-/// token checked when one is given.
+/// The API's router, with the dashboard: each request timed into the metrics, errors as JSON (405 for
+/// a method a path is not served with), and the token checked when one is given.
 func makeRouter(_ api: API, logger: Logger, token: String?) -> Router<BasicRequestContext> {
     let served = Router()
     api.addRoutes(to: served)
+    Dashboard().addRoutes(to: served)
     let router = Router()
+    router.add(middleware: RequestMetricsMiddleware(metrics: api.metrics))
     router.add(middleware: ErrorMiddleware(logger: logger, routes: RouteTable(served.routes)))
     if let token { router.add(middleware: BearerTokenMiddleware(token: token)) }
     api.addRoutes(to: router)
+    Dashboard().addRoutes(to: router)
     return router
 }

@@ -135,6 +135,19 @@ struct RouteTable: Sendable {
 /// browser, the dashboard's cookie. As in Jupyter, a `GET` with `?token=<token>` is let in and sets
 /// that cookie (HttpOnly, SameSite=Strict), so that the pages and the API calls they make need no header.
 /// Tokens are compared in constant time.
+/// A read-only server (`knob dashboard`, `knobd --read-only`): what would change the store is
+/// refused with 405, before it reaches a route.
+struct ReadOnlyMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard request.method == .get || request.method == .head else {
+            throw APIError(.methodNotAllowed, code: "ReadOnly",
+                           "this server only reads the store (knob dashboard): send \(request.method.rawValue) to knobd",
+                           headers: [.allow: "GET"])
+        }
+        return try await next(request, context)
+    }
+}
+
 struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     /// The cookie a `?token=` sets; its value is the token's bytes in hex, which any token can be.
     static var cookieName: String { "knob_token" }

@@ -24,6 +24,9 @@ public struct DaemonConfiguration: Sendable {
     public var podPendingTimeout: Double
     /// What a spec or a budget edit may ask (`--max-parallel` sets its `maxParallelTrialCount`).
     public var limits: SpecLimits
+    /// Serve only reads, on TCP, beside whatever else uses the store (`knob dashboard`): no socket,
+    /// no lock, no experiment run or resumed.
+    public var readOnly = false
 
     public init(home: KnobHome, socketPath: String? = nil, listen: (host: String, port: Int)? = nil, token: String? = nil,
                 supervisor: String, logLevel: Logger.Level = .info, kubernetes: KubernetesOptions = KubernetesOptions(),
@@ -67,6 +70,8 @@ public func runDaemon(_ configuration: DaemonConfiguration) async throws {
         return logger
     }()
     let home = configuration.home
+    if configuration.listen != nil, configuration.token == nil { throw DaemonError.tokenRequired }
+    if configuration.readOnly { return try await runReadOnly(configuration, logger: logger) }
     let lock: FileLock
     do {
         lock = try FileLock(path: "\(home.path)/knobd.lock")
@@ -74,7 +79,6 @@ public func runDaemon(_ configuration: DaemonConfiguration) async throws {
         throw DaemonError.alreadyRunning(home: home.path, pid: busy.holder)
     }
     defer { lock.release() }
-    if configuration.listen != nil, configuration.token == nil { throw DaemonError.tokenRequired }
     // We hold the home's lock, so a socket file left here is a crashed daemon's. The socket is
     // bound under the umask 077 that knobd's entry point sets, in the 0700 home: it never exists
     // with looser modes than its final 0600.
@@ -119,9 +123,30 @@ public func runDaemon(_ configuration: DaemonConfiguration) async throws {
     logger.info("knobd stopped; running trials were left to their supervisors")
 }
 
+/// The read-only server of `knob dashboard`: the API's reads and the dashboard on TCP, with the token.
+private func runReadOnly(_ configuration: DaemonConfiguration, logger: Logger) async throws {
+    guard let listen = configuration.listen, let token = configuration.token else { throw DaemonError.tokenRequired }
+    let home = configuration.home
+    let store: Store
+    do {
+        store = try home.openExistingStore()
+    } catch {
+        throw DaemonError.store(error)
+    }
+    let manager = ExperimentManager(store: store, home: home, runners: RunnerChoice(local: LocalRunner(), kubernetes: PodRunner()),
+                                    logger: logger, limits: configuration.limits)
+    let router = makeRouter(API(store: store, home: home, manager: manager, limits: configuration.limits), logger: logger, token: token,
+                            readOnly: true)
+    let application = Application(
+        router: router, configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "knob-dashboard"),
+        onServerRunning: { _ in logger.info("reading \(home.path) on \(listen.host):\(listen.port) (bearer token required)") },
+        logger: logger)
+    try await ServiceGroup(configuration: .init(services: [application], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
+}
+
 /// The API's router, with the dashboard: each request timed into the metrics, errors as JSON (405 for
 /// a method a path is not served with), and the token checked when one is given.
-func makeRouter(_ api: API, logger: Logger, token: String?) -> Router<BasicRequestContext> {
+func makeRouter(_ api: API, logger: Logger, token: String?, readOnly: Bool = false) -> Router<BasicRequestContext> {
     let served = Router()
     api.addRoutes(to: served)
     Dashboard().addRoutes(to: served)
@@ -129,6 +154,7 @@ func makeRouter(_ api: API, logger: Logger, token: String?) -> Router<BasicReque
     router.add(middleware: RequestMetricsMiddleware(metrics: api.metrics))
     router.add(middleware: ErrorMiddleware(logger: logger, routes: RouteTable(served.routes)))
     if let token { router.add(middleware: BearerTokenMiddleware(token: token)) }
+    if readOnly { router.add(middleware: ReadOnlyMiddleware()) }
     api.addRoutes(to: router)
     Dashboard().addRoutes(to: router)
     return router

@@ -39,6 +39,9 @@ struct Knobd: SupervisedCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
+    @Flag(help: "Only read the store: serve the API's reads and the dashboard on --listen (with --token-file), beside a knobd or a knob run that may be using it; no socket, no experiment run. `knob dashboard` starts this.")
+    var readOnly = false
+
     @OptionGroup(title: "Kubernetes (for experiments whose trialTemplate has a trialSpec)")
     var kubernetes: KubernetesArguments
 
@@ -47,6 +50,7 @@ struct Knobd: SupervisedCommand {
             throw ValidationError("--listen takes HOST:PORT, e.g. 127.0.0.1:8123; found \(listen)")
         }
         if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level: unknown level \(logLevel)") }
+        if readOnly, listen == nil || tokenFile == nil { throw ValidationError("--read-only serves TCP only: give --listen HOST:PORT and --token-file") }
         guard (1...SpecLimits.default.maxTrialCount).contains(maxParallel) else {
             throw ValidationError("--max-parallel must be from 1 to \(SpecLimits.default.maxTrialCount), found \(maxParallel)")
         }
@@ -56,10 +60,11 @@ struct Knobd: SupervisedCommand {
         var limits = SpecLimits.default
         limits.maxParallelTrialCount = maxParallel
         do {
-            let configuration = DaemonConfiguration(
+            var configuration = DaemonConfiguration(
                 home: KnobHome(home), listen: listen.flatMap(Self.parseAddress), token: try tokenFile.map(TokenFile.read),
                 supervisor: currentExecutablePath(), logLevel: Logger.Level(rawValue: logLevel) ?? .info,
                 kubernetes: kubernetes.options, podPendingTimeout: kubernetes.podPendingTimeout, limits: limits)
+            configuration.readOnly = readOnly
             try await runDaemon(configuration)
         } catch let error as DaemonError {
             FileHandle.standardError.write(Data("knobd: \(error)\n".utf8))

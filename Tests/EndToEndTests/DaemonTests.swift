@@ -169,42 +169,32 @@ func quickSpec(_ name: String, trials: Int = 6, parallel: Int = 2) -> String {
         let daemon = try await DaemonProcess.start(home: home, arguments: ["--listen", "127.0.0.1:\(port)", "--token-file", "\(dir)/token"])
         defer { kill(daemon.pid, SIGKILL) }
 
-        func status(_ client: KnobClient, _ method: String, _ path: String, body: Data? = nil) async -> (Int, String) {
-            do {
-                let response = try await client.request(method, path, body: body, contentType: "application/yaml")
-                return (response.status, response.text)
-            } catch KnobClient.ClientError.api(let status, let code, let message) {
-                return (status, "\(code): \(message)")
-            } catch {
-                return (-1, "\(error)")
-            }
-        }
         let base = "http://127.0.0.1:\(port)"
         for client in [KnobClient(.tcp(baseURL: base, token: nil)), KnobClient(.tcp(baseURL: base, token: "wrong"))] {
-            let (code, text) = await status(client, "GET", "/v1/experiments")
+            let (code, text) = await answer(client, "GET", "/v1/experiments")
             #expect(code == 401 && text.hasPrefix("Unauthorized"), "\(text)")
         }
-        #expect(await status(KnobClient(.tcp(baseURL: base, token: "s3cret-token-of-32-characters-xx")), "GET", "/v1/experiments").0 == 200)
+        #expect(await answer(KnobClient(.tcp(baseURL: base, token: "s3cret-token-of-32-characters-xx")), "GET", "/v1/experiments").0 == 200)
 
         let socket = daemon.client
         let huge = Data(repeating: UInt8(ascii: "a"), count: 10 << 20)
-        let (tooLarge, tooLargeText) = await status(socket, "POST", "/v1/experiments", body: huge)
+        let (tooLarge, tooLargeText) = await answer(socket, "POST", "/v1/experiments", body: huge)
         #expect(tooLarge == 413 && tooLargeText.contains("larger than 1 MiB"), "status \(tooLarge): \(tooLargeText)")
-        let (badYAML, badYAMLText) = await status(socket, "POST", "/v1/experiments", body: Data("spec: [unclosed".utf8))
+        let (badYAML, badYAMLText) = await answer(socket, "POST", "/v1/experiments", body: Data("spec: [unclosed".utf8))
         #expect(badYAML == 422 && badYAMLText.contains("not valid YAML"), "\(badYAMLText)")
-        let (badUTF8, badUTF8Text) = await status(socket, "POST", "/v1/experiments", body: Data([0x66, 0xFF, 0xFE, 0x0A]))
+        let (badUTF8, badUTF8Text) = await answer(socket, "POST", "/v1/experiments", body: Data([0x66, 0xFF, 0xFE, 0x0A]))
         #expect(badUTF8 == 400 && badUTF8Text.contains("not valid UTF-8"), "\(badUTF8Text)")
-        let (invalid, invalidText) = await status(socket, "POST", "/v1/experiments",
+        let (invalid, invalidText) = await answer(socket, "POST", "/v1/experiments",
                                                   body: Data(quickSpec("Bad_Name").replacingOccurrences(of: "maxTrialCount: 6", with: "maxTrialCount: 0").utf8))
         #expect(invalid == 422 && invalidText.contains("metadata.name") && invalidText.contains("spec.maxTrialCount"), "\(invalidText)")
         for path in ["/v1/experiments/..%2Fx", "/v1/experiments/..%2F..%2Fetc", "/v1/experiments/UPPER/trials"] {
-            let (code, text) = await status(socket, "GET", path)
+            let (code, text) = await answer(socket, "GET", path)
             #expect(code == 400, "\(path): \(text)")
         }
-        #expect(await status(socket, "GET", "/v1/experiments/missing").0 == 404)
-        #expect(await status(socket, "POST", "/v1/experiments/missing/stop").0 == 404)
+        #expect(await answer(socket, "GET", "/v1/experiments/missing").0 == 404)
+        #expect(await answer(socket, "POST", "/v1/experiments/missing/stop").0 == 404)
         // Still alive and well after all that.
-        #expect(await status(socket, "GET", "/healthz").0 == 200)
+        #expect(await answer(socket, "GET", "/healthz").0 == 200)
     }
 }
 

@@ -285,20 +285,30 @@ extension ExperimentSpec {
             r.problem("\(path).algorithmName", SuggesterRegistry.unknownAlgorithmMessage(name, hint: closest(name, in: SuggesterRegistry.names)),
                       at: a["algorithmName"])
         }
-        var settings: [AlgorithmSpec.Setting] = []
-        var settingNames = Set<String>()
-        for (i, item) in r.sequence(a["algorithmSettings"], "\(path).algorithmSettings").enumerated() {
-            let itemPath = "\(path).algorithmSettings[\(i)]"
-            guard let s = r.mapping(item, itemPath, known: ["name", "value"]) else { continue }
-            guard let settingName = r.string(s["name"], "\(itemPath).name", required: true),
-                  let value = r.string(s["value"], "\(itemPath).value", required: true) else { continue }
-            if !settingNames.insert(settingName).inserted {
-                r.problem("\(itemPath).name", "\"\(settingName)\" is set twice", at: s["name"])
-            }
-            settings.append(AlgorithmSpec.Setting(name: settingName, value: value))
-        }
+        let settings = readSettings(a["algorithmSettings"], "\(path).algorithmSettings", r)
         guard let name, SuggesterRegistry.types[name] != nil else { return nil }
-        return AlgorithmSpec(algorithmName: name, settings: settings)
+        return AlgorithmSpec(algorithmName: name, settings: settings.settings)
+    }
+
+    /// An `algorithmSettings` list (of an algorithm or of early stopping): its readable settings in
+    /// order, with the position and node of the list item each came from; a name given twice is a problem.
+    private static func readSettings(_ node: SpecValue?, _ path: String, _ r: SpecReader)
+        -> (settings: [AlgorithmSpec.Setting], items: [(position: Int, node: SpecValue)], duplicated: Bool) {
+        var result: (settings: [AlgorithmSpec.Setting], items: [(position: Int, node: SpecValue)], duplicated: Bool) = ([], [], false)
+        var names = Set<String>()
+        for (i, item) in r.sequence(node, path).enumerated() {
+            let itemPath = "\(path)[\(i)]"
+            guard let s = r.mapping(item, itemPath, known: ["name", "value"]) else { continue }
+            guard let name = r.string(s["name"], "\(itemPath).name", required: true),
+                  let value = r.string(s["value"], "\(itemPath).value", required: true) else { continue }
+            if !names.insert(name).inserted {
+                r.problem("\(itemPath).name", "\"\(name)\" is set twice", at: s["name"])
+                result.duplicated = true
+            }
+            result.settings.append(AlgorithmSpec.Setting(name: name, value: value))
+            result.items.append((i, item))
+        }
+        return result
     }
 
     /// `spec.earlyStopping`: a rule by Katib's name, its settings checked by the rule itself.
@@ -312,30 +322,15 @@ extension ExperimentSpec {
             r.problem("\(path).algorithmName", "unknown early stopping algorithm \"\(name)\"; \(hint)known: "
                       + StoppingRuleRegistry.names.joined(separator: ", "), at: e["algorithmName"])
         }
-        var settings: [AlgorithmSpec.Setting] = []
-        var settingNames = Set<String>()
-        var settingItems: [Int] = []
-        let items = r.sequence(e["algorithmSettings"], "\(path).algorithmSettings")
-        for (i, item) in items.enumerated() {
-            let itemPath = "\(path).algorithmSettings[\(i)]"
-            guard let s = r.mapping(item, itemPath, known: ["name", "value"]) else { continue }
-            guard let settingName = r.string(s["name"], "\(itemPath).name", required: true),
-                  let value = r.string(s["value"], "\(itemPath).value", required: true) else { continue }
-            if !settingNames.insert(settingName).inserted {
-                r.problem("\(itemPath).name", "\"\(settingName)\" is set twice", at: s["name"])
-            }
-            settings.append(AlgorithmSpec.Setting(name: settingName, value: value))
-            settingItems.append(i)
-        }
+        let (settings, items, duplicated) = readSettings(e["algorithmSettings"], "\(path).algorithmSettings", r)
         // A setting given twice is its own problem; which value the rule would take is moot.
-        guard let name, StoppingRuleRegistry.types[name] != nil, settingNames.count == settings.count else { return nil }
+        guard let name, StoppingRuleRegistry.types[name] != nil, !duplicated else { return nil }
         let spec = EarlyStoppingSpec(algorithmName: name, settings: settings)
         do {
             _ = try StoppingRuleRegistry.make(name, context: StoppingContext(settings: spec.settingsByName, maximize: maximize))
         } catch SuggesterError.invalidSetting(let setting, let message) {
-            let index = settings.lastIndex { $0.name == setting }.map { settingItems[$0] }
-            r.problem("\(path).algorithmSettings\(index.map { "[\($0)]" } ?? "")", "\(setting): \(message)",
-                      at: index.map { items[$0] } ?? node)
+            let item = settings.lastIndex { $0.name == setting }.map { items[$0] }
+            r.problem("\(path).algorithmSettings\(item.map { "[\($0.position)]" } ?? "")", "\(setting): \(message)", at: item?.node ?? node)
             return nil
         } catch {
             r.problem(path, "\(error)", at: node)

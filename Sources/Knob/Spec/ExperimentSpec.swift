@@ -80,7 +80,14 @@ public struct AlgorithmSpec: Codable, Sendable, Hashable {
     }
 
     public var settingsByName: [String: String] {
-        Dictionary(settings.map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last })
+        settings.byName
+    }
+}
+
+extension [AlgorithmSpec.Setting] {
+    /// Settings by name; a name given twice keeps its last value.
+    var byName: [String: String] {
+        Dictionary(map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last })
     }
 }
 
@@ -91,7 +98,7 @@ public struct EarlyStoppingSpec: Codable, Sendable, Hashable {
     public var settings: [AlgorithmSpec.Setting]
 
     public var settingsByName: [String: String] {
-        Dictionary(settings.map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last })
+        settings.byName
     }
 }
 

@@ -130,10 +130,7 @@ struct TrialExecution: Sendable {
         var lines = LineReader(startingAt: offset)
         // Event files are read again from their start after a restart: the reports stored before are skipped.
         var eventReportsToSkip = events == nil ? 0 : prior.count
-        var observation = ObservationBuilder(metricNames: spec.metricNames)
-        for record in prior {
-            observation.add(MetricReport(name: record.name, value: record.value, text: record.text, step: record.step))
-        }
+        var observation = ObservationBuilder(metricNames: spec.metricNames, replaying: prior)
         let started = ContinuousClock.now
         // Bounded by validation; a spec stored before that bound existed is held to it here.
         let timeout = spec.trialTemplate.timeoutSeconds.map { Duration.milliseconds(Int64(Swift.min($0, SpecLimits.default.maxTimeoutSeconds) * 1000)) }
@@ -216,9 +213,7 @@ struct TrialExecution: Sendable {
         let objective = observation.value(of: spec.objective.objectiveMetricName,
                                           strategy: spec.objective.metricStrategies[spec.objective.objectiveMetricName] ?? .latest)
         if let stoppedBecause {
-            // An early-stopped trial counts with its best value so far, as Katib gives it to the suggesters.
-            let best = stoppedBecause.state == .earlyStopped
-                ? observation.value(of: spec.objective.objectiveMetricName, strategy: spec.objective.type == .maximize ? .max : .min) : nil
+            let best = stoppedBecause.state == .earlyStopped ? observation.bestValue(of: spec.objective) : nil
             return TrialEnd(state: stoppedBecause.state, reason: stoppedBecause.reason, message: stoppedBecause.message,
                             exitCode: exitCode(exit), observation: observation.metrics, objectiveValue: best)
         }

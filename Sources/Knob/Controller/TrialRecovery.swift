@@ -75,12 +75,8 @@ struct TrialRecovery: Sendable {
         if alive, let pgid { kill(-pgid, SIGKILL) }
         let end: TrialEnd
         if let stopping = trial.stopping {
-            var observation = ObservationBuilder(metricNames: spec.metricNames)
-            for record in try await store.metrics(ofTrial: trial.id!) {
-                observation.add(MetricReport(name: record.name, value: record.value, text: record.text, step: record.step))
-            }
-            let best = stopping.state == .earlyStopped
-                ? observation.value(of: spec.objective.objectiveMetricName, strategy: spec.objective.type == .maximize ? .max : .min) : nil
+            let observation = ObservationBuilder(metricNames: spec.metricNames, replaying: try await store.metrics(ofTrial: trial.id!))
+            let best = stopping.state == .earlyStopped ? observation.bestValue(of: spec.objective) : nil
             end = TrialEnd(state: stopping.state, reason: stopping.reason, message: stopping.message,
                            observation: observation.metrics, objectiveValue: best)
         } else if alive, let pgid {

@@ -11,6 +11,14 @@ public struct ObservationBuilder: Sendable {
         order = metricNames
     }
 
+    /// A builder that has seen a trial's stored reports already, as they were read.
+    public init(metricNames: [String], replaying records: [MetricRecord]) {
+        self.init(metricNames: metricNames)
+        for record in records {
+            add(MetricReport(name: record.name, value: record.value, text: record.text, step: record.step))
+        }
+    }
+
     /// Adds a report and returns the step it gets: the one it named, else its number among this
     /// metric's reports (1, 2, …).
     @discardableResult
@@ -34,6 +42,12 @@ public struct ObservationBuilder: Sendable {
     /// The summaries, in the spec's metric order.
     public var metrics: [MetricSummary] {
         order.compactMap { summaries[$0] }
+    }
+
+    /// The objective's best value so far (its largest when maximized, else its smallest): what an
+    /// early-stopped trial counts with, as Katib gives it to the suggesters.
+    public func bestValue(of objective: ObjectiveSpec) -> Double? {
+        value(of: objective.objectiveMetricName, strategy: objective.type == .maximize ? .max : .min)
     }
 
     /// The value of `name` as `strategy` picks it.

@@ -191,7 +191,14 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
             } catch let error as KubeAPIError where error.status == 404 {
                 return .failed(reason: "Deleted", message: gone, exitCode: nil)
             }
-            if let exit = jobExit(job, newest: newest) { return exit }
+            if let exit = jobExit(job, newest: newest) {
+                // The Job's status can come before its last pod's events: list the pods once more, so that
+                // the log of every pod that ran is read before the trial's end is recorded.
+                if let list = try? await client.request("GET", KubePath.pods(target.namespace), query: [("labelSelector", target.selector)]) {
+                    noteStarted((list["items"] as? [JSONObject]) ?? [])
+                }
+                return exit
+            }
             if let pod = newest { return pendingFailure(pod) }
             return jobWithoutPod(job)
         }

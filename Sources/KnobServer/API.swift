@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Knob
+import Kubernetes
 import Store
 
 /// knobd's HTTP/JSON API (documented in `openapi.yaml` at the repository's top).
@@ -15,6 +16,8 @@ struct API: Sendable {
     var limits: SpecLimits = .default
     /// What `GET /metrics` shows; shared by the routers of one daemon.
     var metrics = DaemonMetrics()
+    /// The cluster Kubernetes trials go to (`nil`: this server runs no trials, as `knob dashboard`).
+    var kubernetes: KubernetesOptions? = nil
 
     func addRoutes<Context: RequestContext>(to router: Router<Context>) {
         router.get("/healthz") { _, _ in try json(["status": "ok"]) }
@@ -22,6 +25,7 @@ struct API: Sendable {
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: ResponseBody(byteBuffer: ByteBuffer(string: try await metrics.exposition(store: store))))
         }
+        router.get("/v1/cluster") { _, _ in try json(ClusterView(kubernetes)) }
         let v1 = router.group("v1/experiments")
         v1.post { request, context in try await create(request, context: context) }
         v1.get { request, _ in try await list(request) }

@@ -95,7 +95,7 @@ public func runDaemon(_ configuration: DaemonConfiguration) async throws {
     let runners = RunnerChoice(local: LocalRunner(supervisor: configuration.supervisor),
                                kubernetes: PodRunner(options: configuration.kubernetes, pendingTimeout: configuration.podPendingTimeout))
     let manager = ExperimentManager(store: store, home: home, runners: runners, logger: logger, limits: configuration.limits)
-    let api = API(store: store, home: home, manager: manager, limits: configuration.limits)
+    let api = API(store: store, home: home, manager: manager, limits: configuration.limits, kubernetes: configuration.kubernetes)
 
     let socketRouter = makeRouter(api, logger: logger, token: nil)
     let socketPath = configuration.socketPath

@@ -15,12 +15,15 @@ is accepted too). Every object created is validated against the official schemas
 `kubernetes-validate` (strict), and refused with 422 when it does not validate.
 
 It plays the kubelet: a pod's containers run their `command` + `args` as local processes (the
-image is ignored), so a pod's log and exit code are real. It plays the Job controller too
+image is ignored), so a pod's log and exit code are real. A container whose image matches
+`--python-images REGEX` gets a Python environment of its own first on its PATH (a fresh virtual
+environment with pip), as a Python image gives each container its own site-packages: what its
+command pip-installs stays in that container. It plays the Job controller too
 (backoffLimit, activeDeadlineSeconds).
 
 Faults are injected with `--faults JSON` (a list of rules, see `Faults`).
 
-    kube_apiserver.py --dir DIR [--faults JSON] [--token TOKEN]
+    kube_apiserver.py --dir DIR [--faults JSON] [--token TOKEN] [--python-images REGEX]
 
 writes DIR/ca.crt, DIR/client.crt, DIR/client.key and DIR/kubeconfig, then prints
 `listening on https://127.0.0.1:PORT` and serves until killed. DIR/created.jsonl records every
@@ -211,8 +214,9 @@ NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0
 
 
 class Cluster:
-    def __init__(self, directory, faults, schema_version):
+    def __init__(self, directory, faults, schema_version, python_images=None):
         self.directory = directory
+        self.python_images = re.compile(python_images) if python_images else None
         self.faults = faults
         self.schema_version = schema_version
         self.cond = threading.Condition()
@@ -369,6 +373,9 @@ class Cluster:
         for container in containers:
             argv = list(container.get("command", [])) + list(container.get("args", []))
             env = dict(os.environ)
+            if self.python_images and self.python_images.search(container.get("image", "")):
+                env["PATH"] = self.python_environment(namespace, name, container["name"]) + os.pathsep + env.get("PATH", "")
+                env.pop("VIRTUAL_ENV", None)
             for item in container.get("env", []):
                 if "value" in item:
                     env[item["name"]] = item["value"]
@@ -450,6 +457,13 @@ class Cluster:
             deleting = "deletionTimestamp" in self.objects.get(("pods", namespace, name), {}).get("metadata", {})
         if deleting:
             self.remove("pods", namespace, name)
+
+    def python_environment(self, namespace, pod, container):
+        """The bin folder of a new virtual environment (with pip) for one container of a pod."""
+        root = os.path.join(self.directory, "containers", namespace, f"{pod}-{uuid.uuid4().hex[:6]}", container)
+        python = getattr(sys, "_base_executable", sys.executable)
+        subprocess.run([python, "-m", "venv", root], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return os.path.join(root, "bin")
 
     def append_log(self, namespace, pod, container, line):
         with self.cond:
@@ -815,6 +829,7 @@ def main():
     parser.add_argument("--token", help="also accept this bearer token")
     parser.add_argument("--namespace", default="default", help="the kubeconfig context's namespace")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--python-images", help="containers whose image matches this regex get a Python environment of their own")
     args = parser.parse_args()
 
     os.makedirs(args.dir, exist_ok=True)
@@ -825,7 +840,7 @@ def main():
     context.verify_mode = ssl.CERT_OPTIONAL
     context.set_alpn_protocols(["http/1.1"])
 
-    Handler.cluster = Cluster(args.dir, Faults(json.loads(args.faults)), kv_utils.latest_version())
+    Handler.cluster = Cluster(args.dir, Faults(json.loads(args.faults)), kv_utils.latest_version(), args.python_images)
     Handler.token = args.token
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True

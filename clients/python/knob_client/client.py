@@ -77,7 +77,7 @@ class KnobClient:
             return kind(url.hostname, url.port, timeout=self.timeout)
         return _UnixConnection(self.socket_path, self.timeout)
 
-    def _request(self, method, path, body=None, content_type="application/json", raw=False):
+    def _request(self, method, path, body=None, content_type="application/json", raw=False, binary=False):
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = content_type
@@ -97,6 +97,8 @@ class KnobClient:
             connection.close()
         if response.status >= 400:
             raise _error(response.status, data)
+        if binary:
+            return data
         if raw:
             return data.decode(errors="replace")
         return json.loads(data) if data else None
@@ -160,6 +162,32 @@ class KnobClient:
         """The trial's output; with `follow`, waits until the trial ends."""
         suffix = "?follow=true" if follow else ""
         return self._request("GET", f"/v1/experiments/{self._quote(name)}/trials/{self._quote(trial)}/logs{suffix}", raw=True)
+
+    def list_artifacts(self, name, trial):
+        """The files a trial saved in its artifacts directory ($KNOB_ARTIFACTS_DIR): [{"path", "size"}]."""
+        return self._request("GET", f"/v1/experiments/{self._quote(name)}/trials/{self._quote(trial)}/artifacts")
+
+    def download_artifacts(self, name, trial=None, directory="."):
+        """Downloads a trial's artifacts, the best trial's when `trial` is None (as `knob artifacts NAME --best -o
+        DIRECTORY`), into `directory`, keeping their folders. Returns the paths written."""
+        if trial is None:
+            trial = ((self.get_optimal_hyperparameters(name) or {}).get("currentOptimalTrial") or {}).get("bestTrialName")
+            if not trial:
+                raise KnobError(404, "NotFound", f"experiment {name} has no best trial yet")
+        written = []
+        root = os.path.abspath(directory)
+        for entry in self.list_artifacts(name, trial):
+            target = os.path.abspath(os.path.join(root, entry["path"]))
+            if os.path.commonpath([root, target]) != root:
+                raise KnobError(0, "BadArtifact", f"artifact path {entry['path']!r} leaves {directory}")
+            remote = "/".join(self._quote(part) for part in entry["path"].split("/"))
+            data = self._request("GET", f"/v1/experiments/{self._quote(name)}/trials/{self._quote(trial)}/artifacts/{remote}",
+                                 binary=True)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "wb") as f:
+                f.write(data)
+            written.append(target)
+        return written
 
     def get_optimal_hyperparameters(self, name):
         """Katib's shape, `{"currentOptimalTrial": {...}}`, or None while no trial has reported the objective."""
@@ -264,33 +292,47 @@ class KnobClient:
                 f.write(runner)
             command = [sys.executable or "python3", "run_trial.py"] + arguments
 
-        spec = {
-            "apiVersion": "kubeflow.org/v1beta1",
-            "kind": "Experiment",
-            "metadata": {"name": name},
-            "spec": {
-                "objective": {"type": objective_type, "objectiveMetricName": objective_metric_name,
-                              "additionalMetricNames": list(additional_metric_names or [])},
-                "algorithm": {"algorithmName": algorithm_name,
-                              "algorithmSettings": [{"name": k, "value": str(v)} for k, v in (algorithm_settings or {}).items()]},
-                "parameters": [{"name": key, "parameterType": value["parameterType"], "feasibleSpace": value["feasibleSpace"]}
-                               for key, value in searched.items()],
-                "trialTemplate": {
-                    "retain": bool(retain_trials),
-                    "trialParameters": [{"name": _trial_parameter(key), "reference": key} for key in searched],
-                    "command": command,
-                    "env": {key: str(value) for key, value in (env_per_trial or {}).items()},
-                },
-            },
+        template = {
+            "retain": bool(retain_trials),
+            "trialParameters": [{"name": _trial_parameter(key), "reference": key} for key in searched],
+            "command": command,
+            "env": {key: str(value) for key, value in (env_per_trial or {}).items()},
         }
-        for key, value in (("goal", objective_goal),):
-            if value is not None:
-                spec["spec"]["objective"][key] = value
-        for key, value in (("maxTrialCount", max_trial_count), ("parallelTrialCount", parallel_trial_count),
-                           ("maxFailedTrialCount", max_failed_trial_count)):
-            if value is not None:
-                spec["spec"][key] = value
+        spec = experiment_document(name, searched, template, algorithm_name=algorithm_name,
+                                   algorithm_settings=algorithm_settings, objective_metric_name=objective_metric_name,
+                                   additional_metric_names=additional_metric_names, objective_type=objective_type,
+                                   objective_goal=objective_goal, max_trial_count=max_trial_count,
+                                   parallel_trial_count=parallel_trial_count,
+                                   max_failed_trial_count=max_failed_trial_count)
         return spec, directory
+
+
+def experiment_document(name, searched, trial_template, algorithm_name, algorithm_settings, objective_metric_name,
+                        additional_metric_names, objective_type, objective_goal, max_trial_count, parallel_trial_count,
+                        max_failed_trial_count):
+    """The Experiment (as JSON) that searches `searched` (name → search.double/int/categorical) with the algorithm
+    and budget given, each trial made from `trial_template`."""
+    spec = {
+        "apiVersion": "kubeflow.org/v1beta1",
+        "kind": "Experiment",
+        "metadata": {"name": name},
+        "spec": {
+            "objective": {"type": objective_type, "objectiveMetricName": objective_metric_name,
+                          "additionalMetricNames": list(additional_metric_names or [])},
+            "algorithm": {"algorithmName": algorithm_name,
+                          "algorithmSettings": [{"name": k, "value": str(v)} for k, v in (algorithm_settings or {}).items()]},
+            "parameters": [{"name": key, "parameterType": value["parameterType"], "feasibleSpace": value["feasibleSpace"]}
+                           for key, value in searched.items()],
+            "trialTemplate": trial_template,
+        },
+    }
+    if objective_goal is not None:
+        spec["spec"]["objective"]["goal"] = objective_goal
+    for key, value in (("maxTrialCount", max_trial_count), ("parallelTrialCount", parallel_trial_count),
+                       ("maxFailedTrialCount", max_failed_trial_count)):
+        if value is not None:
+            spec["spec"][key] = value
+    return spec
 
 
 def _trial_parameter(key):

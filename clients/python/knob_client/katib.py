@@ -21,7 +21,8 @@ import warnings
 
 from . import katib_models as models
 from . import search
-from .client import KnobClient, KnobError, report_metrics
+from . import katib_job
+from .client import KnobClient, KnobError, experiment_document, report_metrics
 from .katib_job import kubernetes_json
 from .katib_models import (V1beta1Experiment, V1beta1ExperimentCondition, V1beta1OptimalTrial, V1beta1Trial,  # noqa: F401
                            V1ObjectMeta)
@@ -266,25 +267,44 @@ class KatibClient:
         if collector not in ("StdOut", "Push"):
             raise ValueError(f"tune(): metrics_collector_config kind {collector!r} is not supported; use StdOut or Push "
                              f"(both read what report_metrics prints)")
-        given = {"base_image": base_image, "namespace": namespace, "resources_per_trial": resources_per_trial,
-                 "packages_to_install": packages_to_install, "pip_index_urls": list(pip_index_urls or []) or None,
-                 "trial_active_deadline_seconds": trial_active_deadline_seconds, "storage_config": storage_config}
-        # A Katib trial always runs in an image (the PyTorch one by default); the others count when given.
-        unused = [key for key, value in given.items()
-                  if key == "base_image" or value is not None and value != _CONTAINER_ARGUMENTS[key]]
-        warnings.warn("tune(): knobd runs these trials as local processes with this Python"
-                      + (f"; not used, as they describe a trial's container: {', '.join(unused)}" if unused else ""),
-                      stacklevel=2)
         if isinstance(algorithm_settings, (list, tuple)):
             algorithm_settings = {_field(setting, "name"): _field(setting, "value") for setting in algorithm_settings}
-        if env_per_trial is not None and not isinstance(env_per_trial, dict):
-            env_per_trial = {_field(variable, "name"): _field(variable, "value") for variable in env_per_trial}
-        spec, directory = self.knob._function_experiment(
-            name, objective, parameters, algorithm_name=algorithm_name, algorithm_settings=algorithm_settings,
-            objective_metric_name=objective_metric_name, additional_metric_names=additional_metric_names,
-            objective_type=objective_type, objective_goal=objective_goal, max_trial_count=max_trial_count,
-            parallel_trial_count=parallel_trial_count, max_failed_trial_count=max_failed_trial_count,
-            env_per_trial=env_per_trial, retain_trials=retain_trials, typed_parameters=False)
+        cluster = self._cluster()
+        if cluster.get("configured"):
+            # As Katib: a Job whose container runs the objective in base_image, on the cluster knobd runs trials on.
+            template = katib_job.job_trial_template(
+                objective, parameters, base_image, resources_per_trial=resources_per_trial, env_per_trial=env_per_trial,
+                retain_trials=retain_trials, packages_to_install=packages_to_install,
+                pip_index_urls=pip_index_urls, trial_active_deadline_seconds=trial_active_deadline_seconds)
+            searched = {key: value for key, value in parameters.items() if search.is_parameter(value)}
+            if not searched:
+                raise ValueError("parameters needs at least one search.double, search.int or search.categorical")
+            if not objective_metric_name:
+                raise ValueError("objective_metric_name is required: the metric the objective prints as name=value")
+            spec = experiment_document(
+                name, searched, template, algorithm_name=algorithm_name, algorithm_settings=algorithm_settings,
+                objective_metric_name=objective_metric_name, additional_metric_names=additional_metric_names,
+                objective_type=objective_type, objective_goal=objective_goal, max_trial_count=max_trial_count,
+                parallel_trial_count=parallel_trial_count, max_failed_trial_count=max_failed_trial_count)
+            directory = None
+        else:
+            given = {"base_image": base_image, "namespace": namespace, "resources_per_trial": resources_per_trial,
+                     "packages_to_install": packages_to_install, "pip_index_urls": list(pip_index_urls or []) or None,
+                     "trial_active_deadline_seconds": trial_active_deadline_seconds, "storage_config": storage_config}
+            # A Katib trial always runs in an image (the PyTorch one by default); the others count when given.
+            unused = [key for key, value in given.items()
+                      if key == "base_image" or value is not None and value != _CONTAINER_ARGUMENTS[key]]
+            warnings.warn("tune(): knobd has no Kubernetes cluster, so these trials run as local processes with this "
+                          "Python" + (f"; not used, as they describe a trial's container: {', '.join(unused)}" if unused else ""),
+                          stacklevel=2)
+            if env_per_trial is not None and not isinstance(env_per_trial, dict):
+                env_per_trial = {_field(variable, "name"): _field(variable, "value") for variable in env_per_trial}
+            spec, directory = self.knob._function_experiment(
+                name, objective, parameters, algorithm_name=algorithm_name, algorithm_settings=algorithm_settings,
+                objective_metric_name=objective_metric_name, additional_metric_names=additional_metric_names,
+                objective_type=objective_type, objective_goal=objective_goal, max_trial_count=max_trial_count,
+                parallel_trial_count=parallel_trial_count, max_failed_trial_count=max_failed_trial_count,
+                env_per_trial=env_per_trial, retain_trials=retain_trials, typed_parameters=False)
         namespace = namespace or self.namespace
         if namespace:
             spec["metadata"]["namespace"] = namespace
@@ -300,6 +320,15 @@ class KatibClient:
             if error.status == 409:
                 raise Exception(f"A Katib Experiment with the name {self._where(name, namespace)} already exists.") from error
             raise RuntimeError(f"Failed to create Katib Experiment: {self._where(name, namespace)}: {error.message}") from error
+
+    def _cluster(self):
+        """knobd's answer on its Kubernetes cluster; an older knobd without the route has none."""
+        try:
+            return self.knob._request("GET", "/v1/cluster")
+        except KnobError as error:
+            if error.status == 404:
+                return {"configured": False}
+            raise
 
     def _namespace(self, namespace):
         return namespace or self.namespace or "default"

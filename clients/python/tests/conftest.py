@@ -40,8 +40,11 @@ def knobd_tcp():
 def _knobd(arguments):
     home = tempfile.mkdtemp(prefix="knob-py-")
     log = open(os.path.join(home, "knobd.log"), "w")
+    # No cluster but the one a test passes: not the machine's kubeconfig, nor a pod's service account.
+    environment = {key: value for key, value in os.environ.items() if key not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")}
+    environment["HOME"] = home
     process = subprocess.Popen([knobd_path(), "--home", home] + arguments, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+                               start_new_session=True, env=environment)
     socket_path = os.path.join(home, "knobd.sock")
     deadline = time.monotonic() + 15
     while not os.path.exists(socket_path):

@@ -14,16 +14,24 @@ public struct KubernetesArguments: ParsableArguments {
                                valueName: "name"))
     public var namespace: String?
 
+    @Option(help: ArgumentHelp("A PersistentVolumeClaim for the trials' artifacts: mounted in each trial's primary container at "
+                               + "/knob/artifacts (its folder EXPERIMENT/TRIAL/artifacts) with KNOB_ARTIFACTS_DIR set. Mount the same "
+                               + "claim at $KNOB_HOME/trials where knobd runs, and `knob artifacts` serves them.", valueName: "claim"))
+    public var artifactsClaim: String?
+
     @Option(help: ArgumentHelp("Seconds a trial's pod may wait to start (image pull, scheduling) before the trial fails.", valueName: "seconds"))
     public var podPendingTimeout: Double = 300
 
     public init() {}
 
     public var options: KubernetesOptions {
-        KubernetesOptions(kubeconfig: kubeconfig, context: context, namespace: namespace)
+        KubernetesOptions(kubeconfig: kubeconfig, context: context, namespace: namespace, artifactsClaim: artifactsClaim)
     }
 
     public func validate() throws {
+        if let claim = artifactsClaim, !TrialManifest.isDNSSubdomain(claim) {
+            throw ValidationError("--artifacts-claim: \"\(claim)\" is not a PersistentVolumeClaim name (lowercase letters, digits, '-' and '.', at most 253)")
+        }
         guard podPendingTimeout > 0, podPendingTimeout <= 1e9 else { throw ValidationError("--pod-pending-timeout takes 0 to 1e9 seconds, found \(podPendingTimeout)") }
     }
 }

@@ -9,11 +9,14 @@ public struct KubernetesOptions: Sendable, Hashable {
     public var context: String?
     /// The namespace for trials whose spec names none (else the context's, else `default`).
     public var namespace: String?
+    /// A PersistentVolumeClaim that keeps the trials' artifacts (see `TrialManifest.artifactsMountPath`).
+    public var artifactsClaim: String?
 
-    public init(kubeconfig: String? = nil, context: String? = nil, namespace: String? = nil) {
+    public init(kubeconfig: String? = nil, context: String? = nil, namespace: String? = nil, artifactsClaim: String? = nil) {
         self.kubeconfig = kubeconfig
         self.context = context
         self.namespace = namespace
+        self.artifactsClaim = artifactsClaim
     }
 }
 

@@ -3,7 +3,8 @@ import Knob
 
 /// The object knob creates for one trial: the template's Pod or `batch/v1` Job, with the trial's
 /// name, its namespace, knob's and Katib's labels, and the trial's name in the primary
-/// container's environment.
+/// container's environment. With an artifacts claim, the primary container also gets the trial's
+/// folder of that PersistentVolumeClaim at `/knob/artifacts`, as `KNOB_ARTIFACTS_DIR`.
 public struct TrialManifest: @unchecked Sendable {
     public enum Kind: String, Sendable {
         case pod = "Pod"
@@ -31,7 +32,20 @@ public struct TrialManifest: @unchecked Sendable {
         uid.isEmpty ? "knob.dev/trial=\(trial)" : "knob.dev/trial=\(trial),knob.dev/trial-uid=\(uid)"
     }
 
-    public init(_ launch: TrialLaunch, defaultNamespace: String) throws(ManifestError) {
+    /// Where the primary container finds its artifacts folder when knob is given an artifacts claim.
+    public static let artifactsMountPath = "/knob/artifacts"
+    /// The volume's name in the pod.
+    static let artifactsVolume = "knob-artifacts"
+
+    /// A Kubernetes object name of the DNS-subdomain kind (a PersistentVolumeClaim's).
+    public static func isDNSSubdomain(_ name: String) -> Bool {
+        func alphanumeric(_ byte: UInt8) -> Bool { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) }
+        let bytes = Array(name.utf8)
+        guard let first = bytes.first, let last = bytes.last, bytes.count <= 253, alphanumeric(first), alphanumeric(last) else { return false }
+        return bytes.allSatisfy { alphanumeric($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") }
+    }
+
+    public init(_ launch: TrialLaunch, defaultNamespace: String, artifactsClaim: String? = nil) throws(ManifestError) {
         guard let kubernetes = launch.kubernetes else { throw ManifestError("the trial template has no trialSpec") }
         guard var object = kubernetes.manifest.jsonObject as? JSONObject else {
             throw ManifestError("spec.trialTemplate.trialSpec must be a mapping (a Pod or a batch/v1 Job)")
@@ -81,6 +95,21 @@ public struct TrialManifest: @unchecked Sendable {
             let added = ["KNOB_EXPERIMENT": launch.experimentName, "KNOB_TRIAL": launch.trialName, "KATIB_TRIAL_NAME": launch.trialName]
             var env = (containers[index]["env"] as? [JSONObject] ?? []).filter { added[$0["name"] as? String ?? ""] == nil }
             env += added.sorted { $0.key < $1.key }.map { ["name": $0.key, "value": $0.value] }
+            if let claim = artifactsClaim {
+                var volumes = podSpec["volumes"] as? [JSONObject] ?? []
+                if volumes.contains(where: { $0["name"] as? String == Self.artifactsVolume }) {
+                    throw ManifestError("spec.trialTemplate.trialSpec.\(path).volumes: the name \(Self.artifactsVolume) is taken by knob's "
+                                        + "artifacts volume (--artifacts-claim); rename that volume")
+                }
+                volumes.append(["name": Self.artifactsVolume, "persistentVolumeClaim": ["claimName": claim]])
+                podSpec["volumes"] = volumes
+                var mounts = containers[index]["volumeMounts"] as? [JSONObject] ?? []
+                mounts.append(["name": Self.artifactsVolume, "mountPath": Self.artifactsMountPath,
+                               "subPath": "\(launch.experimentName)/\(launch.trialName)/artifacts"])
+                containers[index]["volumeMounts"] = mounts
+                env = env.filter { $0["name"] as? String != "KNOB_ARTIFACTS_DIR" }
+                env.append(["name": "KNOB_ARTIFACTS_DIR", "value": Self.artifactsMountPath])
+            }
             containers[index]["env"] = env
             podSpec["containers"] = containers
             // A Pod's default policy (Always) would run a finished trial again, forever.

@@ -60,6 +60,40 @@ private func launch(_ manifestYAML: String, primary: String? = nil, namespace: S
         #expect((manifest.object["spec"] as? JSONObject)?["backoffLimit"] as? Int == 0)
     }
 
+    @Test func anArtifactsClaimGivesThePrimaryContainerItsTrialsFolder() throws {
+        let manifest = try TrialManifest(launch("""
+            apiVersion: batch/v1
+            kind: Job
+            spec:
+              template:
+                spec:
+                  volumes: [{name: data, emptyDir: {}}]
+                  containers:
+                    - {name: training-container, image: x, volumeMounts: [{name: data, mountPath: /data}],
+                       env: [{name: KNOB_ARTIFACTS_DIR, value: /elsewhere}]}
+                    - {name: other, image: y}
+            """), defaultNamespace: "default", artifactsClaim: "models")
+        let podSpec = try #require(((manifest.object["spec"] as? JSONObject)?["template"] as? JSONObject)?["spec"] as? JSONObject)
+        let volumes = try #require(podSpec["volumes"] as? [JSONObject])
+        #expect(volumes.map { $0["name"] as? String } == ["data", "knob-artifacts"])
+        #expect((volumes[1]["persistentVolumeClaim"] as? [String: String]) == ["claimName": "models"])
+        let containers = try #require(podSpec["containers"] as? [JSONObject])
+        let mounts = try #require(containers[0]["volumeMounts"] as? [[String: String]])
+        #expect(mounts == [["name": "data", "mountPath": "/data"],
+                           ["name": "knob-artifacts", "mountPath": "/knob/artifacts", "subPath": "mnist/mnist-3/artifacts"]])
+        let env = try #require(containers[0]["env"] as? [[String: String]])
+        #expect(env.filter { $0["name"] == "KNOB_ARTIFACTS_DIR" } == [["name": "KNOB_ARTIFACTS_DIR", "value": "/knob/artifacts"]])
+        #expect(containers[1]["volumeMounts"] == nil && containers[1]["env"] == nil)
+
+        let taken = #expect(throws: ManifestError.self) {
+            try TrialManifest(launch("{apiVersion: v1, kind: Pod, spec: {volumes: [{name: knob-artifacts, emptyDir: {}}], containers: [{name: a}]}}"),
+                              defaultNamespace: "default", artifactsClaim: "models")
+        }
+        #expect(taken?.description.hasPrefix("spec.trialTemplate.trialSpec.spec.volumes: the name knob-artifacts is taken") == true)
+        #expect(TrialManifest.isDNSSubdomain("models.team-a") && !TrialManifest.isDNSSubdomain("Models")
+                && !TrialManifest.isDNSSubdomain("-x") && !TrialManifest.isDNSSubdomain("a/b") && !TrialManifest.isDNSSubdomain(""))
+    }
+
     @Test func whatKnobCannotRunIsNamed() throws {
         let deployment = #expect(throws: ManifestError.self) {
             try TrialManifest(launch("{apiVersion: apps/v1, kind: Deployment, spec: {}}"), defaultNamespace: "default")

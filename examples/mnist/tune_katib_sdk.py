@@ -9,8 +9,11 @@ polling its status as the pipeline does; then polls get_optimal_hyperparameters 
 and prints the best parameters, read the way the older SDK's dict is read. On knob the trials run as
 local processes, so base_image is not used (tune() says so once).
 
-TUNE_NAME, TUNE_TRIALS, TUNE_TRAIN_LIMIT and TUNE_POLL_SECONDS change the name, the trial count, the
-training examples per trial and the polling interval.
+It ends by downloading the best trial's model (model.npz, which train.py saves in its artifacts directory) to
+./tune-mnist-katib-best and printing its path.
+
+TUNE_NAME, TUNE_TRIALS, TUNE_TRAIN_LIMIT, TUNE_POLL_SECONDS and TUNE_MODEL_DIR change the name, the trial count,
+the training examples per trial, the polling interval and where the model goes.
 """
 
 import os
@@ -76,3 +79,14 @@ if __name__ == "__main__":
     print(f"best trial {best['currentOptimalTrial']['bestTrialName']}: accuracy={accuracy}")
     for hp in best["currentOptimalTrial"]["parameterAssignments"]:
         print(f"  {hp['name']} = {hp['value']}")
+
+    # The pipeline's next step takes the best trial's model: the trainer saved it in its artifacts directory
+    # ($KNOB_ARTIFACTS_DIR), where the pipeline on Katib uploaded it to a bucket.
+    import numpy as np
+    from knob_client import KnobClient
+
+    directory = os.environ.get("TUNE_MODEL_DIR", os.path.join(os.getcwd(), f"{exp_name}-best"))
+    [model] = [path for path in KnobClient().download_artifacts(exp_name, directory=directory) if path.endswith(".npz")]
+    with np.load(model) as weights:
+        shapes = ", ".join(f"{name} {weights[name].shape}" for name in weights.files)
+    print(f"best model: {model} ({shapes})")

@@ -16,7 +16,7 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")
 
 def knobd_path():
     return os.environ.get("KNOBD") or os.path.join(REPO, ".build", "debug", "knobd")
-from knob_client import katib
+from knob_client import KnobClient, katib
 from knob_client import katib_models as models
 from knob_client.spec_text import parse
 
@@ -25,10 +25,17 @@ def main(parameters):
     # Written for Katib: searched values arrive as text, fixed ones as they were given.
     assert isinstance(parameters["lr"], str) and isinstance(parameters["epochs"], str), parameters
     assert parameters["no_cuda"] is True and parameters["bucket_name"] == "models", parameters
+    import json
+    import os
+
     lr, momentum = float(parameters["lr"]), float(parameters["momentum"])
     for epoch in range(1, int(parameters["epochs"]) + 1):
         accuracy = 1 - (lr - 0.1) ** 2 - (momentum - 0.5) ** 2 / epoch
         print(f"Epoch {epoch}. accuracy={accuracy:.6f} - loss={1 - accuracy:.6f}")
+    # The pipeline uploaded the model to a bucket; on knob it goes to the trial's artifacts directory.
+    if os.environ.get("KNOB_ARTIFACTS_DIR"):
+        with open(os.path.join(os.environ["KNOB_ARTIFACTS_DIR"], "model.json"), "w") as f:
+            json.dump({"lr": lr, "momentum": momentum, "accuracy": accuracy}, f)
 
 
 def tune(katib_client, exp_name, trials=4):
@@ -46,7 +53,7 @@ def accuracy_of(trial):
     return next(float(m.max) for m in trial.status.observation.metrics if m.name == "accuracy")
 
 
-def test_the_katib_pipeline_runs_with_only_the_import_changed(knobd, capsys):
+def test_the_katib_pipeline_runs_with_only_the_import_changed(knobd, capsys, tmp_path):
     katib_client = katib.KatibClient(home=knobd)
     exp_name = "pipeline"
     with warnings.catch_warnings(record=True) as caught:
@@ -82,6 +89,14 @@ def test_the_katib_pipeline_runs_with_only_the_import_changed(knobd, capsys):
     assert [(c.type, c.status) for c in conditions] == [("Created", "True"), ("Running", "False"), ("Succeeded", "True")]
     assert conditions[-1].reason == "ExperimentMaxTrialsReached"
     assert isinstance(conditions[-1].last_transition_time, datetime.datetime)
+
+    # The next step of the pipeline takes the best trial's model.
+    paths = KnobClient(home=knobd).download_artifacts(exp_name, directory=tmp_path / "best")
+    assert paths == [str(tmp_path / "best" / "model.json")]
+    with open(paths[0]) as f:
+        model = json.load(f)
+    assert model["lr"] == pytest.approx(float(assignments["lr"]))
+    assert model["accuracy"] == pytest.approx(accuracy_of(top), abs=1e-6)
 
 
 def test_each_method_returns_katibs_shape(knobd):
@@ -339,8 +354,9 @@ def test_the_yaml_reader_refuses_what_it_does_not_read():
     assert parse("n: 1e-3\nq: '7'\nt: True\n") == {"n": 0.001, "q": "7", "t": "True"}  # typed as knob types them
 
 
-def test_the_katib_sdk_mnist_example_runs_end_to_end(knobd):
-    env = dict(os.environ, KNOB_HOME=knobd, TUNE_TRAIN_LIMIT="6000", TUNE_TRIALS="4", TUNE_POLL_SECONDS="0.2")
+def test_the_katib_sdk_mnist_example_runs_end_to_end(knobd, tmp_path):
+    env = dict(os.environ, KNOB_HOME=knobd, TUNE_TRAIN_LIMIT="6000", TUNE_TRIALS="4", TUNE_POLL_SECONDS="0.2",
+               TUNE_MODEL_DIR=str(tmp_path / "model"))
     example = os.path.join(REPO, "examples", "mnist", "tune_katib_sdk.py")
     result = subprocess.run([sys.executable, example], env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
@@ -348,4 +364,5 @@ def test_the_katib_sdk_mnist_example_runs_end_to_end(knobd):
     lines = result.stdout.splitlines()
     assert lines[0] == "experiment tune-mnist-katib: Succeeded"
     assert lines[1].startswith("best trial tune-mnist-katib-") and float(lines[1].rsplit("=", 1)[1]) > 0.7
-    assert {line.split("=")[0].strip() for line in lines[2:]} == {"lr", "momentum", "epochs"}
+    assert {line.split("=")[0].strip() for line in lines[2:-1]} == {"lr", "momentum", "epochs"}
+    assert lines[-1].startswith(f"best model: {tmp_path / 'model' / 'model.npz'} (w1 (")

@@ -38,13 +38,15 @@ extension Store {
             for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) FROM trial GROUP BY state") {
                 if let state = TrialState(rawValue: row[0]) { trials[state] = row[1] }
             }
-            // Times are stored as UTC text to the millisecond; julianday reads them.
+            // Times are stored as UTC text to the millisecond; julianday reads them. The durations are
+            // materialized once: a subquery SQLite flattens would parse both times again for each bucket.
             let buckets = durationBounds.map { _ in "COALESCE(SUM(d <= ?), 0)" }.joined(separator: ", ")
             let unfinished = [TrialState.pending, .running].map { "'\($0.rawValue)'" }.joined(separator: ", ")
             let row = try Row.fetchOne(db, sql: """
-                SELECT COUNT(*), COALESCE(SUM(d), 0)\(buckets.isEmpty ? "" : ", " + buckets) FROM (
+                WITH durations AS MATERIALIZED (
                     SELECT MAX(0, (julianday(completedAt) - julianday(startedAt)) * 86400.0) AS d FROM trial
                     WHERE state NOT IN (\(unfinished)) AND startedAt IS NOT NULL AND completedAt IS NOT NULL)
+                SELECT COUNT(*), COALESCE(SUM(d), 0)\(buckets.isEmpty ? "" : ", " + buckets) FROM durations
                 """, arguments: StatementArguments(durationBounds))!
             let durations = StoreCensus.Buckets(bounds: durationBounds, cumulativeCounts: durationBounds.indices.map { row[$0 + 2] },
                                                 count: row[0], sum: row[1])

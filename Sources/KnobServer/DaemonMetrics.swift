@@ -37,7 +37,7 @@ public final class DaemonMetrics: Sendable {
             helpText: "Bytes of trial output (or metrics files) read by this knobd's scraper"))
         scrapedReports = registry.makeCounter(descriptor: MetricNameDescriptor(
             namespace: "knob", metricName: "scraped_reports", unitName: "total",
-            helpText: "Metric reports found in trial output by this knobd and stored"))
+            helpText: "Metric reports of declared metrics found in trial output (or metrics files) by this knobd's scraper"))
         var transactions: [StoreTransactionKind: ValueHistogram] = [:]
         for kind in StoreTransactionKind.allCases {
             transactions[kind] = registry.makeValueHistogram(

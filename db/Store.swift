@@ -82,6 +82,8 @@ public struct Store: Sendable {
     public let writer: any DatabaseWriter
     /// The database file; nil for an in-memory store.
     public let path: String?
+    /// Told how long each write transaction took (knobd's `/metrics`); nothing by default.
+    public var observer: StoreObserver = .none
 
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     ///
@@ -158,12 +160,20 @@ public struct Store: Sendable {
         }
     }
 
+    /// Runs `updates` in one write transaction, and tells the observer how long it took, from asking
+    /// for the writer (waiting for it included) to the commit or the failure.
+    private func write<T: Sendable>(_ kind: StoreTransactionKind, _ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        let started = ContinuousClock.now
+        defer { observer.transaction(kind, ContinuousClock.now - started) }
+        return try await writer.write(updates)
+    }
+
     // MARK: Experiments
 
     /// Records a new experiment; fails if the name is taken.
     @discardableResult
     public func createExperiment(_ experiment: ExperimentRecord) async throws -> ExperimentRecord {
-        try await writer.write { db in
+        try await write(.experiment) { db in
             if let existing = try ExperimentRecord.filter(ExperimentRecord.Columns.name == experiment.name).fetchOne(db) {
                 throw StoreError.experimentExists(existing.name, existing.status)
             }
@@ -195,7 +205,7 @@ public struct Store: Sendable {
 
     /// Marks the experiment Running (again, when resumed).
     public func markExperimentRunning(_ experimentId: Int64, message: String = "Experiment is running") async throws {
-        try await writer.write { db in
+        try await write(.experiment) { db in
             // Already running (the controller of an experiment the API just started, or one resumed
             // after a restart): nothing changes, and no second start is logged.
             guard var record = try ExperimentRecord.fetchOne(db, key: experimentId), record.status != .running else { return }
@@ -212,7 +222,7 @@ public struct Store: Sendable {
 
     /// Records the end of an experiment (and forgets any unfinished start of it).
     public func finishExperiment(_ experimentId: Int64, status: ExperimentStatus, reason: String, message: String) async throws {
-        try await writer.write { db in
+        try await write(.experiment) { db in
             guard var record = try ExperimentRecord.fetchOne(db, key: experimentId) else { return }
             record.status = status
             record.reason = reason
@@ -227,7 +237,7 @@ public struct Store: Sendable {
 
     /// Records an edited spec (e.g. a new budget), with an event that says what changed.
     public func updateSpec(_ experimentId: Int64, specJSON: String, event: String) async throws {
-        try await writer.write { db in
+        try await write(.experiment) { db in
             try db.execute(sql: "UPDATE experiment SET specJSON = ? WHERE id = ?", arguments: [specJSON, experimentId])
             try Self.log(db, EventRecord(experimentId: experimentId, kind: "BudgetEdited", message: event))
         }
@@ -235,7 +245,7 @@ public struct Store: Sendable {
 
     /// Removes an experiment with its trials, metrics and events.
     public func deleteExperiment(named name: String) async throws {
-        try await writer.write { db in
+        try await write(.experiment) { db in
             guard try ExperimentRecord.filter(ExperimentRecord.Columns.name == name).deleteAll(db) > 0 else {
                 throw StoreError.experimentNotFound(name)
             }
@@ -248,7 +258,7 @@ public struct Store: Sendable {
     /// earlier starts never completed (each one a process that died while starting it) and when
     /// the last of them began.
     public func recordStartAttempt(_ experimentId: Int64) async throws -> (unfinished: Int, lastStartedAt: Date?) {
-        try await writer.write { db in
+        try await write(.experiment) { db in
             let row = try Row.fetchOne(db, sql: "SELECT count, lastStartedAt FROM startAttempt WHERE experimentId = ?",
                                        arguments: [experimentId])
             let unfinished: Int = row?["count"] ?? 0
@@ -270,7 +280,7 @@ public struct Store: Sendable {
 
     /// Records that the controller's start completed (or that it stopped cleanly).
     public func clearStartAttempts(_ experimentId: Int64) async throws {
-        try await writer.write { db in
+        try await write(.experiment) { db in
             try db.execute(sql: "DELETE FROM startAttempt WHERE experimentId = ?", arguments: [experimentId])
         }
     }
@@ -280,7 +290,7 @@ public struct Store: Sendable {
     /// Records new trials as Pending, numbered after the experiment's last one, in one transaction.
     public func createTrials(_ trials: [NewTrial], for experiment: ExperimentRecord) async throws -> [TrialRecord] {
         guard let experimentId = experiment.id else { return [] }
-        return try await writer.write { db in
+        return try await write(.trial) { db in
             let last = try Int.fetchOne(db, sql: "SELECT MAX(sequence) FROM trial WHERE experimentId = ?", arguments: [experimentId]) ?? 0
             let now = Date()
             return try trials.enumerated().map { offset, trial in
@@ -298,7 +308,7 @@ public struct Store: Sendable {
 
     /// Records that a trial's process (or pod) started, with what finds it again.
     public func markRunning(_ trialId: Int64, handle: [String: String], logPath: String) async throws {
-        try await writer.write { db in
+        try await write(.trial) { db in
             guard var record = try TrialRecord.fetchOne(db, key: trialId) else { return }
             record.state = .running
             record.reason = "TrialRunning"
@@ -320,7 +330,7 @@ public struct Store: Sendable {
                               observation: [MetricSummary]? = nil) async throws -> Int64? {
         // The running trial's observation so far, so that readers see its latest values while it runs.
         let observationJSON = try observation.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
-        return try await writer.write { db in
+        return try await write(.reports) { db in
             // One prepared statement for the whole batch, in the same transaction as the offset.
             let insert = try db.cachedStatement(sql: "INSERT INTO metric (trialId, name, value, text, step, timestamp) VALUES (?, ?, ?, ?, ?, ?)")
             // The reports of one read share their time, unless their lines carried one: the text of a
@@ -344,7 +354,7 @@ public struct Store: Sendable {
     /// Records how a running trial will end before it is stopped, with an event; `false` when the
     /// trial has ended or already has a decided end (the first decision stands).
     public func decideEnd(_ trialId: Int64, _ stopping: TrialStopping) async throws -> Bool {
-        try await writer.write { db in
+        try await write(.trial) { db in
             guard let record = try TrialRecord.fetchOne(db, key: trialId), !record.state.isFinished, record.stopping == nil else { return false }
             let json = String(decoding: try JSONEncoder().encode(stopping), as: UTF8.self)
             try db.execute(sql: "UPDATE trial SET stopping = ? WHERE id = ?", arguments: [json, trialId])
@@ -368,7 +378,7 @@ public struct Store: Sendable {
     /// Records how a trial ended. A trial that has already ended keeps its first end.
     @discardableResult
     public func finishTrial(_ trialId: Int64, _ end: TrialEnd) async throws -> TrialRecord? {
-        try await writer.write { db in
+        try await write(.trial) { db in
             guard var record = try TrialRecord.fetchOne(db, key: trialId), !record.state.isFinished else { return nil }
             record.state = end.state
             record.reason = end.reason
@@ -454,7 +464,7 @@ public struct Store: Sendable {
     // MARK: Events
 
     public func appendEvent(_ event: EventRecord) async throws {
-        try await writer.write { db in try Self.log(db, event) }
+        try await write(.event) { db in try Self.log(db, event) }
     }
 
     private static func log(_ db: Database, _ event: EventRecord) throws {

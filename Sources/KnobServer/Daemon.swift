@@ -84,7 +84,7 @@ public func runDaemon(_ configuration: DaemonConfiguration) async throws {
     // with looser modes than its final 0600.
     unlink(configuration.socketPath)
 
-    let store: Store
+    var store: Store
     do {
         store = try home.openStore()
     } catch let error as StoreError {
@@ -92,10 +92,15 @@ public func runDaemon(_ configuration: DaemonConfiguration) async throws {
     } catch let error as KnobError {
         throw DaemonError.store(error)
     }
+    // One set of metrics for the daemon's life: its store, its controllers and its routers report to it.
+    let metrics = DaemonMetrics()
+    store.observer = metrics.storeObserver
     let runners = RunnerChoice(local: LocalRunner(supervisor: configuration.supervisor),
                                kubernetes: PodRunner(options: configuration.kubernetes, pendingTimeout: configuration.podPendingTimeout))
-    let manager = ExperimentManager(store: store, home: home, runners: runners, logger: logger, limits: configuration.limits)
-    let api = API(store: store, home: home, manager: manager, limits: configuration.limits, kubernetes: configuration.kubernetes)
+    let manager = ExperimentManager(store: store, home: home, runners: runners, logger: logger, limits: configuration.limits,
+                                    observer: metrics.engineObserver)
+    let api = API(store: store, home: home, manager: manager, limits: configuration.limits, metrics: metrics,
+                  kubernetes: configuration.kubernetes)
 
     let socketRouter = makeRouter(api, logger: logger, token: nil)
     let socketPath = configuration.socketPath

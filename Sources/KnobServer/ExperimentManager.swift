@@ -14,6 +14,8 @@ public final class ExperimentManager: @unchecked Sendable {
     let logger: Logger
     /// What the daemon allows (`--max-parallel`): a stored spec asking more runs at this.
     let limits: SpecLimits
+    /// Told of the controllers' suggestions and the output their trials print (`/metrics`).
+    let observer: EngineObserver
 
     private struct Running {
         var stop: StopSignal
@@ -24,12 +26,14 @@ public final class ExperimentManager: @unchecked Sendable {
     private var running: [String: Running] = [:]
     private var group: ServiceGroup?
 
-    public init(store: Store, home: KnobHome, runners: RunnerChoice, logger: Logger, limits: SpecLimits = .default) {
+    public init(store: Store, home: KnobHome, runners: RunnerChoice, logger: Logger, limits: SpecLimits = .default,
+                observer: EngineObserver = .none) {
         self.store = store
         self.home = home
         self.runners = runners
         self.logger = logger
         self.limits = limits
+        self.observer = observer
     }
 
     /// The group experiment services join; set once, before it runs.
@@ -183,6 +187,7 @@ struct ExperimentService: Service {
         var controller = ExperimentController(store: store, home: home, spec: spec, runner: manager.runners.runner(for: spec),
                                               stop: stop, budget: budget)
         controller.maxParallelTrialCount = manager.limits.maxParallelTrialCount
+        controller.observer = manager.observer
         controller.onStarted = { try? await store.clearStartAttempts(experimentId) }
         let final = try await withGracefulShutdownHandler {
             try await controller.run(experiment)

@@ -100,9 +100,13 @@ struct ControllerLoop {
     private mutating func launch(_ count: Int, _ group: inout Group) async throws {
         let history = book.history
         await controller.onSuggest?(history)
+        // Every call is timed, an exhausted space's and a failed one's too.
+        let asked = ContinuousClock.now
+        let outcome = Result { try suggester.suggest(count: count, history: history) }
+        controller.observer.suggestion(controller.spec.algorithm.algorithmName, ContinuousClock.now - asked, (try? outcome.get())?.count ?? 0)
         let suggestions: [Suggestion]
         do {
-            suggestions = try suggester.suggest(count: count, history: history)
+            suggestions = try outcome.get()
         } catch SuggesterError.exhausted {
             policy.exhausted = true
             return

@@ -27,6 +27,8 @@ public struct ExperimentController: Sendable {
     public var grace: Duration = .seconds(5)
     /// Budget edits applied while the experiment runs (the daemon's PATCH).
     public let budget: LiveBudget?
+    /// Told of each suggestion and each batch of output read (knobd's `/metrics`).
+    public var observer: EngineObserver = .none
     /// The most trials run at once, whatever a spec stored before this limit existed asks.
     public var maxParallelTrialCount = SpecLimits.default.maxParallelTrialCount
     /// Called once the start is over: trials left by an earlier process adopted and the first
@@ -89,7 +91,7 @@ public struct ExperimentController: Sendable {
             throw KnobError.suggester("early stopping: \(error)")
         }
         let execution = TrialExecution(store: store, runner: runner, spec: spec, scraper: scraper, stop: stop, stopper: stopper,
-                                       grace: grace) { [store, onEvent] trial, reason in
+                                       grace: grace, observer: observer) { [store, onEvent] trial, reason in
             onEvent(.trialWaiting(trial, reason: reason))
             Task { try? await store.appendEvent(EventRecord(experimentId: experimentId, kind: "TrialWaiting", trialName: trial.name, message: reason)) }
         }

@@ -74,6 +74,8 @@ struct TrialExecution: Sendable {
     var stopper: EarlyStopper? = nil
     /// How long a stopped trial gets between SIGTERM and SIGKILL.
     let grace: Duration
+    /// Told of each batch of output read.
+    var observer: EngineObserver = .none
     /// Told each new reason a started trial is not running yet.
     var waiting: @Sendable (TrialRecord, String) -> Void = { _, _ in }
     let pollInterval: Duration = .milliseconds(100)
@@ -140,8 +142,10 @@ struct TrialExecution: Sendable {
 
         /// Stores the reports in `newLines` (and new scalars of the event files); returns why the early
         /// stopping rule stops the trial, if it does.
-        func record(_ newLines: [[UInt8]]) async -> StopReason? {
+        func record(_ newLines: [[UInt8]], bytes: Int) async -> StopReason? {
             var records: [MetricRecord] = []
+            // Once per batch, whatever happens to it below.
+            defer { if bytes > 0 || !newLines.isEmpty || !records.isEmpty { observer.scraped(newLines.count, bytes, records.count) } }
             let now = Date()
             func add(_ report: MetricReport) {
                 let step = observation.add(report)
@@ -176,11 +180,11 @@ struct TrialExecution: Sendable {
             let chunk = tail.read()
             // A metrics file written anew (replaced or truncated): its lines are read from its start.
             if tail.startedOver() { lines = LineReader(startingAt: 0) }
-            let verdict = await record(lines.feed(chunk))
+            let verdict = await record(lines.feed(chunk), bytes: chunk.count)
             if exited {
                 // A trial that has exited ran to its end: what it printed last stops nothing.
                 if chunk.isEmpty {
-                    if let last = lines.finish() { _ = await record([last]) }
+                    if let last = lines.finish() { _ = await record([last], bytes: 0) }
                     break
                 }
                 continue

@@ -163,6 +163,13 @@ struct TrialExecution: Sendable {
                         add(report)
                     }
                 }
+                // A damaged event file is said in the experiment's events, and reading goes on.
+                for problem in events.takeProblems() {
+                    if let trial = try? await store.trial(named: launch.trialName) {
+                        try? await store.appendEvent(EventRecord(experimentId: trial.experimentId, kind: "MetricsUnreadable",
+                                                                 trialName: launch.trialName, message: problem))
+                    }
+                }
             }
             guard !records.isEmpty else { return nil }
             let first = try? await store.appendReports(trialId, reports: records, logOffset: lines.consumed, observation: observation.metrics)

@@ -147,4 +147,11 @@ public struct MetricsCollectorSpec: Codable, Sendable, Hashable {
     public var metricsFormat: [String]
 
     public static let stdOut = MetricsCollectorSpec(kind: .stdOut, path: nil, format: .text, metricsFormat: [])
+
+    public init(kind: Kind, path: String?, format: Format, metricsFormat: [String]) {
+        self.kind = kind
+        self.path = path
+        self.format = format
+        self.metricsFormat = metricsFormat
+    }
 }

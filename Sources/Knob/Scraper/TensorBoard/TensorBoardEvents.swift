@@ -9,14 +9,19 @@ public struct TensorBoardScalar: Sendable, Hashable {
     public var wallTime: Double
 }
 
-/// Splits a TFRecord stream (each record: its length as a little-endian UInt64, a 4-byte CRC of
-/// the length, the data, a 4-byte CRC of the data) into records as bytes arrive; a record cut
-/// short waits for the rest.
+/// Splits a TFRecord stream (each record: its length as a little-endian UInt64, the masked CRC-32C
+/// of the length, the data, the masked CRC-32C of the data) into records as bytes arrive; a record
+/// cut short waits for the rest. A record whose data fails its CRC is skipped and counted; a length
+/// that fails its CRC (or is absurd) leaves no way to find the next record, so the rest of the
+/// stream is not read.
 struct TFRecordReader {
     private var pending: [UInt8] = []
     /// A record longer than this is not a TensorBoard event: the stream is not an event file.
     static let maxRecordBytes = 64 << 20
+    /// The length framing broke: nothing more is read from this stream.
     private(set) var corrupt = false
+    /// Records skipped because their data did not match its CRC.
+    private(set) var skippedRecords = 0
 
     mutating func feed(_ bytes: [UInt8]) -> [[UInt8]] {
         guard !corrupt else { return [] }
@@ -26,16 +31,42 @@ struct TFRecordReader {
         while pending.count - start >= 12 {
             var length = 0
             for i in 0..<8 { length |= Int(pending[start + i]) << (8 * i) }
-            guard length >= 0, length <= Self.maxRecordBytes else {
+            guard CRC32C.masked(pending[start..<(start + 8)]) == Self.little32(pending, at: start + 8),
+                  length >= 0, length <= Self.maxRecordBytes else {
                 corrupt = true
                 break
             }
             guard pending.count - start >= 12 + length + 4 else { break }
-            records.append(Array(pending[(start + 12)..<(start + 12 + length)]))
+            let data = pending[(start + 12)..<(start + 12 + length)]
+            if CRC32C.masked(data) == Self.little32(pending, at: start + 12 + length) {
+                records.append(Array(data))
+            } else {
+                skippedRecords += 1
+            }
             start += 12 + length + 4
         }
         pending.removeFirst(start)
         return records
+    }
+
+    private static func little32(_ bytes: [UInt8], at index: Int) -> UInt32 {
+        (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[index + $1]) << (8 * $1) }
+    }
+}
+
+/// CRC-32C (Castagnoli), masked as TFRecord files store it.
+enum CRC32C {
+    static let table: [UInt32] = (0..<256).map { index in
+        (0..<8).reduce(UInt32(index)) { crc, _ in crc & 1 == 1 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
+    }
+
+    static func checksum(_ bytes: some Collection<UInt8>) -> UInt32 {
+        ~bytes.reduce(~UInt32(0)) { crc, byte in table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
+    }
+
+    static func masked(_ bytes: some Collection<UInt8>) -> UInt32 {
+        let crc = checksum(bytes)
+        return ((crc >> 15) | (crc << 17)) &+ 0xA282_EAD8
     }
 }
 
@@ -80,16 +111,20 @@ enum TensorBoardEvents {
 /// The event files under a directory (subdirectories included, as TensorBoard lays out runs),
 /// followed as they grow: each read returns the scalars written since the last one, named by
 /// their tag, or by `subdirectory/tag` for a file in a subdirectory.
-final class TensorBoardDirectory {
-    let path: String
+public final class TensorBoardDirectory {
+    public let path: String
     private var files: [String: (tail: FileTail, records: TFRecordReader)] = [:]
+    /// Files and records that could not be read, said once each: `events.out.tfevents.1: a record failed its CRC and was skipped`.
+    public private(set) var problems: [String] = []
+    private var said: [String: (skipped: Int, corrupt: Bool)] = [:]
 
-    init(path: String) {
+    public init(path: String) {
         self.path = path
     }
 
-    /// New scalars, file by file in name order.
-    func read() -> [(name: String, alias: String, scalar: TensorBoardScalar)] {
+    /// New scalars, file by file in name order: each with its tag as `name` and, for a file in a
+    /// subdirectory, `subdirectory/tag` as `alias` (else the tag again).
+    public func read() -> [(name: String, alias: String, scalar: TensorBoardScalar)] {
         for file in Self.eventFiles(under: path) where files[file] == nil {
             files[file] = (FileTail(path: "\(path)/\(file)"), TFRecordReader())
         }
@@ -107,8 +142,22 @@ final class TensorBoardDirectory {
                 }
             }
             files[file] = entry
+            let before = said[file] ?? (0, false)
+            if entry.records.skippedRecords > before.skipped {
+                problems.append("\(file): \(entry.records.skippedRecords - before.skipped) record(s) failed their CRC and were skipped")
+            }
+            if entry.records.corrupt, !before.corrupt {
+                problems.append("\(file): a record's length failed its CRC; the rest of the file is not read")
+            }
+            said[file] = (entry.records.skippedRecords, entry.records.corrupt)
         }
         return result
+    }
+
+    /// The problems found since the last call.
+    public func takeProblems() -> [String] {
+        defer { problems.removeAll() }
+        return problems
     }
 
     /// New reports of the metrics in `names`: a scalar counts when its tag, or its

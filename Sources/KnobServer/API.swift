@@ -232,7 +232,7 @@ struct API: Sendable {
         let experiment = try await experiment(context)
         let trials = try await store.trials(of: experiment.id!)
         do {
-            return try json(try ImportanceReport(experiment: experiment, trials: trials, metric: request.uri.queryParameters.get("metric")))
+            return try json(try await ImportanceReport.computed(experiment: experiment, trials: trials, metric: request.uri.queryParameters.get("metric")))
         } catch let error as UnknownMetricError {
             throw APIError(.notFound, code: "NotFound", error.description)
         }

@@ -44,6 +44,7 @@ struct API: Sendable {
             return try json(["currentOptimalTrial": OptimalTrial(try await store.optimalTrial(of: experiment))])
         }
         v1.get(":name/metrics") { request, context in try await reports(request, context: context) }
+        v1.get(":name/importances") { request, context in try await importances(request, context: context) }
         v1.get(":name/trials") { request, context in try await trials(request, context: context) }
         v1.get(":name/trials/:trial") { _, context in try json(try await trial(context)) }
         v1.get(":name/trials/:trial/metrics") { _, context in try json(try await store.metrics(ofTrial: try await trial(context).id!)) }
@@ -227,6 +228,18 @@ struct API: Sendable {
         }
         // JSON has no infinities; the scraper stores none, and a store written otherwise is not trusted to.
         return try json(reports.filter(\.value.isFinite))
+    }
+
+    /// How much each parameter matters to `metric` (the objective's by default), from the completed
+    /// trials; a metric the experiment does not record is a 404 that lists those it does.
+    private func importances(_ request: Request, context: some RequestContext) async throws -> Response {
+        let experiment = try await experiment(context)
+        let trials = try await store.trials(of: experiment.id!)
+        do {
+            return try json(try await ImportanceReport.computed(experiment: experiment, trials: trials, metric: request.uri.queryParameters.get("metric")))
+        } catch let error as UnknownMetricError {
+            throw APIError(.notFound, code: "NotFound", error.description)
+        }
     }
 
     /// The trial's log; with `follow=true` the response stays open and streams what the trial

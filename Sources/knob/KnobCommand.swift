@@ -14,7 +14,7 @@ struct KnobCommand: SupervisedCommand {
             """,
         version: KnobVersion.current,
         subcommands: [
-            Run.self, Validate.self, Create.self, List.self, Get.self, Trials.self, Describe.self, Metrics.self, Plot.self, Best.self, Logs.self, Watch.self, Wait.self,
+            Run.self, Validate.self, Create.self, List.self, Get.self, Trials.self, Describe.self, Metrics.self, Plot.self, Importance.self, Best.self, Logs.self, Watch.self, Wait.self,
             Stop.self, Resume.self, Edit.self, Delete.self, ArtifactsCommand.self, Collect.self, DashboardCommand.self, Daemon.self, Completion.self,
         ]
     )

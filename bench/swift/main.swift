@@ -7,6 +7,7 @@
 //       [--overhead-trials 1000] [--overhead-seeds 3] [--functions branin2,...] [--pending 4] [--json] [--trace]
 //       (functions: branin2, hartmann6, rosenbrock5, ackley10 by default; also mixed6, of mixed kinds)
 //       [--setting NAME=VALUE]...
+//   swift run -c release knob-bench importance [--optuna PYTHON]   (fANOVA importances: see ImportanceBench.swift)
 //
 // Trials run one at a time (suggest one, evaluate it, record it, repeat), or with --pending N keeping
 // N trials pending: the oldest completes, then the suggester refills the free slot knowing the others
@@ -137,6 +138,10 @@ func quantile(_ values: [Double], _ q: Double) -> Double {
     return sorted[lower] + (sorted[upper] - sorted[lower]) * (position - Double(lower))
 }
 
+if CommandLine.arguments.dropFirst().first == "importance" {
+    ImportanceBench.run(Array(CommandLine.arguments.dropFirst(2)))
+    exit(0)
+}
 let options = Options(CommandLine.arguments)
 do {
     // An unknown algorithm or a bad setting is said once, before any run.

@@ -37,6 +37,23 @@ def knobd_tcp():
         yield home, f"http://127.0.0.1:{port}", token
 
 
+@pytest.fixture
+def make_knobd():
+    """Starts knobds with the arguments a test gives (`make_knobd(["--kubeconfig", F])` → its home), each stopped at
+    the test's end."""
+    started = []
+
+    def start(arguments):
+        daemon = _knobd(arguments)
+        home = next(daemon)
+        started.append(daemon)
+        return home
+
+    yield start
+    for daemon in started:
+        next(daemon, None)
+
+
 def _knobd(arguments):
     home = tempfile.mkdtemp(prefix="knob-py-")
     log = open(os.path.join(home, "knobd.log"), "w")

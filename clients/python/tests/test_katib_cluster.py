@@ -9,12 +9,8 @@ import hashlib
 import importlib.util
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
-import time
 import warnings
 import zipfile
 
@@ -23,10 +19,9 @@ import pytest
 from knob_client import katib
 from knob_client import katib_job
 
-# Found as this folder's conftest.py finds them (other test folders run in the same session have a conftest of
-# their own, so it is not imported).
+# As this folder's conftest.py finds it (other test folders run in the same session have a conftest of their own,
+# so it is not imported).
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-KNOBD = os.environ.get("KNOBD") or os.path.join(REPO, ".build", "debug", "knobd")
 SERVER = os.path.join(REPO, "Tests", "kube-apiserver", "kube_apiserver.py")
 IMAGE = "docker.io/library/python:3.11-slim"
 OFFSET = 7.0
@@ -79,22 +74,9 @@ def cluster(tmp_path):
 
 
 @pytest.fixture
-def knobd_on_cluster(cluster):
-    """knobd running Kubernetes trials on the test server; yields its home."""
-    home = tempfile.mkdtemp(prefix="knob-py-")
-    environment = {key: value for key, value in os.environ.items() if key not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")}
-    with open(os.path.join(home, "knobd.log"), "w") as log:
-        process = subprocess.Popen([KNOBD, "--home", home, "--kubeconfig", str(cluster / "kubeconfig"), "--artifacts-claim", "models"],
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=environment)
-    deadline = time.monotonic() + 15
-    while not os.path.exists(os.path.join(home, "knobd.sock")):
-        if process.poll() is not None or time.monotonic() > deadline:
-            pytest.fail("knobd did not start: " + open(os.path.join(home, "knobd.log")).read())
-        time.sleep(0.05)
-    yield home
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=15)
-    shutil.rmtree(home, ignore_errors=True)
+def knobd_on_cluster(cluster, make_knobd):
+    """knobd running Kubernetes trials on the test server, with an artifacts claim; its home."""
+    return make_knobd(["--kubeconfig", str(cluster / "kubeconfig"), "--artifacts-claim", "models"])
 
 
 def created(cluster_dir, kind):

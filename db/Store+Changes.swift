@@ -51,6 +51,26 @@ public struct StoredReport: Sendable, Hashable, Codable {
     public var value: Double
 }
 
+/// A trial's row as stored, its lists still the JSON text they are stored as: many trials are written
+/// out from these without decoding and encoding each (`TrialRecord` costs about a tenth of a
+/// millisecond a row to decode).
+public struct TrialRow: Sendable {
+    public var name: String
+    public var sequence: Int
+    public var state: String
+    public var reason: String
+    public var message: String
+    /// `[{"name": …, "value": …}]`
+    public var assignmentsJSON: String
+    /// `[{"name", "min", "max", "latest", "count"}]`
+    public var observationJSON: String
+    public var objectiveValue: Double?
+    public var exitCode: Int?
+    /// As stored: `yyyy-MM-dd HH:mm:ss.SSS`, UTC.
+    public var startedAt: String?
+    public var completedAt: String?
+}
+
 /// What changed in an experiment between two cursors.
 public struct ExperimentChanges: Sendable {
     /// New trials and trials whose state or observation changed, in creation order.
@@ -85,6 +105,31 @@ extension Store {
             trial: try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM trial") ?? 0)
     }
 
+    /// Every trial of the experiment (with `trialId`, that one) as stored, and its reports (with
+    /// `metric`, of that metric), read in one transaction, with the cursor to read changes from after.
+    public func snapshot(of experimentId: Int64, metric: String? = nil,
+                         trialId: Int64? = nil) async throws -> (trials: [TrialRow], reports: [StoredReport], cursor: ChangeCursor) {
+        try await writer.read { db in
+            let now = try Self.newestIds(db)
+            var arguments: StatementArguments = [experimentId]
+            var filter = ""
+            if let trialId {
+                filter = " AND id = ?"
+                _ = arguments.append(contentsOf: [trialId])
+            }
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT name, sequence, state, reason, message, assignments, observation, objectiveValue, exitCode, startedAt, completedAt
+                FROM trial WHERE experimentId = ?\(filter) ORDER BY sequence
+                """, arguments: arguments)
+            var trials: [TrialRow] = []
+            while let row = try rows.next() {
+                trials.append(TrialRow(name: row[0], sequence: row[1], state: row[2], reason: row[3], message: row[4], assignmentsJSON: row[5],
+                                       observationJSON: row[6], objectiveValue: row[7], exitCode: row[8], startedAt: row[9], completedAt: row[10]))
+            }
+            return (trials, try Self.reports(db, of: experimentId, after: 0, metric: metric, trialId: trialId), now)
+        }
+    }
+
     /// What changed in the experiment after `cursor`, read in one transaction: from `.start`, every
     /// trial and report. With `metric`, only that metric's reports; with `trialId`, only that trial
     /// and its reports.
@@ -107,30 +152,35 @@ extension Store {
                     OR id IN (SELECT DISTINCT trialId FROM metric WHERE id > ?))\(trialFilter)
                 ORDER BY sequence
                 """, arguments: arguments)
-            // From the start, the experiment's trials lead (an index finds their reports); after it,
-            // the few new reports do (their ids are a range of the table).
-            let join = cursor.metric == 0 ? "trial JOIN metric" : "metric CROSS JOIN trial"
-            var reportArguments: StatementArguments = [cursor.metric, experimentId]
-            var reportFilter = ""
-            if let metric {
-                reportFilter += " AND metric.name = ?"
-                _ = reportArguments.append(contentsOf: [metric])
-            }
-            if let trialId {
-                reportFilter += " AND trial.id = ?"
-                _ = reportArguments.append(contentsOf: [trialId])
-            }
-            let reports = try Row.fetchAll(db, sql: """
-                SELECT metric.id, trial.name, metric.name, metric.step, metric.value FROM \(join) ON trial.id = metric.trialId
-                WHERE metric.id > ? AND trial.experimentId = ? AND metric.value IS NOT NULL\(reportFilter) ORDER BY metric.id
-                """, arguments: reportArguments).compactMap { row -> StoredReport? in
-                    let value: Double = row[4]
-                    // JSON has no infinities.
-                    guard value.isFinite else { return nil }
-                    return StoredReport(id: row[0], trialName: row[1], name: row[2], step: row[3], value: value)
-                }
+            let reports = try Self.reports(db, of: experimentId, after: cursor.metric, metric: metric, trialId: trialId)
             return ExperimentChanges(trials: trials, reports: reports, logged: logged, cursor: now)
         }
+    }
+
+    /// The experiment's numeric reports stored after report id `after`.
+    private static func reports(_ db: Database, of experimentId: Int64, after: Int64, metric: String?, trialId: Int64?) throws -> [StoredReport] {
+        // From the start, the experiment's trials lead (an index finds their reports); after it, the
+        // few new reports do (their ids are a range of the table).
+        let join = after == 0 ? "trial JOIN metric" : "metric CROSS JOIN trial"
+        var arguments: StatementArguments = [after, experimentId]
+        var filter = ""
+        if let metric {
+            filter += " AND metric.name = ?"
+            _ = arguments.append(contentsOf: [metric])
+        }
+        if let trialId {
+            filter += " AND trial.id = ?"
+            _ = arguments.append(contentsOf: [trialId])
+        }
+        return try Row.fetchAll(db, sql: """
+            SELECT metric.id, trial.name, metric.name, metric.step, metric.value FROM \(join) ON trial.id = metric.trialId
+            WHERE metric.id > ? AND trial.experimentId = ? AND metric.value IS NOT NULL\(filter) ORDER BY metric.id
+            """, arguments: arguments).compactMap { row -> StoredReport? in
+                let value: Double = row[4]
+                // JSON has no infinities.
+                guard value.isFinite else { return nil }
+                return StoredReport(id: row[0], trialName: row[1], name: row[2], step: row[3], value: value)
+            }
     }
 }
 

@@ -75,6 +75,7 @@ function follow(path, handlers) {
     const source = new EventSource(lastId ? `${path}${path.includes("?") ? "&" : "?"}since=${encodeURIComponent(lastId)}` : path);
     for (const [name, handle] of Object.entries(handlers)) {
       source.addEventListener(name, (event) => {
+        if (window.knobReceived === undefined) window.knobReceived = performance.now();
         if (event.lastEventId) lastId = event.lastEventId;
         try { handle(JSON.parse(event.data)); showProblem(null); } catch (error) { showProblem(error); }
       });
@@ -135,7 +136,7 @@ const CURVES_APART = 100;
 const page = {
   name: "", experiment: null, parameters: [], trials: new Map(), reports: new Map(), lastReport: 0,
   charts: {}, sort: { column: 0, descending: false }, maximize: true, showAll: false,
-  importances: { state: "idle", completed: -1, at: 0 },
+  importances: { loading: false, completed: -1, at: 0, first: null },
 };
 
 function completedTrials() {
@@ -329,50 +330,58 @@ function drawSlices(completed) {
 
 // The importances route answers once enough trials have completed; until then, and when it answers
 // 404 (too few trials, or a knobd without it), the section says so instead of drawing.
-async function loadImportances(final) {
-  const state = page.importances;
-  if (!page.experiment) return;
-  const completed = completedTrials().length;
-  if (state.state === "loading" || completed === state.completed) return;
-  // While trials keep coming, at most every 15 s.
-  if (!final && state.state !== "idle" && performance.now() - state.at < 15000) return;
-  state.state = "loading";
-  state.completed = completed;
-  state.at = performance.now();
+function requestImportances() {
+  page.importances.at = performance.now();
+  return fetch(`/v1/experiments/${encodeURIComponent(page.name)}/importances`, { credentials: "same-origin" })
+    .then(async (response) => ({ ok: response.ok, body: await response.json().catch(() => null) }))
+    .catch((error) => ({ ok: false, error }));
+}
+
+function drawImportances({ ok, body, error }) {
   const note = document.getElementById("importance-note");
   const box = document.getElementById("importance-chart");
-  try {
-    const response = await fetch(`/v1/experiments/${encodeURIComponent(page.name)}/importances`, { credentials: "same-origin" });
-    const body = await response.json().catch(() => null);
-    const importances = response.ok && body && Array.isArray(body.importances) ? body.importances : [];
-    if (!importances.length) {
-      const why = body && body.error ? body.error.message : "no importances yet";
-      note.textContent = `Parameter importances appear once enough trials have completed (${why}).`;
-      note.hidden = false;
-      box.hidden = true;
-      if (page.charts.importance) { page.charts.importance.destroy(); delete page.charts.importance; }
-    } else {
-      note.hidden = true;
-      box.hidden = false;
-      const labels = importances.map((i) => i.name);
-      const values = importances.map((i) => i.importance);
-      const caption = `importance (${body.evaluator || "evaluator"}, ${body.trials ?? completed} trials)`;
-      chart("importance", document.getElementById("importance"), () => ({
-        type: "bar",
-        data: { labels, datasets: [{ label: caption, data: values, backgroundColor: "#2f6fb0" }] },
-        options: { ...BASE, indexAxis: "y", scales: { x: { min: 0, title: { display: true, text: "importance" } } }, plugins: { legend: { display: false } } },
-      }), (made) => {
-        made.data.labels = labels;
-        made.data.datasets[0].data = values;
-        made.data.datasets[0].label = caption;
-      });
-    }
-  } catch (error) {
-    note.textContent = `Parameter importances could not be read: ${error.message}`;
+  const importances = ok && body && Array.isArray(body.importances) ? body.importances : [];
+  if (!importances.length) {
+    const why = error ? error.message : body && body.error ? body.error.message : "none yet";
+    note.textContent = `Parameter importances appear once enough trials have completed (${why}).`;
     note.hidden = false;
     box.hidden = true;
+    if (page.charts.importance) { page.charts.importance.destroy(); delete page.charts.importance; }
+    return;
   }
-  state.state = "done";
+  note.hidden = true;
+  box.hidden = false;
+  const labels = importances.map((i) => i.name);
+  const values = importances.map((i) => i.importance);
+  const caption = `importance (${body.evaluator || "evaluator"}, ${body.trials} trials)`;
+  chart("importance", document.getElementById("importance"), () => ({
+    type: "bar",
+    data: { labels, datasets: [{ label: caption, data: values, backgroundColor: "#2f6fb0" }] },
+    options: { ...BASE, indexAxis: "y", scales: { x: { min: 0, title: { display: true, text: "importance" } } }, plugins: { legend: { display: false } } },
+  }), (made) => {
+    made.data.labels = labels;
+    made.data.datasets[0].data = values;
+    made.data.datasets[0].label = caption;
+  });
+}
+
+// Reads the importances again when more trials have completed: at most every 15 s while trials keep
+// coming, and once more when the experiment ends (`final`). The first answer was asked for with the
+// page, beside the stream.
+async function loadImportances(final) {
+  const state = page.importances;
+  if (!page.experiment || state.loading) return;
+  const completed = completedTrials().length;
+  if (completed === state.completed) return;
+  if (!final && state.completed >= 0 && performance.now() - state.at < 15000) return;
+  state.loading = true;
+  state.completed = completed;
+  try {
+    drawImportances(await (state.first || requestImportances()));
+  } finally {
+    state.first = null;
+    state.loading = false;
+  }
 }
 
 // The table's columns: a header and how to read a trial's cell (a number or text, compared as such).
@@ -651,23 +660,27 @@ if (document.body.dataset.page === "experiments") {
   follow("/v1/streams/experiments", { experiments: drawExperiments });
 } else if (document.body.dataset.page === "experiment") {
   page.name = decodeURIComponent(location.pathname.split("/")[2] || "");
+  page.importances.first = requestImportances();
   document.getElementById("state-filter").addEventListener("change", drawTable);
   document.getElementById("export").addEventListener("click", exportCSV);
   const apply = (message) => { applyExperiment(message); redrawExperiment(); };
   follow(`/v1/streams/experiments/${encodeURIComponent(page.name)}`, {
     snapshot: (message) => {
       // A new snapshot (the stream started again from scratch) replaces everything.
+      window.knobTimes = window.knobTimes || { snapshot: performance.now() };
       page.trials.clear();
       page.reports.clear();
       page.lastReport = 0;
       applyExperiment(message);
-      drawExperiment().then(() => {
+      const drawing = drawExperiment();
+      window.knobTimes.plotted = window.knobTimes.plotted || performance.now();
+      drawing.then(() => {
         // The moment every plot of the first snapshot is drawn (the benchmark reads it).
         if (window.knobDrawn === undefined) window.knobDrawn = performance.now();
       });
     },
     delta: apply,
-    end: () => { page.importances.at = 0; loadImportances(true); },
+    end: () => loadImportances(true),
   });
 } else if (document.body.dataset.page === "trial") {
   const [, , experiment, , trial] = location.pathname.split("/").map((part) => decodeURIComponent(part));

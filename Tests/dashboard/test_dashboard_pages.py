@@ -559,3 +559,46 @@ def test_knobd_refuses_followed_streams_beyond_its_cap_and_frees_them_when_clien
     for gate in "23":
         (gates / gate).touch()
     assert daemon.healthy()
+
+
+TAIL_EXPERIMENT = """apiVersion: kubeflow.org/v1beta1
+kind: Experiment
+metadata: {name: tail}
+spec:
+  objective: {type: minimize, objectiveMetricName: loss}
+  algorithm: {algorithmName: grid}
+  maxTrialCount: 1
+  parallelTrialCount: 1
+  parameters:
+    - {name: x, parameterType: int, feasibleSpace: {min: "1", max: "1"}}
+  trialTemplate:
+    command: [/bin/sh, -c, "echo warming up x=${trialParameters.x}; echo loss=4; while [ ! -e GATE ]; do sleep 0.05; done; echo done; echo loss=2"]
+"""
+
+
+def test_a_running_trials_page_follows_its_log_and_curve_without_polling(browser, make_daemon, tmp_path):
+    gate = tmp_path / "gate"
+    daemon = make_daemon()
+    status, _, body = daemon.request("POST", "/v1/experiments", TAIL_EXPERIMENT.replace("GATE", str(gate)))
+    assert status == 201, body
+    deadline = time.monotonic() + 60
+    while daemon.request("GET", "/v1/experiments/tail/trials/tail-1")[2].get("state") != "Running":
+        assert time.monotonic() < deadline, daemon.log()
+        time.sleep(0.1)
+    open_page(browser, daemon, "/experiments/tail/trials/tail-1")
+    marks = "return Chart.getChart(document.getElementById('metrics'))?.data.datasets.map((d) => d.data.map((p) => p.y)) ?? null"
+    wait(browser, lambda d: "warming up x=1" in d.find_element(By.ID, "log").text)
+    assert browser.find_element(By.ID, "status").text == "Running"
+    wait(browser, lambda d: d.execute_script(marks) == [[4]])
+    browser.execute_script("window.sameDocument = true")
+    gate.touch()
+    wait(browser, lambda d: d.find_element(By.ID, "status").text == "Succeeded", timeout=60)
+    wait(browser, lambda d: d.find_element(By.ID, "log").text.endswith("done\nloss=2"))
+    wait(browser, lambda d: d.execute_script(marks) == [[4, 2]])
+    assert browser.execute_script("return window.sameDocument") is True
+    # The trial's stream and its log, read as they were written: nothing polled.
+    requests = browser.execute_script("""
+        return performance.getEntriesByType('resource').map((e) => new URL(e.name)).filter((u) => u.pathname.startsWith('/v1/'))
+            .map((u) => u.pathname + u.search)""")
+    assert [r for r in requests if not r.startswith("/v1/streams/")] == ["/v1/experiments/tail/trials/tail-1/logs?follow=true"], requests
+    assert console_errors(browser) == []

@@ -526,7 +526,7 @@ def test_a_read_only_knobd_streams_what_knob_run_writes_in_another_process(tmp_p
             reader.stop()
 
 
-def test_knobd_refuses_followed_streams_beyond_its_cap_and_frees_them_when_clients_go(make_daemon, tmp_path):
+def test_knobd_refuses_followed_streams_beyond_its_cap_and_frees_them_when_clients_go(browser, make_daemon, tmp_path):
     gates = tmp_path / "gates"
     gates.mkdir()
     daemon = make_daemon()
@@ -542,6 +542,12 @@ def test_knobd_refuses_followed_streams_beyond_its_cap_and_frees_them_when_clien
     assert get(daemon, "/v1/streams/experiments", follow)[0].status == 503, "the list's streams count too"
     # A client that is not followed gets its answer whatever the count.
     assert get(daemon, "/v1/streams/experiments/live", {"Authorization": f"Bearer {daemon.token}"})[0].status == 200
+    # A page refused says why.
+    open_page(browser, daemon, "/experiments/live")
+    wait(browser, lambda d: "32 update streams" in d.find_element(By.ID, "problem").text)
+    assert browser.find_element(By.ID, "problem").text.startswith("live updates stopped: knobd already serves 32 update streams")
+    browser.get("about:blank")
+    browser.get_log("browser")  # the browser's own notes of the refusal, not this test's subject
     for stream in streams:
         stream.response.close()
         stream.close()

@@ -80,12 +80,21 @@ function follow(path, handlers) {
         try { handle(JSON.parse(event.data)); showProblem(null); } catch (error) { showProblem(error); }
       });
     }
-    source.addEventListener("end", () => source.close());
+    source.addEventListener("end", (event) => {
+      source.close();
+      if (JSON.parse(event.data).reason === "deleted") showProblem(new Error("this experiment has been deleted"));
+    });
     source.addEventListener("error", () => {
       if (source.readyState !== EventSource.CLOSED) return;
-      // Refused: say why (the API's error text), and try again later.
-      fetch(path, { credentials: "same-origin" }).then((response) => (response.ok ? null : response.json()))
-        .then((body) => showProblem(body ? new Error(body.error.message) : null)).catch(() => {});
+      // Refused (too many streams open, the experiment gone…): say why, in the API's words, and try
+      // again later. The question is asked as the stream would be, and let go once answered.
+      const asking = new AbortController();
+      fetch(path, { credentials: "same-origin", headers: { Accept: "text/event-stream" }, signal: asking.signal })
+        .then(async (response) => {
+          if (response.ok) return asking.abort();
+          const body = await response.json().catch(() => null);
+          showProblem(new Error(`live updates stopped: ${body && body.error ? body.error.message : response.status}; trying again`));
+        }).catch(() => {});
       setTimeout(connect, RETRY_MS);
     });
   };

@@ -108,10 +108,10 @@ final class UpdateStreams: Sendable {
             guard let ticket, let feed = ticket.list else { return try await writer.finish(nil) }
             var silentSince = ContinuousClock.now
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                let steps = try await feed.poll.steps(after: revision)
-                revision = await feed.poll.revision
-                var latest = steps?.last
-                if steps == nil { latest = try await ListFeed.read(store) }
+                let news = try await feed.poll.steps(after: revision)
+                revision = news.revision
+                var latest = news.steps?.last
+                if news.steps == nil { latest = try await ListFeed.read(store) }
                 if let latest, latest.data != sent.data {
                     sent = latest
                     try await writer.write(SSE.message("experiments", data: sent.data))
@@ -376,9 +376,10 @@ actor SharedPoll<State: Sendable, Step: Sendable> {
         self.read = read
     }
 
-    /// The steps after `revision`, once the next poll has ended when there are none yet: empty when
-    /// that poll found nothing; nil when `revision` is older than the steps kept (read the store).
-    func steps(after revision: Int) async throws -> [Step]? {
+    /// The steps after `revision` (once the next poll has ended when there are none yet) and the
+    /// revision they go up to: empty when that poll found nothing; nil when `revision` is older than
+    /// the steps kept (read the store).
+    func steps(after revision: Int) async throws -> (steps: [Step]?, revision: Int) {
         if revision >= self.revision {
             if polling {
                 await withCheckedContinuation { waiters.append($0) }
@@ -395,9 +396,9 @@ actor SharedPoll<State: Sendable, Step: Sendable> {
             }
         }
         try Task.checkCancellation()
-        guard revision < self.revision else { return [] }
-        guard let first = recent.first, first.revision <= revision + 1 else { return nil }
-        return recent.filter { $0.revision > revision }.map(\.step)
+        guard revision < self.revision else { return ([], self.revision) }
+        guard let first = recent.first, first.revision <= revision + 1 else { return (nil, self.revision) }
+        return (recent.filter { $0.revision > revision }.map(\.step), self.revision)
     }
 
     private func poll() async throws {
@@ -519,14 +520,14 @@ struct ExperimentStream: Sendable {
         guard let feed = ticket?.feed else { return }
         var silentSince = ContinuousClock.now
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            let steps = try await feed.poll.steps(after: revision)
+            let news = try await feed.poll.steps(after: revision)
+            revision = news.revision
             let step: ExperimentStep?
-            if let steps {
-                revision = await feed.poll.revision
+            if let steps = news.steps {
                 step = merge(steps, after: cursor)
             } else {
-                // Fallen behind the steps kept: read the store from where this stream is.
-                revision = await feed.poll.revision
+                // Fallen behind the steps kept: read the store from where this stream is (after the
+                // revision was taken, so the steps after it hold whatever this read misses).
                 step = try await read(since: cursor)
             }
             guard let step else {

@@ -102,7 +102,8 @@ public func runDaemon(_ configuration: DaemonConfiguration) async throws {
     let api = API(store: store, home: home, manager: manager, limits: configuration.limits, metrics: metrics,
                   kubernetes: configuration.kubernetes)
 
-    let socketRouter = makeRouter(api, logger: logger, token: nil)
+    let streams = UpdateStreams(store: store)
+    let socketRouter = makeRouter(api, logger: logger, token: nil, streams: streams)
     let socketPath = configuration.socketPath
     var services: [any Service] = []
     services.append(Application(
@@ -114,7 +115,7 @@ public func runDaemon(_ configuration: DaemonConfiguration) async throws {
         },
         logger: logger))
     if let listen = configuration.listen, let token = configuration.token {
-        let tcpRouter = makeRouter(api, logger: logger, token: token)
+        let tcpRouter = makeRouter(api, logger: logger, token: token, streams: streams)
         services.append(Application(
             router: tcpRouter,
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "knobd"),
@@ -141,7 +142,7 @@ private func runReadOnly(_ configuration: DaemonConfiguration, logger: Logger) a
     let manager = ExperimentManager(store: store, home: home, runners: RunnerChoice(local: LocalRunner(), kubernetes: PodRunner()),
                                     logger: logger, limits: configuration.limits)
     let router = makeRouter(API(store: store, home: home, manager: manager, limits: configuration.limits), logger: logger, token: token,
-                            readOnly: true)
+                            readOnly: true, streams: UpdateStreams(store: store))
     let application = Application(
         router: router, configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "knob-dashboard"),
         onServerRunning: { _ in logger.info("reading \(home.path) on \(listen.host):\(listen.port) (bearer token required)") },
@@ -149,12 +150,15 @@ private func runReadOnly(_ configuration: DaemonConfiguration, logger: Logger) a
     try await ServiceGroup(configuration: .init(services: [application], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
 }
 
-/// The API's router, with the dashboard: each request timed into the metrics, errors as JSON (405 for
-/// a method a path is not served with), and the token checked when one is given.
-func makeRouter(_ api: API, logger: Logger, token: String?, readOnly: Bool = false) -> Router<BasicRequestContext> {
+/// The API's router, with the dashboard and its update streams (`streams`, shared by the routers of
+/// one daemon; a router of its own when nil): each request timed into the metrics, errors as JSON (405
+/// for a method a path is not served with), and the token checked when one is given.
+func makeRouter(_ api: API, logger: Logger, token: String?, readOnly: Bool = false, streams: UpdateStreams? = nil) -> Router<BasicRequestContext> {
+    let streams = streams ?? UpdateStreams(store: api.store)
     let served = Router()
     api.addRoutes(to: served)
     Dashboard().addRoutes(to: served)
+    streams.addRoutes(to: served)
     let router = Router()
     router.add(middleware: RequestMetricsMiddleware(metrics: api.metrics))
     router.add(middleware: ErrorMiddleware(logger: logger, routes: RouteTable(served.routes)))
@@ -162,5 +166,6 @@ func makeRouter(_ api: API, logger: Logger, token: String?, readOnly: Bool = fal
     if readOnly { router.add(middleware: ReadOnlyMiddleware()) }
     api.addRoutes(to: router)
     Dashboard().addRoutes(to: router)
+    streams.addRoutes(to: router)
     return router
 }

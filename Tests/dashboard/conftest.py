@@ -4,7 +4,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 
 import pytest
 
@@ -30,7 +29,6 @@ spec:
   trialTemplate:
     command: [/bin/sh, -c, "x=${trialParameters.x}; if [ $((x % 3)) -eq 0 ]; then echo no luck >&2; exit 3; fi; echo loss=$(( (x-5)*(x-5) ))"]
 """
-FINISHED_STATUSES = {"Succeeded", "Failed", "Stopped"}
 
 
 @pytest.fixture(scope="session")
@@ -41,14 +39,7 @@ def daemon():
     knobd = Knobd(home).start()
     status, _, body = knobd.request("POST", "/v1/experiments", EXPERIMENT)
     assert status == 201, body
-    deadline = time.monotonic() + 120
-    while True:
-        status, _, experiment = knobd.request("GET", "/v1/experiments/dash")
-        assert status == 200, experiment
-        if experiment["status"] in FINISHED_STATUSES:
-            break
-        assert time.monotonic() < deadline, f"the experiment did not finish: {experiment}\n{knobd.log()}"
-        time.sleep(0.2)
+    knobd.wait_for_end("dash")
     yield knobd
     knobd.stop()
     knobd.kill_leftovers()

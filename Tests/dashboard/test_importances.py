@@ -6,7 +6,6 @@ Optuna's evaluator needs scikit-learn (installed into .venv by .ci/install-deps)
 import os
 import shutil
 import tempfile
-import time
 import warnings
 
 import optuna
@@ -21,7 +20,6 @@ from knobd_process import REPO, Knobd, report  # noqa: E402
 MNIST = os.path.join(REPO, "examples", "mnist")
 TRIALS = 36
 OPTUNA_SEEDS = range(5)
-FINISHED = {"Succeeded", "Failed", "Stopped"}
 
 
 def mnist_spec():
@@ -92,14 +90,7 @@ def mnist():
 def ran(daemon, document):
     status, _, body = daemon.request("POST", f"/v1/experiments?directory={MNIST}", yaml.safe_dump(document))
     assert status == 201, body
-    deadline = time.monotonic() + 300
-    while True:
-        status, _, experiment = daemon.request("GET", "/v1/experiments/mnist-importance")
-        assert status == 200, experiment
-        if experiment["status"] in FINISHED:
-            break
-        assert time.monotonic() < deadline, f"the experiment did not finish: {experiment}\n{daemon.log()}"
-        time.sleep(0.2)
+    experiment = daemon.wait_for_end("mnist-importance", timeout=300)
     assert experiment["status"] == "Succeeded", experiment
     status, _, importances = daemon.request("GET", "/v1/experiments/mnist-importance/importances")
     assert status == 200, importances

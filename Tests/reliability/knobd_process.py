@@ -99,6 +99,17 @@ class Knobd:
         except OSError:
             return False
 
+    def wait_for_end(self, name, timeout=120):
+        """The experiment's view once it has ended (Succeeded, Failed or Stopped); fails the test after `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status, _, experiment = self.request("GET", f"/v1/experiments/{name}")
+            assert status == 200, experiment
+            if experiment["status"] in ("Succeeded", "Failed", "Stopped"):
+                return experiment
+            assert time.monotonic() < deadline, f"experiment {name} did not end: {experiment}\n{self.log()}"
+            time.sleep(0.2)
+
     def stop(self, timeout=20):
         """SIGTERM; the exit status (None if it had to be killed)."""
         if self.process is None or self.process.poll() is not None:

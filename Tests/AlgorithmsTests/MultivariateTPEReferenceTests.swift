@@ -36,7 +36,7 @@ extension TPEReferenceTests {
             Assignment(["x": .double(-5 + 15 * rng.unit() * rng.unit()), "lr": .double(exp(log(1e-4) * rng.unit())),
                         "n": .int(2 + 2 * ((37 * i) % 99)), "c": .string(["a", "b", "c"][Int(3 * rng.unit() * rng.unit())])])
         }
-        let estimator = suggester.estimator(over: group)
+        let estimator = suggester.with(model: .optuna(multivariate: true)).estimator(over: group)
         func external(_ assignment: Assignment) -> [String: Double] {
             ["x": assignment["x"]!.numericValue!, "lr": assignment["lr"]!.numericValue!, "n": assignment["n"]!.numericValue!,
              "c": Double(["a", "b", "c"].firstIndex(of: { if case .string(let s)? = assignment["c"] { s } else { "" } }())!)]

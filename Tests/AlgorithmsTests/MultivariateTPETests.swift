@@ -92,7 +92,7 @@ struct MultivariateTPETests {
             return history.completed.map(\.value).min() ?? .infinity
         }
         func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
-        let seeds: [UInt64] = [1, 2, 3, 4, 5]
+        let seeds: [UInt64] = Array(1...9)
         let tpe = try median(seeds.map { try best(Self.make(Self.square, seed: $0)) })
         let random = try median(seeds.map { try best(RandomSuggester(context: SuggesterContext(space: Self.square, seed: $0))) })
         #expect(tpe < random, "median best after 60 trials: multivariate-tpe \(tpe), random \(random)")

@@ -3,7 +3,8 @@ import Testing
 @testable import KnobAlgorithms
 
 /// knob's Parzen estimators against Optuna's own (`optuna.samplers._tpe.parzen_estimator`): the same
-/// observations, with Optuna's default weights, must give the same log-density at the same points.
+/// observations, with Optuna's default weights (`TPEModel.optuna`; knob's default weighs good trials
+/// by improvement), must give the same log-density at the same points.
 /// (Among equal observations, knob gives the bandwidths in trial order; numpy's sort leaves that order
 /// unspecified beyond a few observations, so the larger cases use distinct values.)
 /// Runs when the Python that `KNOB_PYTHON` names (default `python3`) can import optuna; skipped otherwise.
@@ -43,7 +44,7 @@ struct TPEReferenceTests {
         let suggester = try TPESuggester(context: SuggesterContext(space: SearchSpace([parameter]), settings: ["prior_weight": "\(priorWeight)"], seed: seed))
         guard case .numeric(let domain) = suggester.domains[0] else { throw SuggesterError.unsupportedSpace(parameter: parameter.name, message: "not numeric") }
         let group = observations.map { Assignment([parameter.name: domain.isGrid && parameter.kind.isInt ? .int(Int($0)) : .double($0)]) }
-        let mixture = suggester.mixture(domain, over: group)
+        let mixture = suggester.with(model: .optuna(multivariate: false)).mixture(domain, over: group)
         var rng = SeededGenerator(seed: seed)
         var points: [Double] = [], knob: [Double] = []
         for _ in 0..<60 {

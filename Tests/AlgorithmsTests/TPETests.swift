@@ -154,7 +154,7 @@ import Testing
         let space = Self.tiny
         for (name, value) in [("gamma", "0"), ("gamma", "1"), ("gamma", "abc"), ("gamma", "nan"), ("prior_weight", "0"), ("prior_weight", "-1"),
                               ("prior_weight", "inf"), ("n_EI_candidates", "0"), ("n_ei_candidates", "1.5"), ("n_startup_trials", "-1"),
-                              ("random_state", "x"), ("n_ei", "3")] {
+                              ("random_state", "x"), ("n_ei", "3"), ("multivariate", "yes")] {
             let error = #expect(throws: SuggesterError.self, "\(name)=\(value)") { try Self.make(space, [name: value]) }
             if case .invalidSetting(let reported, _)? = error { #expect(reported == name) } else { Issue.record("\(name)=\(value): \(String(describing: error))") }
         }
@@ -165,6 +165,52 @@ import Testing
         let defaults = try Self.make(space, [:])
         #expect(defaults.gamma == nil && defaults.priorWeight == 1 && defaults.candidates == 24 && defaults.startupTrials == 10)
         #expect(try Self.make(space, ["n_ei_candidates": "8"]).candidates == 8)
+        #expect(defaults.model == .standard(multivariate: true))
+        #expect(try Self.make(space, ["multivariate": " False"]).model == .standard(multivariate: false))
+        #expect(try Self.make(space, ["multivariate": "true"]).model.multivariate)
+    }
+
+    /// With its defaults `tpe` runs `multivariate-tpe`'s model: same seed and history, same suggestions.
+    @Test func defaultsRunTheJointModel() throws {
+        let space = Self.mixed
+        let history = try Self.run(RandomSuggester(context: SuggesterContext(space: space, seed: 3)), space, trials: 14, f: Self.sphere)
+        let tpe = try Self.make(space, [:]).suggest(count: 3, history: history)
+        let joint = try MultivariateTPESuggester(context: SuggesterContext(space: space, seed: 7)).suggest(count: 3, history: history)
+        #expect(tpe == joint)
+        let independent = try Self.make(space, ["multivariate": "false"]).suggest(count: 3, history: history)
+        #expect(independent != tpe)
+    }
+
+    /// Good trials weigh by how much they improve on the bad group's best value, the prior by
+    /// `prior_weight` times their mean; bad trials alike. Optuna's weights go by recency only.
+    @Test func goodTrialsWeighByImprovement() throws {
+        let model = TPEModel.standard()
+        #expect(model.goodWeights(values: [1, 2.5, 2], threshold: 3) == [2, 0.5, 1])
+        #expect(model.goodWeights(values: [3], threshold: 3) == [1e-12])
+        #expect(model.goodWeights(values: [1, 2], threshold: .nan) == [1, 1], "no bad trial: alike")
+        #expect(model.weights(count: 30) == [Double](repeating: 1, count: 30))
+        #expect(abs(model.priorWeight(2, beside: [2, 0.5, 1]) - 7.0 / 3) < 1e-12)
+        let optuna = TPEModel.optuna(multivariate: false)
+        #expect(optuna.goodWeights(values: [1, 2.5, 2], threshold: 3) == [1, 1, 1])
+        #expect(optuna.weights(count: 30) == ParzenWeights.recency(count: 30))
+        #expect(optuna.priorWeight(2, beside: [2, 0.5, 1]) == 2)
+
+        // Two good trials, the first much better: the good density is higher at it.
+        let space = SearchSpace([Parameter(name: "x", kind: .double(min: 0, max: 1, step: nil, scale: .linear))])
+        var history = History()
+        for (x, y) in [(0.2, 0.0), (0.8, 1.9)] + (1...18).map({ (0.05 * Double($0), 1.0 + Double($0)) }) {
+            history.trials.append(.init(assignment: Assignment(["x": .double(x)]), outcome: .completed(y)))
+        }
+        let suggester = try Self.make(space, ["gamma": "0.1", "multivariate": "false"])
+        let split = suggester.split(history)
+        #expect(split.good == [0, 1] && split.threshold == 2)
+        guard case .numeric(let domain) = suggester.domains[0] else { Issue.record("x is not numeric"); return }
+        let good = split.good.map { history.trials[$0].assignment }
+        let weights = suggester.model.goodWeights(values: [0, 1.9], threshold: split.threshold)
+        let l = suggester.mixture(domain, over: good, weights: weights)
+        #expect(l.logDensity(0.2) > l.logDensity(0.8) + 0.2, "log l at the better trial \(l.logDensity(0.2)), at the worse \(l.logDensity(0.8))")
+        let alike = suggester.with(model: .optuna(multivariate: false)).mixture(domain, over: good)
+        #expect(abs(alike.logDensity(0.2) - alike.logDensity(0.8)) < 1e-9, "equal weights, mirror-image kernels")
     }
 
     @Test func goodGroupSizeFollowsOptunasScheduleOrGamma() throws {
@@ -183,6 +229,7 @@ import Testing
         #expect(split.completed == 3)
         #expect(split.good == [3])
         #expect(split.bad == [0, 1, 2, 4, 5])
+        #expect(split.threshold == 3)
     }
 
     @Test func startupTrialsAreRandomSearchsSuggestions() throws {
@@ -261,9 +308,12 @@ import Testing
         }
         func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
         let seeds: [UInt64] = [1, 2, 3, 4, 5]
-        let tpe = try median(seeds.map { try best(TPESuggester(context: SuggesterContext(space: space, seed: $0))) })
         let random = try median(seeds.map { try best(RandomSuggester(context: SuggesterContext(space: space, seed: $0))) })
-        #expect(tpe < random, "median best after 60 trials: tpe \(tpe), random \(random)")
-        #expect(tpe - 0.397887 < 0.5, "tpe's median regret after 60 trials is \(tpe - 0.397887)")
+        for multivariate in ["true", "false"] {
+            let settings = ["multivariate": multivariate]
+            let tpe = try median(seeds.map { try best(TPESuggester(context: SuggesterContext(space: space, settings: settings, seed: $0))) })
+            #expect(tpe < random, "median best after 60 trials: tpe (multivariate \(multivariate)) \(tpe), random \(random)")
+            #expect(tpe - 0.397887 < 0.5, "tpe's (multivariate \(multivariate)) median regret after 60 trials is \(tpe - 0.397887)")
+        }
     }
 }

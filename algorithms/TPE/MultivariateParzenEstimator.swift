@@ -30,9 +30,10 @@ struct MultivariateParzenEstimator: Sendable {
 
     /// `points[j]` is observation j's coordinates (in trial order), one per domain of `domains`, which
     /// are numeric or categorical; observations weigh as Optuna's default weights say.
-    init(points: [[Double]], domains: [TPEDomain], priorWeight: Double) {
+    /// `observationWeights` (one per point) default to Optuna's recency weights.
+    init(points: [[Double]], domains: [TPEDomain], priorWeight: Double, observationWeights: [Double]? = nil) {
         let n = points.count
-        let observationWeights = ParzenWeights.recency(count: n)
+        let observationWeights = observationWeights ?? ParzenWeights.recency(count: n)
         var dimensions: [Dimension] = []
         for (d, domain) in domains.enumerated() {
             let column = points.map { $0[d] }
@@ -58,15 +59,25 @@ struct MultivariateParzenEstimator: Sendable {
 
     /// A joint draw: one kernel by weight, then each parameter from that kernel.
     func sample(_ rng: inout SeededGenerator) -> [Double] {
+        sample(kernel: sampleKernel(&rng), &rng)
+    }
+
+    /// A kernel index drawn by weight.
+    func sampleKernel(_ rng: inout SeededGenerator) -> Int {
         let u = rng.unit() * (cumulativeWeights.last ?? 1)
         var k = 0
         while k < cumulativeWeights.count - 1, cumulativeWeights[k] <= u { k += 1 }
-        return dimensions.map { dimension in
+        return k
+    }
+
+    /// A joint draw from kernel k, its numeric bandwidths multiplied by `scale`.
+    func sample(kernel k: Int, scale: Double = 1, _ rng: inout SeededGenerator) -> [Double] {
+        dimensions.map { dimension in
             switch dimension {
             case .continuous(let mixture):
-                return mixture.sample(kernel: k, &rng)
+                return mixture.sample(kernel: k, scale: scale, &rng)
             case .grid(let mixture, let domain):
-                return domain.gridCoordinate(atCoordinate: mixture.sample(kernel: k, &rng))
+                return domain.gridCoordinate(atCoordinate: mixture.sample(kernel: k, scale: scale, &rng))
             case .categorical(let kernels):
                 return Double(kernels.sample(kernel: k, &rng))
             }

@@ -90,7 +90,9 @@ struct TruncatedGaussianMixture: Sendable {
         var cumulative = kernelLogOffsets
         var total = 0.0
         for i in mus.indices {
-            kernelLogMassOffsets[i] = -TruncatedNormal.logMass((lo - mus[i]) / sigmas[i], (hi - mus[i]) / sigmas[i])
+            // A kernel more than 8.5 σ inside both bounds keeps all but < 1e-17 of its mass: log 1 = 0.
+            let a = (lo - mus[i]) / sigmas[i], b = (hi - mus[i]) / sigmas[i]
+            kernelLogMassOffsets[i] = a < -8.5 && b > 8.5 ? 0 : -TruncatedNormal.logMass(a, b)
             kernelLogOffsets[i] = kernelLogMassOffsets[i] - log(sigmas[i]) - TruncatedNormal.logSqrtTwoPi
             total += weights[i]
             cumulative[i] = total
@@ -107,27 +109,25 @@ struct TruncatedGaussianMixture: Sendable {
     static func bandwidths(_ observations: [Double], lo: Double, hi: Double) -> [Double] {
         let n = observations.count
         guard n > 0 else { return [] }
-        // The sorted observations between the two bounds.
-        let order = observations.indices.sorted { observations[$0] < observations[$1] || (observations[$0] == observations[$1] && $0 < $1) }
+        // The sorted observations between the two bounds, ties in observation order.
+        var pairs = [(value: Double, index: Int)](unsafeUninitializedCapacity: n) { buffer, count in
+            for i in 0..<n { buffer[i] = (observations[i], i) }
+            count = n
+        }
+        pairs.sort { $0.value < $1.value || ($0.value == $1.value && $0.index < $1.index) }
         var sorted = [Double](repeating: 0, count: n + 2)
         sorted[0] = lo
-        for (j, i) in order.enumerated() { sorted[j + 1] = observations[i] }
+        for j in 0..<n { sorted[j + 1] = pairs[j].value }
         sorted[n + 1] = hi
-        var sortedSigmas = [Double](repeating: 0, count: n)
-        for j in 0..<n {
-            sortedSigmas[j] = Swift.max(sorted[j + 1] - sorted[j], sorted[j + 2] - sorted[j + 1])
-        }
-        // With two or more, the outermost observations look inward only.
-        if n >= 2 {
-            sortedSigmas[0] = sorted[2] - sorted[1]
-            sortedSigmas[n - 1] = sorted[n] - sorted[n - 1]
-        }
-
         let maxSigma = hi - lo
         let minSigma = (hi - lo) / Swift.min(100, Double(n) + 2)
         var sigmas = [Double](repeating: 0, count: n)
-        for (j, i) in order.enumerated() {
-            sigmas[i] = Swift.min(maxSigma, Swift.max(minSigma, sortedSigmas[j]))
+        for j in 0..<n {
+            var sigma = Swift.max(sorted[j + 1] - sorted[j], sorted[j + 2] - sorted[j + 1])
+            // With two or more, the outermost observations look inward only.
+            if n >= 2 && j == 0 { sigma = sorted[2] - sorted[1] }
+            if n >= 2 && j == n - 1 { sigma = sorted[n] - sorted[n - 1] }
+            sigmas[pairs[j].index] = Swift.min(maxSigma, Swift.max(minSigma, sigma))
         }
         return sigmas
     }
@@ -140,10 +140,11 @@ struct TruncatedGaussianMixture: Sendable {
         return k
     }
 
-    /// A draw from kernel k's truncated Gaussian.
-    func sample(kernel k: Int, _ rng: inout SeededGenerator) -> Double {
-        let z = TruncatedNormal.sample((lo - mus[k]) / sigmas[k], (hi - mus[k]) / sigmas[k], &rng)
-        return Swift.min(hi, Swift.max(lo, mus[k] + sigmas[k] * z))
+    /// A draw from kernel k's truncated Gaussian, its σ multiplied by `scale`.
+    func sample(kernel k: Int, scale: Double = 1, _ rng: inout SeededGenerator) -> Double {
+        let sigma = sigmas[k] * scale, mu = mus[k]
+        let z = TruncatedNormal.sample((lo - mu) / sigma, (hi - mu) / sigma, &rng)
+        return Swift.min(hi, Swift.max(lo, mu + sigma * z))
     }
 
     /// A draw: a kernel by weight, then its truncated Gaussian.

@@ -4,8 +4,8 @@ import Glibc
 import Darwin
 #endif
 
-/// Katib's `tpe`: the Tree-structured Parzen Estimator (Bergstra et al. 2011), univariate, with the
-/// components that make Optuna's TPESampler strong (Watanabe 2023).
+/// Katib's `tpe`: the Tree-structured Parzen Estimator (Bergstra et al. 2011), with the components
+/// that make Optuna's TPESampler strong and those that Watanabe (2023) found to make it stronger.
 ///
 /// Until `n_startup_trials` trials have completed (default 10), suggestions are those of `random`.
 /// Then the completed trials are split by objective: the best ⌈0.1·n⌉, at most 25 (or ⌈gamma·n⌉ when
@@ -14,18 +14,23 @@ import Darwin
 /// constant liar), so parallel trials spread out. Failed trials join the bad group too, so that the
 /// search moves away from where trials fail; they do not count in n. (Optuna leaves failed trials out.)
 ///
-/// Each parameter is modelled on its own, in each group, by a Parzen estimator (`ParzenEstimator.swift`):
-/// the recent 25 trials of a group at full weight, older ones ramped down; a prior kernel of weight
-/// `prior_weight`; bandwidths from the gaps between neighbours, clipped ("magic clip"). Log-scaled
-/// parameters are modelled in log space; ints and steps by Gaussians discretized onto their grid;
-/// `discrete` and `categorical` choices by a categorical kernel. `n_EI_candidates` draws from the good
-/// density l are ranked by log l(x) − log g(x), and the best is suggested.
+/// Each group is modelled by a Parzen estimator: by default one joint kernel per trial over all
+/// parameters (`MultivariateParzenEstimator`, as `multivariate-tpe`), or with `multivariate: false`
+/// one estimator per parameter (`ParzenEstimator.swift`). A good trial weighs by how much it improves
+/// on the bad group's best value, bad trials alike (`TPEModel.Weighting.improvement`); a prior kernel
+/// of weight `prior_weight` (relative to the mean weight); bandwidths from the gaps between
+/// neighbours, clipped ("magic clip"). Log-scaled parameters are modelled in log space; ints and
+/// steps by Gaussians discretized onto their grid; `discrete` and `categorical` choices by a
+/// categorical kernel. `n_EI_candidates` draws from the good density l are ranked by
+/// log l(x) − log g(x); 8 more are drawn from the kernel that gave the best, at half its bandwidth,
+/// and the best of all is suggested (`TPEModel`).
 ///
 /// In a finite space no assignment of the history is suggested again: a repeat is replaced by a new
 /// draw, then by a random unused point, and `exhausted` is thrown once every point has been used.
 ///
 /// Settings: `gamma` (in (0, 1)), `prior_weight` (> 0, default 1), `n_EI_candidates` (default 24;
-/// Optuna's spelling `n_ei_candidates` too), `n_startup_trials` (default 10), `random_state`.
+/// Optuna's spelling `n_ei_candidates` too), `n_startup_trials` (default 10), `random_state`,
+/// `multivariate` (`true` or `false`, default true).
 public struct TPESuggester: Suggester {
     public let space: SearchSpace
     let seed: UInt64
@@ -35,8 +40,19 @@ public struct TPESuggester: Suggester {
     let candidates: Int
     let startupTrials: Int
     let domains: [TPEDomain]
+    /// Indices of the parameters the joint model covers (those with more than one value).
+    let modelled: [Int]
+    /// How the groups are modelled and searched.
+    private(set) var model: TPEModel
 
-    static let settingNames: Set<String> = ["gamma", "prior_weight", "n_EI_candidates", "n_ei_candidates", "n_startup_trials", "random_state"]
+    static let settingNames: Set<String> = ["gamma", "prior_weight", "n_EI_candidates", "n_ei_candidates", "n_startup_trials", "random_state",
+                                            "multivariate"]
+
+    /// The values of an on/off setting.
+    enum Switch: String, CaseIterable {
+        case `true`, `false`
+    }
+
     /// New draws tried when a suggestion repeats a used point of a finite space.
     static let redraws = 4
 
@@ -58,7 +74,18 @@ public struct TPESuggester: Suggester {
         }
         candidates = try reader.int("n_EI_candidates", in: 1...100_000) ?? reader.int("n_ei_candidates", in: 1...100_000) ?? 24
         startupTrials = try reader.int("n_startup_trials", in: 0...1_000_000) ?? 10
-        domains = context.space.parameters.map(TPEDomain.init)
+        let domains = context.space.parameters.map(TPEDomain.init)
+        self.domains = domains
+        modelled = domains.indices.filter { if case .fixed = domains[$0] { false } else { true } }
+        let multivariate: Switch = try reader.choice("multivariate", ignoringCase: true) ?? .true
+        model = .standard(multivariate: multivariate == .true)
+    }
+
+    /// The same suggester with another model (Optuna's, to check the estimators against it).
+    func with(model: TPEModel) -> TPESuggester {
+        var copy = self
+        copy.model = model
+        return copy
     }
 
     /// A finite number setting that passes `isValid`, or nil when absent.
@@ -83,14 +110,18 @@ public struct TPESuggester: Suggester {
     }
 
     public func suggest(count: Int, history: History) throws -> [Suggestion] {
-        try suggest(count: count, history: history) { good, bad, rng in propose(good: good, bad: bad, &rng) }
+        try suggest(count: count, history: history) { good, goodWeights, bad, rng in
+            model.multivariate ? multivariatePropose(good: good, goodWeights: goodWeights, bad: bad, &rng)
+                : propose(good: good, goodWeights: goodWeights, bad: bad, &rng)
+        }
     }
 
     /// The TPE loop around a model: random search until `n_startup_trials` have completed, then
-    /// `propose(good, bad, rng)` once a suggestion, each one added to the bad group (the constant liar),
-    /// with repeats of a finite space's used points replaced.
+    /// `propose(good, goodWeights, bad, rng)` once a suggestion (the good trials' weights by the
+    /// model), each one added to the bad group (the constant liar), with repeats of a finite space's
+    /// used points replaced.
     func suggest(count: Int, history: History,
-                 propose: (_ good: [Assignment], _ bad: [Assignment], _ rng: inout SeededGenerator) -> Assignment) throws -> [Suggestion] {
+                 propose: (_ good: [Assignment], _ goodWeights: [Double], _ bad: [Assignment], _ rng: inout SeededGenerator) -> Assignment) throws -> [Suggestion] {
         guard count > 0 else { return [] }
         let groups = split(history)
         if groups.completed < startupTrials {
@@ -105,15 +136,18 @@ public struct TPESuggester: Suggester {
         }
 
         let good = groups.good.map { history.trials[$0].assignment }
+        let goodWeights = model.goodWeights(values: groups.good.map { i -> Double in
+            if case .completed(let v) = history.trials[i].outcome { v } else { .nan }
+        }, threshold: groups.threshold)
         var bad = groups.bad.map { history.trials[$0].assignment }
         var batch = history
         var result: [Suggestion] = []
         while result.count < count {
-            var assignment = propose(good, bad, &rng)
+            var assignment = propose(good, goodWeights, bad, &rng)
             if cardinality != nil {
                 var tries = 0
                 while used.contains(space.key(assignment)), tries < Self.redraws {
-                    assignment = propose(good, bad, &rng)
+                    assignment = propose(good, goodWeights, bad, &rng)
                     tries += 1
                 }
                 if used.contains(space.key(assignment)) {
@@ -132,8 +166,9 @@ public struct TPESuggester: Suggester {
         return result
     }
 
-    /// Trial indices of the good and bad groups, each in trial order, and the count of completed trials.
-    func split(_ history: History) -> (good: [Int], bad: [Int], completed: Int) {
+    /// Trial indices of the good and bad groups, each in trial order, the count of completed trials,
+    /// and the best value of the bad group (nan when it has no completed trial).
+    func split(_ history: History) -> (good: [Int], bad: [Int], completed: Int, threshold: Double) {
         var completed: [(index: Int, value: Double)] = []
         for (i, trial) in history.trials.enumerated() {
             if case .completed(let value) = trial.outcome, !value.isNaN { completed.append((i, value)) }
@@ -146,38 +181,46 @@ public struct TPESuggester: Suggester {
         for i in history.trials.indices {
             if isGood[i] { good.append(i) } else { bad.append(i) }
         }
-        return (good, bad, completed.count)
+        let threshold = goodCount < completed.count ? completed[goodCount].value : .nan
+        return (good, bad, completed.count, threshold)
     }
 
-    /// One assignment: each parameter's best of `candidates` draws from its good density.
-    func propose(good: [Assignment], bad: [Assignment], _ rng: inout SeededGenerator) -> Assignment {
+    /// One assignment of the univariate model: each parameter's best of `candidates` draws from its
+    /// good density, then of the refinement draws.
+    func propose(good: [Assignment], goodWeights: [Double], bad: [Assignment], _ rng: inout SeededGenerator) -> Assignment {
         var values: [String: ParameterValue] = [:]
         for (parameter, domain) in zip(space.parameters, domains) {
             switch domain {
             case .fixed(let value):
                 values[parameter.name] = value
             case .numeric(let numeric):
-                values[parameter.name] = proposeNumeric(numeric, good: good, bad: bad, &rng)
+                values[parameter.name] = proposeNumeric(numeric, good: good, goodWeights: goodWeights, bad: bad, &rng)
             case .categorical(let indexOf, let count):
-                values[parameter.name] = proposeCategorical(parameter, indexOf: indexOf, count: count, good: good, bad: bad, &rng)
+                values[parameter.name] = proposeCategorical(parameter, indexOf: indexOf, count: count, good: good, goodWeights: goodWeights, bad: bad, &rng)
             }
         }
         return Assignment(values)
     }
 
-    /// The Parzen estimator of one numeric parameter over a group (trials without a usable value skipped).
-    func mixture(_ domain: NumericDomain, over group: [Assignment]) -> TruncatedGaussianMixture {
+    /// The Parzen estimator of one numeric parameter over a group (trials without a usable value
+    /// skipped), with `weights` (one per trial of the group) or the model's weights by count.
+    func mixture(_ domain: NumericDomain, over group: [Assignment], weights: [Double]? = nil) -> TruncatedGaussianMixture {
         var observations: [Double] = []
+        var kept: [Double] = []
         observations.reserveCapacity(group.count)
-        for assignment in group {
-            if let x = assignment[domain.parameter.name]?.numericValue, let t = domain.coordinate(of: x) { observations.append(t) }
+        for (i, assignment) in group.enumerated() {
+            if let x = assignment[domain.parameter.name]?.numericValue, let t = domain.coordinate(of: x) {
+                observations.append(t)
+                if let weights { kept.append(weights[i]) }
+            }
         }
-        return TruncatedGaussianMixture(observations: observations, observationWeights: ParzenWeights.recency(count: observations.count),
-                                        priorWeight: priorWeight, lo: domain.lo, hi: domain.hi, prior: domain.prior)
+        let w = weights == nil ? model.weights(count: observations.count) : kept
+        return TruncatedGaussianMixture(observations: observations, observationWeights: w,
+                                        priorWeight: model.priorWeight(priorWeight, beside: w), lo: domain.lo, hi: domain.hi, prior: domain.prior)
     }
 
-    func proposeNumeric(_ domain: NumericDomain, good: [Assignment], bad: [Assignment], _ rng: inout SeededGenerator) -> ParameterValue {
-        let l = mixture(domain, over: good), g = mixture(domain, over: bad)
+    func proposeNumeric(_ domain: NumericDomain, good: [Assignment], goodWeights: [Double], bad: [Assignment], _ rng: inout SeededGenerator) -> ParameterValue {
+        let l = mixture(domain, over: good, weights: goodWeights), g = mixture(domain, over: bad)
         var bestScore = -Double.infinity
         if domain.isGrid {
             var best = -1
@@ -189,26 +232,37 @@ public struct TPESuggester: Suggester {
             }
             return domain.value(atGridIndex: best)
         }
-        var best = Double.nan
+        var best = Double.nan, bestKernel = 0
         for _ in 0..<candidates {
-            let t = l.sample(&rng)
+            let k = l.sampleKernel(&rng)
+            let t = l.sample(kernel: k, &rng)
             let score = l.logDensity(t) - g.logDensity(t)
-            if best.isNaN || score > bestScore { (best, bestScore) = (t, score) }
+            if best.isNaN || score > bestScore { (best, bestScore, bestKernel) = (t, score, k) }
+        }
+        for _ in 0..<model.refinementDraws {
+            let t = l.sample(kernel: bestKernel, scale: model.refinementScale, &rng)
+            let score = l.logDensity(t) - g.logDensity(t)
+            if score > bestScore { (best, bestScore) = (t, score) }
         }
         return domain.value(atCoordinate: best)
     }
 
-    func proposeCategorical(_ parameter: Parameter, indexOf: [String: Int], count: Int, good: [Assignment], bad: [Assignment],
+    func proposeCategorical(_ parameter: Parameter, indexOf: [String: Int], count: Int, good: [Assignment], goodWeights: [Double], bad: [Assignment],
                             _ rng: inout SeededGenerator) -> ParameterValue {
-        func estimator(_ group: [Assignment]) -> CategoricalParzenEstimator {
+        func estimator(_ group: [Assignment], _ weights: [Double]?) -> CategoricalParzenEstimator {
             var observations: [Int] = []
-            for assignment in group {
-                if case .string(let s)? = assignment[parameter.name], let i = indexOf[s] { observations.append(i) }
+            var kept: [Double] = []
+            for (j, assignment) in group.enumerated() {
+                if case .string(let s)? = assignment[parameter.name], let i = indexOf[s] {
+                    observations.append(i)
+                    if let weights { kept.append(weights[j]) }
+                }
             }
-            return CategoricalParzenEstimator(observations: observations, observationWeights: ParzenWeights.recency(count: observations.count),
-                                              priorWeight: priorWeight, choices: count)
+            let w = weights == nil ? model.weights(count: observations.count) : kept
+            return CategoricalParzenEstimator(observations: observations, observationWeights: w,
+                                              priorWeight: model.priorWeight(priorWeight, beside: w), choices: count)
         }
-        let l = estimator(good), g = estimator(bad)
+        let l = estimator(good, goodWeights), g = estimator(bad, nil)
         var best = -1, bestScore = -Double.infinity
         for _ in 0..<candidates {
             let c = l.sample(&rng)

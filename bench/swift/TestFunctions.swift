@@ -27,8 +27,9 @@ struct TestFunction: Sendable {
 
     /// The functions knob-bench runs by default (the CMA-ES, GP and TPE benchmarks).
     static let all: [TestFunction] = [branin, hartmann6, rosenbrock5, ackley10]
-    /// Every function knob-bench knows, by `--functions`.
-    static let known: [TestFunction] = all + [mixed6]
+    /// Every function knob-bench knows, by `--functions`. `styblinski5` and `levy6` are held out of
+    /// the defaults: settings chosen on the four defaults are checked on them.
+    static let known: [TestFunction] = all + [mixed6, styblinski5, levy6]
 
     static let branin = TestFunction(name: "branin2", bounds: [(-5, 10), (0, 15)], minimum: 0.397887) { x in
         let b = 5.1 / (4 * Double.pi * Double.pi), c = 5 / Double.pi, t = 1 / (8 * Double.pi)
@@ -65,6 +66,21 @@ struct TestFunction: Sendable {
         let squares = x.map { $0 * $0 }.reduce(0, +)
         let cosines = x.map { cos(2 * Double.pi * $0) }.reduce(0, +)
         return -20 * exp(-0.2 * (squares / n).squareRoot()) - exp(cosines / n) + 20 + M_E
+    }
+
+    /// Styblinski–Tang in 5 dimensions: one global minimum at x_i ≈ −2.9035 among 2⁵ local ones.
+    static let styblinski5 = TestFunction(name: "styblinski5", bounds: Array(repeating: (-5, 5), count: 5),
+                                          minimum: -39.16616570377142 * 5) { x in
+        0.5 * x.map { $0 * $0 * $0 * $0 - 16 * $0 * $0 + 5 * $0 }.reduce(0, +)
+    }
+
+    /// Levy in 6 dimensions: rugged, minimum 0 at x_i = 1.
+    static let levy6 = TestFunction(name: "levy6", bounds: Array(repeating: (-10, 10), count: 6), minimum: 0) { x in
+        let w = x.map { 1 + ($0 - 1) / 4 }
+        let last = w[w.count - 1]
+        var sum = pow(sin(Double.pi * w[0]), 2) + (last - 1) * (last - 1) * (1 + pow(sin(2 * Double.pi * last), 2))
+        for i in 0..<(w.count - 1) { sum += (w[i] - 1) * (w[i] - 1) * (1 + 10 * pow(sin(Double.pi * w[i] + 1), 2)) }
+        return sum
     }
 
     /// A training-run-like function over a log-scaled learning rate, a momentum, an int width and

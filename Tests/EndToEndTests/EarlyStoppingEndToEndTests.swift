@@ -176,30 +176,38 @@ func curveSpec(name: String, curves: [String], rule: String, settings: [String: 
     /// waits out its grace). After a restart the trial ends EarlyStopped exactly once, with the
     /// reason decided before the crash, and every line it printed is stored once.
     @Test func aStopSurvivesKillingKnobdWhileItIsApplied() async throws {
-        let home = makeTemporaryDirectory()
-        try write(curveTrainer, to: "\(home)/trainer.py")
         let spec = curveSpec(name: "crash", curves: ["0.9_0.9", "0.1_spin"], rule: "medianstop",
                              settings: ["min_trials_required": "1", "start_step": "1"])
-        var daemon = try await DaemonProcess.start(home: home)
-        try await submit(daemon, spec)
+        var home = ""
         var decided: TrialRecord?
-        for _ in 0..<300 {
-            if let trial = try await storedTrials(home, "crash").map(\.trial).first(where: { $0.stopping != nil }) {
-                decided = trial
-                break
+        var pgid: Int32 = 0
+        // knobd must die within the stop's grace (5 s): on a machine loaded enough to miss that window the
+        // scenario did not happen, and it is set up again (at most three times).
+        for _ in 0..<3 {
+            home = makeTemporaryDirectory()
+            try write(curveTrainer, to: "\(home)/trainer.py")
+            let daemon = try await DaemonProcess.start(home: home)
+            try await submit(daemon, spec)
+            decided = nil
+            for _ in 0..<300 {
+                if let trial = try await storedTrials(home, "crash").map(\.trial).first(where: { $0.stopping != nil }) {
+                    decided = trial
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(50))
             }
-            try await Task.sleep(for: .milliseconds(50))
+            kill(daemon.pid, SIGKILL)
+            _ = await daemon.process.wait()
+            pgid = decided?.runnerHandle["pgid"].flatMap(Int32.init) ?? 0
+            if decided == nil || livingProcesses(inGroup: pgid) > 0 { break }
         }
-        kill(daemon.pid, SIGKILL)
-        _ = await daemon.process.wait()
         let stopping = try #require(decided?.stopping, "no stop was decided")
         #expect(stopping.state == .earlyStopped)
         #expect(stopping.message == "accuracy 0.1 at step 1 is below the median 0.9 of 1 completed trial at that step")
         // The trial outlived knobd: it ignores SIGTERM and was to be killed after the grace.
-        let pgid = try #require(decided?.runnerHandle["pgid"].flatMap(Int32.init))
-        #expect(livingProcesses(inGroup: pgid) > 0, "the trial should still run after knobd's death")
+        #expect(pgid > 0 && livingProcesses(inGroup: pgid) > 0, "the trial should still run after knobd's death")
 
-        daemon = try await DaemonProcess.start(home: home)
+        let daemon = try await DaemonProcess.start(home: home)
         defer { kill(daemon.pid, SIGTERM) }
         let view = try await waitForEnd(daemon, "crash")
         #expect(view["status"] as? String == "Succeeded")

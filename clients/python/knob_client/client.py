@@ -267,13 +267,8 @@ class KnobClient:
         value as the text of the assignment, as Katib's tune() passes it; else as a float, an int or a string."""
         if not callable(objective):
             raise TypeError("objective must be a function that takes a dict of parameters")
-        if not objective_metric_name:
-            raise ValueError("objective_metric_name is required: the metric the objective prints as name=value")
-
-        searched = {key: value for key, value in parameters.items() if search.is_parameter(value)}
+        searched = searched_parameters(parameters, objective_metric_name)
         fixed = {key: value for key, value in parameters.items() if not search.is_parameter(value)}
-        if not searched:
-            raise ValueError("parameters needs at least one search.double, search.int or search.categorical")
         source = textwrap.dedent(inspect.getsource(objective))
         kinds = {key: value["parameterType"] if typed_parameters else "text" for key, value in searched.items()}
         runner = _RUNNER.format(function=objective.__name__, fixed=repr(json.dumps(fixed)), types=repr(json.dumps(kinds)))
@@ -305,6 +300,17 @@ class KnobClient:
                                    parallel_trial_count=parallel_trial_count,
                                    max_failed_trial_count=max_failed_trial_count)
         return spec, directory
+
+
+def searched_parameters(parameters, objective_metric_name):
+    """The searched ones of a tune() call's `parameters` (name → search.double/int/categorical); refuses a call
+    that searches nothing or names no objective metric."""
+    if not objective_metric_name:
+        raise ValueError("objective_metric_name is required: the metric the objective prints as name=value")
+    searched = {key: value for key, value in parameters.items() if search.is_parameter(value)}
+    if not searched:
+        raise ValueError("parameters needs at least one search.double, search.int or search.categorical")
+    return searched
 
 
 def experiment_document(name, searched, trial_template, algorithm_name, algorithm_settings, objective_metric_name,

@@ -22,7 +22,7 @@ import warnings
 from . import katib_models as models
 from . import search
 from . import katib_job
-from .client import KnobClient, KnobError, experiment_document, report_metrics
+from .client import KnobClient, KnobError, experiment_document, report_metrics, searched_parameters
 from .katib_job import kubernetes_json
 from .katib_models import (V1beta1Experiment, V1beta1ExperimentCondition, V1beta1OptimalTrial, V1beta1Trial,  # noqa: F401
                            V1ObjectMeta)
@@ -276,13 +276,8 @@ class KatibClient:
                 objective, parameters, base_image, resources_per_trial=resources_per_trial, env_per_trial=env_per_trial,
                 retain_trials=retain_trials, packages_to_install=packages_to_install,
                 pip_index_urls=pip_index_urls, trial_active_deadline_seconds=trial_active_deadline_seconds)
-            searched = {key: value for key, value in parameters.items() if search.is_parameter(value)}
-            if not searched:
-                raise ValueError("parameters needs at least one search.double, search.int or search.categorical")
-            if not objective_metric_name:
-                raise ValueError("objective_metric_name is required: the metric the objective prints as name=value")
             spec = experiment_document(
-                name, searched, template, algorithm_name=algorithm_name, algorithm_settings=algorithm_settings,
+                name, searched_parameters(parameters, objective_metric_name), template, algorithm_name=algorithm_name, algorithm_settings=algorithm_settings,
                 objective_metric_name=objective_metric_name, additional_metric_names=additional_metric_names,
                 objective_type=objective_type, objective_goal=objective_goal, max_trial_count=max_trial_count,
                 parallel_trial_count=parallel_trial_count, max_failed_trial_count=max_failed_trial_count)

@@ -30,8 +30,9 @@ struct CollectOptions: ParsableArguments {
         guard interval >= 0.01, interval <= 60 else { throw ValidationError("--interval takes 0.01 to 60 seconds, found \(interval)") }
     }
 
-    /// One report as a line; nothing for a report that is not a number.
-    func line(name: String, value: Double?, step: Int?) -> String? {
+    /// One report as a line; nothing for a report that is not a number. `keys` keeps each name as a JSON
+    /// string, encoded once.
+    func line(name: String, value: Double?, step: Int?, keys: inout [String: String]) -> String? {
         guard let value, value.isFinite else { return nil }
         // A float32 (TensorBoard's simple values) prints as the float it was: 0.58, not 0.5799999833106995.
         let number = Double(Float(value)) == value ? "\(Float(value))" : "\(value)"
@@ -39,7 +40,8 @@ struct CollectOptions: ParsableArguments {
         case .text:
             return "\(name)=\(number)"
         case .json:
-            let key = String(decoding: (try? JSONEncoder().encode(name)) ?? Data("\"\"".utf8), as: UTF8.self)
+            let key = keys[name] ?? String(decoding: (try? JSONEncoder().encode(name)) ?? Data("\"\"".utf8), as: UTF8.self)
+            keys[name] = key
             return "{\(key): \(number)\(step.map { ", \"step\": \($0)" } ?? "")}"
         }
     }
@@ -77,11 +79,12 @@ struct TFEvents: AsyncParsableCommand {
             }
             let events = TensorBoardDirectory(path: directory)
             let wanted = Set(metrics)
+            var keys: [String: String] = [:]
             while true {
                 var lines: [String] = []
                 for (name, alias, scalar) in events.read() {
                     let shown = wanted.isEmpty ? alias : wanted.contains(alias) ? alias : wanted.contains(name) ? name : nil
-                    if let shown, let line = options.line(name: shown, value: scalar.value, step: scalar.step) { lines.append(line) }
+                    if let shown, let line = options.line(name: shown, value: scalar.value, step: scalar.step, keys: &keys) { lines.append(line) }
                 }
                 options.emit(lines)
                 for problem in events.takeProblems() { printError("knob collect: \(directory)/\(problem)") }
@@ -129,11 +132,12 @@ struct MetricsFile: AsyncParsableCommand {
                 throw UsageError("\(path): \(FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file") (with --follow, knob collect waits for it)")
             }
             let reader = MetricsFileReader(path: path, scraper: scraper)
+            var keys: [String: String] = [:]
             while true {
                 let (reports, bytes, _) = reader.read()
                 var all = reports
                 if !options.follow, bytes == 0 { all += reader.finish() }
-                options.emit(all.compactMap { options.line(name: $0.name, value: $0.value, step: $0.step) })
+                options.emit(all.compactMap { options.line(name: $0.name, value: $0.value, step: $0.step, keys: &keys) })
                 if bytes > 0 { continue }
                 guard options.follow else { return }
                 try await options.pause()

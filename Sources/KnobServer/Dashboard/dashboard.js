@@ -524,14 +524,19 @@ function exportCSV() {
   setTimeout(() => URL.revokeObjectURL(link.href), 10000);
 }
 
+// The heading an experiment's and a trial's pages share: the name, its status badge, and why it is so.
+function drawHeading(name, status, reason, message) {
+  document.title = `knob: ${name}`;
+  document.getElementById("name").textContent = name;
+  document.getElementById("title").textContent = name;
+  const badge = document.getElementById("status");
+  badge.textContent = status;
+  badge.className = `status ${status}`;
+  document.getElementById("message").textContent = [reason, message].filter(Boolean).join(": ");
+}
+
 function drawSummary(experiment) {
-  document.title = `knob: ${experiment.name}`;
-  document.getElementById("name").textContent = experiment.name;
-  document.getElementById("title").textContent = experiment.name;
-  const status = document.getElementById("status");
-  status.textContent = experiment.status;
-  status.className = `status ${experiment.status}`;
-  document.getElementById("message").textContent = [experiment.reason, experiment.message].filter(Boolean).join(": ");
+  drawHeading(experiment.name, experiment.status, experiment.reason, experiment.message);
   document.getElementById("algorithm").textContent = experiment.algorithm + (experiment.earlyStopping ? `, early stopping ${experiment.earlyStopping}` : "");
   document.getElementById("objective").textContent = experiment.objective + (experiment.goal !== undefined ? `, goal ${experiment.goal}` : "");
   const budget = experiment.budget;
@@ -605,13 +610,7 @@ function drawMetrics(reports) {
 function drawTrial() {
   const trial = trialPage.trial;
   if (!trial) return;
-  document.title = `knob: ${trial.name}`;
-  document.getElementById("name").textContent = trial.name;
-  document.getElementById("title").textContent = trial.name;
-  const status = document.getElementById("status");
-  status.textContent = trial.state;
-  status.className = `status ${trial.state}`;
-  document.getElementById("message").textContent = [trial.reason, trial.message].filter(Boolean).join(": ");
+  drawHeading(trial.name, trial.state, trial.reason, trial.message);
   document.getElementById("objective").textContent = number(trial.objectiveValue);
   document.getElementById("exit-code").textContent = trial.exitCode ?? "";
   document.getElementById("started").textContent = time(trial.startedAt);

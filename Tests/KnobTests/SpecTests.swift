@@ -548,7 +548,30 @@ let katibMedianStopSpec = """
         #expect(collector("collector: {kind: TensorFlowEvent}\nsource:\n  fileSystemPath: {path: tb}\n  filter: {metricsFormat: [\"(\\\\w+)=(\\\\d+)\"]}") == [
             "spec.metricsCollectorSpec.source.filter: a TensorFlowEvent collector reads tags, not lines: remove the filter",
         ])
-        #expect(collector("collector: {kind: Custom}").first?.contains("Custom collectors are not supported") == true)
+        #expect(collector("collector: {kind: PrometheusMetric}") == [
+            "spec.metricsCollectorSpec.collector.kind: PrometheusMetric collectors are not supported; use StdOut (the default), File, TensorFlowEvent, Custom or Push",
+        ])
+    }
+
+    @Test func aCustomCollectorIsAContainerBesideAKubernetesTrial() {
+        #expect(collector("collector: {kind: Custom, customCollector: {name: collect, image: busybox}}") == [
+            "spec.metricsCollectorSpec.collector.kind: a Custom collector is a container beside a Kubernetes trial; "
+                + "a local trial's metrics come from its output (StdOut), a File or TensorFlowEvent",
+        ])
+        let kube = { (text: String) in self.collector(text, spec: katibMedianStopSpec).filter { !$0.contains("not supported for Kubernetes trials yet") } }
+        #expect(kube("collector: {kind: Custom}") == [
+            "spec.metricsCollectorSpec.collector.customCollector: is required for a Custom collector: the container (name, image, command) that prints the trial's metrics",
+        ])
+        #expect(kube("collector: {kind: Custom, customCollector: {name: Collect_1, image: \"\"}}") == [
+            "spec.metricsCollectorSpec.collector.customCollector.name: \"Collect_1\" is not a DNS-1123 label: use lower-case letters, digits and '-', starting and ending with a letter or digit",
+            "spec.metricsCollectorSpec.collector.customCollector.image: must not be empty",
+        ])
+        #expect(kube("collector: {kind: File, customCollector: {name: c, image: busybox}}\nsource: {fileSystemPath: {path: /m.log}}") == [
+            "spec.metricsCollectorSpec.collector.customCollector: is only read by a Custom collector: remove it, or set kind: Custom",
+        ])
+        #expect(kube("collector: {kind: Push}\nsource: {fileSystemPath: {path: /m.log}}") == [
+            "spec.metricsCollectorSpec.source: a Push collector takes its reports from the trial's requests: remove the source",
+        ])
     }
 
     @Test func onKubernetesItIsRefusedUntilItsSidecarExists() {

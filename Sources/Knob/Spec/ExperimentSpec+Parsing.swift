@@ -77,9 +77,14 @@ extension ExperimentSpec {
                           + "name (name-N) fits a label value's 63", at: metadata?["name"])
             }
             if let kind = collector?.kind, kind != .stdOut {
-                r.problem("spec.metricsCollectorSpec.collector.kind", "\(kind.rawValue) is not supported for Kubernetes trials yet (the "
-                          + "\(kind == .file ? "file" : "event folder") is inside the container, out of knob's reach): print the metrics to standard output instead",
-                          at: spec["metricsCollectorSpec"])
+                r.problem("spec.metricsCollectorSpec.collector.kind", "\(kind.rawValue) is not supported for Kubernetes trials yet: "
+                          + "print the metrics to standard output instead", at: spec["metricsCollectorSpec"])
+            }
+        } else if let template, template.command != nil {
+            if let kind = collector?.kind, kind == .custom || kind == .push {
+                r.problem("spec.metricsCollectorSpec.collector.kind", kind == .custom
+                          ? "a Custom collector is a container beside a Kubernetes trial; a local trial's metrics come from its output (StdOut), a File or TensorFlowEvent"
+                          : "Push is not supported for local trials yet: print the metrics to standard output instead", at: spec["metricsCollectorSpec"])
             }
         }
 
@@ -510,16 +515,23 @@ extension ExperimentSpec {
         let path = "spec.metricsCollectorSpec"
         guard let m = r.mapping(node, path, known: ["collector", "source"]) else { return .stdOut }
         var kind = MetricsCollectorSpec.Kind.stdOut
+        var customCollector: SpecValue?
         if let c = r.mapping(m["collector"], "\(path).collector", known: ["kind", "customCollector"]) {
             let kindPath = "\(path).collector.kind"
             if let text = r.string(c["kind"], kindPath) {
                 if let known = MetricsCollectorSpec.Kind(rawValue: text) {
                     kind = known
-                } else if ["None", "PrometheusMetric", "Custom", "Push"].contains(text) {
-                    r.problem(kindPath, "\(text) collectors are not supported; use StdOut (the default), File or TensorFlowEvent", at: c["kind"])
+                } else if ["None", "PrometheusMetric"].contains(text) {
+                    r.problem(kindPath, "\(text) collectors are not supported; use StdOut (the default), File, TensorFlowEvent, Custom or Push", at: c["kind"])
                 } else {
-                    r.problem(kindPath, "\"\(text)\" is not one of StdOut, File, TensorFlowEvent", at: c["kind"])
+                    r.problem(kindPath, "\"\(text)\" is not one of StdOut, File, TensorFlowEvent, Custom, Push", at: c["kind"])
                 }
+            }
+            customCollector = c["customCollector"]
+            if kind == .custom {
+                checkCustomCollector(customCollector, "\(path).collector.customCollector", r)
+            } else if let given = customCollector {
+                r.problem("\(path).collector.customCollector", "is only read by a Custom collector: remove it, or set kind: Custom", at: given)
             }
         }
         var filePath: String?
@@ -556,7 +568,27 @@ extension ExperimentSpec {
                 r.problem("\(path).source.filter", "a TensorFlowEvent collector reads tags, not lines: remove the filter")
             }
         }
-        return MetricsCollectorSpec(kind: kind, path: kind == .stdOut ? nil : filePath, format: format, metricsFormat: filters)
+        if kind == .push, filePath != nil || !filters.isEmpty {
+            r.problem("\(path).source", "a Push collector takes its reports from the trial's requests: remove the source")
+        }
+        return MetricsCollectorSpec(kind: kind, path: [.stdOut, .push].contains(kind) ? nil : filePath, format: format, metricsFormat: filters,
+                                    customCollector: kind == .custom ? customCollector : nil)
+    }
+
+    /// A Custom collector's container: a mapping with a name (a DNS-1123 label) and an image.
+    private static func checkCustomCollector(_ node: SpecValue?, _ path: String, _ r: SpecReader) {
+        guard let node else {
+            r.problem(path, "is required for a Custom collector: the container (name, image, command) that prints the trial's metrics")
+            return
+        }
+        guard case .mapping = node else {
+            r.problem(path, "must be a container (a mapping with name and image), found \(node.kindName)", at: node)
+            return
+        }
+        if let name = r.string(node["name"], "\(path).name", required: true), let problem = dns1123LabelProblem(name) {
+            r.problem("\(path).name", problem, at: node["name"])
+        }
+        _ = r.string(node["image"], "\(path).image", required: true)
     }
 }
 

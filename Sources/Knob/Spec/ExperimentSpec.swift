@@ -132,6 +132,11 @@ public struct MetricsCollectorSpec: Codable, Sendable, Hashable {
         case file = "File"
         /// TensorBoard event files in a folder (`source.fileSystemPath.path`).
         case tensorFlowEvent = "TensorFlowEvent"
+        /// The user's own collector container beside a Kubernetes trial (`collector.customCollector`),
+        /// whose standard output is read as a trial's is.
+        case custom = "Custom"
+        /// The trial sends its reports to knob's API (`report_metrics()`), with a token knob gives it.
+        case push = "Push"
     }
 
     public enum Format: String, Codable, Sendable, Hashable {
@@ -145,13 +150,16 @@ public struct MetricsCollectorSpec: Codable, Sendable, Hashable {
     public var format: Format
     /// Custom `metricsFormat` regexes; empty for Katib's default `name=value` format.
     public var metricsFormat: [String]
+    /// `Custom`: the collector container (a Kubernetes `Container`), as the spec gives it.
+    public var customCollector: SpecValue?
 
     public static let stdOut = MetricsCollectorSpec(kind: .stdOut, path: nil, format: .text, metricsFormat: [])
 
-    public init(kind: Kind, path: String?, format: Format, metricsFormat: [String]) {
+    public init(kind: Kind, path: String?, format: Format, metricsFormat: [String], customCollector: SpecValue? = nil) {
         self.kind = kind
         self.path = path
         self.format = format
         self.metricsFormat = metricsFormat
+        self.customCollector = customCollector
     }
 }

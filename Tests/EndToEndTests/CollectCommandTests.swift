@@ -63,6 +63,27 @@ import Testing
         #expect(lines.stdout == "{\"accuracy\": 0.8, \"step\": 1}\n{\"accuracy\": 0.9, \"step\": 2}\n", "\(lines.stderr)")
     }
 
+    /// A sidecar is stopped (SIGTERM) once the trial's container has ended: what was written before the stop is
+    /// printed, the last line too without its newline, however long the pause between reads.
+    @Test func aStopReadsWhatWasWrittenBeforeIt() async throws {
+        let dir = makeTemporaryDirectory()
+        let script = """
+            "$0" collect file "$1/m.txt" --metric loss --follow --interval 30 > "$1/out" 2> "$1/err" & pid=$!
+            printf 'loss=1\n' > "$1/m.txt"
+            until grep -q loss=1 "$1/out"; do sleep 0.05; done
+            printf 'loss=2\nloss=3' >> "$1/m.txt"
+            kill -TERM $pid; wait $pid; echo "status $?"
+            "$0" collect file "$1/never.txt" --metric loss --follow --interval 30 2> "$1/never" & pid=$!
+            # Stopped once it catches SIGTERM (bit 15 of the caught signals).
+            until [ $(( 0x$(awk '/^SigCgt/ {print $2}' /proc/$pid/status) & 0x4000 )) -ne 0 ]; do sleep 0.05; done
+            while kill -TERM $pid 2>/dev/null; do sleep 0.2; done; wait $pid
+            """
+        let result = try await runToEnd("/bin/sh", ["-c", script, knobExecutable, dir])
+        #expect(result.stdout == "status 0\n", "\(result.stderr)")
+        #expect(try String(contentsOfFile: "\(dir)/out", encoding: .utf8) == "loss=1.0\nloss=2.0\nloss=3.0\n")
+        #expect(try String(contentsOfFile: "\(dir)/never", encoding: .utf8) == "knob collect: \(dir)/never.txt was never created\n")
+    }
+
     @Test func whatCannotBeReadIsNamed() async throws {
         let missing = try await knob(["collect", "file", "/nonexistent/m.txt", "--metric", "a"])
         #expect(missing.status == 2 && missing.stderr.contains("/nonexistent/m.txt: no such file"))

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Knob
+import Synchronization
 
 /// `knob collect`: what a metrics collector reads, printed as reports, so that a sidecar container (or a
 /// person) can run knob's own reading of TensorBoard event files and metrics files.
@@ -51,9 +52,38 @@ struct CollectOptions: ParsableArguments {
         FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
     }
 
-    func pause() async throws {
-        try await Task.sleep(for: .milliseconds(Int64(interval * 1000)))
+    /// Waits `interval` before the next read, or less when a stop comes.
+    func pause(_ stop: StopRequests?) async throws {
+        let end = ContinuousClock.now + .milliseconds(Int64(interval * 1000))
+        while ContinuousClock.now < end, !(stop?.isRequested ?? false) {
+            try await Task.sleep(for: min(.milliseconds(50), end - ContinuousClock.now))
+        }
     }
+
+    /// With --follow, SIGTERM and SIGINT end the reading after one more read, so what was written before the
+    /// stop is printed: a sidecar is stopped when the trial's container has ended, its last reports just written.
+    func stopRequests() -> StopRequests? {
+        follow ? StopRequests() : nil
+    }
+}
+
+/// Whether SIGTERM or SIGINT came.
+final class StopRequests: Sendable {
+    private let requested = Atomic<Bool>(false)
+    private nonisolated(unsafe) let sources: [any DispatchSourceSignal]
+
+    init() {
+        sources = [SIGTERM, SIGINT].map { number in
+            signal(number, SIG_IGN)
+            return DispatchSource.makeSignalSource(signal: number, queue: .global())
+        }
+        for source in sources {
+            source.setEventHandler { [self] in requested.store(true, ordering: .relaxed) }
+            source.resume()
+        }
+    }
+
+    var isRequested: Bool { requested.load(ordering: .relaxed) }
 }
 
 struct TFEvents: AsyncParsableCommand {
@@ -80,16 +110,24 @@ struct TFEvents: AsyncParsableCommand {
             let events = TensorBoardDirectory(path: directory)
             let wanted = Set(metrics)
             var keys: [String: String] = [:]
+            let stop = options.stopRequests()
+            var sawScalars = false
             while true {
+                // Asked before the read: the read then holds everything written before the stop.
+                let stopping = stop?.isRequested ?? false
                 var lines: [String] = []
                 for (name, alias, scalar) in events.read() {
+                    sawScalars = true
                     let shown = wanted.isEmpty ? alias : wanted.contains(alias) ? alias : wanted.contains(name) ? name : nil
                     if let shown, let line = options.line(name: shown, value: scalar.value, step: scalar.step, keys: &keys) { lines.append(line) }
                 }
                 options.emit(lines)
                 for problem in events.takeProblems() { printError("knob collect: \(directory)/\(problem)") }
-                guard options.follow else { return }
-                try await options.pause()
+                guard options.follow, !stopping else {
+                    if !sawScalars { printError("knob collect: no scalars were written to event files under \(directory)") }
+                    return
+                }
+                try await options.pause(stop)
             }
         }
     }
@@ -133,14 +171,22 @@ struct MetricsFile: AsyncParsableCommand {
             }
             let reader = MetricsFileReader(path: path, scraper: scraper)
             var keys: [String: String] = [:]
+            let stop = options.stopRequests()
+            var stopping = false
             while true {
+                if !stopping { stopping = stop?.isRequested ?? false }
                 let (reports, bytes, _) = reader.read()
                 var all = reports
-                if !options.follow, bytes == 0 { all += reader.finish() }
+                let last = bytes == 0 && (!options.follow || stopping)
+                // The last line may lack its newline: read it too when nothing more will come.
+                if last { all += reader.finish() }
                 options.emit(all.compactMap { options.line(name: $0.name, value: $0.value, step: $0.step, keys: &keys) })
                 if bytes > 0 { continue }
-                guard options.follow else { return }
-                try await options.pause()
+                if last {
+                    if !FileManager.default.fileExists(atPath: path) { printError("knob collect: \(path) was never created") }
+                    return
+                }
+                try await options.pause(stop)
             }
         }
     }

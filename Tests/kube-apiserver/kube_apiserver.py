@@ -15,11 +15,35 @@ is accepted too). Every object created is validated against the official schemas
 `kubernetes-validate` (strict), and refused with 422 when it does not validate.
 
 It plays the kubelet: a pod's containers run their `command` + `args` as local processes (the
-image is ignored), so a pod's log and exit code are real. A container whose image matches
-`--python-images REGEX` gets a Python environment of its own first on its PATH (a fresh virtual
-environment with pip), as a Python image gives each container its own site-packages: what its
-command pip-installs stays in that container. It plays the Job controller too
-(backoffLimit, activeDeadlineSeconds).
+image is ignored), each in a process group of its own, so a pod's log and exit code are real. A
+container whose image matches `--python-images REGEX` gets a Python environment of its own first
+on its PATH (a fresh virtual environment with pip), as a Python image gives each container its own
+site-packages: what its command pip-installs stays in that container.
+
+As the kubelet of Kubernetes 1.29 and later does, it runs `spec.initContainers` one after the
+other before the containers, the pod Pending meanwhile (the containers waiting with
+PodInitializing). A regular init container must exit 0 before the next starts; when it fails, the
+pod fails (restartPolicy Never) or it runs again a second later (where the kubelet backs off 10 s,
+doubling). A native sidecar (an init container with `restartPolicy: Always`) starts, and what
+follows starts beside it; it is started again when it exits while the pod runs. Once all the
+containers have ended, the sidecars get SIGTERM, the last started first, then SIGKILL at the end
+of the pod's terminationGracePeriodSeconds; only then is the pod Succeeded (every container exited
+0) or Failed: how a sidecar ended does not count. Deleting a pod stops its containers, then its
+sidecars, within the grace period given. `status.initContainerStatuses`, `containerStatuses` and
+the conditions (PodReadyToStartContainers, Initialized, Ready, ContainersReady, PodScheduled) have
+the real shapes, and the log of any container, init containers included, can be read and followed
+(a followed log ends when its container does). Restarts are counted in restartCount and lastState,
+but a restarted container's log goes on in the same log.
+
+An `emptyDir` volume is a folder, DIR/pods/UID/volumes/kubernetes.io~empty-dir/NAME, removed with
+its pod. A container that mounts emptyDir volumes runs in a mount namespace of its own (`unshare`,
+as root; in a user namespace too otherwise) where each volume's folder (or its `subPath`) is bound
+at the `mountPath`, read-only if `readOnly`: the pod's containers share it, the host and other pods
+do not see it (only the empty mount-point folder is made on the host, if missing). Other volumes
+are ignored; containers without emptyDir mounts run as plain processes.
+
+It plays the Job controller too (backoffLimit, activeDeadlineSeconds): a Job completes once its
+pod has Succeeded, so after the pod's sidecars have ended.
 
 Faults are injected with `--faults JSON` (a list of rules, see `Faults`).
 
@@ -169,11 +193,14 @@ class Faults:
     {"watchGone": true, "times": 1}             a watch gets an ERROR event with 410 Expired
     {"logDropAfterLines": 2, "times": 1}        a log stream is cut after 2 lines (only followed ones
                                                 with "follow": true, only whole reads with false)
-    {"imagePull": "registry.invalid"}           images containing this never pull (ImagePullBackOff)
+    {"imagePull": "registry.invalid"}           images containing this never pull (ImagePullBackOff),
+                                                init containers' too: the pod then stays Pending there
     {"imagePull": true, "path": "NAME-RE"}      nor do the images of pods whose name matches
     {"unschedulable": true, "path": "NAME-RE"}  pods whose name matches stay Unschedulable
     {"oomAfterLines": 2, "path": "NAME-RE"}     the container is killed as OOMKilled after 2 lines
     {"deleteAfterLines": 2, "path": "NAME-RE"}  the pod is deleted (evicted) after 2 lines
+    The last two count the lines of each of the pod's containers (not its init containers), or
+    only those of the container a rule names with "container": "NAME".
     """
 
     def __init__(self, rules):

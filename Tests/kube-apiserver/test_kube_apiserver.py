@@ -147,13 +147,18 @@ def test_jobs_run_their_pods(cluster):
 
 # A metrics collector as a native sidecar: it prints each new line of a file the trial's container
 # writes in a shared emptyDir volume and, stopped with SIGTERM, reads the file a last time, says
-# goodbye (after a pause, so that a log followed to its end must wait for it) and exits 0.
+# goodbye (after a pause, so that a log followed to its end must wait for it) and exits 0. Once it
+# handles SIGTERM it makes FILE.ready, which the trial's container waits for.
 COLLECTOR = """
 import os, signal, sys, time
 path = sys.argv[1]
 print(f"pid={os.getpid()}", flush=True)
 stopping = []
 signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+try:
+    open(path + ".ready", "w").close()
+except OSError:
+    pass
 seen = 0
 def read():
     global seen
@@ -172,6 +177,11 @@ read()
 time.sleep(float(sys.argv[2]) if len(sys.argv) > 2 else 0)
 print("collector stopped", flush=True)
 """
+
+
+def await_collector(mount_path):
+    """Shell that waits for the collector to be ready to read its file a last time when stopped."""
+    return f"until [ -e {mount_path}/m.log.ready ]; do sleep 0.05; done"
 
 
 def metrics_volume(mount_path, sub_path=None):
@@ -202,7 +212,7 @@ def wait_for(read, check, what, timeout=30):
 def test_a_job_with_a_metrics_sidecar_completes_and_the_sidecar_log_has_the_metrics(server_and_cluster):
     server, core, batch, directory = server_and_cluster
     mount_path = str(directory / "var" / "log" / "katib")
-    trial = client.V1Container(name="main", image="python:3.11", command=["sh", "-c", f"echo loss=0.5 > {mount_path}/m.log; sleep 0.3"],
+    trial = client.V1Container(name="main", image="python:3.11", command=["sh", "-c", f"{await_collector(mount_path)}; echo loss=0.5 > {mount_path}/m.log"],
                                volume_mounts=[metrics_volume(mount_path)])
     collector = client.V1Container(name="metrics-logger", image="python:3.11", restart_policy="Always",
                                    command=[sys.executable, "-c", COLLECTOR, f"{mount_path}/m.log"], volume_mounts=[metrics_volume(mount_path)])
@@ -303,7 +313,7 @@ def test_a_sidecar_image_that_never_pulls_leaves_the_pod_pending(server_and_clus
     assert log_error(container="nope") == "container nope is not valid for pod unpulled"
 
     # A sidecar that runs while the pod's container cannot pull is killed with the pod.
-    collector = client.V1Container(name="metrics-logger", image="python:3.11", restart_policy="Always", command=[sys.executable, "-c", COLLECTOR, "/nonexistent"])
+    collector = client.V1Container(name="metrics-logger", image="python:3.11", restart_policy="Always", command=[sys.executable, "-c", COLLECTOR, "/nonexistent/m.log"])
     trials = [client.V1Container(name=n, image="registry.invalid/trial:1", command=["echo", "ran"]) for n in ("main", "other")]
     core.create_namespaced_pod("default", client.V1Pod(metadata=client.V1ObjectMeta(name="half-pulled"), spec=pod_spec(trials, [collector])))
     pod = wait_for(lambda: core.read_namespaced_pod("half-pulled", "default"),
@@ -328,7 +338,7 @@ def test_a_followed_sidecar_log_ends_when_the_sidecar_ends(server_and_cluster):
     collector = client.V1Container(name="metrics-logger", image="python:3.11", restart_policy="Always",
                                    command=[sys.executable, "-c", COLLECTOR, f"{mount_path}/m.log", "1"], volume_mounts=[metrics_volume(mount_path)])
     trial = client.V1Container(name="main", image="python:3.11", volume_mounts=[metrics_volume(mount_path)], command=[
-        "sh", "-c", f"echo loss=0.5 >> {mount_path}/m.log; sleep 0.5; echo loss=0.25 >> {mount_path}/m.log; echo done"])
+        "sh", "-c", f"{await_collector(mount_path)}; echo loss=0.5 >> {mount_path}/m.log; sleep 0.2; echo loss=0.25 >> {mount_path}/m.log; echo done"])
     core.create_namespaced_pod("default", client.V1Pod(metadata=client.V1ObjectMeta(name="followed"), spec=pod_spec([trial], [collector])))
     wait_for(lambda: core.read_namespaced_pod("followed", "default").status.init_container_statuses,
              lambda s: s and s[0].state.running, "the sidecar started")

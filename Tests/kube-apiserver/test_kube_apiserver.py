@@ -225,6 +225,11 @@ def test_a_job_with_a_metrics_sidecar_completes_and_the_sidecar_log_has_the_metr
 
     [pod] = core.list_namespaced_pod("default", label_selector="job-name=job-sidecar").items
     name = pod.metadata.name
+    # The schemas the server checks with (strict) know native sidecars and emptyDir volumes.
+    with open(directory / "created.jsonl") as f:
+        created = {record["object"]["metadata"]["name"]: record for record in map(json.loads, f)}
+    assert created["job-sidecar"]["valid"] and created[name]["valid"]
+    assert created[name]["object"]["spec"]["initContainers"][0]["restartPolicy"] == "Always"
     assert pod.status.phase == "Succeeded"
     [sidecar] = pod.status.init_container_statuses
     assert (sidecar.name, sidecar.image, sidecar.ready, sidecar.started, sidecar.restart_count) == ("metrics-logger", "python:3.11", False, False, 0)

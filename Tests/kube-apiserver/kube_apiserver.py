@@ -15,11 +15,35 @@ is accepted too). Every object created is validated against the official schemas
 `kubernetes-validate` (strict), and refused with 422 when it does not validate.
 
 It plays the kubelet: a pod's containers run their `command` + `args` as local processes (the
-image is ignored), so a pod's log and exit code are real. A container whose image matches
-`--python-images REGEX` gets a Python environment of its own first on its PATH (a fresh virtual
-environment with pip), as a Python image gives each container its own site-packages: what its
-command pip-installs stays in that container. It plays the Job controller too
-(backoffLimit, activeDeadlineSeconds).
+image is ignored), each in a process group of its own, so a pod's log and exit code are real. A
+container whose image matches `--python-images REGEX` gets a Python environment of its own first
+on its PATH (a fresh virtual environment with pip), as a Python image gives each container its own
+site-packages: what its command pip-installs stays in that container.
+
+As the kubelet of Kubernetes 1.29 and later does, it runs `spec.initContainers` one after the
+other before the containers, the pod Pending meanwhile (the containers waiting with
+PodInitializing). A regular init container must exit 0 before the next starts; when it fails, the
+pod fails (restartPolicy Never) or it runs again a second later (where the kubelet backs off 10 s,
+doubling). A native sidecar (an init container with `restartPolicy: Always`) starts, and what
+follows starts beside it; it is started again when it exits while the pod runs. Once all the
+containers have ended, the sidecars get SIGTERM, the last started first, then SIGKILL at the end
+of the pod's terminationGracePeriodSeconds; only then is the pod Succeeded (every container exited
+0) or Failed: how a sidecar ended does not count. Deleting a pod stops its containers, then its
+sidecars, within the grace period given. `status.initContainerStatuses`, `containerStatuses` and
+the conditions (PodReadyToStartContainers, Initialized, Ready, ContainersReady, PodScheduled) have
+the real shapes, and the log of any container, init containers included, can be read and followed
+(a followed log ends when its container does). Restarts are counted in restartCount and lastState,
+but a restarted container's log goes on in the same log.
+
+An `emptyDir` volume is a folder, DIR/pods/UID/volumes/kubernetes.io~empty-dir/NAME, removed with
+its pod. A container that mounts emptyDir volumes runs in a mount namespace of its own (`unshare`,
+as root; in a user namespace too otherwise) where each volume's folder (or its `subPath`) is bound
+at the `mountPath`, read-only if `readOnly`: the pod's containers share it, the host and other pods
+do not see it (only the empty mount-point folder is made on the host, if missing). Other volumes
+are ignored; containers without emptyDir mounts run as plain processes.
+
+It plays the Job controller too (backoffLimit, activeDeadlineSeconds): a Job completes once its
+pod has Succeeded, so after the pod's sidecars have ended.
 
 Faults are injected with `--faults JSON` (a list of rules, see `Faults`).
 
@@ -33,9 +57,11 @@ object created, with its validation result.
 import argparse
 import base64
 import datetime
+import errno
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import ssl
@@ -167,11 +193,14 @@ class Faults:
     {"watchGone": true, "times": 1}             a watch gets an ERROR event with 410 Expired
     {"logDropAfterLines": 2, "times": 1}        a log stream is cut after 2 lines (only followed ones
                                                 with "follow": true, only whole reads with false)
-    {"imagePull": "registry.invalid"}           images containing this never pull (ImagePullBackOff)
+    {"imagePull": "registry.invalid"}           images containing this never pull (ImagePullBackOff),
+                                                init containers' too: the pod then stays Pending there
     {"imagePull": true, "path": "NAME-RE"}      nor do the images of pods whose name matches
     {"unschedulable": true, "path": "NAME-RE"}  pods whose name matches stay Unschedulable
     {"oomAfterLines": 2, "path": "NAME-RE"}     the container is killed as OOMKilled after 2 lines
     {"deleteAfterLines": 2, "path": "NAME-RE"}  the pod is deleted (evicted) after 2 lines
+    The last two count the lines of each of the pod's containers (not its init containers), or
+    only those of the container a rule names with "container": "NAME".
     """
 
     def __init__(self, rules):
@@ -211,6 +240,20 @@ class APIError(Exception):
 
 KINDS = {"pods": ("v1", "Pod", "PodList"), "jobs": ("batch/v1", "Job", "JobList")}
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+# Run by `sh` in a container's own mount namespace: binds each volume's folder (SOURCE MOUNTPATH rw|ro,
+# as many as there are, then --) and execs the container's command in its workingDir.
+MOUNT_VOLUMES = """working_dir=$1; shift
+while [ "$1" != -- ]; do
+    mkdir -p "$2" && mount --bind "$1" "$2" || exit 1
+    if [ "$3" = ro ]; then mount -o remount,bind,ro "$2" || exit 1; fi
+    shift 3
+done
+shift
+if [ -n "$working_dir" ] && [ -d "$working_dir" ]; then cd "$working_dir" || exit 1; fi
+exec "$@"
+"""
 
 
 class Cluster:
@@ -278,7 +321,7 @@ class Cluster:
             self.objects[(resource, namespace, name)] = obj
             if resource == "pods":
                 # A new pod of an old name starts with an empty log.
-                for container in obj.get("spec", {}).get("containers", []):
+                for container in obj.get("spec", {}).get("initContainers", []) + obj.get("spec", {}).get("containers", []):
                     self.logs.pop((namespace, name, container.get("name")), None)
             self.bump(resource, "ADDED", obj)
             created = json.loads(json.dumps(obj))
@@ -322,6 +365,9 @@ class Cluster:
             obj = self.objects.pop((resource, namespace, name), None)
             if obj is not None:
                 self.bump(resource, "DELETED", obj)
+        if obj is not None and resource == "pods":
+            # The pod's emptyDir volumes go with it.
+            shutil.rmtree(os.path.join(self.directory, "pods", obj["metadata"]["uid"]), ignore_errors=True)
 
     def update(self, resource, namespace, name, change):
         with self.cond:
@@ -335,128 +381,369 @@ class Cluster:
     # -- the kubelet
 
     def kubelet(self, namespace, name):
+        """Runs one pod as the kubelet does: its init containers one after the other (a native sidecar,
+        one with `restartPolicy: Always`, keeps running beside what follows it), then its containers.
+        Once every container has ended, the sidecars are stopped, the last started first, and only
+        then does the pod become Succeeded or Failed."""
         time.sleep(0.05)
-        pod = self.get("pods", namespace, name)
+        try:
+            pod = self.get("pods", namespace, name)
+        except APIError:
+            return
         spec = pod["spec"]
+        uid = pod["metadata"]["uid"]
+        inits = spec.get("initContainers", [])
         containers = spec["containers"]
-        now = rfc3339()
-
-        def scheduled(status, ok, reason=None, message=None):
-            condition = {"type": "PodScheduled", "status": "True" if ok else "False", "lastTransitionTime": now}
-            if reason:
-                condition.update(reason=reason, message=message)
-            status["conditions"] = [condition]
+        key = (namespace, name)
+        restart_policy = spec.get("restartPolicy", "Always")
+        grace = spec.get("terminationGracePeriodSeconds", 30)
+        scheduled_at = rfc3339()
 
         if self.faults.peek(lambda r: r.get("unschedulable") and re.search(r.get("path", ""), name)):
-            self.update("pods", namespace, name, lambda p: scheduled(
-                p["status"], False, "Unschedulable", "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."))
-            return
-        def pulls_fail(rule):
-            if not rule.get("imagePull"):
-                return False
-            if isinstance(rule["imagePull"], str):
-                return any(rule["imagePull"] in c.get("image", "") for c in containers)
-            return re.search(rule.get("path", ""), name) is not None
-        pull = self.faults.peek(pulls_fail)
-        if pull:
-            def backoff(p):
-                scheduled(p["status"], True)
-                p["status"]["containerStatuses"] = [{
-                    "name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": False, "restartCount": 0, "started": False,
-                    "state": {"waiting": {"reason": "ImagePullBackOff",
-                                          "message": f"Back-off pulling image \"{c.get('image', '')}\""}}} for c in containers]
-            self.update("pods", namespace, name, backoff)
+            self.update("pods", namespace, name, lambda p: p["status"].update(conditions=[{
+                "type": "PodScheduled", "status": "False", "lastTransitionTime": scheduled_at, "reason": "Unschedulable",
+                "message": "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."}]))
             return
 
-        started = rfc3339()
-        procs = []
-        for container in containers:
-            argv = list(container.get("command", [])) + list(container.get("args", []))
-            env = dict(os.environ)
-            if self.python_images and self.python_images.search(container.get("image", "")):
-                env["PATH"] = self.python_environment(namespace, name, container["name"]) + os.pathsep + env.get("PATH", "")
-                env.pop("VIRTUAL_ENV", None)
-            for item in container.get("env", []):
-                if "value" in item:
-                    env[item["name"]] = item["value"]
-            cwd = container.get("workingDir")
-            cwd = cwd if cwd and os.path.isdir(cwd) else os.getcwd()
-            try:
-                # stdout and stderr apart, each line stamped as it is read, as the container runtime does.
-                proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd, start_new_session=True)
-            except OSError as error:
-                proc = None
-                self.append_log(namespace, name, container["name"], f"exec: {error}".encode())
-            procs.append((container, proc))
-        with self.cond:
-            self.processes[(namespace, name)] = [p for _, p in procs if p]
+        def is_sidecar(container):
+            return container in inits and container.get("restartPolicy") == "Always"
 
-        def running(p):
-            scheduled(p["status"], True)
-            p["status"].update(phase="Running", startTime=started, hostIP="127.0.0.1", podIP="127.0.0.1")
-            p["status"]["containerStatuses"] = [{
-                "name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": True, "restartCount": 0, "started": True,
-                "containerID": f"containerd://{uuid.uuid4().hex}",
-                "state": {"running": {"startedAt": started}} if proc else
-                {"terminated": {"exitCode": 128, "reason": "StartError", "startedAt": started, "finishedAt": started,
-                                "message": "failed to create containerd task: exec: not found"}}} for c, proc in procs]
-        self.update("pods", namespace, name, running)
+        def pull_fails(container):
+            def rule_fails(rule):
+                if not rule.get("imagePull"):
+                    return False
+                if isinstance(rule["imagePull"], str):
+                    return rule["imagePull"] in container.get("image", "")
+                return re.search(rule.get("path", ""), name) is not None
+            return self.faults.peek(rule_fails) is not None
 
+        # What the kubelet knows of the pod; `publish` writes it to the pod's status. Written by this
+        # thread only; `results` (container name -> how its last run ended) is filled by the watchers.
+        first_wait = "PodInitializing" if inits else "ContainerCreating"
+        statuses = {c["name"]: {"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": False, "restartCount": 0,
+                                "started": False, "state": {"waiting": {"reason": first_wait}}} for c in inits + containers}
+        pod_state = {"phase": "Pending", "initialized": not inits, "stopping": False}
         results = {}
+        current = {}  # container name -> its process, once started
+        transitions = {}  # condition type -> (status, lastTransitionTime)
 
-        def run_container(container, proc):
-            if proc is None:
-                results[container["name"]] = (128, "StartError")
-                return
-            counter = {"lines": 0, "reason": None}
-            count_lock = threading.Lock()
+        def condition(kind, ok, reason=None, message=None):
+            status = "True" if ok else "False"
+            if transitions.get(kind, (None,))[0] != status:
+                transitions[kind] = (status, rfc3339())
+            made = {"type": kind, "status": status, "lastTransitionTime": transitions[kind][1]}
+            if reason:
+                made["reason"] = reason
+            if message:
+                made["message"] = message
+            return made
 
-            def read(stream):
-                for raw in iter(stream.readline, b""):
-                    self.append_log(namespace, name, container["name"], raw.rstrip(b"\n"))
-                    with count_lock:
-                        counter["lines"] += 1
-                        lines = counter["lines"]
-                    if self.faults.take(lambda r: r.get("oomAfterLines") == lines and re.search(r.get("path", ""), name)):
-                        os.killpg(proc.pid, signal.SIGKILL)
-                        counter["reason"] = "OOMKilled"
-                    if self.faults.take(lambda r: r.get("deleteAfterLines") == lines and re.search(r.get("path", ""), name)):
-                        self.delete("pods", namespace, name, 0, "Background")
+        def conditions():
+            terminal = pod_state["phase"] in ("Succeeded", "Failed")
+            incomplete = [c["name"] for c in inits if not statuses[c["name"]]["ready"]]
+            unready = [c["name"] for c in inits + containers if (is_sidecar(c) or c in containers) and not statuses[c["name"]]["ready"]]
+            made = [condition("PodReadyToStartContainers", not terminal)]
+            if pod_state["initialized"]:
+                made.append(condition("Initialized", True, "PodCompleted" if terminal else None))
+            else:
+                made.append(condition("Initialized", False, "ContainersNotInitialized",
+                                      f"containers with incomplete status: [{' '.join(incomplete)}]"))
+            for kind in ("Ready", "ContainersReady"):
+                if terminal:
+                    made.append(condition(kind, False, "PodCompleted"))
+                elif unready:
+                    made.append(condition(kind, False, "ContainersNotReady", f"containers with unready status: [{' '.join(unready)}]"))
+                else:
+                    made.append(condition(kind, True))
+            made.append(condition("PodScheduled", True))
+            return made
 
-            readers = [threading.Thread(target=read, args=(s,), daemon=True) for s in (proc.stdout, proc.stderr)]
-            for reader in readers:
-                reader.start()
-            for reader in readers:
-                reader.join()
-            reason = counter["reason"]
-            code = proc.wait()
-            if code < 0:
-                code = 128 - code
-            results[container["name"]] = (code, reason or ("Completed" if code == 0 else "Error"))
+        def publish():
+            made = conditions()
+            snapshot = json.loads(json.dumps(statuses))
 
-        threads = [threading.Thread(target=run_container, args=cp, daemon=True) for cp in procs]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        finished = rfc3339()
+            def change(p):
+                status = p["status"]
+                status.update(phase=pod_state["phase"], conditions=made, startTime=scheduled_at, hostIP="127.0.0.1", podIP="127.0.0.1")
+                if inits:
+                    status["initContainerStatuses"] = [snapshot[c["name"]] for c in inits]
+                status["containerStatuses"] = [snapshot[c["name"]] for c in containers]
+            self.update("pods", namespace, name, change)
 
-        def terminated(p):
-            for status in p["status"].get("containerStatuses", []):
-                code, reason = results[status["name"]]
-                status["state"] = {"terminated": {"exitCode": code, "reason": reason, "startedAt": started, "finishedAt": finished,
-                                                  "containerID": status.get("containerID", "")}}
-                status["ready"] = False
-                status["started"] = False
-            failed = any(code != 0 for code, _ in results.values())
-            p["status"]["phase"] = "Failed" if failed else "Succeeded"
-        self.update("pods", namespace, name, terminated)
+        def deleting():
+            obj = self.objects.get(("pods", namespace, name))
+            return obj is None or obj["metadata"]["uid"] != uid or "deletionTimestamp" in obj["metadata"]
+
+        volumes = self.pod_volumes(pod)
+        python_paths = {}
+
+        def launch(container):
+            """Starts a container: its process, None when it could not start (its log says why), or
+            False when the pod is being deleted (then nothing more starts)."""
+            cname = container["name"]
+            if self.python_images and self.python_images.search(container.get("image", "")) and cname not in python_paths:
+                python_paths[cname] = self.python_environment(namespace, name, cname)
+            with self.cond:
+                if deleting():
+                    return False
+                results.pop(cname, None)
+                try:
+                    proc = self.start_process(container, volumes, python_paths.get(cname))
+                except OSError as error:
+                    self.append_log(namespace, name, cname, f"exec: {error}".encode())
+                    results[cname] = (128, "StartError", rfc3339(), "failed to create containerd task: exec: not found")
+                    return None
+                self.processes.setdefault(key, []).append((cname, is_sidecar(container), proc))
+                current[cname] = proc
+            threading.Thread(target=self.watch_container, args=(namespace, name, container, container in inits, proc, results),
+                             daemon=True).start()
+            return proc
+
+        def mark_started(container):
+            status = statuses[container["name"]]
+            status["containerID"] = f"containerd://{uuid.uuid4().hex}{uuid.uuid4().hex}"
+            status["state"] = {"running": {"startedAt": rfc3339()}}
+            status["started"] = True
+            # A regular init container is ready once it has completed, not while it runs.
+            status["ready"] = container not in inits or is_sidecar(container)
+            with self.cond:
+                if container["name"] in results:  # it could not start
+                    record_exit(container)
+
+        def record_exit(container):
+            code, reason, finished, message = results[container["name"]]
+            status = statuses[container["name"]]
+            terminated = {"exitCode": code, "reason": reason, "startedAt": status["state"].get("running", {}).get("startedAt", finished),
+                          "finishedAt": finished, "containerID": status.get("containerID", "")}
+            if message:
+                terminated["message"] = message
+            status["state"] = {"terminated": terminated}
+            status["started"] = False
+            status["ready"] = container in inits and not is_sidecar(container) and code == 0
+
+        def running(container):
+            return "running" in statuses[container["name"]]["state"]
+
+        def restart_sidecar(container):
+            # As the kubelet restarts an exited sidecar while the pod runs (it waits 10 s, doubling; a second here).
+            status = statuses[container["name"]]
+            with self.cond:
+                record_exit(container)
+            status["lastState"] = status["state"]
+            status["restartCount"] += 1
+            status["state"] = {"waiting": {"reason": "CrashLoopBackOff", "message":
+                                           f"back-off 10s restarting failed container={container['name']} pod={name}_{namespace}({uid})"}}
+            publish()
+            time.sleep(1)
+            if launch(container):
+                mark_started(container)
+            publish()
+
+        def wait_for(done, timeout=None, until_deleted=True):
+            """Waits for done() (called with the lock held): True once it holds; False when the pod is being
+            deleted (with until_deleted) or the timeout passed. Restarts sidecars that exit meanwhile."""
+            deadline = None if timeout is None else time.time() + timeout
+            while True:
+                with self.cond:
+                    if done():
+                        return True
+                    if (until_deleted and deleting()) or (deadline is not None and time.time() >= deadline):
+                        return False
+                    exited = [] if pod_state["stopping"] or deleting() else \
+                        [c for c in inits if is_sidecar(c) and running(c) and c["name"] in results]
+                    if not exited:
+                        self.cond.wait(0.5 if deadline is None else min(0.5, max(0.01, deadline - time.time())))
+                        continue
+                for container in exited:
+                    restart_sidecar(container)
+
+        def back_off_pull(container):
+            image = container.get("image", "")
+            statuses[container["name"]]["state"] = {"waiting": {"reason": "ImagePullBackOff", "message": f"Back-off pulling image \"{image}\""}}
+
+        if inits:
+            publish()
+        init_failed = False
+        stuck = False
+        for container in inits:
+            if pull_fails(container):
+                back_off_pull(container)
+                publish()
+                stuck = True
+                break
+            while True:
+                proc = launch(container)
+                if proc is False:
+                    stuck = True
+                    break
+                mark_started(container)
+                publish()
+                if is_sidecar(container):
+                    if not running(container):
+                        # A sidecar that cannot start is tried again and again: the pod stays Pending.
+                        status = statuses[container["name"]]
+                        status["lastState"] = status["state"]
+                        status["restartCount"] += 1
+                        status["state"] = {"waiting": {"reason": "CrashLoopBackOff", "message":
+                                                       f"back-off 10s restarting failed container={container['name']} pod={name}_{namespace}({uid})"}}
+                        publish()
+                        stuck = True
+                    break
+                if not wait_for(lambda: container["name"] in results):
+                    stuck = True
+                    break
+                with self.cond:
+                    record_exit(container)
+                if statuses[container["name"]]["state"]["terminated"]["exitCode"] == 0:
+                    publish()
+                    break
+                if restart_policy == "Never":
+                    init_failed = True
+                    break
+                # The kubelet runs a failed init container again (restartPolicy OnFailure or Always).
+                status = statuses[container["name"]]
+                status["lastState"] = status["state"]
+                status["restartCount"] += 1
+                status["state"] = {"waiting": {"reason": "CrashLoopBackOff", "message":
+                                               f"back-off 10s restarting failed container={container['name']} pod={name}_{namespace}({uid})"}}
+                publish()
+                if wait_for(lambda: False, timeout=1) is False and deleting():
+                    stuck = True
+                    break
+            if stuck or init_failed:
+                break
+
+        if not stuck and not init_failed:
+            pod_state["initialized"] = True
+            failing = [c for c in containers if pull_fails(c)]
+            if failing:
+                for container in failing:
+                    back_off_pull(container)
+                for container in containers:
+                    if container not in failing:
+                        statuses[container["name"]]["state"] = {"waiting": {"reason": "ContainerCreating"}}
+                publish()
+                stuck = True
+            else:
+                for container in containers:
+                    if launch(container) is False:
+                        stuck = True
+                        break
+                    mark_started(container)
+                if not stuck:
+                    pod_state["phase"] = "Running"
+                    publish()
+                    # Each container's end is reported as it comes; the pod runs on until the last.
+                    while any(running(c) for c in containers):
+                        wait_for(lambda: any(running(c) and c["name"] in results for c in containers), until_deleted=False)
+                        with self.cond:
+                            for container in containers:
+                                if running(container) and container["name"] in results:
+                                    record_exit(container)
+                        publish()
+
+        if stuck:
+            wait_for(lambda: False)  # until the pod is deleted
+        # Then the sidecars are stopped, the last started first, within the pod's grace period.
+        pod_state["stopping"] = True
+        deadline = time.time() + grace
+        for container in reversed(inits):
+            if is_sidecar(container) and running(container):
+                self.stop_processes([current[container["name"]]], deadline)
+        everything = inits + containers
+        wait_for(lambda: all(c["name"] in results for c in everything if running(c)), until_deleted=False)
         with self.cond:
-            self.processes.pop((namespace, name), None)
+            for container in everything:
+                if running(container):
+                    record_exit(container)
+        ends = [statuses[c["name"]]["state"].get("terminated") for c in containers]
+        succeeded = not init_failed and all(end is not None and end["exitCode"] == 0 for end in ends)
+        pod_state["phase"] = "Succeeded" if succeeded else "Failed"
+        publish()
+        with self.cond:
+            self.processes.pop(key, None)
             self.cond.notify_all()
-            deleting = "deletionTimestamp" in self.objects.get(("pods", namespace, name), {}).get("metadata", {})
-        if deleting:
+            obj = self.objects.get(("pods", namespace, name))
+            remove = obj is not None and obj["metadata"]["uid"] == uid and "deletionTimestamp" in obj["metadata"]
+        if remove:
             self.remove("pods", namespace, name)
+
+    def watch_container(self, namespace, pod, container, init, proc, results):
+        """Reads a container's output into its log, each line stamped as it is read (stdout and stderr apart,
+        as the container runtime does), then records how it ended in `results`."""
+        cname = container["name"]
+        counter = {"lines": 0, "reason": None}
+        count_lock = threading.Lock()
+
+        def targets(rule):
+            # A fault that names no container hits the pod's containers, not its init containers.
+            return re.search(rule.get("path", ""), pod) and (rule["container"] == cname if "container" in rule else not init)
+
+        def read(stream):
+            for raw in iter(stream.readline, b""):
+                self.append_log(namespace, pod, cname, raw.rstrip(b"\n"))
+                with count_lock:
+                    counter["lines"] += 1
+                    lines = counter["lines"]
+                if self.faults.take(lambda r: r.get("oomAfterLines") == lines and targets(r)):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    counter["reason"] = "OOMKilled"
+                if self.faults.take(lambda r: r.get("deleteAfterLines") == lines and targets(r)):
+                    self.delete("pods", namespace, pod, 0, "Background")
+
+        readers = [threading.Thread(target=read, args=(s,), daemon=True) for s in (proc.stdout, proc.stderr)]
+        for reader in readers:
+            reader.start()
+        for reader in readers:
+            reader.join()
+        code = proc.wait()
+        if code < 0:
+            code = 128 - code
+        with self.cond:
+            results[cname] = (code, counter["reason"] or ("Completed" if code == 0 else "Error"), rfc3339(), None)
+            self.cond.notify_all()
+
+    def pod_volumes(self, pod):
+        """The host folder of each emptyDir volume of a pod (where the kubelet keeps them), made now."""
+        root = os.path.join(self.directory, "pods", pod["metadata"]["uid"], "volumes", "kubernetes.io~empty-dir")
+        folders = {}
+        for volume in pod["spec"].get("volumes", []):
+            if "emptyDir" in volume:
+                folders[volume["name"]] = os.path.join(root, volume["name"])
+                os.makedirs(folders[volume["name"]], exist_ok=True)
+        return folders
+
+    def start_process(self, container, volumes, python_bin=None):
+        """Starts a container's command + args as a process group of its own. A container that mounts
+        emptyDir volumes runs in a mount namespace of its own, where each volume's folder is bound at
+        its mountPath; the host sees none of it."""
+        argv = list(container.get("command", [])) + list(container.get("args", []))
+        env = dict(os.environ)
+        if python_bin:
+            env["PATH"] = python_bin + os.pathsep + env.get("PATH", "")
+            env.pop("VIRTUAL_ENV", None)
+        for item in container.get("env", []):
+            if "value" in item:
+                env[item["name"]] = item["value"]
+        working_dir = container.get("workingDir")
+        cwd = working_dir if working_dir and os.path.isdir(working_dir) else os.getcwd()
+        mounts = []
+        for mount in container.get("volumeMounts", []):
+            source = volumes.get(mount.get("name"))
+            if source is None:
+                continue
+            if mount.get("subPath"):
+                source = os.path.join(source, mount["subPath"])
+                os.makedirs(source, exist_ok=True)
+            mounts += [source, mount["mountPath"], "ro" if mount.get("readOnly") else "rw"]
+        if mounts and argv:
+            # The command must exist before the namespace is made, so that a missing one is a StartError as without volumes.
+            if not (os.access(argv[0], os.X_OK) if os.sep in argv[0] else shutil.which(argv[0], path=env.get("PATH"))):
+                raise FileNotFoundError(errno.ENOENT, "No such file or directory", argv[0])
+            user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
+            argv = (["unshare", "--mount", "--propagation", "private"] + user
+                    + ["sh", "-c", MOUNT_VOLUMES, "sh", working_dir or ""] + mounts + ["--"] + argv)
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd, start_new_session=True)
 
     def python_environment(self, namespace, pod, container):
         """The bin folder of a new virtual environment (with pip) for one container of a pod."""
@@ -470,18 +757,14 @@ class Cluster:
             self.logs.setdefault((namespace, pod, container), []).append((time.time_ns(), line))
             self.cond.notify_all()
 
-    def kill_pod(self, namespace, name, grace):
-        with self.cond:
-            procs = list(self.processes.get((namespace, name), []))
-        if not procs:
-            self.remove("pods", namespace, name)
-            return
+    @staticmethod
+    def stop_processes(procs, deadline):
+        """SIGTERM to each process's group, then SIGKILL to what is left of them at the deadline."""
         for proc in procs:
             try:
                 os.killpg(proc.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-        deadline = time.time() + (grace if grace is not None else 30)
         while time.time() < deadline and any(p.poll() is None for p in procs):
             time.sleep(0.05)
         for proc in procs:
@@ -489,6 +772,19 @@ class Cluster:
                 os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+    def kill_pod(self, namespace, name, grace):
+        with self.cond:
+            procs = list(self.processes.get((namespace, name), []))
+        if not procs:
+            self.remove("pods", namespace, name)
+            return
+        # The containers first, then the sidecars, the last started first, all within the grace period.
+        deadline = time.time() + (grace if grace is not None else 30)
+        self.stop_processes([proc for _, sidecar, proc in procs if not sidecar], deadline)
+        for _, sidecar, proc in reversed(procs):
+            if sidecar:
+                self.stop_processes([proc], deadline)
         # The kubelet thread records the termination, then removes the pod.
 
     # -- the Job controller
@@ -579,6 +875,12 @@ class Cluster:
                         break
                     time.sleep(0.05)
         self.remove("jobs", namespace, name)
+
+
+def container_status(pod, container):
+    """A pod's status of one of its containers or init containers; {} when it has none yet."""
+    status = pod.get("status", {})
+    return next((s for s in status.get("initContainerStatuses", []) + status.get("containerStatuses", []) if s["name"] == container), {})
 
 
 def parse_selector(text):
@@ -774,14 +1076,22 @@ class Handler(BaseHTTPRequestHandler):
     def log(self, namespace, name, query):
         cluster = self.cluster
         pod = cluster.get("pods", namespace, name)
-        containers = [c["name"] for c in pod["spec"]["containers"]]
-        container = query.get("container") or containers[0]
-        if container not in containers:
+        regular = [c["name"] for c in pod["spec"]["containers"]]
+        every = [c["name"] for c in pod["spec"].get("initContainers", [])] + regular
+        container = query.get("container")
+        # The API server's checks, then the kubelet's.
+        if not container:
+            if len(regular) != 1:
+                raise APIError(400, "BadRequest", f"a container name must be specified for pod {name}, choose one of: [{' '.join(every)}]")
+            container = regular[0]
+        if container not in every:
             raise APIError(400, "BadRequest", f"container {container} is not valid for pod {name}")
-        state = next((s["state"] for s in pod["status"].get("containerStatuses", []) if s["name"] == container), None)
-        if not state or "waiting" in state:
-            reason = (state or {}).get("waiting", {}).get("reason", "ContainerCreating")
-            raise APIError(400, "BadRequest", f"container \"{container}\" in pod \"{name}\" is waiting to start: {reason}")
+        status = container_status(pod, container)
+        state = status.get("state", {})
+        if (not state or "waiting" in state) and "terminated" not in status.get("lastState", {}):
+            reason = state.get("waiting", {}).get("reason", "ContainerCreating")
+            said = {"ErrImagePull": "image can't be pulled", "ImagePullBackOff": "trying and failing to pull image"}.get(reason, reason)
+            raise APIError(400, "BadRequest", f"container \"{container}\" in pod \"{name}\" is waiting to start: {said}")
         follow = query.get("follow") in ("true", "1")
         timestamps = query.get("timestamps") in ("true", "1")
         since = parse_rfc3339_seconds(query["sinceTime"]) if query.get("sinceTime") else None
@@ -796,8 +1106,8 @@ class Handler(BaseHTTPRequestHandler):
                     lines = cluster.logs.get(key, [])[index:]
                     index += len(lines)
                     obj = cluster.objects.get(("pods", namespace, name))
-                    status = next((s for s in (obj or {}).get("status", {}).get("containerStatuses", []) if s["name"] == container), {})
-                    done = obj is None or "terminated" in status.get("state", {})
+                    # A followed log ends when its container ends, or its pod goes.
+                    done = obj is None or "terminated" in container_status(obj, container).get("state", {})
                     if not lines and follow and not done:
                         cluster.cond.wait(0.5)
                         continue
@@ -851,7 +1161,7 @@ def main():
 
     def shutdown(*_):
         with Handler.cluster.cond:
-            procs = [p for ps in Handler.cluster.processes.values() for p in ps]
+            procs = [p for ps in Handler.cluster.processes.values() for _, _, p in ps]
         for proc in procs:
             try:
                 os.killpg(proc.pid, signal.SIGKILL)

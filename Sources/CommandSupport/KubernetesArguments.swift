@@ -19,18 +19,31 @@ public struct KubernetesArguments: ParsableArguments {
                                + "claim at $KNOB_HOME/trials where knobd runs, and `knob artifacts` serves them.", valueName: "claim"))
     public var artifactsClaim: String?
 
+    @Option(help: ArgumentHelp("The image of a File metrics collector's sidecar (a POSIX shell with stat, tail and head is all it runs).",
+                               valueName: "image"))
+    public var metricsCollectorImage: String = KubernetesOptions.defaultMetricsCollectorImage
+
+    @Option(help: ArgumentHelp("The image of a TensorFlowEvent metrics collector's sidecar: one with knob in it (examples/Dockerfile.knob), "
+                               + "which runs `knob collect tfevents`. Required for TensorFlowEvent collectors on Kubernetes.", valueName: "image"))
+    public var tfeventCollectorImage: String?
+
     @Option(help: ArgumentHelp("Seconds a trial's pod may wait to start (image pull, scheduling) before the trial fails.", valueName: "seconds"))
     public var podPendingTimeout: Double = 300
 
     public init() {}
 
     public var options: KubernetesOptions {
-        KubernetesOptions(kubeconfig: kubeconfig, context: context, namespace: namespace, artifactsClaim: artifactsClaim)
+        KubernetesOptions(kubeconfig: kubeconfig, context: context, namespace: namespace, artifactsClaim: artifactsClaim,
+                          metricsCollectorImage: metricsCollectorImage, tfEventCollectorImage: tfeventCollectorImage)
     }
 
     public func validate() throws {
         if let claim = artifactsClaim, !TrialManifest.isDNSSubdomain(claim) {
             throw ValidationError("--artifacts-claim: \"\(claim)\" is not a PersistentVolumeClaim name (lowercase letters, digits, '-' and '.', at most 253)")
+        }
+        for (flag, image) in [("--metrics-collector-image", metricsCollectorImage), ("--tfevent-collector-image", tfeventCollectorImage ?? "x")]
+        where image.isEmpty || image.contains(where: \.isWhitespace) {
+            throw ValidationError("\(flag): \"\(image)\" is not an image reference")
         }
         guard podPendingTimeout > 0, podPendingTimeout <= 1e9 else { throw ValidationError("--pod-pending-timeout takes 0 to 1e9 seconds, found \(podPendingTimeout)") }
     }

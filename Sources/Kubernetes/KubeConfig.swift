@@ -11,12 +11,22 @@ public struct KubernetesOptions: Sendable, Hashable {
     public var namespace: String?
     /// A PersistentVolumeClaim that keeps the trials' artifacts (see `TrialManifest.artifactsMountPath`).
     public var artifactsClaim: String?
+    /// The image of a File collector's sidecar: any image with a POSIX shell and `stat`, `tail`, `head`.
+    public var metricsCollectorImage: String
+    /// The image of a TensorFlowEvent collector's sidecar, which runs `knob collect tfevents` (examples/Dockerfile.knob).
+    public var tfEventCollectorImage: String?
 
-    public init(kubeconfig: String? = nil, context: String? = nil, namespace: String? = nil, artifactsClaim: String? = nil) {
+    /// A small public image with what a File collector's sidecar runs.
+    public static let defaultMetricsCollectorImage = "docker.io/library/busybox:1.37"
+
+    public init(kubeconfig: String? = nil, context: String? = nil, namespace: String? = nil, artifactsClaim: String? = nil,
+                metricsCollectorImage: String = defaultMetricsCollectorImage, tfEventCollectorImage: String? = nil) {
         self.kubeconfig = kubeconfig
         self.context = context
         self.namespace = namespace
         self.artifactsClaim = artifactsClaim
+        self.metricsCollectorImage = metricsCollectorImage
+        self.tfEventCollectorImage = tfEventCollectorImage
     }
 }
 

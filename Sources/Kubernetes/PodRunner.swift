@@ -34,7 +34,7 @@ public final class PodRunner: TrialRunner, @unchecked Sendable {
         let manifest: TrialManifest
         do {
             client = try kubeClient()
-            manifest = try TrialManifest(launch, defaultNamespace: client.access.namespace, artifactsClaim: options.artifactsClaim)
+            manifest = try TrialManifest(launch, defaultNamespace: client.access.namespace, artifactsClaim: options.artifactsClaim, options: options)
         } catch {
             throw RunnerError.startFailed("\(error)")
         }
@@ -85,7 +85,7 @@ public final class PodRunner: TrialRunner, @unchecked Sendable {
 
     /// A trial whose start was not recorded: its object, if it exists, is found by its labels.
     public func find(_ launch: TrialLaunch) async -> (any RunningTrial)? {
-        guard let client = try? kubeClient(), let manifest = try? TrialManifest(launch, defaultNamespace: client.access.namespace, artifactsClaim: options.artifactsClaim),
+        guard let client = try? kubeClient(), let manifest = try? TrialManifest(launch, defaultNamespace: client.access.namespace, artifactsClaim: options.artifactsClaim, options: options),
               let list = try? await client.request("GET", manifest.collectionPath, query: [
                   ("labelSelector", TrialManifest.selector(trial: launch.trialName, uid: launch.trialUID))]),
               let items = list["items"] as? [JSONObject], !items.isEmpty else { return nil }

@@ -10,6 +10,8 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
         var name: String
         var namespace: String
         var container: String
+        /// The container whose log is read: `container`, or the metrics collector's sidecar.
+        var logContainer: String
         var trial: String
         /// The trial's `knob.dev/trial-uid` label (empty for objects made without one).
         var uid: String
@@ -18,12 +20,14 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
 
         var handle: [String: String] {
             ["runner": "kubernetes", "kind": kind.rawValue, "name": name, "namespace": namespace, "container": container,
-             "trial": trial, "uid": uid, "log": logPath, "retain": retain ? "true" : "false"]
+             "logContainer": logContainer, "trial": trial, "uid": uid, "log": logPath, "retain": retain ? "true" : "false"]
         }
 
         var objectPath: String { KubePath.object(kind, namespace, name) }
         var description: String { "\(kind.rawValue.lowercased()) \(namespace)/\(name)" }
         var selector: String { TrialManifest.selector(trial: trial, uid: uid) }
+        /// The log comes from a sidecar, which the kubelet stops after the trial's containers: it is read until it ends.
+        var logFromSidecar: Bool { logContainer != container }
     }
 
     let client: KubeClient
@@ -222,24 +226,33 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
     private func name(_ pod: JSONObject) -> String { (pod["metadata"] as? JSONObject)?["name"] as? String ?? "" }
     private func phase(_ pod: JSONObject) -> String { (pod["status"] as? JSONObject)?["phase"] as? String ?? "" }
 
-    /// Remembers which pods have a log to read (their primary container started), oldest first,
+    /// Remembers which pods have a log to read (the container whose log is read started), oldest first,
     /// and which of them have ended.
     private func noteStarted(_ pods: [JSONObject]) {
+        func started(_ status: JSONObject?) -> Bool {
+            let state = status?["state"] as? JSONObject
+            let lastState = status?["lastState"] as? JSONObject
+            return state?["running"] != nil || state?["terminated"] != nil || lastState?["terminated"] != nil
+        }
         lock.withLock {
             for pod in pods.sorted(by: { order($0) < order($1) }) {
-                let state = primaryState(pod)
-                let lastState = primaryStatus(pod)?["lastState"] as? JSONObject
-                guard state?["running"] != nil || state?["terminated"] != nil || lastState?["terminated"] != nil else { continue }
+                if started(primaryStatus(pod)) { waiting = nil }
+                guard started(containerStatus(pod, target.logContainer)) else { continue }
                 if !startedPods.contains(name(pod)) { startedPods.append(name(pod)) }
-                waiting = nil
                 if ["Succeeded", "Failed"].contains(phase(pod)) { endedPods.insert(name(pod)) }
             }
         }
     }
 
     private func primaryStatus(_ pod: JSONObject) -> JSONObject? {
-        let statuses = ((pod["status"] as? JSONObject)?["containerStatuses"] as? [JSONObject]) ?? []
-        return statuses.first { $0["name"] as? String == target.container }
+        containerStatus(pod, target.container)
+    }
+
+    /// A container's status, among the pod's containers and its init containers (a sidecar's).
+    private func containerStatus(_ pod: JSONObject, _ container: String) -> JSONObject? {
+        let status = pod["status"] as? JSONObject
+        let statuses = (status?["containerStatuses"] as? [JSONObject] ?? []) + (status?["initContainerStatuses"] as? [JSONObject] ?? [])
+        return statuses.first { $0["name"] as? String == container }
     }
 
     private func primaryState(_ pod: JSONObject) -> JSONObject? {
@@ -339,9 +352,10 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
 
     // MARK: Log
 
-    /// Streams the primary container's log into the trial's log file until the trial has ended and
-    /// the log is read to its end: each started pod in turn (a Job's retries), each read to its
-    /// end once it has ended.
+    /// Streams the log (the primary container's, or the collector sidecar's) into the trial's log file
+    /// until the trial has ended and the log is read to its end: each started pod in turn (a Job's
+    /// retries), each read to its end once it has ended. A sidecar outlives the trial's container (it
+    /// reads the metrics written last when it is stopped), so its log is followed until it ends.
     private func followLog() async {
         let writer = LogWriter(logPath: target.logPath)
         var failures = 0
@@ -354,8 +368,8 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
             }
             writer.switchTo(pod: pod)
             // A pod that ended has its whole log there: read it to the end, then move on.
-            let toTheEnd = ended.contains(pod) || trialEnded
-            var query = [("container", target.container), ("timestamps", "true")]
+            let toTheEnd = ended.contains(pod) || (trialEnded && !target.logFromSidecar)
+            var query = [("container", target.logContainer), ("timestamps", "true")]
             if !toTheEnd { query.append(("follow", "true")) }
             if let since = writer.cursor.time { query.append(("sinceTime", since.sinceTimeText)) }
             do {
@@ -363,7 +377,8 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
                     writer.write(line)
                 }
                 failures = 0
-                if toTheEnd && complete {
+                // A followed log ends when its container does: once the trial has ended, the sidecar's log is all there.
+                if complete && (toTheEnd || trialEnded) {
                     writer.finish(pod: pod)
                     continue
                 }
@@ -389,14 +404,15 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
 extension PodTrial.Target {
     init(_ manifest: TrialManifest, launch: TrialLaunch) {
         self.init(kind: manifest.kind, name: manifest.name, namespace: manifest.namespace, container: manifest.primaryContainer,
-                  trial: launch.trialName, uid: launch.trialUID, logPath: launch.logPath, retain: launch.kubernetes?.retain ?? false)
+                  logContainer: manifest.logContainer, trial: launch.trialName, uid: launch.trialUID, logPath: launch.logPath, retain: launch.kubernetes?.retain ?? false)
     }
 
     init?(handle: [String: String]) {
         guard let kind = handle["kind"].flatMap(TrialManifest.Kind.init(rawValue:)), let name = handle["name"],
               let namespace = handle["namespace"], let container = handle["container"], let trial = handle["trial"],
               let logPath = handle["log"] else { return nil }
-        self.init(kind: kind, name: name, namespace: namespace, container: container, trial: trial, uid: handle["uid"] ?? "",
+        self.init(kind: kind, name: name, namespace: namespace, container: container, logContainer: handle["logContainer"] ?? container,
+                  trial: trial, uid: handle["uid"] ?? "",
                   logPath: logPath, retain: handle["retain"] == "true")
     }
 }

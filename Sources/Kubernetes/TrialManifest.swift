@@ -14,8 +14,10 @@ public struct TrialManifest: @unchecked Sendable {
     public var kind: Kind
     public var name: String
     public var namespace: String
-    /// The container whose log is scraped and whose exit decides the trial.
+    /// The container whose exit decides the trial.
     public var primaryContainer: String
+    /// The container whose log is scraped: the primary one, or the metrics collector's sidecar.
+    public var logContainer: String
     public var object: JSONObject
 
     /// Labels on the object (and on a Job's pods) that find a trial's pods again.
@@ -45,7 +47,35 @@ public struct TrialManifest: @unchecked Sendable {
         return bytes.allSatisfy { alphanumeric($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") }
     }
 
-    public init(_ launch: TrialLaunch, defaultNamespace: String, artifactsClaim: String? = nil) throws(ManifestError) {
+    /// The name of the sidecar that runs a File or TensorFlowEvent collector, and of the volume it shares with the trial.
+    public static let collectorContainer = "knob-metrics-collector"
+    static let metricsVolume = "knob-metrics"
+
+    /// What a File collector's sidecar runs (POSIX sh, with stat, tail and head, as busybox has them): it prints
+    /// the file's new bytes as they come, from the file's start again when it shrinks, and once more when
+    /// stopped (the kubelet stops a sidecar when the trial's containers have ended), then says if the file never
+    /// appeared. `$1` is the file.
+    static let fileCollectorScript = """
+        path=$1; offset=0; stopping=
+        trap 'stopping=1' TERM INT
+        while :; do
+          last=$stopping
+          if [ -f "$path" ]; then
+            size=$(stat -c %s "$path" 2>/dev/null) || size=$offset
+            if [ "$size" -lt "$offset" ]; then offset=0; fi
+            if [ "$size" -gt "$offset" ]; then
+              tail -c +$((offset + 1)) "$path" | head -c $((size - offset))
+              offset=$size
+            fi
+          fi
+          if [ -n "$last" ]; then break; fi
+          sleep 0.2
+        done
+        if [ ! -f "$path" ]; then echo "knob-metrics-collector: $path was never created" >&2; fi
+        """
+
+    public init(_ launch: TrialLaunch, defaultNamespace: String, artifactsClaim: String? = nil,
+                options: KubernetesOptions = KubernetesOptions()) throws(ManifestError) {
         guard let kubernetes = launch.kubernetes else { throw ManifestError("the trial template has no trialSpec") }
         guard var object = kubernetes.manifest.jsonObject as? JSONObject else {
             throw ManifestError("spec.trialTemplate.trialSpec must be a mapping (a Pod or a batch/v1 Job)")
@@ -74,6 +104,7 @@ public struct TrialManifest: @unchecked Sendable {
         object["metadata"] = metadata
 
         var primary = ""
+        let sidecar = try Self.collectorSidecar(kubernetes, options: options)
         func decorate(podSpec: inout JSONObject, at path: String) throws(ManifestError) {
             guard var containers = podSpec["containers"] as? [JSONObject], !containers.isEmpty else {
                 throw ManifestError("spec.trialTemplate.trialSpec.\(path).containers: the trial needs at least one container")
@@ -111,6 +142,9 @@ public struct TrialManifest: @unchecked Sendable {
                 env.append(["name": "KNOB_ARTIFACTS_DIR", "value": Self.artifactsMountPath])
             }
             containers[index]["env"] = env
+            if let sidecar {
+                try Self.add(sidecar, folder: kubernetes.collector.sharedFolder, primary: &containers[index], to: &podSpec, at: path)
+            }
             podSpec["containers"] = containers
             // A Pod's default policy (Always) would run a finished trial again, forever.
             if podSpec["restartPolicy"] == nil { podSpec["restartPolicy"] = "Never" }
@@ -137,6 +171,67 @@ public struct TrialManifest: @unchecked Sendable {
         object["spec"] = spec
         self.object = object
         primaryContainer = primary
+        logContainer = (sidecar?["name"] as? String) ?? primary
+    }
+
+    /// The collector's container for a File, TensorFlowEvent or Custom collector: a native sidecar (an init
+    /// container that runs beside the trial's, `restartPolicy: Always`), so a Job completes when its trial does.
+    static func collectorSidecar(_ kubernetes: KubernetesLaunch, options: KubernetesOptions) throws(ManifestError) -> JSONObject? {
+        let collector = kubernetes.collector
+        let mounts: [JSONObject] = collector.sharedFolder.map { [["name": metricsVolume, "mountPath": $0]] } ?? []
+        switch collector.kind {
+        case .stdOut, .push:
+            return nil
+        case .file:
+            guard let path = collector.path else { return nil }
+            return ["name": collectorContainer, "image": options.metricsCollectorImage, "restartPolicy": "Always",
+                    "command": ["sh", "-c", fileCollectorScript, collectorContainer, path], "volumeMounts": mounts]
+        case .tensorFlowEvent:
+            guard let path = collector.path else { return nil }
+            guard let image = options.tfEventCollectorImage else {
+                throw ManifestError("spec.metricsCollectorSpec.collector.kind: a TensorFlowEvent collector on Kubernetes runs `knob collect tfevents` "
+                                    + "in a sidecar: start knobd (or knob run) with --tfevent-collector-image IMAGE, an image with knob in it "
+                                    + "(examples/Dockerfile.knob builds one)")
+            }
+            return ["name": collectorContainer, "image": image, "restartPolicy": "Always",
+                    "command": ["knob", "collect", "tfevents", path, "--follow", "-o", "json"] + kubernetes.metricNames.flatMap { ["--metric", $0] },
+                    "volumeMounts": mounts]
+        case .custom:
+            guard var container = collector.customCollector?.jsonObject as? JSONObject else {
+                throw ManifestError("spec.metricsCollectorSpec.collector.customCollector: a Custom collector needs its container")
+            }
+            container["restartPolicy"] = "Always"
+            container["volumeMounts"] = (container["volumeMounts"] as? [JSONObject] ?? []) + mounts
+            return container
+        }
+    }
+
+    /// Adds the collector's sidecar to a pod spec, with the emptyDir volume it shares with the primary container.
+    private static func add(_ sidecar: JSONObject, folder: String?, primary: inout JSONObject, to podSpec: inout JSONObject,
+                            at path: String) throws(ManifestError) {
+        var initContainers = podSpec["initContainers"] as? [JSONObject] ?? []
+        let name = sidecar["name"] as? String ?? ""
+        let taken = ((podSpec["containers"] as? [JSONObject] ?? []) + initContainers).contains { $0["name"] as? String == name }
+        if taken {
+            throw ManifestError("spec.trialTemplate.trialSpec.\(path): a container is named \(name), as the metrics collector's is; rename it")
+        }
+        initContainers.append(sidecar)
+        podSpec["initContainers"] = initContainers
+        guard let folder else { return }
+        var volumes = podSpec["volumes"] as? [JSONObject] ?? []
+        if volumes.contains(where: { $0["name"] as? String == metricsVolume }) {
+            throw ManifestError("spec.trialTemplate.trialSpec.\(path).volumes: the name \(metricsVolume) is taken by the metrics collector's volume; "
+                                + "rename that volume")
+        }
+        volumes.append(["name": metricsVolume, "emptyDir": JSONObject()])
+        podSpec["volumes"] = volumes
+        var mounts = primary["volumeMounts"] as? [JSONObject] ?? []
+        if let clash = mounts.first(where: { $0["mountPath"] as? String == folder }) {
+            throw ManifestError("spec.trialTemplate.trialSpec.\(path).containers: \(folder) is where the metrics collector shares the trial's "
+                                + "metrics folder, and volume \(clash["name"] as? String ?? "") is mounted there too; write the metrics elsewhere")
+        }
+        mounts.append(["name": metricsVolume, "mountPath": folder])
+        primary["volumeMounts"] = mounts
     }
 
     var collectionPath: String { KubePath.collection(kind, namespace) }

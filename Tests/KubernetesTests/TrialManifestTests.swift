@@ -145,3 +145,160 @@ private func launch(_ manifestYAML: String, primary: String? = nil, namespace: S
         #expect(KubeTime.parse("not a time") == nil)
     }
 }
+
+/// A Job experiment with `collector` as its metricsCollectorSpec (indented YAML lines).
+private func collectedJob(_ collector: String, podSpecExtra: String = "") throws -> TrialLaunch {
+    let spec = try ExperimentSpec.parse("""
+        apiVersion: kubeflow.org/v1beta1
+        kind: Experiment
+        metadata: {name: collected}
+        spec:
+          objective: {type: minimize, objectiveMetricName: loss, additionalMetricNames: [accuracy]}
+          algorithm: {algorithmName: random}
+          maxTrialCount: 2
+          parameters:
+            - {name: lr, parameterType: double, feasibleSpace: {min: "0.01", max: "0.1"}}
+          metricsCollectorSpec:
+        \(collector.split(separator: "\n").map { "    \($0)" }.joined(separator: "\n"))
+          trialTemplate:
+            primaryContainerName: training
+            trialParameters: [{name: lr, reference: lr}]
+            trialSpec:
+              apiVersion: batch/v1
+              kind: Job
+              spec:
+                template:
+                  spec:
+                    restartPolicy: Never
+        \(podSpecExtra)
+                    containers:
+                      - {name: training, image: trainer, command: [python3, train.py, "--lr=${trialParameters.lr}"]}
+        """)
+    return TrialLaunch(experimentName: "collected", trialName: "collected-1", argv: [], workingDirectory: "/", environment: [:],
+                       logPath: "/tmp/x.log", trialDirectory: "/tmp/x", kubernetes: KubernetesLaunch(spec: spec, values: ["lr": "0.05"]))
+}
+
+private func podSpec(_ manifest: TrialManifest) throws -> JSONObject {
+    let spec = try #require(manifest.object["spec"] as? JSONObject)
+    let template = try #require(spec["template"] as? JSONObject)
+    return try #require(template["spec"] as? JSONObject)
+}
+
+@Suite struct CollectorSidecarTests {
+    @Test func aFileCollectorIsANativeSidecarSharingTheFilesFolder() throws {
+        let manifest = try TrialManifest(collectedJob("""
+            collector: {kind: File}
+            source:
+              fileSystemPath: {path: /var/log/katib/metrics.log, kind: File, format: TEXT}
+              filter: {metricsFormat: ["([\\\\w|-]+)\\\\s*=\\\\s*([+-]?\\\\d*(\\\\.\\\\d+)?)"]}
+            """), defaultNamespace: "default", options: KubernetesOptions(metricsCollectorImage: "registry.local/busybox:1"))
+        #expect(manifest.primaryContainer == "training" && manifest.logContainer == "knob-metrics-collector")
+        let pod = try podSpec(manifest)
+        let volumes = try #require(pod["volumes"] as? [JSONObject])
+        #expect(volumes.count == 1 && volumes[0]["name"] as? String == "knob-metrics" && volumes[0]["emptyDir"] is JSONObject)
+        let sidecar = try #require((pod["initContainers"] as? [JSONObject])?.first)
+        #expect(sidecar["name"] as? String == "knob-metrics-collector" && sidecar["image"] as? String == "registry.local/busybox:1")
+        #expect(sidecar["restartPolicy"] as? String == "Always")
+        #expect((sidecar["command"] as? [String])?.last == "/var/log/katib/metrics.log")
+        let mount: [String: String] = ["name": "knob-metrics", "mountPath": "/var/log/katib"]
+        #expect(sidecar["volumeMounts"] as? [[String: String]] == [mount])
+        let training = try #require((pod["containers"] as? [JSONObject])?.first)
+        #expect(training["volumeMounts"] as? [[String: String]] == [mount])
+    }
+
+    @Test func aTensorFlowEventCollectorRunsKnobCollectAndNeedsItsImage() throws {
+        let collector = "collector: {kind: TensorFlowEvent}\nsource:\n  fileSystemPath: {path: /var/log/katib/tfevent, kind: Directory}"
+        #expect(throws: ManifestError.self) { try TrialManifest(collectedJob(collector), defaultNamespace: "default") }
+        let manifest = try TrialManifest(collectedJob(collector), defaultNamespace: "default", options: KubernetesOptions(tfEventCollectorImage: "knob:1"))
+        let sidecar = try #require((try podSpec(manifest)["initContainers"] as? [JSONObject])?.first)
+        #expect(sidecar["image"] as? String == "knob:1")
+        #expect(sidecar["command"] as? [String] == ["knob", "collect", "tfevents", "/var/log/katib/tfevent", "--follow", "-o", "json",
+                                                    "--metric", "loss", "--metric", "accuracy"])
+        #expect(sidecar["volumeMounts"] as? [[String: String]] == [["name": "knob-metrics", "mountPath": "/var/log/katib/tfevent"]])
+    }
+
+    @Test func aCustomCollectorIsTheUsersContainerAsASidecar() throws {
+        let manifest = try TrialManifest(collectedJob("""
+            collector:
+              kind: Custom
+              customCollector: {name: my-collector, image: me/collector:2, args: [--from, /metrics/out.txt]}
+            source:
+              fileSystemPath: {path: /metrics/out.txt, kind: File}
+            """), defaultNamespace: "default")
+        #expect(manifest.logContainer == "my-collector")
+        let sidecar = try #require((try podSpec(manifest)["initContainers"] as? [JSONObject])?.first)
+        #expect(sidecar["image"] as? String == "me/collector:2" && sidecar["args"] as? [String] == ["--from", "/metrics/out.txt"])
+        #expect(sidecar["restartPolicy"] as? String == "Always")
+        #expect(sidecar["volumeMounts"] as? [[String: String]] == [["name": "knob-metrics", "mountPath": "/metrics"]])
+        // Without a path, nothing is shared: the collector finds the metrics its own way.
+        let alone = try TrialManifest(collectedJob("collector: {kind: Custom, customCollector: {name: c, image: me/c}}"), defaultNamespace: "default")
+        #expect(try podSpec(alone)["volumes"] == nil)
+    }
+
+    @Test func whatTheSidecarNeedsIsNotTakenFromTheTrial() throws {
+        let file = "collector: {kind: File}\nsource: {fileSystemPath: {path: /var/log/katib/m.log}}"
+        let volume = "            volumes: [{name: knob-metrics, emptyDir: {}}]"
+        #expect(throws: ManifestError.self) { try TrialManifest(collectedJob(file, podSpecExtra: volume), defaultNamespace: "default") }
+        let container = "            initContainers: [{name: knob-metrics-collector, image: x}]"
+        #expect(throws: ManifestError.self) { try TrialManifest(collectedJob(file, podSpecExtra: container), defaultNamespace: "default") }
+        // A stdout collector adds nothing.
+        let plain = try TrialManifest(collectedJob("collector: {kind: StdOut}"), defaultNamespace: "default")
+        let plainPod = try podSpec(plain)
+        #expect(plain.logContainer == "training" && plainPod["initContainers"] == nil)
+    }
+}
+
+/// The File collector's sidecar script, run by the system's sh: new bytes as they come, the file again
+/// from its start when it shrinks, one more read when stopped, and a word when the file never came.
+@Suite struct FileCollectorScriptTests {
+    @Test func itPrintsTheFileAsItGrowsAndOnceMoreWhenStopped() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("knob-sidecar-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let file = "\(dir)/m.log", out = "\(dir)/out"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", TrialManifest.fileCollectorScript, "collector", file]
+        FileManager.default.createFile(atPath: out, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        let errors = Pipe()
+        process.standardError = errors
+        try process.run()
+        func printed() -> String { (try? String(contentsOfFile: out, encoding: .utf8)) ?? "" }
+        func waitFor(_ text: String) {
+            while !printed().hasSuffix(text) { usleep(20_000) }
+        }
+        try "loss=1\n".write(toFile: file, atomically: false, encoding: .utf8)
+        waitFor("loss=1\n")
+        let handle = try #require(FileHandle(forWritingAtPath: file))
+        handle.seekToEndOfFile()
+        handle.write(Data("loss=2\n".utf8))
+        waitFor("loss=2\n")
+        // Truncated and written again: read from its start.
+        try "loss=3\n".write(toFile: file, atomically: false, encoding: .utf8)
+        waitFor("loss=3\n")
+        handle.seekToEndOfFile()
+        handle.write(Data("loss=4".utf8))
+        process.terminate()
+        process.waitUntilExit()
+        #expect(printed() == "loss=1\nloss=2\nloss=3\nloss=4")
+        #expect(process.terminationStatus == 0)
+        #expect(errors.fileHandleForReading.readDataToEndOfFile().isEmpty)
+    }
+
+    @Test func aFileThatNeverCameIsNamed() throws {
+        let said = FileManager.default.temporaryDirectory.appendingPathComponent("knob-sidecar-\(UUID().uuidString).err").path
+        FileManager.default.createFile(atPath: said, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", TrialManifest.fileCollectorScript, "collector", "/nonexistent/knob/m.log"]
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: said))
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        // A SIGTERM before sh has set its trap would end it without a word: stop it until it says something.
+        while process.isRunning {
+            process.terminate()
+            usleep(100_000)
+        }
+        #expect(try String(contentsOfFile: said, encoding: .utf8) == "knob-metrics-collector: /nonexistent/knob/m.log was never created\n")
+    }
+}

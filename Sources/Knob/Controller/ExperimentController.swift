@@ -130,9 +130,9 @@ public struct ExperimentController: Sendable {
     }
 
     /// For a File collector: the metrics file; for TensorFlowEvent, the event files' folder (a relative
-    /// path is inside the trial's folder).
+    /// path is inside the trial's folder). A Kubernetes trial's collector runs in its pod, and its log is read.
     func metricsPath(_ launch: TrialLaunch) -> String? {
-        guard spec.metricsCollector.kind != .stdOut, let path = spec.metricsCollector.path else { return nil }
+        guard launch.kubernetes == nil, spec.metricsCollector.kind != .stdOut, let path = spec.metricsCollector.path else { return nil }
         return path.hasPrefix("/") ? path : "\(launch.trialDirectory)/\(path)"
     }
 }

@@ -240,7 +240,7 @@ struct TrialExecution: Sendable {
                             exitCode: 0, observation: observation.metrics, objectiveValue: objective)
         case .exited(0):
             return TrialEnd(state: .metricsUnavailable, reason: "MetricsUnavailable",
-                            message: "exited with code 0 but never reported \(metric)=<number>\(lastOutput(logPath))",
+                            message: "exited with code 0 but never reported \(metric)=<number>\(collectedFrom(spec.metricsCollector))\(lastOutput(logPath))",
                             exitCode: 0, observation: observation.metrics)
         default:
             let reason = switch exit {
@@ -253,6 +253,16 @@ struct TrialExecution: Sendable {
             let output = exit == .lost || exit.isStartFailure ? "" : lastOutput(logPath)
             return TrialEnd(state: .failed, reason: reason, message: "\(exit.description)\(output)",
                             exitCode: exitCode(exit), observation: observation.metrics)
+        }
+    }
+
+    /// Where the collector looked for the reports, when not in the trial's output.
+    private static func collectedFrom(_ collector: MetricsCollectorSpec) -> String {
+        switch collector.kind {
+        case .file: collector.path.map { " to \($0)" } ?? ""
+        case .tensorFlowEvent: collector.path.map { " in event files under \($0)" } ?? ""
+        case .custom: " to the output of its Custom collector"
+        case .stdOut, .push: ""
         }
     }
 

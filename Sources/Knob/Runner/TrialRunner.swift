@@ -46,12 +46,19 @@ public struct KubernetesLaunch: Sendable {
     public var primaryContainerName: String?
     /// Keep the Pod or Job after the trial ends.
     public var retain: Bool
+    /// How the trial's metrics are collected: a File, TensorFlowEvent or Custom collector runs as a sidecar.
+    public var collector: MetricsCollectorSpec
+    /// The metrics the collector reads (the objective's and the additional ones).
+    public var metricNames: [String]
 
-    public init(manifest: SpecValue, namespace: String?, primaryContainerName: String?, retain: Bool) {
+    public init(manifest: SpecValue, namespace: String?, primaryContainerName: String?, retain: Bool,
+                collector: MetricsCollectorSpec = .stdOut, metricNames: [String] = []) {
         self.manifest = manifest
         self.namespace = namespace
         self.primaryContainerName = primaryContainerName
         self.retain = retain
+        self.collector = collector
+        self.metricNames = metricNames
     }
 
     /// A trial of `spec` with these trial-parameter values: `nil` when the template has no trialSpec.
@@ -60,7 +67,7 @@ public struct KubernetesLaunch: Sendable {
         guard let manifest = spec.trialTemplate.trialSpec?.rendered(values) else { return nil }
         let own: String? = if case .scalar(let text, _, _)? = manifest["metadata"]?["namespace"] { text } else { nil }
         self.init(manifest: manifest, namespace: own ?? spec.namespace, primaryContainerName: spec.trialTemplate.primaryContainerName,
-                  retain: spec.trialTemplate.retain)
+                  retain: spec.trialTemplate.retain, collector: spec.metricsCollector, metricNames: spec.metricNames)
     }
 }
 

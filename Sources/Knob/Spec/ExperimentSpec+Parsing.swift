@@ -76,9 +76,20 @@ extension ExperimentSpec {
                 r.problem("metadata.name", "\"\(name)\" is \(name.count) characters; for Kubernetes trials at most 57, so that a trial's "
                           + "name (name-N) fits a label value's 63", at: metadata?["name"])
             }
-            if let kind = collector?.kind, kind != .stdOut {
+            if let kind = collector?.kind, kind == .push {
                 r.problem("spec.metricsCollectorSpec.collector.kind", "\(kind.rawValue) is not supported for Kubernetes trials yet: "
                           + "print the metrics to standard output instead", at: spec["metricsCollectorSpec"])
+            }
+            if let collector, let folder = collector.sharedFolder {
+                // The folder is an emptyDir volume shared with the collector's container: a path of its own inside the container.
+                let pathField = "spec.metricsCollectorSpec.source.fileSystemPath.path"
+                let at = spec["metricsCollectorSpec"]?["source"]?["fileSystemPath"]?["path"]
+                if !(collector.path ?? "").hasPrefix("/") {
+                    r.problem(pathField, "\"\(collector.path ?? "")\" must be an absolute path inside the trial's container (e.g. /var/log/katib/metrics.log)", at: at)
+                } else if folder == "/" || folder.isEmpty {
+                    r.problem(pathField, "\"\(collector.path ?? "")\": the collector shares the file's folder with the trial's container, and that "
+                              + "cannot be /; put the file in a folder of its own (e.g. /var/log/katib/metrics.log)", at: at)
+                }
             }
         } else if let template, template.command != nil {
             if let kind = collector?.kind, kind == .custom || kind == .push {
@@ -535,13 +546,14 @@ extension ExperimentSpec {
             }
         }
         var filePath: String?
+        var pathIsFolder: Bool?
         var format = MetricsCollectorSpec.Format.text
         var filters: [String] = []
         if let source = r.mapping(m["source"], "\(path).source", known: ["fileSystemPath", "filter", "httpGet"]) {
             if source["httpGet"] != nil { r.problem("\(path).source.httpGet", "HTTP metric sources are not supported", at: source["httpGet"]) }
             if let fs = r.mapping(source["fileSystemPath"], "\(path).source.fileSystemPath", known: ["path", "kind", "format"]) {
                 filePath = r.string(fs["path"], "\(path).source.fileSystemPath.path")
-                _ = r.choice(fs["kind"], "\(path).source.fileSystemPath.kind", allowed: ["File", "Directory"])
+                pathIsFolder = r.choice(fs["kind"], "\(path).source.fileSystemPath.kind", allowed: ["File", "Directory"]).map { $0 == "Directory" }
                 format = r.choice(fs["format"], "\(path).source.fileSystemPath.format", allowed: ["TEXT", "JSON"]).flatMap(MetricsCollectorSpec.Format.init) ?? .text
             }
             if let filter = r.mapping(source["filter"], "\(path).source.filter", known: ["metricsFormat"]) {
@@ -572,7 +584,7 @@ extension ExperimentSpec {
             r.problem("\(path).source", "a Push collector takes its reports from the trial's requests: remove the source")
         }
         return MetricsCollectorSpec(kind: kind, path: [.stdOut, .push].contains(kind) ? nil : filePath, format: format, metricsFormat: filters,
-                                    customCollector: kind == .custom ? customCollector : nil)
+                                    customCollector: kind == .custom ? customCollector : nil, pathIsFolder: pathIsFolder)
     }
 
     /// A Custom collector's container: a mapping with a name (a DNS-1123 label) and an image.

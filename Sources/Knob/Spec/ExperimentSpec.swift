@@ -152,10 +152,22 @@ public struct MetricsCollectorSpec: Codable, Sendable, Hashable {
     public var metricsFormat: [String]
     /// `Custom`: the collector container (a Kubernetes `Container`), as the spec gives it.
     public var customCollector: SpecValue?
+    /// `source.fileSystemPath.kind: Directory` (`path` is a folder; `TensorFlowEvent`'s always is).
+    public var pathIsFolder: Bool?
+
+    /// Kubernetes trials: the folder shared by the trial's container and the collector's (the file's folder,
+    /// or the folder itself), if the collector reads a path.
+    public var sharedFolder: String? {
+        guard let path, kind != .stdOut, kind != .push else { return nil }
+        if kind == .tensorFlowEvent || pathIsFolder == true { return path }
+        guard let slash = path.lastIndex(of: "/") else { return "" }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
 
     public static let stdOut = MetricsCollectorSpec(kind: .stdOut, path: nil, format: .text, metricsFormat: [])
 
-    public init(kind: Kind, path: String?, format: Format, metricsFormat: [String], customCollector: SpecValue? = nil) {
+    public init(kind: Kind, path: String?, format: Format, metricsFormat: [String], customCollector: SpecValue? = nil, pathIsFolder: Bool? = nil) {
+        self.pathIsFolder = pathIsFolder
         self.kind = kind
         self.path = path
         self.format = format

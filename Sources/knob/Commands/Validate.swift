@@ -85,7 +85,9 @@ func renderFirstTrial(_ spec: ExperimentSpec) throws -> String {
         // What knob sends: the trial's name and namespace, its labels, its name in the primary container's environment.
         let launch = TrialLaunch(experimentName: spec.name, trialName: trialName, argv: [], workingDirectory: "", environment: [:],
                                  logPath: "", trialDirectory: "", kubernetes: kubernetes)
-        let final = try TrialManifest(launch, defaultNamespace: "default")
+        // A TensorFlowEvent sidecar's image is knobd's --tfevent-collector-image: a placeholder stands for it here.
+        let final = try TrialManifest(launch, defaultNamespace: "default",
+                                      options: KubernetesOptions(tfEventCollectorImage: "<--tfevent-collector-image>"))
         lines.append(try Yams.dump(object: final.object, sortKeys: true))
     } else if let manifest = spec.trialTemplate.trialSpec {
         lines.append(try manifest.rendered(values).yamlText())

@@ -3,6 +3,7 @@ import CommandSupport
 import Dispatch
 import Foundation
 import Knob
+import KnobServer
 import Kubernetes
 import Store
 
@@ -56,11 +57,28 @@ struct Run: AsyncParsableCommand {
             defer { signals.forEach { $0.cancel() } }
             let runners = RunnerChoice(local: LocalRunner(supervisor: currentExecutablePath()),
                                        kubernetes: PodRunner(options: kubernetes.options, pendingTimeout: kubernetes.podPendingTimeout))
-            let controller = ExperimentController(store: store, home: home, spec: spec, runner: runners.runner(for: spec), stop: stop,
+            var controller = ExperimentController(store: store, home: home, spec: spec, runner: runners.runner(for: spec), stop: stop,
                                                   onEvent: { printer.handle($0) })
+            // Local trials of a Push experiment send their reports to this process, on a socket in the
+            // experiment's folder; pods could not reach it (the controller says what to do instead).
+            let pushSocket = spec.metricsCollector.kind == .push && !spec.runsOnKubernetes
+                ? "\(home.path)/trials/\(spec.name)/push.sock" : nil
+            controller.pushURL = pushSocket.map { "unix://\($0)" }
             // The status line follows the trials until the experiment ends.
-            let final = try await withThrowingTaskGroup(of: ExperimentRecord?.self) { group in
+            let final = try await withThrowingTaskGroup(of: ExperimentRecord?.self) { [controller] group in
                 group.addTask { await printer.follow(store, experiment: experiment); return nil }
+                if let pushSocket {
+                    try FileManager.default.createDirectory(atPath: (pushSocket as NSString).deletingLastPathComponent,
+                                                            withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                    let (ready, signalReady) = AsyncStream<Void>.makeStream()
+                    group.addTask {
+                        defer { signalReady.finish() }
+                        try await servePushReports(store: store, home: home, socketPath: pushSocket) { signalReady.yield() }
+                        return nil
+                    }
+                    // Trials start once their reports have somewhere to go (or the server's failure is thrown below).
+                    for await _ in ready { break }
+                }
                 group.addTask { try await controller.run(experiment) }
                 while let result = try await group.next() {
                     guard let final = result else { continue }

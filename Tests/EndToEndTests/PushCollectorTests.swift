@@ -1,0 +1,115 @@
+import Foundation
+import Store
+import Testing
+
+/// A trainer that pushes its reports to knob over the Unix socket in KNOB_PUSH_URL, with the token in
+/// KNOB_PUSH_TOKEN, using only Python's standard library. It prints an `accuracy=` line that a StdOut
+/// collector would take (a Push experiment must not). Each trial after the first also tries what must be
+/// refused: a report to the trial before it (ended), with that trial's token and with its own; a wrong
+/// token; no token; a value that is no number. What it pushed and what it was answered go to
+/// $KNOB_TRIAL_DIR/outcome.json.
+let pushTrainer = """
+    import http.client, json, os, socket, sys
+    url = os.environ["KNOB_PUSH_URL"]
+    token = os.environ["KNOB_PUSH_TOKEN"]
+    experiment, trial = os.environ["KNOB_EXPERIMENT"], os.environ["KNOB_TRIAL"]
+    assert url.startswith("unix://"), url
+    class Connection(http.client.HTTPConnection):
+        def __init__(self):
+            super().__init__("localhost", timeout=30)
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.connect(url[len("unix://"):])
+    def push(name, body, bearer):
+        connection = Connection()
+        headers = {"Content-Type": "application/json"}
+        if bearer is not None:
+            headers["Authorization"] = "Bearer " + bearer
+        connection.request("POST", f"/v1/experiments/{experiment}/trials/{name}/metrics", body=json.dumps(body), headers=headers)
+        response = connection.getresponse()
+        answer = response.status, json.loads(response.read())
+        connection.close()
+        return answer
+    lr = float(sys.argv[1])
+    print("accuracy=123", flush=True)
+    pushed = []
+    for step in range(1, 6):
+        report = {"accuracy": round(lr * step, 6), "loss": str(1.0 / step), "step": step, "epoch_seconds": 0.5}
+        status, answer = push(trial, report, token)
+        assert status == 202, (status, answer)
+        pushed.append(report)
+    outcome = {"pushed": pushed}
+    number = int(trial.rsplit("-", 1)[1])
+    if number > 1:
+        earlier = f"{experiment}-{number - 1}"
+        with open(os.path.join(os.environ["KNOB_TRIAL_DIR"], "..", earlier, "push-token")) as f:
+            earlier_token = f.read()
+        outcome["ended"] = push(earlier, {"accuracy": 9.0}, earlier_token)
+        outcome["foreign"] = push(earlier, {"accuracy": 9.0}, token)
+        outcome["wrong"] = push(trial, {"accuracy": 9.0}, "0" * 64)
+        outcome["missing"] = push(trial, {"accuracy": 9.0}, None)
+        outcome["not_a_number"] = push(trial, {"accuracy": "high"}, token)
+    with open(os.path.join(os.environ["KNOB_TRIAL_DIR"], "outcome.json"), "w") as f:
+        json.dump(outcome, f)
+    """
+
+@Suite struct PushCollectorTests {
+    @Test func knobRunServesThePushedReportsAndRefusesThoseItMustNot() async throws {
+        let dir = makeTemporaryDirectory()
+        try write(pushTrainer, to: "\(dir)/trainer.py")
+        let spec = """
+            apiVersion: kubeflow.org/v1beta1
+            kind: Experiment
+            metadata: {name: pushed}
+            spec:
+              objective: {type: maximize, objectiveMetricName: accuracy, additionalMetricNames: [loss]}
+              algorithm: {algorithmName: grid}
+              parallelTrialCount: 1
+              maxTrialCount: 3
+              metricsCollectorSpec:
+                collector: {kind: Push}
+              parameters:
+                - {name: lr, parameterType: discrete, feasibleSpace: {list: ["0.1", "0.2", "0.3"]}}
+              trialTemplate:
+                command: [python3, trainer.py, "${trialParameters.lr}"]
+            """
+        try write(spec, to: "\(dir)/spec.yaml")
+        let home = "\(dir)/home"
+        let run = try await knob(["run", "-f", "\(dir)/spec.yaml", "--home", home])
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        let trials = try await storedTrials(home, "pushed")
+        #expect(trials.map(\.trial.state) == [.succeeded, .succeeded, .succeeded])
+        for (trial, reports) in trials {
+            let outcomeData = try Data(contentsOf: URL(fileURLWithPath: "\(home)/trials/pushed/\(trial.name)/outcome.json"))
+            let outcome = try #require(try JSONSerialization.jsonObject(with: outcomeData) as? [String: Any])
+            let pushed = try #require(outcome["pushed"] as? [[String: Any]])
+            // Exactly what the trial pushed, in order, with its steps; not its printed line, not an undeclared name.
+            let accuracy = reports.filter { $0.name == "accuracy" }
+            let loss = reports.filter { $0.name == "loss" }
+            #expect(reports.count == 2 * pushed.count, "\(reports.map { "\($0.name)=\($0.value ?? .nan)" })")
+            #expect(accuracy.map(\.value) == pushed.map { ($0["accuracy"] as? NSNumber)?.doubleValue })
+            #expect(loss.map(\.value) == pushed.map { Double($0["loss"] as? String ?? "") })
+            #expect(accuracy.map(\.step) == [1, 2, 3, 4, 5] && loss.map(\.step) == [1, 2, 3, 4, 5])
+            #expect(trial.objectiveValue == accuracy.compactMap(\.value).max())
+            #expect(!reports.contains { $0.value == 123 || $0.value == 9 })
+
+            let number = Int(trial.name.split(separator: "-").last!)!
+            guard number > 1 else { continue }
+            let earlier = "pushed-\(number - 1)"
+            func answer(_ key: String) -> (status: Int, code: String, message: String) {
+                let pair = outcome[key] as? [Any]
+                let error = (pair?.last as? [String: Any])?["error"] as? [String: Any]
+                return ((pair?.first as? NSNumber)?.intValue ?? 0, error?["code"] as? String ?? "", error?["message"] as? String ?? "")
+            }
+            let ended = answer("ended")
+            #expect(ended.status == 409 && ended.message.contains(earlier) && ended.message.contains("Succeeded"), "\(ended)")
+            #expect(answer("foreign").status == 403, "\(answer("foreign"))")
+            #expect(answer("wrong").status == 403 && answer("wrong").message.contains(trial.name), "\(answer("wrong"))")
+            #expect(answer("missing").status == 401, "\(answer("missing"))")
+            let notANumber = answer("not_a_number")
+            #expect(notANumber.status == 422 && notANumber.message.contains("accuracy"), "\(notANumber)")
+        }
+        // The socket served the run only.
+        #expect(!FileManager.default.fileExists(atPath: "\(home)/trials/pushed/push.sock"))
+    }
+}

@@ -1,4 +1,6 @@
 import Foundation
+import Knob
+import KnobClient
 import Store
 import Testing
 
@@ -111,5 +113,88 @@ let pushTrainer = """
         }
         // The socket served the run only.
         #expect(!FileManager.default.fileExists(atPath: "\(home)/trials/pushed/push.sock"))
+    }
+
+    @Test func knobdTakesAPushURLOnlyWithItsTCPListener() async throws {
+        let home = makeTemporaryDirectory()
+        let alone = try await runToEnd(DaemonProcess.executable, ["--home", home, "--push-url", "http://knobd.ml.svc:8123"])
+        #expect(alone.status == 2 && alone.stderr.contains("--push-url") && alone.stderr.contains("--listen"), "\(alone)")
+        let notAURL = try await runToEnd(DaemonProcess.executable, ["--home", home, "--listen", "127.0.0.1:1", "--push-url", "knobd:8123"])
+        #expect(notAURL.status == 2 && notAURL.stderr.contains("http://"), "\(notAURL)")
+    }
+}
+
+/// Pushes steps 1 to 3, says so in its folder, waits there for a file named go, then pushes steps 4 to 6.
+let pushAcrossRestartTrainer = """
+    import http.client, json, os, socket, time
+    folder = os.environ["KNOB_TRIAL_DIR"]
+    path = os.environ["KNOB_PUSH_URL"][len("unix://"):]
+    def push(step):
+        connection = http.client.HTTPConnection("localhost", timeout=30)
+        connection.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        connection.sock.connect(path)
+        connection.request("POST", f"/v1/experiments/{os.environ['KNOB_EXPERIMENT']}/trials/{os.environ['KNOB_TRIAL']}/metrics",
+                           body=json.dumps({"accuracy": step / 10, "step": step}),
+                           headers={"Authorization": "Bearer " + os.environ["KNOB_PUSH_TOKEN"]})
+        response = connection.getresponse()
+        assert response.status == 202, (response.status, response.read())
+        connection.close()
+    for step in (1, 2, 3):
+        push(step)
+    open(os.path.join(folder, "first-half"), "w").close()
+    while not os.path.exists(os.path.join(folder, "go")):
+        time.sleep(0.05)
+    for step in (4, 5, 6):
+        push(step)
+    """
+
+@Suite(.serialized) struct PushAcrossRestartTests {
+    @Test func aTrialAdoptedByANewKnobdPushesWithItsTokenAndEachReportIsStoredOnce() async throws {
+        let dir = makeTemporaryDirectory()
+        try write(pushAcrossRestartTrainer, to: "\(dir)/trainer.py")
+        try write("""
+            apiVersion: kubeflow.org/v1beta1
+            kind: Experiment
+            metadata: {name: pushrestart}
+            spec:
+              objective: {type: maximize, objectiveMetricName: accuracy}
+              algorithm: {algorithmName: random}
+              parallelTrialCount: 1
+              maxTrialCount: 1
+              metricsCollectorSpec: {collector: {kind: Push}}
+              parameters:
+                - {name: lr, parameterType: double, feasibleSpace: {min: "0.01", max: "0.9"}}
+              trialTemplate:
+                command: [python3, trainer.py, "${trialParameters.lr}"]
+            """, to: "\(dir)/spec.yaml")
+        let home = "\(dir)/home"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        let first = try await DaemonProcess.start(home: home)
+        let created = try await knob(["create", "-f", "\(dir)/spec.yaml", "--home", home])
+        #expect(created.status == 0, "\(created.stderr)")
+        let folder = "\(home)/trials/pushrestart/pushrestart-1"
+        func stored() async -> Int {
+            guard let answer = try? await first.client.request("GET", "/v1/experiments/pushrestart/trials/pushrestart-1/metrics"),
+                  let reports = try? json(answer.text) as? [Any] else { return 0 }
+            return reports.count
+        }
+        // The first half is pushed and recorded (with the offset it reached) before knobd dies.
+        for _ in 0..<1200 where await stored() < 3 || !FileManager.default.fileExists(atPath: "\(folder)/first-half") {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(await stored() == 3)
+        kill(first.pid, SIGKILL)
+        _ = await first.process.wait()
+
+        let second = try await DaemonProcess.start(home: home, log: "\(home)/knobd-2.log")
+        defer { kill(second.pid, SIGKILL) }
+        FileManager.default.createFile(atPath: "\(folder)/go", contents: nil)
+        let waited = try await knob(["wait", "pushrestart", "--home", home, "--timeout", "120"])
+        #expect(waited.status == 0, "\(waited.stdout)\(waited.stderr)")
+        let trials = try await storedTrials(home, "pushrestart")
+        #expect(trials.map(\.trial.state) == [.succeeded], "\(trials.map(\.trial.message))")
+        let reports = try #require(trials.first?.reports)
+        #expect(reports.map(\.step) == [1, 2, 3, 4, 5, 6])
+        #expect(reports.map(\.value) == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
     }
 }

@@ -115,6 +115,33 @@ let pushTrainer = """
         #expect(!FileManager.default.fileExists(atPath: "\(home)/trials/pushed/push.sock"))
     }
 
+    @Test func knobRunRefusesAKubernetesPushExperimentSayingWhatToDo() async throws {
+        let dir = makeTemporaryDirectory()
+        try write("""
+            apiVersion: kubeflow.org/v1beta1
+            kind: Experiment
+            metadata: {name: podpush}
+            spec:
+              objective: {type: maximize, objectiveMetricName: accuracy}
+              algorithm: {algorithmName: random}
+              maxTrialCount: 1
+              parallelTrialCount: 1
+              metricsCollectorSpec: {collector: {kind: Push}}
+              parameters:
+                - {name: x, parameterType: double, feasibleSpace: {min: "0", max: "1"}}
+              trialTemplate:
+                trialParameters: [{name: x, reference: x}]
+                trialSpec:
+                  apiVersion: v1
+                  kind: Pod
+                  spec:
+                    containers: [{name: training, image: trainer, command: [train, "${trialParameters.x}"]}]
+            """, to: "\(dir)/spec.yaml")
+        let run = try await knob(["run", "-f", "\(dir)/spec.yaml", "--home", "\(dir)/home"])
+        #expect(run.status == 1 && run.stderr.contains("--push-url") && run.stderr.contains("podpush"), "\(run.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/home/knob.db"), "nothing was recorded")
+    }
+
     @Test func knobdTakesAPushURLOnlyWithItsTCPListener() async throws {
         let home = makeTemporaryDirectory()
         let alone = try await runToEnd(DaemonProcess.executable, ["--home", home, "--push-url", "http://knobd.ml.svc:8123"])

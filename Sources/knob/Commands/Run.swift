@@ -42,6 +42,11 @@ struct Run: AsyncParsableCommand {
             let (text, spec) = try Engine.loadSpec(at: file)
             let specDirectory = file == "-" ? FileManager.default.currentDirectoryPath
                 : (KnobHome.absolute(file) as NSString).deletingLastPathComponent
+            // Local trials of a Push experiment send their reports to this process, on a socket in the
+            // experiment's folder; pods could not reach it, so a Kubernetes one is refused before it is recorded.
+            let pushSocket = spec.metricsCollector.kind == .push ? "\(home.path)/trials/\(spec.name)/push.sock" : nil
+            let push = PushEndpoints(local: pushSocket.map { "unix://\($0)" })
+            try push.check(spec)
             let store = try home.openStore()
             let lock = try FileLock.experiment(spec.name, home: home)
             defer { lock.release() }
@@ -59,11 +64,7 @@ struct Run: AsyncParsableCommand {
                                        kubernetes: PodRunner(options: kubernetes.options, pendingTimeout: kubernetes.podPendingTimeout))
             var controller = ExperimentController(store: store, home: home, spec: spec, runner: runners.runner(for: spec), stop: stop,
                                                   onEvent: { printer.handle($0) })
-            // Local trials of a Push experiment send their reports to this process, on a socket in the
-            // experiment's folder; pods could not reach it (the controller says what to do instead).
-            let pushSocket = spec.metricsCollector.kind == .push && !spec.runsOnKubernetes
-                ? "\(home.path)/trials/\(spec.name)/push.sock" : nil
-            controller.pushURL = pushSocket.map { "unix://\($0)" }
+            controller.pushURL = push.url(for: spec)
             // The status line follows the trials until the experiment ends.
             let final = try await withThrowingTaskGroup(of: ExperimentRecord?.self) { [controller] group in
                 group.addTask { await printer.follow(store, experiment: experiment); return nil }

@@ -180,3 +180,51 @@ def test_tune_with_a_push_collector_runs_the_objective_that_calls_report_metrics
         lr = float(next(a["value"] for a in trial["assignments"] if a["name"] == "lr"))
         values = [m["value"] for m in client.get_trial_metrics("pushtune", trial["name"]) if m["name"] == "accuracy"]
         assert values == [pytest.approx(lr * 2, rel=1e-12)], (trial, values)
+
+
+def test_report_metrics_waits_for_a_knob_that_is_restarting(tmp_path, monkeypatch):
+    import http.server
+    import socketserver
+    import threading
+
+    socket_path = str(tmp_path / "knobd.sock")
+    received = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append((self.path, self.headers["Authorization"],
+                             json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+            self.send_response(202)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"trial": "e-1", "accepted": ["accuracy"], "ignored": []}')
+
+        def address_string(self):
+            return "unix"
+
+        def log_message(self, *arguments):
+            pass
+
+    class Server(socketserver.UnixStreamServer):
+        pass
+
+    started = threading.Event()
+
+    def serve_later():
+        # Nothing listens until the client has been refused at least once.
+        while not started.is_set():
+            time.sleep(0.01)
+        time.sleep(0.3)
+        with Server(socket_path, Handler) as server:
+            server.handle_request()
+
+    thread = threading.Thread(target=serve_later)
+    thread.start()
+    monkeypatch.setenv("KNOB_PUSH_URL", f"unix://{socket_path}")
+    monkeypatch.setenv("KNOB_PUSH_TOKEN", "t" * 64)
+    monkeypatch.setenv("KNOB_EXPERIMENT", "e")
+    monkeypatch.setenv("KNOB_TRIAL", "e-1")
+    started.set()
+    report_metrics({"accuracy": 0.5, "step": 2}, timeout=60)
+    thread.join()
+    assert received == [("/v1/experiments/e/trials/e-1/metrics", "Bearer " + "t" * 64, {"accuracy": 0.5, "step": 2})]

@@ -225,3 +225,62 @@ let pushAcrossRestartTrainer = """
         #expect(reports.map(\.value) == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
     }
 }
+
+/// A pod whose container pushes three reports over TCP to KNOB_PUSH_URL with its KNOB_PUSH_TOKEN, and prints
+/// a line a StdOut collector would take.
+func pushingPod() -> String {
+    let script = [
+        "import http.client, json, os, urllib.parse",
+        "url = urllib.parse.urlsplit(os.environ['KNOB_PUSH_URL'])",
+        "path = '/v1/experiments/' + os.environ['KNOB_EXPERIMENT'] + '/trials/' + os.environ['KNOB_TRIAL'] + '/metrics'",
+        "print('accuracy=123', flush=True)",
+        "for step in (1, 2, 3):",
+        "    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)",
+        "    body = json.dumps({'accuracy': step / 10, 'loss': 1 / step, 'step': step})",
+        "    connection.request('POST', path, body=body, headers={'Authorization': 'Bearer ' + os.environ['KNOB_PUSH_TOKEN']})",
+        "    response = connection.getresponse()",
+        "    assert response.status == 202, (response.status, response.read())",
+        "    connection.close()",
+    ].joined(separator: "\\n")
+    return """
+        apiVersion: v1
+        kind: Pod
+        spec:
+          containers:
+            - name: training-container
+              image: python:3.11
+              command: ["python3", "-c", "\(script)", "${trialParameters.learningRate}", "${trialParameters.momentum}"]
+        """
+}
+
+@Suite(.serialized) struct PushOnKubernetesTests {
+    @Test func podsPushThroughTheTCPListenerAtThePushURL() async throws {
+        let dir = makeTemporaryDirectory()
+        try write("push-test-token-of-32-characters\n", to: "\(dir)/token")
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: "\(dir)/token")
+        let port = 41_000 + Int(getpid() % 20_000)
+        let cluster = try await KubeCluster.start(daemonArguments: [
+            "--listen", "127.0.0.1:\(port)", "--token-file", "\(dir)/token", "--push-url", "http://127.0.0.1:\(port)"])
+        defer { cluster.stop() }
+        let spec = kubeSpec("podpush", trials: 2, parallel: 2, maxFailed: 0, trialSpec: pushingPod())
+            .replacingOccurrences(of: "  trialTemplate:", with: "  metricsCollectorSpec: {collector: {kind: Push}}\n  trialTemplate:")
+        try await submit(cluster.daemon, spec)
+        let view = try await waitForEnd(cluster.daemon, "podpush")
+        #expect(view["status"] as? String == "Succeeded", "\(view)")
+        let trials = try await storedTrials(cluster.daemon.home, "podpush")
+        #expect(trials.count == 2 && trials.allSatisfy { $0.trial.state == .succeeded }, "\(trials.map(\.trial.message))")
+        for (_, reports) in trials {
+            #expect(reports.filter { $0.name == "accuracy" }.map(\.value) == [0.1, 0.2, 0.3])
+            #expect(reports.filter { $0.name == "loss" }.map(\.value) == [1, 0.5, 1.0 / 3])
+            #expect(reports.filter { $0.name == "accuracy" }.map(\.step) == [1, 2, 3])
+        }
+        // Each pod was given the URL and its own token; the tokens differ.
+        let pods = try cluster.server.created().map(\.object).filter { $0["kind"] as? String == "Pod" }
+        let environments = pods.map { pod in
+            (((pod["spec"] as? [String: Any])?["containers"] as? [[String: Any]])?.first?["env"] as? [[String: String]] ?? [])
+                .reduce(into: [String: String]()) { $0[$1["name"] ?? ""] = $1["value"] }
+        }
+        #expect(environments.count == 2 && environments.allSatisfy { $0["KNOB_PUSH_URL"] == "http://127.0.0.1:\(port)" })
+        #expect(Set(environments.compactMap { $0["KNOB_PUSH_TOKEN"] }).count == 2)
+    }
+}

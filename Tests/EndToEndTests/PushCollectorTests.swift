@@ -284,3 +284,46 @@ func pushingPod() -> String {
         #expect(Set(environments.compactMap { $0["KNOB_PUSH_TOKEN"] }).count == 2)
     }
 }
+
+/// `curveTrainer`, pushing each value (with its step) instead of printing it.
+let pushedCurveTrainer = """
+    import http.client, json, os, socket, sys, time
+    args = dict(a.lstrip("-").split("=", 1) for a in sys.argv[1:])
+    def push(step, value):
+        connection = http.client.HTTPConnection("localhost", timeout=30)
+        connection.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        connection.sock.connect(os.environ["KNOB_PUSH_URL"][len("unix://"):])
+        connection.request("POST", f"/v1/experiments/{os.environ['KNOB_EXPERIMENT']}/trials/{os.environ['KNOB_TRIAL']}/metrics",
+                           body=json.dumps({"accuracy": value, "step": step}),
+                           headers={"Authorization": "Bearer " + os.environ["KNOB_PUSH_TOKEN"]})
+        assert connection.getresponse().status == 202
+        connection.close()
+    step = 0
+    for token in args["curve"].split("_"):
+        if token == "hold":
+            time.sleep(60)
+        else:
+            step += 1
+            push(step, float(token))
+            time.sleep(0.2)
+    """
+
+@Suite struct PushEarlyStoppingTests {
+    /// medianstop (2 completed trials required, from step 2): the third trial's pushed curve falls below the
+    /// median at step 2, and it is stopped there instead of holding for a minute.
+    @Test func pushedReportsFeedTheStoppingRule() async throws {
+        let dir = makeTemporaryDirectory()
+        try write(pushedCurveTrainer, to: "\(dir)/trainer.py")
+        let curves = ["0.5_0.6_0.7_0.8", "0.6_0.7_0.8_0.9", "0.2_0.3_hold_0.99"]
+        let spec = curveSpec(name: "pushstop", curves: curves, rule: "medianstop", settings: ["min_trials_required": "2", "start_step": "2"])
+            .replacingOccurrences(of: "  trialTemplate:", with: "  metricsCollectorSpec: {collector: {kind: Push}}\n  trialTemplate:")
+        try write(spec, to: "\(dir)/spec.yaml")
+        let home = "\(dir)/home"
+        let run = try await knob(["run", "-f", "\(dir)/spec.yaml", "--home", home])
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        let trials = try await storedTrials(home, "pushstop")
+        #expect(trials.map(\.trial.state) == [.succeeded, .succeeded, .earlyStopped], "\(trials.map(\.trial.message))")
+        #expect(trials.last?.reports.map(\.value) == [0.2, 0.3])
+        #expect(trials.last?.trial.objectiveValue == 0.3)
+    }
+}

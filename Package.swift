@@ -87,7 +87,9 @@ let package = Package(
         .target(name: "KnobClient", dependencies: ["CCurl"], swiftSettings: upcoming),
         .executableTarget(
             name: "knob",
-            dependencies: ["Knob", "Store", "KnobAlgorithms", "KnobClient", "Kubernetes", "CommandSupport", "Yams", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            // KnobServer: `knob run` serves the reports of a Push experiment's trials itself.
+            dependencies: ["Knob", "Store", "KnobAlgorithms", "KnobClient", "KnobServer", "Kubernetes", "CommandSupport", "Yams",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: upcoming
         ),
         .executableTarget(

@@ -18,6 +18,8 @@ struct API: Sendable {
     var metrics = DaemonMetrics()
     /// The cluster Kubernetes trials go to (`nil`: this server runs no trials, as `knob dashboard`).
     var kubernetes: KubernetesOptions? = nil
+    /// Where the trials of Push experiments send their reports.
+    var push = PushEndpoints()
 
     func addRoutes<Context: RequestContext>(to router: Router<Context>) {
         router.get("/healthz") { _, _ in try json(["status": "ok"]) }
@@ -54,6 +56,7 @@ struct API: Sendable {
             return try json(Artifacts(home: home, experiment: try context.parameters.require("name"), trial: trial.name).list())
         }
         v1.get(":name/trials/:trial/artifacts/**") { _, context in try await artifact(context) }
+        PushRoute(store: store, home: home).addRoutes(to: router)
     }
 
     // MARK: Experiments
@@ -68,6 +71,7 @@ struct API: Sendable {
         if text.unicodeScalars.first == "\u{FEFF}" { text.unicodeScalars.removeFirst() }
         let spec = try ExperimentSpec.parse(text, limits: limits)
         guard spec.trialTemplate.command != nil || spec.trialTemplate.trialSpec != nil else { throw KnobError.needsCommand(spec.name) }
+        try push.check(spec)
         // Relative paths of the template resolve against the folder the client names (its spec file's).
         let directory = request.uri.queryParameters.get("directory") ?? home.path
         guard directory.hasPrefix("/") else {
@@ -125,6 +129,7 @@ struct API: Sendable {
             throw APIError(.conflict, code: "AlreadyRunning", "experiment \(experiment.name) is already running")
         }
         let spec = try experiment.parsedSpec()
+        try push.check(spec)
         if experiment.status == .succeeded || experiment.status == .failed {
             let ended = try await store.trialCounts(of: experiment.id!).filter { $0.key.isFinished }.map(\.value).reduce(0, +)
             if let max = spec.maxTrialCount, ended >= max {

@@ -24,6 +24,9 @@ public struct DaemonConfiguration: Sendable {
     public var podPendingTimeout: Double
     /// What a spec or a budget edit may ask (`--max-parallel` sets its `maxParallelTrialCount`).
     public var limits: SpecLimits
+    /// The URL pods reach knobd's TCP listener at (`--push-url`): where Kubernetes trials of Push
+    /// experiments send their reports.
+    public var pushURL: String?
     /// Serve only reads, on TCP, beside whatever else uses the store (`knob dashboard`): no socket,
     /// no lock, no experiment run or resumed.
     public var readOnly = false
@@ -97,10 +100,11 @@ public func runDaemon(_ configuration: DaemonConfiguration) async throws {
     store.observer = metrics.storeObserver
     let runners = RunnerChoice(local: LocalRunner(supervisor: configuration.supervisor),
                                kubernetes: PodRunner(options: configuration.kubernetes, pendingTimeout: configuration.podPendingTimeout))
+    let push = PushEndpoints(local: "unix://\(configuration.socketPath)", kubernetes: configuration.pushURL)
     let manager = ExperimentManager(store: store, home: home, runners: runners, logger: logger, limits: configuration.limits,
-                                    observer: metrics.engineObserver)
+                                    observer: metrics.engineObserver, push: push)
     let api = API(store: store, home: home, manager: manager, limits: configuration.limits, metrics: metrics,
-                  kubernetes: configuration.kubernetes)
+                  kubernetes: configuration.kubernetes, push: push)
 
     let streams = UpdateStreams(store: store)
     let socketRouter = makeRouter(api, logger: logger, token: nil, streams: streams)

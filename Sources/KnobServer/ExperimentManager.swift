@@ -16,6 +16,8 @@ public final class ExperimentManager: @unchecked Sendable {
     let limits: SpecLimits
     /// Told of the controllers' suggestions and the output their trials print (`/metrics`).
     let observer: EngineObserver
+    /// Where the trials of Push experiments send their reports.
+    let push: PushEndpoints
 
     private struct Running {
         var stop: StopSignal
@@ -27,13 +29,14 @@ public final class ExperimentManager: @unchecked Sendable {
     private var group: ServiceGroup?
 
     public init(store: Store, home: KnobHome, runners: RunnerChoice, logger: Logger, limits: SpecLimits = .default,
-                observer: EngineObserver = .none) {
+                observer: EngineObserver = .none, push: PushEndpoints = PushEndpoints()) {
         self.store = store
         self.home = home
         self.runners = runners
         self.logger = logger
         self.limits = limits
         self.observer = observer
+        self.push = push
     }
 
     /// The group experiment services join; set once, before it runs.
@@ -188,6 +191,7 @@ struct ExperimentService: Service {
                                               stop: stop, budget: budget)
         controller.maxParallelTrialCount = manager.limits.maxParallelTrialCount
         controller.observer = manager.observer
+        controller.pushURL = manager.push.url(for: spec)
         controller.onStarted = { try? await store.clearStartAttempts(experimentId) }
         let final = try await withGracefulShutdownHandler {
             try await controller.run(experiment)

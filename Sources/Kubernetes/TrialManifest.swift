@@ -124,6 +124,7 @@ public struct TrialManifest: @unchecked Sendable {
             }
             primary = containerName
             let added = ["KNOB_EXPERIMENT": launch.experimentName, "KNOB_TRIAL": launch.trialName, "KATIB_TRIAL_NAME": launch.trialName]
+                .merging(launch.push?.environment ?? [:]) { _, new in new }
             var env = (containers[index]["env"] as? [JSONObject] ?? []).filter { added[$0["name"] as? String ?? ""] == nil }
             env += added.sorted { $0.key < $1.key }.map { ["name": $0.key, "value": $0.value] }
             if let claim = artifactsClaim {

@@ -32,6 +32,12 @@ struct Knobd: SupervisedCommand {
         """, valueName: "file"))
     var tokenFile: String?
 
+    @Option(help: ArgumentHelp("""
+        The URL pods reach --listen at, e.g. http://knobd.ml.svc:8123: where Kubernetes trials of experiments \
+        with a Push metrics collector send their reports (as KNOB_PUSH_URL).
+        """, valueName: "url"))
+    var pushURL: String?
+
     @Option(help: ArgumentHelp("The most trials one experiment may run at once (its parallelTrialCount, on create and edit).",
                                valueName: "n"))
     var maxParallel: Int = SpecLimits.default.maxParallelTrialCount
@@ -49,6 +55,14 @@ struct Knobd: SupervisedCommand {
         if let listen, Self.parseAddress(listen) == nil {
             throw ValidationError("--listen takes HOST:PORT, e.g. 127.0.0.1:8123; found \(listen)")
         }
+        if let pushURL {
+            guard listen != nil else {
+                throw ValidationError("--push-url is the address pods reach the TCP listener at: give --listen HOST:PORT (and --token-file) too")
+            }
+            guard let url = URLComponents(string: pushURL), url.scheme == "http" || url.scheme == "https", url.host?.isEmpty == false else {
+                throw ValidationError("--push-url takes an http:// or https:// URL with a host, e.g. http://knobd.ml.svc:8123; found \(pushURL)")
+            }
+        }
         if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level: unknown level \(logLevel)") }
         if readOnly, listen == nil || tokenFile == nil { throw ValidationError("--read-only serves TCP only: give --listen HOST:PORT and --token-file") }
         guard (1...SpecLimits.default.maxTrialCount).contains(maxParallel) else {
@@ -65,6 +79,7 @@ struct Knobd: SupervisedCommand {
                 supervisor: currentExecutablePath(), logLevel: Logger.Level(rawValue: logLevel) ?? .info,
                 kubernetes: kubernetes.options, podPendingTimeout: kubernetes.podPendingTimeout, limits: limits)
             configuration.readOnly = readOnly
+            configuration.pushURL = pushURL
             try await runDaemon(configuration)
         } catch let error as DaemonError {
             FileHandle.standardError.write(Data("knobd: \(error)\n".utf8))

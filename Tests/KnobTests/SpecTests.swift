@@ -556,9 +556,9 @@ let katibMedianStopSpec = """
     @Test func aCustomCollectorIsAContainerBesideAKubernetesTrial() {
         #expect(collector("collector: {kind: Custom, customCollector: {name: collect, image: busybox}}") == [
             "spec.metricsCollectorSpec.collector.kind: a Custom collector is a container beside a Kubernetes trial; "
-                + "a local trial's metrics come from its output (StdOut), a File or TensorFlowEvent",
+                + "a local trial's metrics come from its output (StdOut), a File, TensorFlowEvent or Push",
         ])
-        let kube = { (text: String) in self.collector(text, spec: katibMedianStopSpec).filter { !$0.contains("not supported for Kubernetes trials yet") } }
+        let kube = { (text: String) in self.collector(text, spec: katibMedianStopSpec) }
         #expect(kube("collector: {kind: Custom}") == [
             "spec.metricsCollectorSpec.collector.customCollector: is required for a Custom collector: the container (name, image, command) that prints the trial's metrics",
         ])
@@ -574,8 +574,18 @@ let katibMedianStopSpec = """
         ])
     }
 
-    @Test func onKubernetesItIsRefusedUntilItsSidecarExists() {
-        let found = problems(katibMedianStopSpec + "\n  metricsCollectorSpec:\n    collector: {kind: TensorFlowEvent}\n    source:\n      fileSystemPath: {path: /tb, kind: Directory}\n")
-        #expect(found.contains { $0.hasPrefix("spec.metricsCollectorSpec.collector.kind: TensorFlowEvent is not supported for Kubernetes trials yet") }, "\(found)")
+    @Test func onKubernetesItsPathIsAFolderOfItsOwnInTheContainer() {
+        let kube = { (path: String) in
+            problems(katibMedianStopSpec + "\n  metricsCollectorSpec:\n    collector: {kind: File}\n    source:\n      fileSystemPath: {path: \(path)}\n")
+        }
+        #expect(kube("/var/log/katib/metrics.log").isEmpty)
+        #expect(kube("metrics.log") == [
+            "spec.metricsCollectorSpec.source.fileSystemPath.path: \"metrics.log\" must be an absolute path inside the trial's container (e.g. /var/log/katib/metrics.log)",
+        ])
+        #expect(kube("/metrics.log") == [
+            "spec.metricsCollectorSpec.source.fileSystemPath.path: \"/metrics.log\": the collector shares the file's folder with the trial's container, "
+                + "and that cannot be /; put the file in a folder of its own (e.g. /var/log/katib/metrics.log)",
+        ])
+        #expect(problems(katibMedianStopSpec + "\n  metricsCollectorSpec:\n    collector: {kind: TensorFlowEvent}\n    source:\n      fileSystemPath: {path: /tb, kind: Directory}\n").isEmpty)
     }
 }

@@ -34,6 +34,8 @@ public struct ExperimentController: Sendable {
     /// Called once the start is over: trials left by an earlier process adopted and the first
     /// new ones scheduled (or the experiment ended or was detached before that).
     public var onStarted: (@Sendable () async -> Void)?
+    /// Where the trials of a Push experiment send their reports (`KNOB_PUSH_URL`).
+    public var pushURL: String?
     /// Called with the history each suggestion is made from (tests compare it with the store's).
     var onSuggest: (@Sendable (History) async -> Void)?
     /// Called each time the loop looks at the experiment (tests check that an idle one does not).
@@ -62,7 +64,13 @@ public struct ExperimentController: Sendable {
         } catch {
             throw KnobError.suggester("\(error)")
         }
-        let scraper = try MetricsScraper(metricNames: spec.metricNames, collector: spec.metricsCollector)
+        if spec.metricsCollector.kind == .push, pushURL == nil {
+            throw KnobError.pushUnreachable(name: spec.name, kubernetes: spec.runsOnKubernetes)
+        }
+        var collector = spec.metricsCollector
+        // Pushed reports are kept as JSON lines.
+        if collector.kind == .push { collector.format = .json }
+        let scraper = try MetricsScraper(metricNames: spec.metricNames, collector: collector)
 
         // An earlier run on the same signal may have stopped its trials; this one starts afresh.
         stop.resetTrialStop()
@@ -116,6 +124,11 @@ public struct ExperimentController: Sendable {
         let values = TemplateRenderer.values(for: template, assignment: assignment, trialName: trial.name,
                                              namespace: spec.namespace ?? "default")
         let base = experiment.directory
+        let trialDirectory = home.trialDirectory(experiment: experiment.name, trial: trial.name)
+        // A token that cannot be made leaves the launch without one: its start fails and says why.
+        let push = spec.metricsCollector.kind == .push ? pushURL.flatMap { url in
+            (try? PushChannel(trialDirectory: trialDirectory).token()).map { PushCredentials(url: url, token: $0) }
+        } : nil
         let workingDirectory = template.workingDir.map { TemplateRenderer.render($0, values: values) }
             .map { $0.hasPrefix("/") ? $0 : "\(base)/\($0)" } ?? base
         return TrialLaunch(
@@ -124,14 +137,16 @@ public struct ExperimentController: Sendable {
             workingDirectory: (workingDirectory as NSString).standardizingPath,
             environment: template.env.mapValues { TemplateRenderer.render($0, values: values) },
             logPath: home.logPath(experiment: experiment.name, trial: trial.name),
-            trialDirectory: home.trialDirectory(experiment: experiment.name, trial: trial.name),
+            trialDirectory: trialDirectory,
             kubernetes: KubernetesLaunch(spec: spec, values: values),
-            trialUID: "\(trial.id ?? 0)-\(Int64(trial.createdAt.timeIntervalSince1970 * 1000))")
+            trialUID: "\(trial.id ?? 0)-\(Int64(trial.createdAt.timeIntervalSince1970 * 1000))", push: push)
     }
 
     /// For a File collector: the metrics file; for TensorFlowEvent, the event files' folder (a relative
-    /// path is inside the trial's folder). A Kubernetes trial's collector runs in its pod, and its log is read.
+    /// path is inside the trial's folder); for Push, the file the pushed reports are appended to. A
+    /// Kubernetes trial's File, TensorFlowEvent or Custom collector runs in its pod, and its log is read.
     func metricsPath(_ launch: TrialLaunch) -> String? {
+        if spec.metricsCollector.kind == .push { return PushChannel(trialDirectory: launch.trialDirectory).reportsPath }
         guard launch.kubernetes == nil, spec.metricsCollector.kind != .stdOut, let path = spec.metricsCollector.path else { return nil }
         return path.hasPrefix("/") ? path : "\(launch.trialDirectory)/\(path)"
     }

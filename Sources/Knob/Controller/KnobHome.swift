@@ -89,6 +89,8 @@ public enum KnobError: Error, Sendable, CustomStringConvertible {
     case experimentBusy(name: String, pid: String)
     /// The store was written by a newer knob.
     case newerStore(NewerStoreError)
+    /// The experiment's trials push their metrics and have no address of knob's to push them to.
+    case pushUnreachable(name: String, kubernetes: Bool)
 
     public var description: String {
         switch self {
@@ -110,6 +112,12 @@ public enum KnobError: Error, Sendable, CustomStringConvertible {
             return "experiment \(name) is being run by another knob process (pid \(pid)); stop that one first, or wait for it"
         case .newerStore(let error):
             return error.description
+        case .pushUnreachable(let name, let kubernetes):
+            return kubernetes
+                ? "experiment \(name): its trials push their metrics (collector kind Push), and pods need an address of knobd's "
+                    + "they can reach: start knobd with --listen HOST:PORT --token-file FILE --push-url http://ADDRESS:PORT "
+                    + "(the address pods reach that listener at), or print the metrics to standard output (kind StdOut)"
+                : "experiment \(name): its trials push their metrics (collector kind Push), and nothing serves their reports here"
         }
     }
 }

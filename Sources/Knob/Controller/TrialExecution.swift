@@ -89,6 +89,14 @@ struct TrialExecution: Sendable {
     /// Starts the trial and follows it to its end; `nil` when detached before it ended.
     func run(_ trial: TrialRecord, launch: TrialLaunch, metricsPath: String?) async -> Finished? {
         guard let trialId = trial.id else { return Finished(end: TrialEnd(state: .failed, reason: "Internal", message: "trial has no id")) }
+        if spec.metricsCollector.kind == .push {
+            guard launch.push != nil else {
+                return Finished(end: TrialEnd(state: .failed, reason: "StartFailed",
+                                              message: "cannot write the trial's push token in \(launch.trialDirectory) (see its permissions and free space)"))
+            }
+            // A start that an earlier process began and did not record: what it left is not this run's.
+            PushChannel(trialDirectory: launch.trialDirectory).reset()
+        }
         let process: any RunningTrial
         do {
             process = try await runner.start(launch)
@@ -139,6 +147,8 @@ struct TrialExecution: Sendable {
         // An end decided before a restart (an early stop) is applied now.
         var stoppedBecause: (state: TrialState, reason: String, message: String)? = stopping.map { ($0.state, $0.reason, $0.message) }
         var terminated = false
+        // Pushed reports are refused once the trial has exited, before its file is read for the last time.
+        var pushOpen = spec.metricsCollector.kind == .push
 
         /// Stores the reports in `newLines` (and new scalars of the event files); returns why the early
         /// stopping rule stops the trial, if it does.
@@ -184,6 +194,10 @@ struct TrialExecution: Sendable {
         while true {
             if stop.isDetached { return nil }
             let exited = exitBox.value != nil
+            if exited, pushOpen {
+                PushChannel(trialDirectory: launch.trialDirectory).seal()
+                pushOpen = false
+            }
             let chunk = tail.read()
             // A metrics file written anew (replaced or truncated): its lines are read from its start.
             if tail.startedOver() { lines = LineReader(startingAt: 0) }

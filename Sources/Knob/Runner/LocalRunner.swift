@@ -57,6 +57,7 @@ public struct LocalRunner: TrialRunner {
         environment["KNOB_TRIAL"] = launch.trialName
         environment["KATIB_TRIAL_NAME"] = launch.trialName
         environment["KNOB_TRIAL_DIR"] = launch.trialDirectory
+        if let push = launch.push { environment.merge(push.environment) { _, new in new } }
         // Where the trial saves what a pipeline fetches later (`knob artifacts`).
         let artifacts = Artifacts.directory(trialDirectory: launch.trialDirectory)
         try? FileManager.default.createDirectory(atPath: artifacts, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])

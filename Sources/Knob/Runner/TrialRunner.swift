@@ -18,11 +18,13 @@ public struct TrialLaunch: Sendable {
     public var kubernetes: KubernetesLaunch?
     /// Tells this trial from an earlier one of the same name (an experiment deleted and created again).
     public var trialUID: String
+    /// A Push experiment's trial: where it sends its reports, and its token.
+    public var push: PushCredentials?
 
     public init(
         experimentName: String, trialName: String, argv: [String], workingDirectory: String,
         environment: [String: String], logPath: String, trialDirectory: String, kubernetes: KubernetesLaunch? = nil,
-        trialUID: String = ""
+        trialUID: String = "", push: PushCredentials? = nil
     ) {
         self.experimentName = experimentName
         self.trialName = trialName
@@ -33,6 +35,7 @@ public struct TrialLaunch: Sendable {
         self.trialDirectory = trialDirectory
         self.kubernetes = kubernetes
         self.trialUID = trialUID
+        self.push = push
     }
 }
 

@@ -76,10 +76,6 @@ extension ExperimentSpec {
                 r.problem("metadata.name", "\"\(name)\" is \(name.count) characters; for Kubernetes trials at most 57, so that a trial's "
                           + "name (name-N) fits a label value's 63", at: metadata?["name"])
             }
-            if let kind = collector?.kind, kind == .push {
-                r.problem("spec.metricsCollectorSpec.collector.kind", "\(kind.rawValue) is not supported for Kubernetes trials yet: "
-                          + "print the metrics to standard output instead", at: spec["metricsCollectorSpec"])
-            }
             if let collector, let folder = collector.sharedFolder {
                 // The folder is an emptyDir volume shared with the collector's container: a path of its own inside the container.
                 let pathField = "spec.metricsCollectorSpec.source.fileSystemPath.path"
@@ -92,10 +88,10 @@ extension ExperimentSpec {
                 }
             }
         } else if let template, template.command != nil {
-            if let kind = collector?.kind, kind == .custom || kind == .push {
-                r.problem("spec.metricsCollectorSpec.collector.kind", kind == .custom
-                          ? "a Custom collector is a container beside a Kubernetes trial; a local trial's metrics come from its output (StdOut), a File or TensorFlowEvent"
-                          : "Push is not supported for local trials yet: print the metrics to standard output instead", at: spec["metricsCollectorSpec"])
+            if let kind = collector?.kind, kind == .custom {
+                r.problem("spec.metricsCollectorSpec.collector.kind",
+                          "a Custom collector is a container beside a Kubernetes trial; a local trial's metrics come from its output (StdOut), a File, TensorFlowEvent or Push",
+                          at: spec["metricsCollectorSpec"])
             }
         }
 

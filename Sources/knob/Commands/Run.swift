@@ -3,6 +3,7 @@ import CommandSupport
 import Dispatch
 import Foundation
 import Knob
+import KnobServer
 import Kubernetes
 import Store
 
@@ -41,6 +42,11 @@ struct Run: AsyncParsableCommand {
             let (text, spec) = try Engine.loadSpec(at: file)
             let specDirectory = file == "-" ? FileManager.default.currentDirectoryPath
                 : (KnobHome.absolute(file) as NSString).deletingLastPathComponent
+            // Local trials of a Push experiment send their reports to this process, on a socket in the
+            // experiment's folder; pods could not reach it, so a Kubernetes one is refused before it is recorded.
+            let pushSocket = spec.metricsCollector.kind == .push ? "\(home.path)/trials/\(spec.name)/push.sock" : nil
+            let push = PushEndpoints(local: pushSocket.map { "unix://\($0)" })
+            try push.check(spec)
             let store = try home.openStore()
             let lock = try FileLock.experiment(spec.name, home: home)
             defer { lock.release() }
@@ -56,11 +62,24 @@ struct Run: AsyncParsableCommand {
             defer { signals.forEach { $0.cancel() } }
             let runners = RunnerChoice(local: LocalRunner(supervisor: currentExecutablePath()),
                                        kubernetes: PodRunner(options: kubernetes.options, pendingTimeout: kubernetes.podPendingTimeout))
-            let controller = ExperimentController(store: store, home: home, spec: spec, runner: runners.runner(for: spec), stop: stop,
+            var controller = ExperimentController(store: store, home: home, spec: spec, runner: runners.runner(for: spec), stop: stop,
                                                   onEvent: { printer.handle($0) })
+            controller.pushURL = push.url(for: spec)
             // The status line follows the trials until the experiment ends.
-            let final = try await withThrowingTaskGroup(of: ExperimentRecord?.self) { group in
+            let final = try await withThrowingTaskGroup(of: ExperimentRecord?.self) { [controller] group in
                 group.addTask { await printer.follow(store, experiment: experiment); return nil }
+                if let pushSocket {
+                    try FileManager.default.createDirectory(atPath: (pushSocket as NSString).deletingLastPathComponent,
+                                                            withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                    let (ready, signalReady) = AsyncStream<Void>.makeStream()
+                    group.addTask {
+                        defer { signalReady.finish() }
+                        try await servePushReports(store: store, home: home, socketPath: pushSocket) { signalReady.yield() }
+                        return nil
+                    }
+                    // Trials start once their reports have somewhere to go (or the server's failure is thrown below).
+                    for await _ in ready { break }
+                }
                 group.addTask { try await controller.run(experiment) }
                 while let result = try await group.next() {
                     guard let final = result else { continue }

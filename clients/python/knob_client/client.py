@@ -3,6 +3,7 @@
 import http.client
 import inspect
 import json
+import numbers
 import os
 import socket
 import sys
@@ -38,9 +39,89 @@ def _error(status, body):
         return KnobError(status, "", body.decode(errors="replace"))
 
 
-def report_metrics(metrics):
-    """Prints metrics in knob's default format (`name=value`, one line), for the scraper to record."""
-    print(" - ".join(f"{name}={value}" for name, value in metrics.items()), flush=True)
+def report_metrics(metrics, db_manager_address=None, timeout=120):
+    """Reports a trial's metrics (name → number, or a number's text), as Katib's `report_metrics` does.
+
+    In a trial of an experiment whose metrics collector is Push, the report is sent to knob's API, at
+    `KNOB_PUSH_URL` (`unix:///path/knobd.sock` or `http://host:port`) with the trial's `KNOB_PUSH_TOKEN`; a
+    `step` entry (a whole number) is the report's step. In a trial of another experiment it is printed in knob's
+    default format (`name=value`, one line) for the scraper to read. `db_manager_address` (Katib's DB manager) is
+    not used. While nothing listens at `KNOB_PUSH_URL` (knob restarting), the report is tried again until `timeout`
+    seconds have passed. Raises ValueError for a value that is no number, KnobError when knob refuses the report or
+    does not answer, and RuntimeError outside a trial."""
+    push_url, token = os.environ.get("KNOB_PUSH_URL"), os.environ.get("KNOB_PUSH_TOKEN")
+    experiment, trial = os.environ.get("KNOB_EXPERIMENT"), os.environ.get("KNOB_TRIAL")
+    if not push_url:
+        if not trial:
+            raise RuntimeError("report_metrics() reports a trial's metrics, and this process is no knob trial "
+                               "(KNOB_TRIAL and KNOB_PUSH_URL are not set; knob sets them in each trial it runs)")
+        print(" - ".join(f"{name}={value}" for name, value in metrics.items()), flush=True)
+        return
+    if not (token and experiment and trial):
+        raise RuntimeError("report_metrics(): KNOB_PUSH_URL is set but KNOB_PUSH_TOKEN, KNOB_EXPERIMENT or KNOB_TRIAL "
+                           "is not; knob sets all four in each trial of a Push experiment")
+    body = {}
+    for name, value in metrics.items():
+        if name in ("step", "timestamp"):
+            # NumPy's integers and floats are no JSON: a whole step goes as an int, a time as a float or text.
+            if name == "step" and not isinstance(value, bool) and hasattr(value, "__index__"):
+                value = int(value)
+            elif name == "timestamp" and isinstance(value, numbers.Real) and not isinstance(value, bool):
+                value = float(value)
+            body[name] = value
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"report_metrics(): metric {name} has the value {value!r}, which is no number") from None
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ValueError(f"report_metrics(): metric {name} has the value {value!r}, which is no finite number")
+        body[name] = number
+    url = urllib.parse.urlsplit(push_url)
+    if url.scheme == "unix":
+        def connect():
+            return _UnixConnection(url.path, timeout)
+        prefix = ""
+    elif url.scheme in ("http", "https"):
+        kind = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+
+        def connect():
+            return kind(url.hostname, url.port, timeout=timeout)
+        prefix = url.path.rstrip("/")
+    else:
+        raise RuntimeError(f"report_metrics(): KNOB_PUSH_URL {push_url!r} is neither unix:///PATH nor http(s)://HOST:PORT")
+    path = (f"{prefix}/v1/experiments/{urllib.parse.quote(experiment, safe='')}"
+            f"/trials/{urllib.parse.quote(trial, safe='')}/metrics")
+    headers = {"Content-Type": "application/json", "Accept": "application/json", "Authorization": f"Bearer {token}"}
+    payload = json.dumps(body).encode()
+    # While knob restarts nothing listens: the report, not yet delivered, is sent again until `timeout` has passed.
+    deadline = time.monotonic() + timeout
+    delay = 0.1
+    while True:
+        connection = connect()
+        try:
+            connection.connect()
+        except (FileNotFoundError, ConnectionRefusedError) as error:
+            connection.close()
+            if time.monotonic() + delay > deadline:
+                raise KnobError(0, "Unreachable", f"report_metrics(): knob does not answer at {push_url} ({error})") from error
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+            continue
+        except OSError as error:
+            connection.close()
+            raise KnobError(0, "Unreachable", f"report_metrics(): knob does not answer at {push_url} ({error})") from error
+        try:
+            connection.request("POST", path, body=payload, headers=headers)
+            response = connection.getresponse()
+            data = response.read()
+        except OSError as error:
+            raise KnobError(0, "Unreachable", f"report_metrics(): the report to {push_url} was cut off ({error})") from error
+        finally:
+            connection.close()
+        break
+    if response.status >= 400:
+        raise _error(response.status, data)
 
 
 class _UnixConnection(http.client.HTTPConnection):

@@ -264,9 +264,10 @@ class KatibClient:
         if not name:
             raise ValueError("Please specify name for the Experiment.")
         collector = (metrics_collector_config or {}).get("kind", "StdOut")
+        collector = {"stdout": "StdOut", "push": "Push"}.get(str(collector).lower(), collector)
         if collector not in ("StdOut", "Push"):
-            raise ValueError(f"tune(): metrics_collector_config kind {collector!r} is not supported; use StdOut or Push "
-                             f"(both read what report_metrics prints)")
+            raise ValueError(f"tune(): metrics_collector_config kind {collector!r} is not supported; use StdOut (the "
+                             f"objective's report_metrics prints its metrics) or Push (report_metrics sends them to knob)")
         if isinstance(algorithm_settings, (list, tuple)):
             algorithm_settings = {_field(setting, "name"): _field(setting, "value") for setting in algorithm_settings}
         cluster = self._cluster()
@@ -300,6 +301,8 @@ class KatibClient:
                 objective_type=objective_type, objective_goal=objective_goal, max_trial_count=max_trial_count,
                 parallel_trial_count=parallel_trial_count, max_failed_trial_count=max_failed_trial_count,
                 env_per_trial=env_per_trial, retain_trials=retain_trials, typed_parameters=False)
+        if collector == "Push":
+            spec["spec"]["metricsCollectorSpec"] = {"collector": {"kind": "Push"}}
         namespace = namespace or self.namespace
         if namespace:
             spec["metadata"]["namespace"] = namespace

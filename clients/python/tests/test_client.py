@@ -139,7 +139,9 @@ def test_an_absent_daemon_is_a_clear_error(tmp_path):
         KnobClient(home=str(tmp_path)).list_experiments()
 
 
-def test_report_metrics_prints_knobs_format(capsys):
+def test_report_metrics_prints_knobs_format(capsys, monkeypatch):
+    monkeypatch.setenv("KNOB_TRIAL", "some-1")
+    monkeypatch.delenv("KNOB_PUSH_URL", raising=False)
     report_metrics({"accuracy": 0.97, "loss": 0.1})
     assert capsys.readouterr().out == "accuracy=0.97 - loss=0.1\n"
 

@@ -566,7 +566,7 @@ let katibMedianStopSpec = """
             "spec.metricsCollectorSpec.collector.customCollector.name: \"Collect_1\" is not a DNS-1123 label: use lower-case letters, digits and '-', starting and ending with a letter or digit",
             "spec.metricsCollectorSpec.collector.customCollector.image: must not be empty",
         ])
-        #expect(kube("collector: {kind: File, customCollector: {name: c, image: busybox}}\nsource: {fileSystemPath: {path: /m.log}}") == [
+        #expect(kube("collector: {kind: File, customCollector: {name: c, image: busybox}}\nsource: {fileSystemPath: {path: /var/m.log}}") == [
             "spec.metricsCollectorSpec.collector.customCollector: is only read by a Custom collector: remove it, or set kind: Custom",
         ])
         #expect(kube("collector: {kind: Push}\nsource: {fileSystemPath: {path: /m.log}}") == [

@@ -1,5 +1,6 @@
 import Foundation
 import Knob
+import Synchronization
 
 /// One trial's Pod or Job, followed: its status through a watch (relisting when the watch
 /// expires), its primary container's log through a followed log stream (resumed with
@@ -87,7 +88,20 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
         }
         lock.withLock { outcome = exit }
         await logs.value
+        if target.logFromSidecar, exit != .exited(0) { await noteTrialOutput() }
         return exit
+    }
+
+    /// The trial's log is its collector's output: when the trial fails, the last lines of its own container's
+    /// output go in too, so that the trial's message says what went wrong.
+    private func noteTrialOutput() async {
+        guard let pod = lock.withLock({ startedPods.last }) else { return }
+        let lines = Mutex<[String]>([])
+        _ = try? await client.stream(KubePath.log(target.namespace, pod), query: [("container", target.container), ("tailLines", "5")]) { line in
+            lines.withLock { $0.append(String(decoding: line, as: UTF8.self)) }
+        }
+        let writer = LogWriter(logPath: target.logPath)
+        for line in lines.withLock({ $0 }) { writer.note("\(target.container): \(line)") }
     }
 
     /// Deletes the finished Pod or Job (a stopped one is already being deleted), unless the template retains it.

@@ -6,7 +6,7 @@ error bodies, resourceVersions, watch event framing and chunked log streams:
 
   /api/v1/namespaces/NS/pods              GET (list, labelSelector, watch), POST
   /api/v1/namespaces/NS/pods/NAME         GET, DELETE (gracePeriodSeconds)
-  /api/v1/namespaces/NS/pods/NAME/log     GET (container, follow, timestamps, sinceTime)
+  /api/v1/namespaces/NS/pods/NAME/log     GET (container, follow, timestamps, sinceTime, tailLines)
   /apis/batch/v1/namespaces/NS/jobs       GET (list, labelSelector, watch), POST
   /apis/batch/v1/namespaces/NS/jobs/NAME  GET, DELETE (propagationPolicy)
 
@@ -1097,9 +1097,16 @@ class Handler(BaseHTTPRequestHandler):
         since = parse_rfc3339_seconds(query["sinceTime"]) if query.get("sinceTime") else None
         drop = cluster.faults.take(lambda r: r.get("logDropAfterLines") and r.get("follow", follow) == follow)
         key = (namespace, name, container)
+        tail = query.get("tailLines")
+        if tail is not None and not tail.isdigit():
+            raise APIError(400, "BadRequest", f"tailLines: Invalid value: \"{tail}\": must be an integer")
         self.start_chunked("text/plain")
         sent = 0
         index = 0
+        if tail is not None:
+            # The last N lines, then (when following) what comes next.
+            with cluster.cond:
+                index = max(0, len(cluster.logs.get(key, [])) - int(tail))
         try:
             while True:
                 with cluster.cond:

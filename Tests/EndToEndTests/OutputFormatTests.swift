@@ -341,7 +341,8 @@ enum Golden {
     static let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../README.md").standardized.path
     /// Described once for all commands (the connection and home), or in their own section (Kubernetes).
     static let shared: Set<String> = ["--home", "--socket", "--server", "--token-file", "--version", "--help"]
-    static let documentedElsewhere: Set<String> = ["--kubeconfig", "--context", "--namespace", "--pod-pending-timeout", "--artifacts-claim"]
+    static let documentedElsewhere: Set<String> = ["--kubeconfig", "--context", "--namespace", "--pod-pending-timeout", "--artifacts-claim",
+                                                     "--metrics-collector-image", "--tfevent-collector-image"]
 
     @Test func everyCommandAndOptionInHelpIsInTheTable() async throws {
         let text = try String(contentsOfFile: Self.readme, encoding: .utf8)

@@ -78,7 +78,14 @@ struct TrialExecution: Sendable {
     var observer: EngineObserver = .none
     /// Told each new reason a started trial is not running yet.
     var waiting: @Sendable (TrialRecord, String) -> Void = { _, _ in }
-    let pollInterval: Duration = .milliseconds(100)
+    /// How long the reading of a running trial's output waits for more when it found nothing new (a trial's
+    /// end ends the wait at once): `KNOB_SCRAPE_INTERVAL` seconds, 0.01 to 3600, 0.1 by default.
+    let pollInterval: Duration = Self.scrapeInterval(ProcessInfo.processInfo.environment["KNOB_SCRAPE_INTERVAL"])
+
+    static func scrapeInterval(_ text: String?) -> Duration {
+        guard let seconds = text.flatMap(Double.init), seconds >= 0.01, seconds <= 3600 else { return .milliseconds(100) }
+        return .milliseconds(Int64(seconds * 1000))
+    }
 
     /// How a trial ended, and its process or pod (to `release` once the end is recorded).
     struct Finished: Sendable {

@@ -23,6 +23,9 @@ public struct LocalRunner: TrialRunner {
     /// itself; anything else (or nothing) for `knob-supervise` when it is there.
     public static let supervisorChoiceVariable = "KNOB_SUPERVISOR"
 
+    /// How often an adopted trial is looked at where no pidfd tells when its supervisor exits.
+    public var adoptedLookInterval: Duration = .milliseconds(100)
+
     public init(supervisor: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.supervisor = supervisor
         self.supervisorCommand = supervisor.map {
@@ -104,7 +107,7 @@ public struct LocalRunner: TrialRunner {
         guard handle["runner"] == "local", let pid = handle["pid"].flatMap(Int32.init), let statusPath = handle["status"] else {
             return nil
         }
-        return AdoptedProcess(pid: pid, statusPath: statusPath, startTime: handle["started"])
+        return AdoptedProcess(pid: pid, statusPath: statusPath, startTime: handle["started"], lookEvery: adoptedLookInterval)
     }
 }
 
@@ -218,10 +221,14 @@ final class AdoptedProcess: RunningTrial, Sendable {
     /// Set when the supervisor has exited, once something waits for it.
     private let supervisorExit: Mutex<OnceValue<Void>?> = Mutex(nil)
 
-    init(pid: pid_t, statusPath: String, startTime: String?) {
+    /// How often it is looked at when no pidfd tells.
+    let lookEvery: Duration
+
+    init(pid: pid_t, statusPath: String, startTime: String?, lookEvery: Duration = .milliseconds(100)) {
         self.pid = pid
         self.statusPath = statusPath
         self.startTime = startTime
+        self.lookEvery = lookEvery
     }
 
     var handle: [String: String] {
@@ -280,7 +287,7 @@ final class AdoptedProcess: RunningTrial, Sendable {
                 return .lost
             }
             if Task.isCancelled { return .lost }
-            try? await Task.sleep(for: .milliseconds(100))
+            try? await Task.sleep(for: lookEvery)
         }
     }
 

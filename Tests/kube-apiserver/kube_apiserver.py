@@ -4,15 +4,44 @@
 It serves the parts of the API that knob uses, with the real API's paths, status codes, `Status`
 error bodies, resourceVersions, watch event framing and chunked log streams:
 
+  /api, /api/v1, /apis, /apis/GROUP, /apis/GROUP/VERSION   GET: discovery (APIVersions, APIResourceList,
+                                          APIGroupList, APIGroup) of what is served; 404 otherwise
   /api/v1/namespaces/NS/pods              GET (list, labelSelector, watch), POST
   /api/v1/namespaces/NS/pods/NAME         GET, DELETE (gracePeriodSeconds)
   /api/v1/namespaces/NS/pods/NAME/log     GET (container, follow, timestamps, sinceTime, tailLines)
+  /api/v1/namespaces/NS/configmaps[/NAME] GET (list, labelSelector, watch), POST; GET, DELETE
   /apis/batch/v1/namespaces/NS/jobs       GET (list, labelSelector, watch), POST
   /apis/batch/v1/namespaces/NS/jobs/NAME  GET, DELETE (propagationPolicy)
+  /apis/GROUP/VERSION/namespaces/NS/PLURAL[/NAME[/status]]  custom kinds: GET (list, labelSelector,
+                                          watch), POST (fieldValidation); GET, DELETE (propagationPolicy);
+                                          status: GET, PUT, PATCH (application/merge-patch+json)
+
+The custom kinds are those whose CRDs a Katib cluster may have: kubeflow.org/v1 PyTorchJob, TFJob,
+MPIJob and XGBoostJob, trainer.kubeflow.org/v1alpha1 TrainJob, argoproj.io/v1alpha1 Workflow and
+tekton.dev/v1 PipelineRun, each with a status subresource (what a create says of the status is
+dropped). `--serve-kinds` chooses which are served (API groups or PLURAL.GROUP, or "none"): a cluster
+without kubeflow.org answers its paths and its discovery with 404, as one without those CRDs does.
+Deleting one of them deletes its dependents (the pods whose ownerReferences name it) as the garbage
+collector does: Background (the default) removes it at once, Foreground keeps it, with a
+deletionTimestamp and the `foregroundDeletion` finalizer, until its pods are gone, Orphan leaves them.
 
 TLS with a CA it generates, and client-certificate auth as a real cluster uses (a bearer token
-is accepted too). Every object created is validated against the official schemas with
-`kubernetes-validate` (strict), and refused with 422 when it does not validate.
+is accepted too). Every built-in object created is validated against the official schemas with
+`kubernetes-validate` (strict), and refused with 422 when it does not validate. A custom object is
+checked as the API server checks it against its CRD's structural schema: a field of the wrong type
+or a missing required one gets 422 (`KIND.GROUP "NAME" is invalid: FIELD: ...`, with the causes in
+`details`); an unknown field is pruned with a `Warning` header, or refused with 400 under
+`fieldValidation=Strict`. For the training operator's kinds the schema is that of the models its
+Python SDK (kubeflow-training) generates from the same Go types as its CRDs, with the CRDs'
+required fields; their pod templates are validated as PodTemplateSpecs with kubernetes-validate
+(strict, as pods are here, so an unknown field there is a 422). The other custom kinds are checked
+only for what their CRDs require (a TrainJob's spec.runtimeRef.name, a spec for the others: Argo's
+and Tekton's CRDs preserve unknown fields and leave the rest to their controllers). A PyTorchJob
+then passes the training operator's admission webhooks: its defaults (replica types camel-cased,
+replicas 1, restartPolicy OnFailure, the `pytorch` container's port `pytorchjob-port` 23456,
+cleanPodPolicy None, nprocPerNode auto) and its checks (a container named pytorch in every replica,
+an image in every container, one Master, Master and Worker the only replica types), refused with
+403 `admission webhook "validator.pytorchjob.training-operator.kubeflow.org" denied the request: ...`.
 
 It plays the kubelet: a pod's containers run their `command` + `args` as local processes (the
 image is ignored), each in a process group of its own, so a pod's log and exit code are real. A
@@ -45,9 +74,35 @@ are ignored; containers without emptyDir mounts run as plain processes.
 It plays the Job controller too (backoffLimit, activeDeadlineSeconds): a Job completes once its
 pod has Succeeded, so after the pod's sidecars have ended.
 
+It plays the training operator for PyTorchJobs: `replicas` pods of each replica type, NAME-master-0,
+NAME-worker-0…, from the replica's template, labelled training.kubeflow.org/job-name, replica-type
+(lowercase), replica-index, operator-name and job-role=master on the master, owned by the job; each
+container gets the operator's env: PYTHONUNBUFFERED=1, MASTER_PORT (the master's pytorchjob-port),
+MASTER_ADDR, WORLD_SIZE (replicas × nprocPerNode, 1 for auto), RANK (0 for the master, 1 + index for
+a worker), PET_MASTER_PORT, PET_MASTER_ADDR, PET_NODE_RANK, PET_NNODES (and PET_NPROC_PER_NODE).
+Conditions and `status.replicaStatuses` are set as the operator sets them: Created, Running,
+Restarting, then Succeeded once the master has (without a master, all workers) or Failed once a
+replica has failed that its restartPolicy does not restart (Never; ExitCode for exit codes below
+128), with the operator's reasons (PyTorchJobSucceeded…) and messages. Where it differs: MASTER_ADDR
+is 127.0.0.1, not the master's Service name (the pods are local processes and no Services are made);
+a failed pod that its restartPolicy restarts is deleted and made again, as the operator does when the
+kubelet reports it Failed (the kubelet here does not restart containers in place); there are no
+elastic, gang-scheduling or suspend features. TFJob, MPIJob, XGBoostJob, TrainJob and PipelineRun are
+stored, validated and watched, but nothing runs them.
+
+It plays Argo's Workflow controller for `container` and `steps` templates: from the entrypoint, a pod
+per container template (named as Argo names them: the workflow's name for a root pod node, else
+WORKFLOW-TEMPLATE-FNV32A(node name); labelled workflows.argoproj.io/workflow and .../completed; the
+template's container as `main`, without Argo's init and wait containers), the step groups one after
+the other and the steps of a group beside each other, `status.nodes` (Pod, Steps and StepGroup nodes
+with their ids, phases, children, exit codes and messages such as "Error (exit code 1)" and "child
+'ID' failed"), `status.phase` Running, then Succeeded or Failed with the failing node's message, and
+"invalid spec: ..." for what it cannot run (an undefined entrypoint, other kinds of template).
+Parameters, artifacts, DAGs and retries are not played.
+
 Faults are injected with `--faults JSON` (a list of rules, see `Faults`).
 
-    kube_apiserver.py --dir DIR [--faults JSON] [--token TOKEN] [--python-images REGEX]
+    kube_apiserver.py --dir DIR [--faults JSON] [--token TOKEN] [--python-images REGEX] [--serve-kinds GROUPS]
 
 writes DIR/ca.crt, DIR/client.crt, DIR/client.key and DIR/kubeconfig, then prints
 `listening on https://127.0.0.1:PORT` and serves until killed. DIR/created.jsonl records every
@@ -1348,7 +1403,8 @@ class Cluster:
                 for rtype, replica in replicas.items():
                     c = counts[rtype]
                     expected = replica.get("replicas", 1) - c["succeeded"]
-                    if "Master" in replicas and rtype == "Master" or "Master" not in replicas and rtype == "Worker":
+                    # The operator words these differently with a master and without one.
+                    if "Master" in replicas and rtype == "Master":
                         if c["active"] > 0 and expected > 0:
                             self.set_condition(status, "Running", True, "PyTorchJobRunning", f"PyTorchJob {name} is running.")
                         if expected == 0:
@@ -1356,10 +1412,21 @@ class Cluster:
                             self.set_condition(status, "Succeeded", True, "PyTorchJobSucceeded", f"PyTorchJob {name} is successfully completed.")
                             finished.append("Succeeded")
                             return
+                    elif "Master" not in replicas and rtype == "Worker":
+                        if expected == 0:
+                            status.setdefault("completionTime", rfc3339())
+                            self.set_condition(status, "Succeeded", True, "PyTorchJobSucceeded",
+                                               f"PyTorchJob {namespace}/{name} successfully completed.")
+                            finished.append("Succeeded")
+                            return
+                        if c["active"] > 0:
+                            self.set_condition(status, "Running", True, "PyTorchJobRunning", f"PyTorchJob {namespace}/{name} is running.")
                     if c["failed"] > 0:
                         status.setdefault("completionTime", rfc3339())
-                        self.set_condition(status, "Failed", True, "PyTorchJobFailed",
-                                           f"PyTorchJob {name} is failed because {c['failed']} {rtype} replica(s) failed.")
+                        message = f"job \"{name}\" is failing because \"{rtype}\" replica(s) failed." \
+                            if replica.get("restartPolicy") == "ExitCode" else \
+                            f"PyTorchJob {name} is failed because {c['failed']} {rtype} replica(s) failed."
+                        self.set_condition(status, "Failed", True, "PyTorchJobFailed", message)
                         finished.append("Failed")
                         return
             before = json.dumps(self.objects.get((resource, namespace, name), {}).get("status"), sort_keys=True)

@@ -228,6 +228,37 @@ def test_a_pytorchjob_fails_when_a_worker_fails_and_may_not_restart(api, tmp_pat
                "the garbage collector deleting the job's pods")
 
 
+# A worker that fails on its first run and succeeds on its second (it leaves a file behind the first time).
+FLAKY = ("import os, sys; mark = os.environ['MARK']\n"
+         "if not os.path.exists(mark): open(mark, 'w').close(); sys.exit(2)\n"
+         "open(mark + '.done', 'w').close()")
+
+
+def test_a_failed_replica_that_may_restart_is_made_again(api, tmp_path):
+    custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
+    mark = str(tmp_path / "worker-ran")
+    flaky = replica(1, restart="OnFailure", env=[{"name": "MARK", "value": mark}])
+    flaky["template"]["spec"]["containers"][0]["command"] = [sys.executable, "-c", FLAKY]
+    start = core.list_namespaced_pod(NS).metadata.resource_version
+    # The master waits for the worker's second run.
+    custom.create_namespaced_custom_object("kubeflow.org", "v1", NS, "pytorchjobs", pytorchjob("flaky", {
+        "Master": replica(1, env=[{"name": "WAIT_FOR", "value": mark + ".done"}]), "Worker": flaky}))
+    job = wait_until(lambda: custom.get_namespaced_custom_object("kubeflow.org", "v1", NS, "pytorchjobs", "flaky"),
+                     lambda j: "Failed" in conditions(j) or "Succeeded" in conditions(j), "the PyTorchJob ending")
+    assert conditions(job)["Succeeded"]["status"] == "True" and "Failed" not in conditions(job)
+    assert conditions(job)["Running"]["status"] == "False"  # the operator turns Running False when the job ends
+    worker = core.read_namespaced_pod("flaky-worker-0", NS)
+    assert worker.status.phase == "Succeeded" and worker.spec.restart_policy == "OnFailure"
+    # The failed pod was deleted and made again (the master running meanwhile, Running replaced Restarting at once).
+    runs = []
+    for event in watch.Watch().stream(core.list_namespaced_pod, NS, label_selector="training.kubeflow.org/replica-type=worker",
+                                      resource_version=start, timeout_seconds=2):
+        if event["type"] in ("ADDED", "DELETED"):
+            runs.append((event["type"], event["object"].metadata.uid))
+    assert [t for t, _ in runs] == ["ADDED", "DELETED", "ADDED"] and runs[0][1] == runs[1][1] != runs[2][1]
+    assert runs[2][1] == worker.metadata.uid
+
+
 def test_malformed_pytorchjobs_are_refused_naming_the_field(api):
     custom = client.CustomObjectsApi(api)
     bad = pytorchjob("bad", {"Worker": replica(1)})

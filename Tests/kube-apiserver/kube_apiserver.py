@@ -1630,7 +1630,8 @@ class Cluster:
         root = run(entry, name, name, None)
         if root is None:
             return
-        publish("Succeeded" if root["phase"] == "Succeeded" else "Failed", root.get("message"))
+        # As Argo: an Error node (its pod could not be made) errs the workflow, a Failed one fails it.
+        publish(root["phase"] if root["phase"] in ("Succeeded", "Error") else "Failed", root.get("message"))
 
     def delete_job(self, namespace, name, grace, propagation):
         if propagation != "Orphan":

@@ -319,6 +319,25 @@ def test_watching_a_custom_kind(api):
     listed = custom.list_namespaced_custom_object("tekton.dev", "v1", NS, "pipelineruns")
     assert listed["kind"] == "PipelineRunList" and [i["metadata"]["name"] for i in listed["items"]] == ["run-2"]
 
+    # A status written over a stale resourceVersion is refused.
+    stale = custom.get_namespaced_custom_object("tekton.dev", "v1", NS, "pipelineruns", "run-2")
+    custom.replace_namespaced_custom_object_status("tekton.dev", "v1", NS, "pipelineruns", "run-2", dict(stale, status={"x": 1}))
+    with pytest.raises(ApiException) as conflict:
+        custom.replace_namespaced_custom_object_status("tekton.dev", "v1", NS, "pipelineruns", "run-2", dict(stale, status={"x": 2}))
+    assert conflict.value.status == 409
+    assert custom.get_namespaced_custom_object_status("tekton.dev", "v1", NS, "pipelineruns", "run-2")["status"] == {"x": 1}
+
+
+def test_a_trainjob_needs_its_runtime(api):
+    custom = client.CustomObjectsApi(api)
+    job = {"apiVersion": "trainer.kubeflow.org/v1alpha1", "kind": "TrainJob", "metadata": {"name": "tj"}, "spec": {"trainer": {}}}
+    with pytest.raises(ApiException) as invalid:
+        custom.create_namespaced_custom_object("trainer.kubeflow.org", "v1alpha1", NS, "trainjobs", job)
+    assert invalid.value.status == 422
+    assert json.loads(invalid.value.body)["message"] == 'TrainJob.trainer.kubeflow.org "tj" is invalid: spec.runtimeRef: Required value'
+    job["spec"]["runtimeRef"] = {"name": "torch-distributed"}
+    assert custom.create_namespaced_custom_object("trainer.kubeflow.org", "v1alpha1", NS, "trainjobs", job)["metadata"]["uid"]
+
 
 # -- Argo Workflow
 

@@ -300,14 +300,13 @@ class APIError(Exception):
 class Resource:
     """A kind this server serves: where (group, version, plural) and what (kind, singular, subresources)."""
 
-    def __init__(self, group, version, plural, kind, short_names=(), status=False, log=False, webhook=None, replicas_key=None,
-                 container=None, default_restart="Never"):
+    def __init__(self, group, version, plural, kind, short_names=(), status=False, log=False, webhook=None, categories=()):
         self.group, self.version, self.plural, self.kind = group, version, plural, kind
         self.singular = kind.lower()
         self.short_names = list(short_names)
+        self.categories = list(categories)
         self.status, self.log = status, log
         self.webhook = webhook  # the name of the validating admission webhook that guards it, if any
-        self.replicas_key, self.container, self.default_restart = replicas_key, container, default_restart
 
     @property
     def id(self):
@@ -334,14 +333,13 @@ BUILTIN = [
 ]
 # The custom kinds a cluster may have (their CRDs installed), each served unless --serve-kinds leaves it out.
 CUSTOM = [
-    Resource("kubeflow.org", "v1", "pytorchjobs", "PyTorchJob", status=True, webhook="validator.pytorchjob.training-operator.kubeflow.org",
-             replicas_key="pytorchReplicaSpecs", container="pytorch", default_restart="OnFailure"),
-    Resource("kubeflow.org", "v1", "tfjobs", "TFJob", status=True, replicas_key="tfReplicaSpecs", container="tensorflow"),
-    Resource("kubeflow.org", "v1", "mpijobs", "MPIJob", status=True, replicas_key="mpiReplicaSpecs", container="mpi"),
-    Resource("kubeflow.org", "v1", "xgboostjobs", "XGBoostJob", status=True, replicas_key="xgbReplicaSpecs", container="xgboost"),
+    Resource("kubeflow.org", "v1", "pytorchjobs", "PyTorchJob", status=True, webhook="validator.pytorchjob.training-operator.kubeflow.org"),
+    Resource("kubeflow.org", "v1", "tfjobs", "TFJob", status=True),
+    Resource("kubeflow.org", "v1", "mpijobs", "MPIJob", status=True),
+    Resource("kubeflow.org", "v1", "xgboostjobs", "XGBoostJob", status=True),
     Resource("trainer.kubeflow.org", "v1alpha1", "trainjobs", "TrainJob", status=True),
     Resource("argoproj.io", "v1alpha1", "workflows", "Workflow", ["wf"], status=True),
-    Resource("tekton.dev", "v1", "pipelineruns", "PipelineRun", ["pr", "prs"], status=True),
+    Resource("tekton.dev", "v1", "pipelineruns", "PipelineRun", ["pr", "prs"], status=True, categories=["tekton", "tekton-pipelines"]),
 ]
 DEFAULT_SERVED = ",".join(sorted({r.group for r in CUSTOM}))
 
@@ -448,6 +446,8 @@ class SchemaCheck:
         if model is None:
             return
         fields = {json_name: model.openapi_types[attr] for attr, json_name in model.attribute_map.items()}
+        for key in [k for k, item in value.items() if item is None and k in fields]:
+            del value[key]  # a null where the schema does not allow one is pruned, as the API server does
         for key, item in value.items():
             if key not in fields:
                 self.unknown.append((f"{path}.{key}", value, key))
@@ -643,9 +643,7 @@ class Cluster:
             check.unknown += [(key, obj, key) for key in obj if key not in known]
         elif rtype.id == "trainjobs.trainer.kubeflow.org":
             check.errors += check_required(obj, ["spec.runtimeRef.name"])
-        elif rtype.id == "workflows.argoproj.io":
-            check.errors += check_required(obj, ["spec"])
-        elif rtype.id == "pipelineruns.tekton.dev":
+        else:  # Argo's Workflow, Tekton's PipelineRun
             check.errors += check_required(obj, ["spec"])
         if check.unknown and not check.errors and field_validation == "Strict":
             message = f"{rtype.kind} in version \"{rtype.version}\" cannot be handled as a {rtype.kind}: strict decoding error: " + \
@@ -1429,12 +1427,12 @@ class Cluster:
                         self.set_condition(status, "Failed", True, "PyTorchJobFailed", message)
                         finished.append("Failed")
                         return
-            before = json.dumps(self.objects.get((resource, namespace, name), {}).get("status"), sort_keys=True)
             with self.cond:
                 current = self.objects.get((resource, namespace, name))
                 if current is None or "deletionTimestamp" in current["metadata"]:
                     return
-                status = json.loads(json.dumps(current.get("status", {})))
+                before = json.dumps(current.get("status", {}), sort_keys=True)
+                status = json.loads(before)
                 sync(status)
                 if json.dumps(status, sort_keys=True) != before:
                     current["status"] = status
@@ -1735,9 +1733,8 @@ def api_resource_list(group_version, served):
         made = {"name": r.plural, "singularName": r.singular, "namespaced": True, "kind": r.kind, "verbs": verbs}
         if r.short_names:
             made["shortNames"] = r.short_names
-        if r.custom:
-            made["categories"] = ["all"] if r.group != "tekton.dev" else ["tekton", "tekton-pipelines"]
-            made["storageVersionHash"] = base64.b64encode(f"{r.group}/{r.version}/{r.kind}".encode()).decode()[:11]
+        if r.categories:
+            made["categories"] = r.categories
         resources.append(made)
         if r.log:
             resources.append({"name": f"{r.plural}/log", "singularName": "", "namespaced": True, "kind": "Pod", "verbs": ["get"]})

@@ -2030,6 +2030,11 @@ def main():
     args = parser.parse_args()
     RESOURCES.clear()
     RESOURCES.update({r.id: r for r in served_resources(args.serve_kinds)})
+    if any(r in RESOURCES for r in TRAINING_SPECS):
+        try:
+            import kubeflow.training.models  # noqa: F401  (the training operator's kinds are checked against them)
+        except ImportError as error:
+            raise SystemExit(f"serving kubeflow.org needs the kubeflow-training package (.ci/install-deps installs it): {error}")
 
     os.makedirs(args.dir, exist_ok=True)
     files = make_certificates(args.dir)

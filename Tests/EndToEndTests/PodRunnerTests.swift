@@ -22,7 +22,8 @@ struct KubeAPIServer {
             experimentName: "tests", trialName: "kube-api", argv: ["python3", script, "--dir", directory, "--faults", faults],
             workingDirectory: directory, environment: [:], logPath: "\(directory)/server.log", trialDirectory: "\(directory)/run"))
         let server = KubeAPIServer(directory: directory, process: process)
-        for _ in 0..<300 {
+        // Up to a minute: a loaded machine starts Python slowly.
+        for _ in 0..<1200 {
             if let log = try? String(contentsOfFile: "\(directory)/server.log", encoding: .utf8), log.contains("listening on") { return server }
             try await Task.sleep(for: .milliseconds(50))
         }

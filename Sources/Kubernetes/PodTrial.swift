@@ -187,58 +187,32 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
     private func decide(pods: [JSONObject], deleted: Bool = false) async throws -> TrialExit? {
         noteStarted(pods)
         let (terminating, deleteFailure) = lock.withLock { (self.terminating, self.deleteFailure) }
-        if let deleteFailure { return .failed(reason: "DeleteFailed", message: deleteFailure, exitCode: nil) }
-        let newest = pods.max { order($0) < order($1) }
-        let gone = terminating ? "\(target.description) was deleted" : "\(target.description) was deleted before it finished"
-        switch target.kind {
-        case .pod:
-            guard let pod = newest else { return .failed(reason: "Deleted", message: gone, exitCode: nil) }
-            let exit = podExit(pod)
-            if let deletion = (pod["metadata"] as? JSONObject)?["deletionTimestamp"] as? String, exit != .exited(0) {
-                // Deleted before it finished: by knob (a stop), or by someone else (an eviction, kubectl delete).
-                if exit != nil || deleted || terminating { return .failed(reason: "Deleted", message: gone, exitCode: exit?.code) }
-                if let stuck = stuckDeleting(pod, since: deletion) { return stuck }
-            }
-            if let exit { return exit }
-            return pendingFailure(pod)
-        case .job:
-            if let pod = newest, podExit(pod) == .exited(0) { return .exited(0) }
-            let job: JSONObject
+        var outcome = TrialOutcome(kind: target.kind.rawValue, name: target.name, namespace: target.namespace, object: nil, pods: pods,
+                                   container: target.container, now: Date(), pendingTimeout: pendingTimeout,
+                                   terminating: terminating, deleted: deleted, deleteFailure: deleteFailure)
+        if deleteFailure == nil, outcome.needsObject {
             do {
-                job = try await client.request("GET", target.objectPath)
+                outcome.object = try await client.request("GET", target.objectPath)
             } catch let error as KubeAPIError where error.status == 404 {
-                return .failed(reason: "Deleted", message: gone, exitCode: nil)
+                outcome.object = nil  // gone
             }
-            if let exit = jobExit(job, newest: newest) {
-                // The Job's status can come before its last pod's events: list the pods once more, so that
-                // the log of every pod that ran is read before the trial's end is recorded.
-                if let list = try? await client.request("GET", KubePath.pods(target.namespace), query: [("labelSelector", target.selector)]) {
-                    noteStarted((list["items"] as? [JSONObject]) ?? [])
-                }
-                return exit
+            outcome.now = Date()
+        }
+        let verdict = outcome.decide()
+        if let waiting = verdict.waiting { noteWaiting(pod: waiting.pod, waiting.detail) }
+        if verdict.endedByObject {
+            // The object's status can come before its last pod's events: list the pods once more, so that
+            // the log of every pod that ran is read before the trial's end is recorded.
+            if let list = try? await client.request("GET", KubePath.pods(target.namespace), query: [("labelSelector", target.selector)]) {
+                noteStarted((list["items"] as? [JSONObject]) ?? [])
             }
-            if let pod = newest { return pendingFailure(pod) }
-            return jobWithoutPod(job)
         }
+        return verdict.exit
     }
 
-    /// Creation order of a Job's pods. Among pods of the same second (creation times are whole seconds), one
-    /// that failed came before the one still active, and that one before one that succeeded: a Job runs one at a time.
-    private func order(_ pod: JSONObject) -> (String, Int, String) {
-        let rank = switch phase(pod) {
-        case "Failed": 0
-        case "Succeeded": 2
-        default: 1
-        }
-        return (creation(pod), rank, name(pod))
-    }
-
-    private func creation(_ object: JSONObject) -> String {
-        (object["metadata"] as? JSONObject)?["creationTimestamp"] as? String ?? ""
-    }
-
-    private func name(_ pod: JSONObject) -> String { (pod["metadata"] as? JSONObject)?["name"] as? String ?? "" }
-    private func phase(_ pod: JSONObject) -> String { (pod["status"] as? JSONObject)?["phase"] as? String ?? "" }
+    private func order(_ pod: JSONObject) -> (String, Int, String) { TrialOutcome.order(pod) }
+    private func name(_ pod: JSONObject) -> String { TrialOutcome.name(pod) }
+    private func phase(_ pod: JSONObject) -> String { TrialOutcome.phase(pod) }
 
     /// Remembers which pods have a log to read (the container whose log is read started), oldest first,
     /// and which of them have ended.
@@ -250,118 +224,12 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
         }
         lock.withLock {
             for pod in pods.sorted(by: { order($0) < order($1) }) {
-                if started(primaryStatus(pod)) { waiting = nil }
-                guard started(containerStatus(pod, target.logContainer)) else { continue }
+                if started(TrialOutcome.containerStatus(pod, target.container)) { waiting = nil }
+                guard started(TrialOutcome.containerStatus(pod, target.logContainer)) else { continue }
                 if !startedPods.contains(name(pod)) { startedPods.append(name(pod)) }
                 if ["Succeeded", "Failed"].contains(phase(pod)) { endedPods.insert(name(pod)) }
             }
         }
-    }
-
-    private func primaryStatus(_ pod: JSONObject) -> JSONObject? {
-        containerStatus(pod, target.container)
-    }
-
-    /// A container's status, among the pod's containers and its init containers (a sidecar's).
-    private func containerStatus(_ pod: JSONObject, _ container: String) -> JSONObject? {
-        let status = pod["status"] as? JSONObject
-        let statuses = (status?["containerStatuses"] as? [JSONObject] ?? []) + (status?["initContainerStatuses"] as? [JSONObject] ?? [])
-        return statuses.first { $0["name"] as? String == container }
-    }
-
-    private func primaryState(_ pod: JSONObject) -> JSONObject? {
-        primaryStatus(pod)?["state"] as? JSONObject
-    }
-
-    /// How the pod's primary container ended, if it did.
-    private func podExit(_ pod: JSONObject) -> TrialExit? {
-        let status = pod["status"] as? JSONObject ?? [:]
-        let podName = name(pod)
-        // The pod's own reason first: an evicted pod, or one past its activeDeadlineSeconds, also has a killed container.
-        if status["phase"] as? String == "Failed", let reason = status["reason"] as? String {
-            return .failed(reason: reason, message: "pod \(podName) failed: \(status["message"] as? String ?? reason)", exitCode: nil)
-        }
-        // A bare pod whose container restarts (restartPolicy OnFailure) ends its trial at the first exit.
-        let lastTerminated = target.kind == .pod ? (primaryStatus(pod)?["lastState"] as? JSONObject)?["terminated"] as? JSONObject : nil
-        if let terminated = primaryState(pod)?["terminated"] as? JSONObject ?? lastTerminated {
-            let code = Int32(truncatingIfNeeded: terminated["exitCode"] as? Int ?? -1)
-            let reason = terminated["reason"] as? String
-            switch reason {
-            case nil, "Completed", "Error":
-                return .exited(code)
-            case "OOMKilled":
-                return .failed(reason: "OOMKilled", message: "container \(target.container) of pod \(podName) ran out of memory and was killed "
-                               + "(OOMKilled, exit code \(code)); raise its resources.limits.memory", exitCode: code)
-            case let reason?:
-                let said = (terminated["message"] as? String).map { ": \($0)" } ?? ""
-                return .failed(reason: reason, message: "container \(target.container) of pod \(podName) ended with \(reason) (exit code \(code))\(said)",
-                               exitCode: code)
-            }
-        }
-        if status["phase"] as? String == "Failed" {
-            return .failed(reason: "PodFailed", message: "pod \(podName) failed: \(status["message"] as? String ?? "no reason given")", exitCode: nil)
-        }
-        return nil
-    }
-
-    /// A pod that has not started within `pendingTimeout` (or cannot start at all) fails its trial with the reason.
-    private func pendingFailure(_ pod: JSONObject) -> TrialExit? {
-        let status = pod["status"] as? JSONObject ?? [:]
-        guard status["phase"] as? String == "Pending" || status["phase"] == nil else { return nil }
-        let podName = name(pod)
-        var reason = "Pending"
-        var detail = "it is still Pending"
-        func describe(_ waiting: JSONObject) -> (String, String)? {
-            guard let why = waiting["reason"] as? String else { return nil }
-            return (why, "\(why)\((waiting["message"] as? String).map { ": \($0)" } ?? "")")
-        }
-        if let waiting = primaryState(pod)?["waiting"] as? JSONObject, let (why, said) = describe(waiting) {
-            (reason, detail) = (why, said)
-            if ["InvalidImageName", "ErrImageNeverPull"].contains(why) {
-                return .failed(reason: why, message: "pod \(podName) cannot start: \(detail)", exitCode: nil)
-            }
-            if why == "PodInitializing" {
-                // Init containers are at work (fetching data, say): not stuck, unless one of them is.
-                let initStatuses = (status["initContainerStatuses"] as? [JSONObject]) ?? []
-                guard let stuck = initStatuses.compactMap({ ($0["state"] as? JSONObject)?["waiting"] as? JSONObject })
-                    .compactMap(describe).first(where: { $0.0 != "PodInitializing" }) else { return nil }
-                (reason, detail) = stuck
-            }
-        } else if let unscheduled = unscheduledCondition(status) {
-            reason = unscheduled["reason"] as? String ?? "Unschedulable"
-            detail = "\(reason)\((unscheduled["message"] as? String).map { ": \($0)" } ?? "")"
-        }
-        if reason != "Pending", !routineWaits.contains(reason) { noteWaiting(pod: podName, detail) }
-        guard let created = parseKubeTime(creation(pod)), Date().timeIntervalSince(created) > pendingTimeout else { return nil }
-        return .failed(reason: reason, message: "pod \(podName) did not start within \(formatSeconds(.seconds(pendingTimeout))): \(detail)", exitCode: nil)
-    }
-
-    /// A Job that made no pod within `pendingTimeout` (a quota, an admission webhook, a pod security policy refuses it).
-    private func jobWithoutPod(_ job: JSONObject) -> TrialExit? {
-        guard let created = parseKubeTime(creation(job)), Date().timeIntervalSince(created) > pendingTimeout else { return nil }
-        return .failed(reason: "NoPod", message: "\(target.description) created no pod within \(formatSeconds(.seconds(pendingTimeout))); "
-                       + "`kubectl describe job -n \(target.namespace) \(target.name)` shows why (FailedCreate events)", exitCode: nil)
-    }
-
-    /// A pod deleted by someone else that never goes away (its node is gone) ends its trial after its grace period and a minute.
-    private func stuckDeleting(_ pod: JSONObject, since deletion: String) -> TrialExit? {
-        let grace = (pod["metadata"] as? JSONObject)?["deletionGracePeriodSeconds"] as? Double ?? 30
-        guard let deleted = parseKubeTime(deletion), Date().timeIntervalSince(deleted) > grace + 60 else { return nil }
-        return .failed(reason: "Deleted", message: "\(target.description) was deleted before it finished and is still terminating "
-                       + "(its node may be unreachable)", exitCode: nil)
-    }
-
-    /// How a Job ended, from its conditions (and its newest pod's container).
-    private func jobExit(_ job: JSONObject, newest: JSONObject?) -> TrialExit? {
-        let conditions = ((job["status"] as? JSONObject)?["conditions"] as? [JSONObject]) ?? []
-        func holds(_ type: String) -> JSONObject? {
-            conditions.first { $0["type"] as? String == type && $0["status"] as? String == "True" }
-        }
-        if holds("Complete") != nil { return .exited(0) }
-        guard let failed = holds("Failed") else { return nil }
-        let reason = failed["reason"] as? String ?? "JobFailed"
-        if reason == "BackoffLimitExceeded", let pod = newest, let exit = podExit(pod) { return exit }
-        return .failed(reason: reason, message: "\(target.description) failed: \(failed["message"] as? String ?? reason)", exitCode: nil)
     }
 
     // MARK: Log
@@ -429,14 +297,6 @@ extension PodTrial.Target {
                   trial: trial, uid: handle["uid"] ?? "",
                   logPath: logPath, retain: handle["retain"] == "true")
     }
-}
-
-/// Reasons every pod waits for on its way to running: not worth saying.
-private let routineWaits: Set<String> = ["ContainerCreating", "PodInitializing"]
-
-/// A pod status's `PodScheduled` condition when it is False (the scheduler found no node).
-private func unscheduledCondition(_ status: JSONObject) -> JSONObject? {
-    ((status["conditions"] as? [JSONObject]) ?? []).first { $0["type"] as? String == "PodScheduled" && $0["status"] as? String == "False" }
 }
 
 /// Watch events as they arrive, kept for `decide`.

@@ -53,7 +53,10 @@ import Testing
         // One ended: its line above, and the status line with the best, an estimate, and the next trial
         // (cut to the width, which the whole line would pass).
         try write("", to: "\(dir)/go-\(trial)-1")
-        let second = try await terminal.waitFor("the second trial running") { Self.statusLine($0)?.hasPrefix("1/3 done") == true }
+        // (Between the first's end and the second's start the line says "none running": wait past that.)
+        let second = try await terminal.waitFor("the second trial running") { screen in
+            Self.statusLine(screen).map { $0.hasPrefix("1/3 done") && !$0.contains("none running") } ?? false
+        }
         let next = try #require(Self.statusLine(second))
         #expect(next.contains(#/, ETA [\dhms ]+ \| best 0\.75 \(progress-in-a-terminal-1\) \| /#), "\(next)")
         // Whatever the times take (a loaded machine's are longer), the next trial's part starts with its name, cut.

@@ -3,22 +3,14 @@ real API (paths, objects, status codes, log streams), not only what knob expects
 
 import json
 import os
-import subprocess
 import sys
 import time
 
 import pytest
-from kubernetes import client, config, watch
+from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
-SERVER = os.path.join(os.path.dirname(__file__), "kube_apiserver.py")
-
-
-def serve(directory, *options):
-    process = subprocess.Popen([sys.executable, SERVER, "--dir", str(directory), *options], stdout=subprocess.PIPE, text=True)
-    line = process.stdout.readline()
-    assert line.startswith("listening on https://127.0.0.1:"), line
-    return process, config.new_client_from_config(config_file=str(directory / "kubeconfig"))
+from kube_test_client import serve, wait_until
 
 
 @pytest.fixture()
@@ -46,13 +38,8 @@ def pod(name, command, labels=None):
 
 
 def wait_for_phase(core, name, phases, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        current = core.read_namespaced_pod(name, "default")
-        if current.status.phase in phases:
-            return current
-        time.sleep(0.1)
-    raise AssertionError(f"pod {name} never reached {phases}")
+    return wait_until(lambda: core.read_namespaced_pod(name, "default"), lambda current: current.status.phase in phases,
+                      f"pod {name} reaching {phases}", timeout)
 
 
 def test_pod_lifecycle_through_the_official_client(cluster):
@@ -199,16 +186,6 @@ def mounted(pid, path):
         return any(line.split()[4] == path for line in f)
 
 
-def wait_for(read, check, what, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = read()
-        if check(value):
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"never: {what}")
-
-
 def test_a_job_with_a_metrics_sidecar_completes_and_the_sidecar_log_has_the_metrics(server_and_cluster):
     server, core, batch, directory = server_and_cluster
     mount_path = str(directory / "var" / "log" / "katib")
@@ -220,7 +197,7 @@ def test_a_job_with_a_metrics_sidecar_completes_and_the_sidecar_log_has_the_metr
         metadata=client.V1ObjectMeta(labels={"knob.dev/trial": "s1"}), spec=pod_spec([trial], [collector]))))
     listed = core.list_namespaced_pod("default")
     batch.create_namespaced_job("default", job)
-    status = wait_for(lambda: batch.read_namespaced_job("job-sidecar", "default").status, lambda s: s.conditions, "the Job ended")
+    status = wait_until(lambda: batch.read_namespaced_job("job-sidecar", "default").status, lambda s: s.conditions, "the Job ended", timeout=30)
     assert [c.type for c in status.conditions if c.status == "True"][-1] == "Complete"
 
     [pod] = core.list_namespaced_pod("default", label_selector="job-name=job-sidecar").items
@@ -298,9 +275,9 @@ def test_a_sidecar_image_that_never_pulls_leaves_the_pod_pending(server_and_clus
     collector = client.V1Container(name="metrics-logger", image="registry.invalid/collector:1", restart_policy="Always", command=["sleep", "600"])
     trial = client.V1Container(name="main", image="python:3.11", command=["echo", "ran"])
     core.create_namespaced_pod("default", client.V1Pod(metadata=client.V1ObjectMeta(name="unpulled"), spec=pod_spec([trial], [collector])))
-    pod = wait_for(lambda: core.read_namespaced_pod("unpulled", "default"),
+    pod = wait_until(lambda: core.read_namespaced_pod("unpulled", "default"),
                    lambda p: p.status.init_container_statuses and p.status.init_container_statuses[0].state.waiting.reason != "PodInitializing",
-                   "the sidecar's image failed to pull")
+                   "the sidecar's image failed to pull", timeout=30)
     assert pod.status.phase == "Pending"
     waiting = pod.status.init_container_statuses[0].state.waiting
     assert (waiting.reason, waiting.message) == ("ImagePullBackOff", 'Back-off pulling image "registry.invalid/collector:1"')
@@ -321,18 +298,18 @@ def test_a_sidecar_image_that_never_pulls_leaves_the_pod_pending(server_and_clus
     collector = client.V1Container(name="metrics-logger", image="python:3.11", restart_policy="Always", command=[sys.executable, "-c", COLLECTOR, "/nonexistent/m.log"])
     trials = [client.V1Container(name=n, image="registry.invalid/trial:1", command=["echo", "ran"]) for n in ("main", "other")]
     core.create_namespaced_pod("default", client.V1Pod(metadata=client.V1ObjectMeta(name="half-pulled"), spec=pod_spec(trials, [collector])))
-    pod = wait_for(lambda: core.read_namespaced_pod("half-pulled", "default"),
+    pod = wait_until(lambda: core.read_namespaced_pod("half-pulled", "default"),
                    lambda p: p.status.container_statuses and p.status.container_statuses[0].state.waiting.reason == "ImagePullBackOff",
-                   "the trial's image failed to pull")
+                   "the trial's image failed to pull", timeout=30)
     assert pod.status.phase == "Pending" and pod.status.init_container_statuses[0].state.running
     with pytest.raises(ApiException) as unnamed:
         core.read_namespaced_pod_log("half-pulled", "default")
     assert json.loads(unnamed.value.body)["message"] == "a container name must be specified for pod half-pulled, choose one of: [metrics-logger main other]"
-    log = wait_for(lambda: core.read_namespaced_pod_log("half-pulled", "default", container="metrics-logger"), lambda l: l.startswith("pid="),
-                   "the collector said its pid")
+    log = wait_until(lambda: core.read_namespaced_pod_log("half-pulled", "default", container="metrics-logger"), lambda l: l.startswith("pid="),
+                   "the collector said its pid", timeout=30)
     pid = int(log.splitlines()[0].removeprefix("pid="))
     core.delete_namespaced_pod("half-pulled", "default", grace_period_seconds=5)
-    wait_for(lambda: [p.metadata.name for p in core.list_namespaced_pod("default").items], lambda names: "half-pulled" not in names, "the pod went")
+    wait_until(lambda: [p.metadata.name for p in core.list_namespaced_pod("default").items], lambda names: "half-pulled" not in names, "the pod went", timeout=30)
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
 
@@ -345,8 +322,8 @@ def test_a_followed_sidecar_log_ends_when_the_sidecar_ends(server_and_cluster):
     trial = client.V1Container(name="main", image="python:3.11", volume_mounts=[metrics_volume(mount_path)], command=[
         "sh", "-c", f"{await_collector(mount_path)}; echo loss=0.5 >> {mount_path}/m.log; sleep 0.2; echo loss=0.25 >> {mount_path}/m.log; echo done"])
     core.create_namespaced_pod("default", client.V1Pod(metadata=client.V1ObjectMeta(name="followed"), spec=pod_spec([trial], [collector])))
-    wait_for(lambda: core.read_namespaced_pod("followed", "default").status.init_container_statuses,
-             lambda s: s and s[0].state.running, "the sidecar started")
+    wait_until(lambda: core.read_namespaced_pod("followed", "default").status.init_container_statuses,
+             lambda s: s and s[0].state.running, "the sidecar started", timeout=30)
     followed = core.read_namespaced_pod_log("followed", "default", container="metrics-logger", follow=True, _preload_content=False,
                                             _request_timeout=60)
     lines = followed.data.decode().splitlines()

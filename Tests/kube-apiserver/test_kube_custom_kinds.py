@@ -2,24 +2,15 @@
 Argo's Workflow…), checked with the official Python client as a program that knows only the real API would."""
 
 import json
-import os
-import subprocess
 import sys
-import time
 
 import pytest
-from kubernetes import client, config, watch
+from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
-SERVER = os.path.join(os.path.dirname(__file__), "kube_apiserver.py")
+from kube_test_client import serve, wait_until
+
 NS = "default"
-
-
-def serve(directory, *options):
-    process = subprocess.Popen([sys.executable, SERVER, "--dir", str(directory), *options], stdout=subprocess.PIPE, text=True)
-    line = process.stdout.readline()
-    assert line.startswith("listening on https://127.0.0.1:"), line
-    return process, config.new_client_from_config(config_file=str(directory / "kubeconfig"))
 
 
 @pytest.fixture()
@@ -44,16 +35,6 @@ def raw(api_client, method, path, body=None, content_type="application/json"):
                                               headers={"Content-Type": content_type, "Accept": "application/json"}, body=body)
     response.read()
     return response.status, json.loads(response.data or b"null"), response.headers
-
-
-def wait_until(read, done, what, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = read()
-        if done(value):
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: never happened; last seen {value}")
 
 
 def conditions(job):

@@ -161,7 +161,7 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
         if let credentials = Self.bearerCredentials(request.headers[.authorization] ?? ""), constantTimeEqual(Array(credentials.utf8), bytes) {
             return try await next(request, context)
         }
-        if let cookie = request.cookies[Self.cookieName]?.value, constantTimeEqual(Array(cookie.utf8), Array(Self.hex(bytes).utf8)) {
+        if let cookie = request.cookies[Self.cookieName]?.value, constantTimeEqual(Array(cookie.utf8), Array(HexToken.text(bytes).utf8)) {
             return try await next(request, context)
         }
         if request.method == .get, let query = request.uri.queryParameters.get("token"), constantTimeEqual(Array(query.utf8), bytes) {
@@ -177,15 +177,7 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     /// The dashboard's cookie for `token`.
     static func cookie(for token: String) -> Cookie {
         // Hex digits are always a valid cookie value.
-        try! Cookie.validated(name: cookieName, value: hex(Array(token.utf8)), path: "/", httpOnly: true, sameSite: .strict)
-    }
-
-    static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for byte in bytes { out.append(digits[Int(byte >> 4)]); out.append(digits[Int(byte & 15)]) }
-        return String(decoding: out, as: UTF8.self)
+        try! Cookie.validated(name: cookieName, value: HexToken.text(token.utf8), path: "/", httpOnly: true, sameSite: .strict)
     }
 
     /// What follows the `Bearer` scheme (in any case) and its spaces, or `nil` for another scheme.

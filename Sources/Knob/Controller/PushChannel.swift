@@ -89,11 +89,10 @@ public struct PushChannel: Sendable {
         } catch {
             throw .cannotRead(path: trialDirectory, reason: "cannot make the trial's folder for its push token: \(error)")
         }
-        var generator = SystemRandomNumberGenerator()
-        let token = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        let token = HexToken.random(byteCount: 32)
         // Written whole under another name, then linked to its own: the token file is never seen half
         // written, and when two makers race, both read the one that was linked first.
-        let temporary = "\(tokenPath).\(getpid()).\(UInt32.random(in: 0...UInt32.max, using: &generator))"
+        let temporary = "\(tokenPath).\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw .cannotRead(path: temporary, reason: "cannot write the trial's push token: \(String(cString: strerror(errno)))") }
         defer { unlink(temporary) }

@@ -30,9 +30,7 @@ struct DashboardCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             let port = try port ?? Self.freePort()
-            var bytes = [UInt8](repeating: 0, count: 24)
-            for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255) }
-            let token = bytes.map { String(format: "%02x", $0) }.joined()
+            let token = HexToken.random(byteCount: 24)
             // The token reaches knobd in a private file, read once at its start and removed once it serves.
             let folder = NSTemporaryDirectory() + "knob-dashboard-\(UUID().uuidString)"
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])

@@ -25,8 +25,6 @@ let fileTrainer = """
 @Suite struct FileCollectorTests {
     @Test(arguments: ["text", "json"])
     func aTrialsMetricsFileIsReadAsItWasWritten(_ kind: String) async throws {
-        let dir = makeTemporaryDirectory()
-        try write(fileTrainer, to: "\(dir)/trainer.py")
         let source = kind == "json"
             ? "fileSystemPath: {path: metrics/m.json, kind: File, format: JSON}"
             : "fileSystemPath: {path: metrics/m.text, kind: File, format: TEXT}\n      filter: {metricsFormat: [\"{metricName: ([\\\\w|-]+), metricValue: ((-?\\\\d+)(\\\\.\\\\d+)?)}\"]}"
@@ -48,11 +46,7 @@ let fileTrainer = """
               trialTemplate:
                 command: [python3, trainer.py, "${trialParameters.lr}", \(kind)]
             """
-        try write(spec, to: "\(dir)/spec.yaml")
-        let home = "\(dir)/home"
-        let run = try await knob(["run", "-f", "\(dir)/spec.yaml", "--home", home])
-        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
-        let trials = try await storedTrials(home, "filed")
+        let (_, trials) = try await runWithTrainer(fileTrainer, spec: spec, experiment: "filed")
         #expect(trials.map(\.trial.state) == [.succeeded, .succeeded])
         for (trial, reports) in trials {
             let lr = Double(trial.value(of: "lr") ?? "") ?? .nan

@@ -212,6 +212,19 @@ func storedExperiment(_ home: String, _ name: String) async throws -> (store: St
     return (store, try #require(try await store.experiment(named: name)?.id))
 }
 
+/// Runs `spec` with `knob run` in a new folder that holds it and `trainer` (as trainer.py); the run's
+/// home, and the experiment's trials from its store, with their reports.
+func runWithTrainer(_ trainer: String, spec: String, experiment: String) async throws
+    -> (home: String, trials: [(trial: TrialRecord, reports: [MetricRecord])]) {
+    let dir = makeTemporaryDirectory()
+    try write(trainer, to: "\(dir)/trainer.py")
+    try write(spec, to: "\(dir)/spec.yaml")
+    let home = "\(dir)/home"
+    let run = try await knob(["run", "-f", "\(dir)/spec.yaml", "--home", home])
+    #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+    return (home, try await storedTrials(home, experiment))
+}
+
 /// Every trial of the experiment from the store, with its reports.
 func storedTrials(_ home: String, _ name: String) async throws -> [(trial: TrialRecord, reports: [MetricRecord])] {
     let (store, id) = try await storedExperiment(home, name)

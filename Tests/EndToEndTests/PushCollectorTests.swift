@@ -57,8 +57,6 @@ let pushTrainer = """
 
 @Suite struct PushCollectorTests {
     @Test func knobRunServesThePushedReportsAndRefusesThoseItMustNot() async throws {
-        let dir = makeTemporaryDirectory()
-        try write(pushTrainer, to: "\(dir)/trainer.py")
         let spec = """
             apiVersion: kubeflow.org/v1beta1
             kind: Experiment
@@ -75,11 +73,7 @@ let pushTrainer = """
               trialTemplate:
                 command: [python3, trainer.py, "${trialParameters.lr}"]
             """
-        try write(spec, to: "\(dir)/spec.yaml")
-        let home = "\(dir)/home"
-        let run = try await knob(["run", "-f", "\(dir)/spec.yaml", "--home", home])
-        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
-        let trials = try await storedTrials(home, "pushed")
+        let (home, trials) = try await runWithTrainer(pushTrainer, spec: spec, experiment: "pushed")
         #expect(trials.map(\.trial.state) == [.succeeded, .succeeded, .succeeded])
         for (trial, reports) in trials {
             let outcomeData = try Data(contentsOf: URL(fileURLWithPath: "\(home)/trials/pushed/\(trial.name)/outcome.json"))
@@ -312,16 +306,10 @@ let pushedCurveTrainer = """
     /// medianstop (2 completed trials required, from step 2): the third trial's pushed curve falls below the
     /// median at step 2, and it is stopped there instead of holding for a minute.
     @Test func pushedReportsFeedTheStoppingRule() async throws {
-        let dir = makeTemporaryDirectory()
-        try write(pushedCurveTrainer, to: "\(dir)/trainer.py")
         let curves = ["0.5_0.6_0.7_0.8", "0.6_0.7_0.8_0.9", "0.2_0.3_hold_0.99"]
         let spec = curveSpec(name: "pushstop", curves: curves, rule: "medianstop", settings: ["min_trials_required": "2", "start_step": "2"])
             .replacingOccurrences(of: "  trialTemplate:", with: "  metricsCollectorSpec: {collector: {kind: Push}}\n  trialTemplate:")
-        try write(spec, to: "\(dir)/spec.yaml")
-        let home = "\(dir)/home"
-        let run = try await knob(["run", "-f", "\(dir)/spec.yaml", "--home", home])
-        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
-        let trials = try await storedTrials(home, "pushstop")
+        let (_, trials) = try await runWithTrainer(pushedCurveTrainer, spec: spec, experiment: "pushstop")
         #expect(trials.map(\.trial.state) == [.succeeded, .succeeded, .earlyStopped], "\(trials.map(\.trial.message))")
         #expect(trials.last?.reports.map(\.value) == [0.2, 0.3])
         #expect(trials.last?.trial.objectiveValue == 0.3)

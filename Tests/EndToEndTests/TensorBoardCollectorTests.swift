@@ -30,8 +30,6 @@ let tensorboardTrainer = """
 
 @Suite struct TensorBoardCollectorTests {
     @Test func eventFilesAreReadAsTheTrainerWritesThem() async throws {
-        let dir = makeTemporaryDirectory()
-        try write(tensorboardTrainer, to: "\(dir)/trainer.py")
         let spec = """
             apiVersion: kubeflow.org/v1beta1
             kind: Experiment
@@ -50,11 +48,7 @@ let tensorboardTrainer = """
               trialTemplate:
                 command: [python3, trainer.py, "--lr=${trialParameters.lr}"]
             """
-        try write(spec, to: "\(dir)/spec.yaml")
-        let home = "\(dir)/home"
-        let run = try await knob(["run", "-f", "\(dir)/spec.yaml", "--home", home])
-        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
-        let trials = try await storedTrials(home, "tboard")
+        let (_, trials) = try await runWithTrainer(tensorboardTrainer, spec: spec, experiment: "tboard")
         #expect(trials.map(\.trial.state) == [.succeeded, .succeeded])
         for (trial, reports) in trials {
             let lr = Double(trial.value(of: "lr") ?? "") ?? .nan

@@ -70,7 +70,7 @@ struct API: Sendable {
         // A byte order mark is how some editors start UTF-8 files; `knob validate` reads past it too.
         if text.unicodeScalars.first == "\u{FEFF}" { text.unicodeScalars.removeFirst() }
         let spec = try ExperimentSpec.parse(text, limits: limits)
-        guard spec.trialTemplate.command != nil || spec.trialTemplate.trialSpec != nil else { throw KnobError.needsCommand(spec.name) }
+        guard spec.trialTemplate.command != nil || spec.runsOnKubernetes else { throw KnobError.needsCommand(spec.name) }
         try push.check(spec)
         // Relative paths of the template resolve against the folder the client names (its spec file's).
         let directory = request.uri.queryParameters.get("directory") ?? home.path

@@ -66,7 +66,7 @@ public struct APIError: HTTPResponseError, Sendable {
         case let error as KnobError:
             switch error {
             case .experimentBusy: return APIError(.conflict, code: "Busy", error.description)
-            case .needsCommand, .specChanged, .experimentFinished, .pushUnreachable: return APIError(.unprocessableContent, code: "InvalidSpec", error.description)
+            case .needsCommand, .specChanged, .experimentFinished, .pushUnreachable, .refusedAtStart: return APIError(.unprocessableContent, code: "InvalidSpec", error.description)
             default: return nil
             }
         case is NIOTooManyBytesError:

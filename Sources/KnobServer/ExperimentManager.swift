@@ -152,8 +152,9 @@ struct ExperimentService: Service {
             logger.error("experiment \(name) is run by another knob process (pid \(pid)); this daemon leaves it alone")
         } catch {
             logger.error("experiment \(name) could not run: \(error)")
+            let reason = if case KnobError.refusedAtStart = error { "InvalidSpec" } else { "ControllerError" }
             if let experiment = try? await store.experiment(named: name), let id = experiment.id, !experiment.status.isFinished {
-                try? await store.finishExperiment(id, status: .failed, reason: "ControllerError", message: "\(error)")
+                try? await store.finishExperiment(id, status: .failed, reason: reason, message: "\(error)")
             }
         }
     }

@@ -90,14 +90,4 @@ enum KubePath {
     static func pods(_ namespace: String) -> String { "/api/v1/namespaces/\(namespace)/pods" }
     static func pod(_ namespace: String, _ name: String) -> String { "\(pods(namespace))/\(name)" }
     static func log(_ namespace: String, _ name: String) -> String { "\(pod(namespace, name))/log" }
-    static func jobs(_ namespace: String) -> String { "/apis/batch/v1/namespaces/\(namespace)/jobs" }
-    static func job(_ namespace: String, _ name: String) -> String { "\(jobs(namespace))/\(name)" }
-
-    static func collection(_ kind: TrialManifest.Kind, _ namespace: String) -> String {
-        kind == .pod ? pods(namespace) : jobs(namespace)
-    }
-
-    static func object(_ kind: TrialManifest.Kind, _ namespace: String, _ name: String) -> String {
-        kind == .pod ? pod(namespace, name) : job(namespace, name)
-    }
 }

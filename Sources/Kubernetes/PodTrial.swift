@@ -2,12 +2,14 @@ import Foundation
 import Knob
 import Synchronization
 
-/// One trial's Pod or Job, followed: its status through a watch (relisting when the watch
-/// expires), its primary container's log through a followed log stream (resumed with
+/// One trial's object followed: a Pod's or a Job's through its pods' watch (relisting when the watch
+/// expires); any other kind (or a Job with conditions of its own) through a watch of the object, whose
+/// conditions end the trial, beside a watch of its pods (those with its labels or owned by it), whose
+/// primary ones have the log to read. The primary container's log is followed (resumed with
 /// `sinceTime` when it drops, without writing a line twice).
 final class PodTrial: RunningTrial, @unchecked Sendable {
     struct Target: Sendable {
-        var kind: TrialManifest.Kind
+        var resource: KubeResource
         var name: String
         var namespace: String
         var container: String
@@ -18,17 +20,51 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
         var uid: String
         var logPath: String
         var retain: Bool
+        /// GJSON paths over the object (`nil` for a Pod, and a Job without conditions of its own).
+        var successCondition: String? = nil
+        var failureCondition: String? = nil
+        /// The labels of the pods whose log is read; empty: all the trial's pods.
+        var primaryPodLabels: [String: String] = [:]
+
+        var kind: String { resource.kind }
 
         var handle: [String: String] {
-            ["runner": "kubernetes", "kind": kind.rawValue, "name": name, "namespace": namespace, "container": container,
-             "logContainer": logContainer, "trial": trial, "uid": uid, "log": logPath, "retain": retain ? "true" : "false"]
+            var handle = ["runner": "kubernetes", "kind": kind, "apiVersion": resource.apiVersion, "resource": resource.plural, "name": name,
+                          "namespace": namespace, "container": container, "logContainer": logContainer, "trial": trial, "uid": uid,
+                          "log": logPath, "retain": retain ? "true" : "false"]
+            handle["successCondition"] = successCondition
+            handle["failureCondition"] = failureCondition
+            if !primaryPodLabels.isEmpty,
+               let data = try? JSONSerialization.data(withJSONObject: primaryPodLabels, options: .sortedKeys) {
+                handle["primaryPodLabels"] = String(decoding: data, as: UTF8.self)
+            }
+            return handle
         }
 
-        var objectPath: String { KubePath.object(kind, namespace, name) }
-        var description: String { "\(kind.rawValue.lowercased()) \(namespace)/\(name)" }
+        var objectPath: String { resource.object(namespace, name) }
+        var description: String { "\(kind.lowercased()) \(namespace)/\(name)" }
         var selector: String { TrialManifest.selector(trial: trial, uid: uid) }
         /// The log comes from a sidecar, which the kubelet stops after the trial's containers: it is read until it ends.
         var logFromSidecar: Bool { logContainer != container }
+        /// The object's conditions end the trial (not its pods).
+        var endsByConditions: Bool { successCondition != nil || failureCondition != nil }
+        /// How to delete it by hand.
+        var kubectlDelete: String { "kubectl delete \(resource.kubectlName) -n \(namespace) \(name)" }
+
+        /// Whether `pod` is the trial's: it has the trial's labels, or the object owns it.
+        func owns(_ pod: JSONObject, objectUID: String?) -> Bool {
+            let metadata = pod["metadata"] as? JSONObject
+            let labels = metadata?["labels"] as? JSONObject ?? [:]
+            if labels["knob.dev/trial"] as? String == trial, uid.isEmpty || labels["knob.dev/trial-uid"] as? String == uid { return true }
+            guard let objectUID else { return false }
+            return ((metadata?["ownerReferences"] as? [JSONObject]) ?? []).contains { $0["uid"] as? String == objectUID }
+        }
+
+        /// Whether `pod` has the log to read: it carries every primary pod label.
+        func isPrimary(_ pod: JSONObject) -> Bool {
+            let labels = (pod["metadata"] as? JSONObject)?["labels"] as? JSONObject ?? [:]
+            return primaryPodLabels.allSatisfy { labels[$0.key] as? String == $0.value }
+        }
     }
 
     let client: KubeClient
@@ -115,8 +151,7 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
         do {
             try await delete(grace: grace)
         } catch let error as KubeAPIError where error.status != 404 {
-            let message = "could not delete \(target.description) to stop the trial: \(error); delete it yourself: "
-                + "kubectl delete \(target.kind.rawValue.lowercased()) -n \(target.namespace) \(target.name)"
+            let message = "could not delete \(target.description) to stop the trial: \(error); delete it yourself: \(target.kubectlDelete)"
             lock.withLock { deleteFailure = message }
             LogWriter(logPath: target.logPath).note("knob: \(message)")
         } catch {}
@@ -127,7 +162,7 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
         if let grace { query.append(("gracePeriodSeconds", "\(max(0, grace.components.seconds))")) }
         try await client.request("DELETE", target.objectPath, query: query)
         // A Job's grace period is not its pods': the garbage collector deletes them with their own. Delete them too.
-        guard target.kind == .job, grace != nil,
+        guard target.kind == "Job", !target.endsByConditions, grace != nil,
               let list = try? await client.request("GET", KubePath.pods(target.namespace), query: [("labelSelector", target.selector)]) else { return }
         for pod in (list["items"] as? [JSONObject]) ?? [] {
             _ = try? await client.request("DELETE", KubePath.pod(target.namespace, name(pod)), query: query)
@@ -136,8 +171,9 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
 
     // MARK: Status
 
-    /// Watches the trial's pods (by label) until the trial ends.
+    /// Watches the trial's pods (by label) until the trial ends; a trial that ends by its conditions, its object too.
     private func watchStatus() async -> TrialExit {
+        if target.endsByConditions { return await followObject() }
         var failures = 0
         while true {
             if Task.isCancelled { return .lost }
@@ -164,6 +200,116 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
         }
     }
 
+    /// Follows a trial that ends by its object's conditions: the object (by its labels) and the namespace's pods
+    /// (the trial's are those with its labels or owned by the object) are listed, then watched side by side;
+    /// each event decides again, with no further request. A watch that ends (its timeout, 410 Gone) lists again.
+    private func followObject() async -> TrialExit {
+        var failures = 0
+        let conditions = (success: target.successCondition.flatMap { try? GJSONPath.parse($0) },
+                          failure: target.failureCondition.flatMap { try? GJSONPath.parse($0) })
+        while true {
+            if Task.isCancelled { return .lost }
+            do {
+                let objects = try await client.request("GET", target.resource.collection(target.namespace), query: [("labelSelector", target.selector)])
+                let podList = try await client.request("GET", KubePath.pods(target.namespace))
+                failures = 0
+                let state = ObjectState(target: target)
+                state.setObject(((objects["items"] as? [JSONObject]) ?? []).first { TrialOutcome.name($0) == target.name })
+                for pod in (podList["items"] as? [JSONObject]) ?? [] { _ = state.apply(type: "ADDED", pod: pod) }
+                if let exit = await decide(state, conditions) { return exit }
+                let versions = [objects, podList].map { ($0["metadata"] as? JSONObject)?["resourceVersion"] as? String ?? "" }
+                if let exit = try await watch(state, conditions, objectVersion: versions[0], podVersion: versions[1]) { return exit }
+            } catch let error as KubeAPIError where error.status == 410 {
+                continue
+            } catch let error as KubeAPIError where !error.isTransient {
+                return .failed(reason: "KubernetesAPIError", message: "following \(target.description) failed: \(error)", exitCode: nil)
+            } catch {
+                failures += 1
+                if failures > 60 {
+                    return .failed(reason: "KubernetesAPIError", message: "lost the Kubernetes API while following \(target.description): \(error)",
+                                   exitCode: nil)
+                }
+                try? await Task.sleep(for: .seconds(10))
+            }
+        }
+    }
+
+    /// The object's and the pods' watches side by side, until one decides the trial's end (returned) or a watch ends (`nil`: list again).
+    private func watch(_ state: ObjectState, _ conditions: (success: GJSONPath?, failure: GJSONPath?),
+                       objectVersion: String, podVersion: String) async throws -> TrialExit? {
+        let cancel = CancelFlag()
+        let found = Mutex<TrialExit?>(nil)
+        let seconds = "\(state.hasPrimaryPod ? 60 : Int(max(1, min(10, pendingTimeout))))"
+        @Sendable func parse(_ line: Data) -> (String, JSONObject)? {
+            guard let event = try? JSONSerialization.jsonObject(with: line) as? JSONObject,
+                  let type = event["type"] as? String, let object = event["object"] as? JSONObject else { return nil }
+            return (type, object)
+        }
+        let decideNow: @Sendable () -> Void = { [self] in
+            if let exit = self.verdict(state, conditions) {
+                found.withLock { $0 = $0 ?? exit }
+                cancel.cancel()
+            }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { [client, target] in
+                try await client.stream(target.resource.collection(target.namespace), query: [
+                    ("labelSelector", target.selector), ("watch", "true"), ("resourceVersion", objectVersion), ("timeoutSeconds", seconds),
+                ], cancel: cancel) { line in
+                    guard let (type, object) = parse(line) else { return }
+                    if type == "ERROR" { state.expire(); cancel.cancel(); return }
+                    guard TrialOutcome.name(object) == target.name else { return }
+                    state.setObject(type == "DELETED" ? nil : object)
+                    decideNow()
+                }
+                cancel.cancel()
+            }
+            group.addTask { [client, target] in
+                try await client.stream(KubePath.pods(target.namespace), query: [
+                    ("watch", "true"), ("resourceVersion", podVersion), ("timeoutSeconds", seconds), ("allowWatchBookmarks", "false"),
+                ], cancel: cancel) { line in
+                    guard let (type, pod) = parse(line) else { return }
+                    if type == "ERROR" { state.expire(); cancel.cancel(); return }
+                    if state.apply(type: type, pod: pod) { decideNow() }
+                }
+                cancel.cancel()
+            }
+            try await group.waitForAll()
+        }
+        if let exit = found.withLock({ $0 }) { return await ended(state, exit) }
+        if state.expired { return nil }
+        return await decide(state, conditions)
+    }
+
+    /// The trial's end, if its object and pods say it ended, with the log's pods listed once more when it did.
+    private func decide(_ state: ObjectState, _ conditions: (success: GJSONPath?, failure: GJSONPath?)) async -> TrialExit? {
+        guard let exit = verdict(state, conditions) else { return nil }
+        return await ended(state, exit)
+    }
+
+    /// The object's status can come before its pods' last events: the pods are listed once more, so that the
+    /// log of every primary pod that ran is read before the trial's end is recorded.
+    private func ended(_ state: ObjectState, _ exit: TrialExit) async -> TrialExit {
+        if let list = try? await client.request("GET", KubePath.pods(target.namespace)) {
+            for pod in (list["items"] as? [JSONObject]) ?? [] { _ = state.apply(type: "MODIFIED", pod: pod) }
+            noteStarted(state.primaryPods)
+        }
+        return exit
+    }
+
+    /// What the object and its pods say now (no I/O).
+    private func verdict(_ state: ObjectState, _ conditions: (success: GJSONPath?, failure: GJSONPath?)) -> TrialExit? {
+        let pods = state.primaryPods
+        noteStarted(pods)
+        let (terminating, deleteFailure) = lock.withLock { (self.terminating, self.deleteFailure) }
+        let outcome = TrialOutcome(kind: target.kind, name: target.name, namespace: target.namespace, object: state.object, pods: pods,
+                                   container: target.container, successCondition: conditions.success, failureCondition: conditions.failure,
+                                   now: Date(), pendingTimeout: pendingTimeout, terminating: terminating, deleteFailure: deleteFailure)
+        let verdict = outcome.decide()
+        if let waiting = verdict.waiting { noteWaiting(pod: waiting.pod, waiting.detail) }
+        return verdict.exit
+    }
+
     /// One watch from `resourceVersion`; returns the trial's end if it came, `nil` to relist
     /// (the watch timed out, or expired with 410 Gone).
     private func watch(from resourceVersion: String, pods: [JSONObject]) async throws -> TrialExit? {
@@ -187,7 +333,7 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
     private func decide(pods: [JSONObject], deleted: Bool = false) async throws -> TrialExit? {
         noteStarted(pods)
         let (terminating, deleteFailure) = lock.withLock { (self.terminating, self.deleteFailure) }
-        var outcome = TrialOutcome(kind: target.kind.rawValue, name: target.name, namespace: target.namespace, object: nil, pods: pods,
+        var outcome = TrialOutcome(kind: target.kind, name: target.name, namespace: target.namespace, object: nil, pods: pods,
                                    container: target.container, now: Date(), pendingTimeout: pendingTimeout,
                                    terminating: terminating, deleted: deleted, deleteFailure: deleteFailure)
         if deleteFailure == nil, outcome.needsObject {
@@ -285,17 +431,60 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
 
 extension PodTrial.Target {
     init(_ manifest: TrialManifest, launch: TrialLaunch) {
-        self.init(kind: manifest.kind, name: manifest.name, namespace: manifest.namespace, container: manifest.primaryContainer,
-                  logContainer: manifest.logContainer, trial: launch.trialName, uid: launch.trialUID, logPath: launch.logPath, retain: launch.kubernetes?.retain ?? false)
+        self.init(resource: manifest.resource, name: manifest.name, namespace: manifest.namespace, container: manifest.primaryContainer,
+                  logContainer: manifest.logContainer, trial: launch.trialName, uid: launch.trialUID, logPath: launch.logPath,
+                  retain: launch.kubernetes?.retain ?? false, successCondition: manifest.ending.successCondition,
+                  failureCondition: manifest.ending.failureCondition, primaryPodLabels: manifest.ending.primaryPodLabels)
     }
 
     init?(handle: [String: String]) {
-        guard let kind = handle["kind"].flatMap(TrialManifest.Kind.init(rawValue:)), let name = handle["name"],
+        guard let kind = handle["kind"], let name = handle["name"],
               let namespace = handle["namespace"], let container = handle["container"], let trial = handle["trial"],
               let logPath = handle["log"] else { return nil }
-        self.init(kind: kind, name: name, namespace: namespace, container: container, logContainer: handle["logContainer"] ?? container,
-                  trial: trial, uid: handle["uid"] ?? "",
-                  logPath: logPath, retain: handle["retain"] == "true")
+        // Handles recorded before any kind could run name a Pod or a Job only.
+        let resource: KubeResource
+        if let apiVersion = handle["apiVersion"], let plural = handle["resource"] {
+            resource = KubeResource(apiVersion: apiVersion, kind: kind, plural: plural)
+        } else if let known = [KubeResource.pod, .job].first(where: { $0.kind == kind }) {
+            resource = known
+        } else {
+            return nil
+        }
+        let labels = handle["primaryPodLabels"].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String] } ?? [:]
+        self.init(resource: resource, name: name, namespace: namespace, container: container, logContainer: handle["logContainer"] ?? container,
+                  trial: trial, uid: handle["uid"] ?? "", logPath: logPath, retain: handle["retain"] == "true",
+                  successCondition: handle["successCondition"], failureCondition: handle["failureCondition"], primaryPodLabels: labels)
+    }
+}
+
+/// A trial object and its pods as last listed or watched (the object's watch and the pods' write here side by side).
+private final class ObjectState: @unchecked Sendable {
+    private let target: PodTrial.Target
+    private let lock = NSLock()
+    private var current: JSONObject?
+    private var pods: [String: JSONObject] = [:]
+    private var didExpire = false
+
+    init(target: PodTrial.Target) { self.target = target }
+
+    var object: JSONObject? { lock.withLock { current } }
+    var expired: Bool { lock.withLock { didExpire } }
+    /// The trial's pods whose log is read.
+    var primaryPods: [JSONObject] { lock.withLock { Array(pods.values) }.filter(target.isPrimary) }
+    var hasPrimaryPod: Bool { !primaryPods.isEmpty }
+
+    func setObject(_ object: JSONObject?) { lock.withLock { current = object } }
+    func expire() { lock.withLock { didExpire = true } }
+
+    /// Records a pod's event; true when the pod is the trial's (so the trial is decided again).
+    func apply(type: String, pod: JSONObject) -> Bool {
+        lock.withLock {
+            let uid = (current?["metadata"] as? JSONObject)?["uid"] as? String
+            guard target.owns(pod, objectUID: uid) else { return false }
+            let name = TrialOutcome.name(pod)
+            if type == "DELETED" { pods.removeValue(forKey: name) } else { pods[name] = pod }
+            return true
+        }
     }
 }
 

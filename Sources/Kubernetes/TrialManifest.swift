@@ -1,24 +1,24 @@
 import Foundation
 import Knob
 
-/// The object knob creates for one trial: the template's Pod or `batch/v1` Job, with the trial's
-/// name, its namespace, knob's and Katib's labels, and the trial's name in the primary
-/// container's environment. With an artifacts claim, the primary container also gets the trial's
-/// folder of that PersistentVolumeClaim at `/knob/artifacts`, as `KNOB_ARTIFACTS_DIR`.
+/// The object knob creates for one trial: the template's object (a Pod, a Job, a PyTorchJob, an Argo
+/// Workflow…) with the trial's name, its namespace, knob's and Katib's labels on it and on every pod
+/// template inside it, and the trial's name in the primary container's environment. With an artifacts
+/// claim, the primary container also gets the trial's folder of that PersistentVolumeClaim at
+/// `/knob/artifacts`, as `KNOB_ARTIFACTS_DIR`.
 public struct TrialManifest: @unchecked Sendable {
-    public enum Kind: String, Sendable {
-        case pod = "Pod"
-        case job = "Job"
-    }
-
-    public var kind: Kind
+    /// The object's kind and where it lives in the API.
+    public var resource: KubeResource
+    public var kind: String { resource.kind }
     public var name: String
     public var namespace: String
-    /// The container whose exit decides the trial.
+    /// The container whose exit decides a Pod's or a Job's trial, and whose log is read.
     public var primaryContainer: String
     /// The container whose log is scraped: the primary one, or the metrics collector's sidecar.
     public var logContainer: String
     public var object: JSONObject
+    /// When the trial has ended, and the pods whose log is read.
+    public var ending: TrialSpecShape.Ending
 
     /// Labels on the object (and on a Job's pods) that find a trial's pods again.
     public static func labels(experiment: String, trial: String) -> [String: String] {
@@ -40,12 +40,7 @@ public struct TrialManifest: @unchecked Sendable {
     static let artifactsVolume = "knob-artifacts"
 
     /// A Kubernetes object name of the DNS-subdomain kind (a PersistentVolumeClaim's).
-    public static func isDNSSubdomain(_ name: String) -> Bool {
-        func alphanumeric(_ byte: UInt8) -> Bool { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) }
-        let bytes = Array(name.utf8)
-        guard let first = bytes.first, let last = bytes.last, bytes.count <= 253, alphanumeric(first), alphanumeric(last) else { return false }
-        return bytes.allSatisfy { alphanumeric($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") }
-    }
+    public static func isDNSSubdomain(_ name: String) -> Bool { Knob.isDNSSubdomain(name) }
 
     /// The name of the sidecar that runs a File or TensorFlowEvent collector, and of the volume it shares with the trial.
     public static let collectorContainer = "knob-metrics-collector"
@@ -74,23 +69,22 @@ public struct TrialManifest: @unchecked Sendable {
         if [ ! -f "$path" ]; then echo "knob-metrics-collector: $path was never created" >&2; fi
         """
 
+    /// `resource` is the kind's place in the API, as discovery found it (a guess when not given: for showing the object).
     public init(_ launch: TrialLaunch, defaultNamespace: String, artifactsClaim: String? = nil,
-                options: KubernetesOptions = KubernetesOptions()) throws(ManifestError) {
+                options: KubernetesOptions = KubernetesOptions(), resource: KubeResource? = nil) throws(ManifestError) {
         guard let kubernetes = launch.kubernetes else { throw ManifestError("the trial template has no trialSpec") }
         guard var object = kubernetes.manifest.jsonObject as? JSONObject else {
-            throw ManifestError("spec.trialTemplate.trialSpec must be a mapping (a Pod or a batch/v1 Job)")
+            throw ManifestError("spec.trialTemplate.trialSpec must be a mapping (a Kubernetes object such as a Job)")
         }
         // A spec stored before these checks were part of validation meets them here.
-        if let problem = TrialSpecShape.problems(kubernetes.manifest, primaryContainerName: kubernetes.primaryContainerName).first {
+        if let problem = TrialSpecShape.problems(kubernetes.manifest, primaryContainerName: kubernetes.primaryContainerName,
+                                                 ending: kubernetes.ending).first {
             throw ManifestError("spec.trialTemplate.\(problem.path): \(problem.message)")
         }
         let apiVersion = object["apiVersion"] as? String ?? ""
-        switch (apiVersion, object["kind"] as? String ?? "") {
-        case ("v1", "Pod"): kind = .pod
-        case ("batch/v1", "Job"): kind = .job
-        case (let version, let kind):
-            throw ManifestError("spec.trialTemplate.trialSpec: knob runs a v1 Pod or a batch/v1 Job, not \(version.isEmpty ? "" : "\(version) ")\(kind.isEmpty ? "(no kind)" : kind)")
-        }
+        let kindName = object["kind"] as? String ?? ""
+        self.resource = resource ?? KubeResource.guess(apiVersion: apiVersion, kind: kindName)
+        ending = kubernetes.ending
         name = launch.trialName
         namespace = kubernetes.namespace ?? defaultNamespace
         var labels = Self.labels(experiment: launch.experimentName, trial: launch.trialName)
@@ -103,26 +97,24 @@ public struct TrialManifest: @unchecked Sendable {
         metadata["labels"] = (metadata["labels"] as? JSONObject ?? [:]).merging(labels) { _, ours in ours }
         object["metadata"] = metadata
 
-        var primary = ""
+        let templates = TrialSpecShape.podTemplates(in: object)
+        // The primary container: the template's choice, else the first container of the first pod template.
+        let primary = kubernetes.primaryContainerName ?? templates.first.flatMap { path in
+            (((Self.value(at: path, in: object) as? JSONObject)?["spec"] as? JSONObject)?["containers"] as? [JSONObject])?.first?["name"] as? String
+        } ?? ""
         let sidecar = try Self.collectorSidecar(kubernetes, options: options)
+        if sidecar != nil, templates.isEmpty {
+            throw ManifestError("spec.metricsCollectorSpec.collector.kind: a \(kubernetes.collector.kind.rawValue) collector runs in a container "
+                                + "beside the trial's, and a \(kindName)'s trialSpec has no pod template knob can add it to; print the metrics "
+                                + "to standard output (StdOut) or push them (Push)")
+        }
+        let native = TrialSpecShape.Ending.nativeKinds.contains(kindName)
         func decorate(podSpec: inout JSONObject, at path: String) throws(ManifestError) {
             guard var containers = podSpec["containers"] as? [JSONObject], !containers.isEmpty else {
                 throw ManifestError("spec.trialTemplate.trialSpec.\(path).containers: the trial needs at least one container")
             }
-            let index: Int
-            if let wanted = kubernetes.primaryContainerName {
-                guard let found = containers.firstIndex(where: { $0["name"] as? String == wanted }) else {
-                    let names = containers.compactMap { $0["name"] as? String }.joined(separator: ", ")
-                    throw ManifestError("spec.trialTemplate.primaryContainerName: \"\(wanted)\" is not a container of the trialSpec (its containers: \(names))")
-                }
-                index = found
-            } else {
-                index = 0
-            }
-            guard let containerName = containers[index]["name"] as? String else {
-                throw ManifestError("spec.trialTemplate.trialSpec.\(path).containers[\(index)] needs a name")
-            }
-            primary = containerName
+            // Every pod template with the primary container gets knob's environment (a PyTorchJob's master and workers).
+            guard let index = containers.firstIndex(where: { $0["name"] as? String == primary }) else { return }
             let added = ["KNOB_EXPERIMENT": launch.experimentName, "KNOB_TRIAL": launch.trialName, "KATIB_TRIAL_NAME": launch.trialName]
                 .merging(launch.push?.environment ?? [:]) { _, new in new }
             var env = (containers[index]["env"] as? [JSONObject] ?? []).filter { added[$0["name"] as? String ?? ""] == nil }
@@ -147,6 +139,7 @@ public struct TrialManifest: @unchecked Sendable {
                 try Self.add(sidecar, folder: kubernetes.collector.sharedFolder, primary: &containers[index], to: &podSpec, at: path)
             }
             podSpec["containers"] = containers
+            guard native else { return }  // a controller sets its pods' restart policy (a PyTorchJob's from its replicas')
             // A Pod's default policy (Always) would run a finished trial again, forever.
             if podSpec["restartPolicy"] == nil { podSpec["restartPolicy"] = "Never" }
             if podSpec["restartPolicy"] as? String == "Always" {
@@ -155,24 +148,49 @@ public struct TrialManifest: @unchecked Sendable {
             }
         }
 
-        var spec = object["spec"] as? JSONObject ?? [:]
-        switch kind {
-        case .pod:
-            try decorate(podSpec: &spec, at: "spec")
-        case .job:
-            var template = spec["template"] as? JSONObject ?? [:]
-            var templateMetadata = template["metadata"] as? JSONObject ?? [:]
-            templateMetadata["labels"] = (templateMetadata["labels"] as? JSONObject ?? [:]).merging(labels) { _, ours in ours }
-            template["metadata"] = templateMetadata
+        var decorated: Any = object
+        for path in templates {
+            var template = Self.value(at: path, in: decorated) as? JSONObject ?? [:]
+            if !path.isEmpty {
+                var templateMetadata = template["metadata"] as? JSONObject ?? [:]
+                templateMetadata["labels"] = (templateMetadata["labels"] as? JSONObject ?? [:]).merging(labels) { _, ours in ours }
+                template["metadata"] = templateMetadata
+            }
             var podSpec = template["spec"] as? JSONObject ?? [:]
-            try decorate(podSpec: &podSpec, at: "spec.template.spec")
+            try decorate(podSpec: &podSpec, at: TrialSpecShape.text(path + [.key("spec")]))
             template["spec"] = podSpec
-            spec["template"] = template
+            decorated = Self.replacing(at: path[...], in: decorated, with: template)
         }
-        object["spec"] = spec
-        self.object = object
+        self.object = decorated as? JSONObject ?? object
         primaryContainer = primary
         logContainer = (sidecar?["name"] as? String) ?? primary
+    }
+
+    /// The value at `path` in `json`.
+    static func value(at path: [TrialSpecShape.Step], in json: Any) -> Any? {
+        var value: Any? = json
+        for step in path {
+            switch step {
+            case .key(let key): value = (value as? JSONObject)?[key]
+            case .index(let index): value = (value as? [Any]).flatMap { index < $0.count ? $0[index] : nil }
+            }
+        }
+        return value
+    }
+
+    /// `json` with the value at `path` replaced by `new`.
+    static func replacing(at path: ArraySlice<TrialSpecShape.Step>, in json: Any, with new: Any) -> Any {
+        guard let step = path.first else { return new }
+        switch step {
+        case .key(let key):
+            guard var mapping = json as? JSONObject, let inner = mapping[key] else { return json }
+            mapping[key] = replacing(at: path.dropFirst(), in: inner, with: new)
+            return mapping
+        case .index(let index):
+            guard var items = json as? [Any], index < items.count else { return json }
+            items[index] = replacing(at: path.dropFirst(), in: items[index], with: new)
+            return items
+        }
     }
 
     /// The collector's container for a File, TensorFlowEvent or Custom collector: a native sidecar (an init
@@ -235,8 +253,8 @@ public struct TrialManifest: @unchecked Sendable {
         primary["volumeMounts"] = mounts
     }
 
-    var collectionPath: String { KubePath.collection(kind, namespace) }
-    var objectPath: String { KubePath.object(kind, namespace, name) }
+    var collectionPath: String { resource.collection(namespace) }
+    var objectPath: String { resource.object(namespace, name) }
 }
 
 public struct ManifestError: Error, Sendable, CustomStringConvertible {

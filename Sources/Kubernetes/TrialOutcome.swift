@@ -53,6 +53,7 @@ struct TrialOutcome {
     /// Whether deciding reads `object`: not for a Pod, nor for a Job whose newest pod succeeded.
     var needsObject: Bool {
         switch kind {
+        case _ where successCondition != nil || failureCondition != nil: true
         case "Pod": false
         case "Job": !(newestPod.map { podExit($0) == .exited(0) } ?? false)
         default: true
@@ -63,6 +64,14 @@ struct TrialOutcome {
         if let deleteFailure { return Verdict(exit: .failed(reason: "DeleteFailed", message: deleteFailure, exitCode: nil)) }
         let newest = newestPod
         let gone = terminating ? "\(description) was deleted" : "\(description) was deleted before it finished"
+        if successCondition != nil || failureCondition != nil {
+            // Any kind by its conditions (a Job too, when its template gives conditions of its own).
+            guard let object else { return Verdict(exit: .failed(reason: "Deleted", message: gone, exitCode: nil)) }
+            if let exit = conditionsExit(object) { return Verdict(exit: exit, endedByObject: true) }
+            // A primary pod that cannot start says so (and fails the trial after `pendingTimeout`).
+            guard let pod = newest else { return Verdict() }
+            return pendingFailure(pod)
+        }
         switch kind {
         case "Pod":
             guard let pod = newest else { return Verdict(exit: .failed(reason: "Deleted", message: gone, exitCode: nil)) }
@@ -83,8 +92,9 @@ struct TrialOutcome {
             if let pod = newest { return pendingFailure(pod) }
             return Verdict(exit: jobWithoutPod(job))
         default:
-            guard let object else { return Verdict(exit: .failed(reason: "Deleted", message: gone, exitCode: nil)) }
-            return Verdict(exit: conditionsExit(object), endedByObject: true).ended
+            // A kind without conditions is refused by the spec's validation: nothing says when it ends, but its deletion.
+            guard object != nil else { return Verdict(exit: .failed(reason: "Deleted", message: gone, exitCode: nil)) }
+            return Verdict()
         }
     }
 
@@ -233,15 +243,6 @@ struct TrialOutcome {
         let reason = failed["reason"] as? String ?? "JobFailed"
         if reason == "BackoffLimitExceeded", let pod = newest, let exit = podExit(pod) { return exit }
         return .failed(reason: reason, message: "\(description) failed: \(failed["message"] as? String ?? reason)", exitCode: nil)
-    }
-}
-
-private extension TrialOutcome.Verdict {
-    /// `endedByObject` only when the trial ended.
-    var ended: Self {
-        var verdict = self
-        verdict.endedByObject = exit != nil
-        return verdict
     }
 }
 

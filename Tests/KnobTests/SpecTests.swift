@@ -510,7 +510,19 @@ let katibMedianStopSpec = """
                   container: {image: python:3.11, command: [python3, "--lr=${trialParameters.learningRate}"]}
             """
         let found = problems(spec(trialSpec: workflow).replacingOccurrences(of: "min: \"0.01\"", with: "min: \"0.5\""))
-        #expect(found.contains("spec.trialTemplate.trialSpec.kind: knob runs a v1 Pod or a batch/v1 Job, not argoproj.io/v1alpha1 Workflow"), "\(found)")
+        // Nothing says when a Workflow has ended: its conditions are asked for, with the spec's other problems.
+        #expect(found.contains { $0.hasPrefix("spec.trialTemplate.successCondition: successCondition and failureCondition are required for argoproj.io/v1alpha1 Workflow trials") }, "\(found)")
+        // Given both, with Katib's conditions for Argo, the Workflow runs.
+        let argo = spec(trialSpec: workflow, primary: "main").replacingOccurrences(of: "    primaryContainerName: main\n", with: """
+                primaryContainerName: main
+                successCondition: status.[@this].#(phase=="Succeeded")#
+                failureCondition: status.[@this].#(phase=="Failed")#
+
+            """)
+        #expect(problems(argo) == [], "\(argo)")
+        #expect(problems(argo.replacingOccurrences(of: #"#(phase=="Failed")#"#, with: #"#(phase=="Failed""#)) == [
+            #"spec.trialTemplate.failureCondition: "status.[@this].#(phase=="Failed"" is not a GJSON path knob reads: at character 16: '#(' is never closed"#,
+        ])
         #expect(found.contains { $0.hasPrefix("spec.parameters[0].feasibleSpace: min 0.5 must be below max 0.1") }, "every problem is listed: \(found)")
         #expect(problems(spec(trialSpec: job, trialParameters: metadataParameters, primary: "trainer")) == [
             "spec.trialTemplate.primaryContainerName: \"trainer\" is not a container of the trialSpec (its containers: training-container)",

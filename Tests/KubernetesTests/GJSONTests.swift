@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Kubernetes
+@testable import Knob
 
 /// JSON text as JSONSerialization reads it (the form the Kubernetes API's answers take in knob).
 func parseJSON(_ text: String) -> Any {

@@ -21,7 +21,7 @@ public enum ControllerEvent: Sendable {
 public struct ExperimentController: Sendable {
     public let store: Store
     public let home: KnobHome
-    public let spec: ExperimentSpec
+    public private(set) var spec: ExperimentSpec
     public let runner: any TrialRunner
     public let stop: StopSignal
     public var grace: Duration = .seconds(5)
@@ -55,7 +55,14 @@ public struct ExperimentController: Sendable {
 
     /// Runs the experiment until it ends and returns its final record.
     public func run(_ experiment: ExperimentRecord) async throws -> ExperimentRecord {
-        guard spec.trialTemplate.command != nil || spec.trialTemplate.trialSpec != nil else { throw KnobError.needsCommand(spec.name) }
+        guard spec.trialTemplate.command != nil || spec.runsOnKubernetes else { throw KnobError.needsCommand(spec.name) }
+        // What only the runner knows (the cluster's kinds, a ConfigMap's template) is checked first.
+        var prepared = self
+        prepared.spec = try await runner.prepare(spec, specText: experiment.specText)
+        return try await prepared.runPrepared(experiment)
+    }
+
+    private func runPrepared(_ experiment: ExperimentRecord) async throws -> ExperimentRecord {
         guard let experimentId = experiment.id else { return experiment }
         let suggester: any Suggester
         do {

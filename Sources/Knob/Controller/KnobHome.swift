@@ -91,6 +91,8 @@ public enum KnobError: Error, Sendable, CustomStringConvertible {
     case newerStore(NewerStoreError)
     /// The experiment's trials push their metrics and have no address of knob's to push them to.
     case pushUnreachable(name: String, kubernetes: Bool)
+    /// What only the cluster knows refuses the spec when the experiment starts (a kind it does not serve, a missing ConfigMap).
+    case refusedAtStart(name: String, message: String)
 
     public var description: String {
         switch self {
@@ -118,6 +120,8 @@ public enum KnobError: Error, Sendable, CustomStringConvertible {
                     + "they can reach: start knobd with --listen HOST:PORT --token-file FILE --push-url http://ADDRESS:PORT "
                     + "(the address pods reach that listener at), or print the metrics to standard output (kind StdOut)"
                 : "experiment \(name): its trials push their metrics (collector kind Push), and nothing serves their reports here"
+        case .refusedAtStart(let name, let message):
+            return "experiment \(name) cannot start: \(message)"
         }
     }
 }

@@ -42,10 +42,8 @@ public struct PushEndpoints: Sendable, Hashable {
 }
 
 extension ExperimentSpec {
-    /// Whether the trials are Kubernetes objects (a trialSpec and no command).
-    public var runsOnKubernetes: Bool {
-        trialTemplate.command == nil && trialTemplate.trialSpec != nil
-    }
+    /// Whether the trials are Kubernetes objects (a trialSpec, given or in a ConfigMap, and no command).
+    public var runsOnKubernetes: Bool { trialTemplate.runsOnKubernetes }
 }
 
 /// One trial's pushed reports, in its folder: its token (`push-token`, mode 0600, made once, so that

@@ -229,7 +229,8 @@ struct TrialExecution: Sendable {
                     stoppedBecause = (.killed, "Killed", reason)
                 } else if let timeout, ContinuousClock.now - started > timeout {
                     stoppedBecause = (.failed, "DeadlineExceeded",
-                                      "ran longer than timeoutSeconds \(formatSeconds(timeout)); its process group was killed")
+                                      "ran longer than timeoutSeconds \(formatSeconds(timeout)); "
+                                        + (launch.kubernetes == nil ? "its process group was killed" : "its object was deleted"))
                 }
             }
             if stoppedBecause != nil, !terminated {

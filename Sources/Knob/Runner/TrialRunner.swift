@@ -39,8 +39,8 @@ public struct TrialLaunch: Sendable {
     }
 }
 
-/// What a Kubernetes trial is made of: its Pod or `batch/v1` Job manifest with the trial's
-/// parameters substituted (knob's labels and environment not yet added).
+/// What a Kubernetes trial is made of: its object's manifest (a Pod, a Job, a PyTorchJob, a Workflow…)
+/// with the trial's parameters substituted (knob's labels and environment not yet added).
 public struct KubernetesLaunch: Sendable {
     public var manifest: SpecValue
     /// The namespace from the manifest, the experiment, or `nil` for the cluster configuration's.
@@ -53,15 +53,20 @@ public struct KubernetesLaunch: Sendable {
     public var collector: MetricsCollectorSpec
     /// The metrics the collector reads (the objective's and the additional ones).
     public var metricNames: [String]
+    /// When the trial has ended (its conditions, Katib's defaults for the kind where the template gives none)
+    /// and which of its pods have the log to read.
+    public var ending: TrialSpecShape.Ending
 
     public init(manifest: SpecValue, namespace: String?, primaryContainerName: String?, retain: Bool,
-                collector: MetricsCollectorSpec = .stdOut, metricNames: [String] = []) {
+                collector: MetricsCollectorSpec = .stdOut, metricNames: [String] = [], ending: TrialSpecShape.Ending? = nil) {
         self.manifest = manifest
         self.namespace = namespace
         self.primaryContainerName = primaryContainerName
         self.retain = retain
         self.collector = collector
         self.metricNames = metricNames
+        self.ending = ending ?? TrialSpecShape.Ending(kind: manifest["kind"]?.scalarText ?? "", successCondition: nil, failureCondition: nil,
+                                                      primaryPodLabels: nil)
     }
 
     /// A trial of `spec` with these trial-parameter values: `nil` when the template has no trialSpec.
@@ -69,8 +74,11 @@ public struct KubernetesLaunch: Sendable {
     public init?(spec: ExperimentSpec, values: [String: String]) {
         guard let manifest = spec.trialTemplate.trialSpec?.rendered(values) else { return nil }
         let own: String? = if case .scalar(let text, _, _)? = manifest["metadata"]?["namespace"] { text } else { nil }
-        self.init(manifest: manifest, namespace: own ?? spec.namespace, primaryContainerName: spec.trialTemplate.primaryContainerName,
-                  retain: spec.trialTemplate.retain, collector: spec.metricsCollector, metricNames: spec.metricNames)
+        let template = spec.trialTemplate
+        self.init(manifest: manifest, namespace: own ?? spec.namespace, primaryContainerName: template.primaryContainerName,
+                  retain: template.retain, collector: spec.metricsCollector, metricNames: spec.metricNames,
+                  ending: TrialSpecShape.Ending(kind: manifest["kind"]?.scalarText ?? "", successCondition: template.successCondition,
+                                                failureCondition: template.failureCondition, primaryPodLabels: template.primaryPodLabels))
     }
 }
 
@@ -115,10 +123,16 @@ public protocol TrialRunner: Sendable {
     /// Removes what trials whose end is recorded still left behind: a process that stopped between
     /// recording a trial's end and `RunningTrial.release()`. Returns how many it removed.
     func sweep(experiment: String, ended handles: [[String: String]]) async -> Int
+    /// Checks, when an experiment starts, what only the runner can know (a cluster that serves the trials'
+    /// kind, a template kept in a ConfigMap), and returns the spec to run: `spec`, or `spec` with its
+    /// template read from where it is kept (`specText` is the spec as written). Throws
+    /// `KnobError.refusedAtStart` for a spec the runner cannot run.
+    func prepare(_ spec: ExperimentSpec, specText: String) async throws -> ExperimentSpec
 }
 
 extension TrialRunner {
     public func sweep(experiment: String, ended handles: [[String: String]]) async -> Int { 0 }
+    public func prepare(_ spec: ExperimentSpec, specText: String) async throws -> ExperimentSpec { spec }
 }
 
 /// A started trial.
@@ -187,6 +201,6 @@ public struct RunnerChoice: Sendable {
     }
 
     public func runner(for spec: ExperimentSpec) -> any TrialRunner {
-        spec.trialTemplate.command == nil && spec.trialTemplate.trialSpec != nil ? kubernetes : local
+        spec.runsOnKubernetes ? kubernetes : local
     }
 }

@@ -4,7 +4,22 @@ import Foundation
 extension ExperimentSpec {
     /// Parses and validates a Katib `Experiment` in YAML or JSON, reporting every problem at once.
     public static func parse(_ text: String, limits: SpecLimits = .default) throws(SpecError) -> ExperimentSpec {
+        try parse(root: try SpecValue.parse(text, limits: limits), limits: limits)
+    }
+
+    /// Parses a spec whose trial template is kept in a ConfigMap (`trialTemplate.configMap`), with `template`,
+    /// the ConfigMap's, in its place: the template is validated as an inline `trialSpec` would be.
+    public static func parse(_ text: String, templateFromConfigMap template: SpecValue, limits: SpecLimits = .default) throws(SpecError) -> ExperimentSpec {
         let root = try SpecValue.parse(text, limits: limits)
+        return try parse(root: root.replacing(["spec", "trialTemplate"]) { trialTemplate in
+            guard case .mapping(var entries, let line) = trialTemplate else { return trialTemplate }
+            entries.removeAll { $0.key == "configMap" || $0.key == "trialSpec" }
+            entries.append((key: "trialSpec", value: template))
+            return .mapping(entries, line: line)
+        }, limits: limits)
+    }
+
+    private static func parse(root: SpecValue, limits: SpecLimits) throws(SpecError) -> ExperimentSpec {
         let reader = SpecReader(limits: limits, root: root)
         let spec = read(root, reader)
         if let spec, reader.problems.isEmpty { return spec }
@@ -406,8 +421,42 @@ extension ExperimentSpec {
             r.problem(path, "is required: give a command (argv list) for local trials, or a trialSpec for Kubernetes")
             return nil
         }
-        if t["configMap"] != nil {
-            r.problem("\(path).configMap", "templates from a ConfigMap are not supported; inline the template as trialSpec", at: t["configMap"])
+        let configMap = readConfigMap(t["configMap"], "\(path).configMap", r)
+        if configMap != nil, t["trialSpec"] != nil {
+            r.problem("\(path).configMap", "give the template either inline (trialSpec) or in a ConfigMap (configMap), not both", at: t["configMap"])
+        }
+        if configMap != nil, t["command"] != nil {
+            r.problem("\(path).configMap", "a ConfigMap holds a Kubernetes trial's template; a local trial's is its command: remove one", at: t["configMap"])
+        }
+        // Katib's trial-end fields: GJSON paths over the trial's object, and the labels of its primary pods.
+        var conditions: [String: String] = [:]
+        for field in ["successCondition", "failureCondition"] {
+            guard let text = r.string(t[field], "\(path).\(field)") else { continue }
+            if text.trimmingCharacters(in: .whitespaces).isEmpty {
+                r.problem("\(path).\(field)", "must not be empty: a GJSON path over the trial's object, e.g. "
+                          + #"status.conditions.#(type=="Succeeded")#|#(status=="True")#"#, at: t[field])
+                continue
+            }
+            do {
+                _ = try GJSONPath.parse(text)
+                conditions[field] = text
+            } catch {
+                r.problem("\(path).\(field)", "\"\(text.prefix(120))\" is not a GJSON path knob reads: \(error)", at: t[field])
+            }
+        }
+        var primaryPodLabels: [String: String]?
+        if let labels = t["primaryPodLabels"], labels != .null(line: nil) {
+            if case .mapping(let entries, _) = labels {
+                primaryPodLabels = [:]
+                for entry in entries {
+                    guard let value = r.string(entry.value, "\(path).primaryPodLabels.\(entry.key)") else { continue }
+                    if entry.key.isEmpty { r.problem("\(path).primaryPodLabels", "a label's key must not be empty", at: labels) }
+                    primaryPodLabels?[entry.key] = value
+                }
+            } else {
+                r.problem("\(path).primaryPodLabels", "must be a mapping of label keys to values (e.g. training.kubeflow.org/job-role: master), "
+                          + "found \(labels.kindName)", at: labels)
+            }
         }
         let parameterNames = Set(declaredNames)
 
@@ -427,7 +476,7 @@ extension ExperimentSpec {
                 let hint = closest(reference, in: Array(parameterNames)).map { "; did you mean \($0)?" } ?? ""
                 r.problem("\(itemPath).reference", "\"\(reference)\" is not a parameter in spec.parameters\(hint)", at: p["reference"])
             }
-            if let problem = metadataReferenceProblem(reference, trialSpec: t["trialSpec"]) {
+            if t["configMap"] == nil, let problem = metadataReferenceProblem(reference, trialSpec: t["trialSpec"]) {
                 r.problem("\(itemPath).reference", problem, at: p["reference"])
             }
             trialParameters.append(.init(name: name, reference: reference, description: r.string(p["description"], "\(itemPath).description")))
@@ -452,15 +501,20 @@ extension ExperimentSpec {
                       + "found \(formatDouble(timeout))", at: t["timeoutSeconds"])
         }
         let trialSpec = t["trialSpec"]
-        if command == nil, trialSpec == nil {
-            r.problem(path, "needs a command (argv list, for local trials) or a trialSpec (a Kubernetes Job or Pod)", at: node)
+        if command == nil, trialSpec == nil, t["configMap"] == nil {
+            r.problem(path, "needs a command (argv list, for local trials) or a trialSpec (a Kubernetes Job, Pod, PyTorchJob…)", at: node)
         }
         if let trialSpec, trialSpec.mappingKeys.isEmpty {
             r.problem("\(path).trialSpec", "must be a Kubernetes manifest (a mapping), found \(trialSpec.kindName)", at: trialSpec)
         } else if let trialSpec, command == nil {
             // What decides whether knob can run the trials is part of the spec's validation.
-            for problem in TrialSpecShape.problems(trialSpec, primaryContainerName: r.string(t["primaryContainerName"], "\(path).primaryContainerName")) {
-                r.problem("\(path).\(problem.path)", problem.message)
+            let ending = TrialSpecShape.Ending(kind: trialSpec["kind"]?.scalarText ?? "", successCondition: conditions["successCondition"],
+                                               failureCondition: conditions["failureCondition"], primaryPodLabels: primaryPodLabels)
+            for problem in TrialSpecShape.problems(trialSpec, primaryContainerName: r.string(t["primaryContainerName"], "\(path).primaryContainerName"),
+                                                   ending: ending) {
+                // A condition given but unreadable was said above.
+                if problem.path.hasSuffix("Condition"), t[problem.path] != nil { continue }
+                r.problem("\(path).\(problem.path)", problem.message, at: t[problem.path.components(separatedBy: ".").first ?? ""])
             }
         }
 
@@ -482,7 +536,8 @@ extension ExperimentSpec {
                 }
             }
         }
-        for (i, parameter) in trialParameters.enumerated() where !used.contains(parameter.name) {
+        // A ConfigMap's template is read when the experiment starts, and checked then.
+        for (i, parameter) in trialParameters.enumerated() where !used.contains(parameter.name) && configMap == nil {
             let location = t["trialParameters"] == nil ? "spec.parameters[\(declaredNames.firstIndex(of: parameter.name) ?? i)]" : "\(path).trialParameters[\(i)]"
             r.problem(location, "\"\(parameter.name)\" is never used: put ${trialParameters.\(parameter.name)} in the command or trialSpec")
         }
@@ -490,7 +545,26 @@ extension ExperimentSpec {
         return TrialTemplateSpec(
             trialParameters: trialParameters, command: command, workingDir: workingDir, env: env, timeoutSeconds: timeout,
             trialSpec: trialSpec, primaryContainerName: r.string(t["primaryContainerName"], "\(path).primaryContainerName"),
-            retain: r.bool(t["retain"], "\(path).retain") ?? false)
+            retain: r.bool(t["retain"], "\(path).retain") ?? false,
+            successCondition: conditions["successCondition"], failureCondition: conditions["failureCondition"],
+            primaryPodLabels: primaryPodLabels, configMap: configMap)
+    }
+
+    /// `trialTemplate.configMap`: Katib requires all three fields.
+    private static func readConfigMap(_ node: SpecValue?, _ path: String, _ r: SpecReader) -> TrialTemplateSpec.ConfigMapSource? {
+        guard let node, node != .null(line: nil) else { return nil }
+        guard let m = r.mapping(node, path, known: ["configMapName", "configMapNamespace", "templatePath"]) else { return nil }
+        let name = r.string(m["configMapName"], "\(path).configMapName", required: true)
+        let namespace = r.string(m["configMapNamespace"], "\(path).configMapNamespace", required: true)
+        let key = r.string(m["templatePath"], "\(path).templatePath", required: true)
+        if let name, !name.isEmpty, !isDNSSubdomain(name) {
+            r.problem("\(path).configMapName", "\"\(name.prefix(80))\" is not a ConfigMap name (lower-case letters, digits, '-' and '.')", at: m["configMapName"])
+        }
+        if let namespace, !namespace.isEmpty, let problem = dns1123LabelProblem(namespace) {
+            r.problem("\(path).configMapNamespace", problem, at: m["configMapNamespace"])
+        }
+        guard let name, let namespace, let key, !name.isEmpty, !namespace.isEmpty, !key.isEmpty else { return nil }
+        return TrialTemplateSpec.ConfigMapSource(configMapName: name, configMapNamespace: namespace, templatePath: key)
     }
 
     /// `env` as a mapping (`NAME: value`) or a Kubernetes-style list (`- name: NAME, value: v`).
@@ -601,6 +675,14 @@ extension ExperimentSpec {
 }
 
 /// Why `name` is not a DNS-1123 label, or `nil` when it is one.
+/// A Kubernetes object name of the DNS-subdomain kind (a ConfigMap's, a PersistentVolumeClaim's).
+public func isDNSSubdomain(_ name: String) -> Bool {
+    func alphanumeric(_ byte: UInt8) -> Bool { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) }
+    let bytes = Array(name.utf8)
+    guard let first = bytes.first, let last = bytes.last, bytes.count <= 253, alphanumeric(first), alphanumeric(last) else { return false }
+    return bytes.allSatisfy { alphanumeric($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") }
+}
+
 public func dns1123LabelProblem(_ name: String) -> String? {
     let allowed = name.utf8.allSatisfy { (0x61...0x7a).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2d }
     if name.count > 63 { return "\"\(name)\" is longer than 63 characters" }

@@ -119,10 +119,30 @@ public struct TrialTemplateSpec: Codable, Sendable, Hashable {
     public var env: [String: String]
     /// Local trials: the wall-clock limit after which the trial's process group is killed.
     public var timeoutSeconds: Double?
-    /// Kubernetes trials: the Pod or Job manifest.
+    /// Kubernetes trials: the object each trial creates (a Pod, a Job, a PyTorchJob, an Argo Workflow…).
     public var trialSpec: SpecValue?
     public var primaryContainerName: String?
     public var retain: Bool
+    /// Kubernetes trials: GJSON paths over the trial's object that say it succeeded or failed (Katib's
+    /// defaults for Job and the training operator's kinds when the spec gives none; `nil` for a Pod).
+    public var successCondition: String?
+    public var failureCondition: String?
+    /// Kubernetes trials: the labels of the pods whose log is read (a PyTorchJob's master); empty: every pod of the trial.
+    public var primaryPodLabels: [String: String]?
+    /// Kubernetes trials: the trialSpec is in a ConfigMap of the cluster, read when the experiment starts.
+    public var configMap: ConfigMapSource?
+
+    /// `trialTemplate.configMap`: where a template kept in the cluster is.
+    public struct ConfigMapSource: Codable, Sendable, Hashable {
+        public var configMapName: String
+        public var configMapNamespace: String
+        public var templatePath: String
+
+        public var description: String { "ConfigMap \(configMapNamespace)/\(configMapName) (key \(templatePath))" }
+    }
+
+    /// Whether the trials are Kubernetes objects: a trialSpec, given or in a ConfigMap, and no command.
+    public var runsOnKubernetes: Bool { command == nil && (trialSpec != nil || configMap != nil) }
 }
 
 /// `spec.metricsCollectorSpec`.

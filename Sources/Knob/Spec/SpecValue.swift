@@ -53,6 +53,22 @@ public indirect enum SpecValue: Sendable, Hashable {
         return entries.first { $0.key == key }?.value
     }
 
+    /// This mapping with the value at `path` (keys of nested mappings) changed by `change`; unchanged where the path is missing.
+    public func replacing(_ path: ArraySlice<String>, _ change: (SpecValue) -> SpecValue) -> SpecValue {
+        guard let key = path.first else { return change(self) }
+        guard case .mapping(var entries, let line) = self, let index = entries.firstIndex(where: { $0.key == key }) else { return self }
+        entries[index].value = entries[index].value.replacing(path.dropFirst(), change)
+        return .mapping(entries, line: line)
+    }
+
+    public func replacing(_ path: [String], _ change: (SpecValue) -> SpecValue) -> SpecValue { replacing(path[...], change) }
+
+    /// The items of a sequence.
+    public var items: [SpecValue]? {
+        guard case .sequence(let items, _) = self else { return nil }
+        return items
+    }
+
     /// What kind of node this is, for messages.
     var kindName: String {
         switch self {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandSupport
 import Foundation
 import Knob
 import KnobAlgorithms
@@ -16,15 +17,27 @@ struct Validate: AsyncParsableCommand {
 
     @OptionGroup var outputOptions: OutputOptions
 
-    @Flag(help: "Also print what the first trial would run, with sample parameters: its command line, or its Kubernetes manifest.")
+    @Flag(help: ArgumentHelp("Also print what the first trial would run, with sample parameters: its command line, or its Kubernetes manifest. "
+                + "With a cluster configured (--kubeconfig, KUBECONFIG, ~/.kube/config), a Kubernetes spec is also checked against it: "
+                + "the trial's kind is one it serves, and a template kept in a ConfigMap is read from it."))
     var render = false
+
+    @OptionGroup(title: "Cluster (for --render)") var kubernetes: KubernetesArguments
 
     func run() async throws {
         let structured: StructuredFormat? = outputOptions.output == .json ? .json : outputOptions.output == .yaml ? .yaml : nil
         do {
-            let (_, spec) = try Engine.loadSpec(at: file)
+            var (text, spec) = try Engine.loadSpec(at: file)
             if render {
-                print(try renderFirstTrial(spec))
+                if spec.runsOnKubernetes, (try? ClusterAccess.resolve(kubernetes.options)) != nil {
+                    spec = try await PodRunner(options: kubernetes.options).prepare(spec, specText: text)
+                } else if let source = spec.trialTemplate.configMap {
+                    throw KnobError.refusedAtStart(name: spec.name, message: "spec.trialTemplate.configMap: the trial template is in \(source.description), "
+                                                   + "and no cluster is configured to read it from (--kubeconfig, KUBECONFIG or ~/.kube/config)")
+                }
+                text = try renderFirstTrial(spec)
+                if try printStructured(ValidationResult(valid: true, problems: []), as: structured) { return }
+                print(text)
                 return
             }
             _ = try renderFirstTrial(spec)  // a trialSpec knob cannot run is a problem of the spec
@@ -37,19 +50,25 @@ struct Validate: AsyncParsableCommand {
             if try !printStructured(result, as: structured) { printError("\(file): \(error)") }
             throw ExitCode(1)
         } catch let error as ManifestError {
-            // Its message starts with the path it is about.
-            var path = "spec.trialTemplate.trialSpec", message = error.description
-            if message.hasPrefix("spec."), let colon = message.range(of: ": ") {
-                path = String(message[..<colon.lowerBound])
-                message = String(message[colon.upperBound...])
-            }
-            let result = ValidationResult(valid: false, problems: [.init(path: path, message: message, line: nil)])
-            if try !printStructured(result, as: structured) { printError("\(file): \(error)") }
-            throw ExitCode(1)
+            try refuse(error.description, structured)
+        } catch KnobError.refusedAtStart(_, let message) {
+            try refuse(message, structured)
         } catch let error as KnobError {
             printError("error: \(error)")
             throw ExitCode(1)
         }
+    }
+
+    /// A problem found past the spec's own validation (making the trial's object, asking the cluster): its message starts with the path it is about.
+    private func refuse(_ text: String, _ structured: StructuredFormat?) throws {
+        var path = "spec.trialTemplate.trialSpec", message = text
+        if message.hasPrefix("spec."), let colon = message.range(of: ": ") {
+            path = String(message[..<colon.lowerBound])
+            message = String(message[colon.upperBound...])
+        }
+        let result = ValidationResult(valid: false, problems: [.init(path: path, message: message, line: nil)])
+        if try !printStructured(result, as: structured) { printError("\(file): \(path): \(message)") }
+        throw ExitCode(1)
     }
 
     struct ValidationResult: Encodable {

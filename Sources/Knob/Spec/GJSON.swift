@@ -52,7 +52,7 @@ public struct GJSONPath: Sendable, CustomStringConvertible {
     }
 
     /// Katib's reading of a condition's result: an object, or a non-empty array.
-    static func isMet(_ result: Any?) -> Bool {
+    public static func isMet(_ result: Any?) -> Bool {
         switch result.map(JSONKind.of) {
         case .object?: true
         case .array(let items)?: !items.isEmpty

@@ -27,6 +27,8 @@ public struct DaemonConfiguration: Sendable {
     /// The URL pods reach knobd's TCP listener at (`--push-url`): where Kubernetes trials of Push
     /// experiments send their reports.
     public var pushURL: String?
+    /// The trial runners (`trialRunners(…)`); only local processes when not given.
+    public var runners: RunnerSet?
     /// Serve only reads, on TCP, beside whatever else uses the store (`knob dashboard`): no socket,
     /// no lock, no experiment run or resumed.
     public var readOnly = false
@@ -98,8 +100,7 @@ public func runDaemon(_ configuration: DaemonConfiguration) async throws {
     // One set of metrics for the daemon's life: its store, its controllers and its routers report to it.
     let metrics = DaemonMetrics()
     store.observer = metrics.storeObserver
-    let runners = RunnerChoice(local: LocalRunner(supervisor: configuration.supervisor),
-                               kubernetes: PodRunner(options: configuration.kubernetes, pendingTimeout: configuration.podPendingTimeout))
+    let runners = configuration.runners ?? RunnerSet([LocalRunner(supervisor: configuration.supervisor)])
     let push = PushEndpoints(local: "unix://\(configuration.socketPath)", kubernetes: configuration.pushURL)
     let manager = ExperimentManager(store: store, home: home, runners: runners, logger: logger, limits: configuration.limits,
                                     observer: metrics.engineObserver, push: push)
@@ -143,7 +144,7 @@ private func runReadOnly(_ configuration: DaemonConfiguration, logger: Logger) a
     } catch {
         throw DaemonError.store(error)
     }
-    let manager = ExperimentManager(store: store, home: home, runners: RunnerChoice(local: LocalRunner(), kubernetes: PodRunner()),
+    let manager = ExperimentManager(store: store, home: home, runners: RunnerSet([LocalRunner()]),
                                     logger: logger, limits: configuration.limits)
     let router = makeRouter(API(store: store, home: home, manager: manager, limits: configuration.limits), logger: logger, token: token,
                             readOnly: true, streams: UpdateStreams(store: store))

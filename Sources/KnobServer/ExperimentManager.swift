@@ -10,7 +10,7 @@ import Store
 public final class ExperimentManager: @unchecked Sendable {
     let store: Store
     let home: KnobHome
-    let runners: RunnerChoice
+    let runners: RunnerSet
     let logger: Logger
     /// What the daemon allows (`--max-parallel`): a stored spec asking more runs at this.
     let limits: SpecLimits
@@ -28,7 +28,7 @@ public final class ExperimentManager: @unchecked Sendable {
     private var running: [String: Running] = [:]
     private var group: ServiceGroup?
 
-    public init(store: Store, home: KnobHome, runners: RunnerChoice, logger: Logger, limits: SpecLimits = .default,
+    public init(store: Store, home: KnobHome, runners: RunnerSet, logger: Logger, limits: SpecLimits = .default,
                 observer: EngineObserver = .none, push: PushEndpoints = PushEndpoints()) {
         self.store = store
         self.home = home

@@ -42,15 +42,26 @@ public final class PodRunner: TrialRunner, @unchecked Sendable {
         return found
     }
 
+    /// A template with a trialSpec (inline or in a ConfigMap) and no command runs on the cluster.
+    public func runs(_ spec: ExperimentSpec) -> Bool { spec.runsOnKubernetes }
+
+    /// A File or TensorFlowEvent collector reads its files in a sidecar of the trial's pod.
+    public var collectorFilesAreLocal: Bool { false }
+
     public func start(_ launch: TrialLaunch) async throws -> any RunningTrial {
+        try await start(launch, kubernetes: KubernetesLaunch(launch))
+    }
+
+    /// Starts the trial's object as `kubernetes` describes it.
+    public func start(_ launch: TrialLaunch, kubernetes: KubernetesLaunch?) async throws -> any RunningTrial {
         let client: KubeClient
         let manifest: TrialManifest
         do {
+            guard let kubernetes else { throw ManifestError("the trial template has no trialSpec") }
             client = try kubeClient()
-            var resource: KubeResource?
-            if let kubernetes = launch.kubernetes { resource = try await self.resource(for: kubernetes.manifest, client: client) }
-            manifest = try TrialManifest(launch, defaultNamespace: client.access.namespace, artifactsClaim: options.artifactsClaim, options: options,
-                                         resource: resource)
+            let resource = try await self.resource(for: kubernetes.manifest, client: client)
+            manifest = try TrialManifest(launch, kubernetes: kubernetes, defaultNamespace: client.access.namespace,
+                                         artifactsClaim: options.artifactsClaim, options: options, resource: resource)
         } catch {
             throw RunnerError.startFailed("\(error)")
         }
@@ -101,10 +112,14 @@ public final class PodRunner: TrialRunner, @unchecked Sendable {
 
     /// A trial whose start was not recorded: its object, if it exists, is found by its labels.
     public func find(_ launch: TrialLaunch) async -> (any RunningTrial)? {
-        guard let client = try? kubeClient(), let kubernetes = launch.kubernetes,
+        await find(launch, kubernetes: KubernetesLaunch(launch))
+    }
+
+    public func find(_ launch: TrialLaunch, kubernetes: KubernetesLaunch?) async -> (any RunningTrial)? {
+        guard let client = try? kubeClient(), let kubernetes,
               let resource = try? await resource(for: kubernetes.manifest, client: client),
-              let manifest = try? TrialManifest(launch, defaultNamespace: client.access.namespace, artifactsClaim: options.artifactsClaim,
-                                                options: options, resource: resource),
+              let manifest = try? TrialManifest(launch, kubernetes: kubernetes, defaultNamespace: client.access.namespace,
+                                                artifactsClaim: options.artifactsClaim, options: options, resource: resource),
               let list = try? await client.request("GET", manifest.collectionPath, query: [
                   ("labelSelector", TrialManifest.selector(trial: launch.trialName, uid: launch.trialUID))]),
               let items = list["items"] as? [JSONObject], !items.isEmpty else { return nil }

@@ -433,7 +433,7 @@ extension PodTrial.Target {
     init(_ manifest: TrialManifest, launch: TrialLaunch) {
         self.init(resource: manifest.resource, name: manifest.name, namespace: manifest.namespace, container: manifest.primaryContainer,
                   logContainer: manifest.logContainer, trial: launch.trialName, uid: launch.trialUID, logPath: launch.logPath,
-                  retain: launch.kubernetes?.retain ?? false, successCondition: manifest.ending.successCondition,
+                  retain: manifest.retain, successCondition: manifest.ending.successCondition,
                   failureCondition: manifest.ending.failureCondition, primaryPodLabels: manifest.ending.primaryPodLabels)
     }
 

@@ -19,6 +19,8 @@ public struct TrialManifest: @unchecked Sendable {
     public var object: JSONObject
     /// When the trial has ended, and the pods whose log is read.
     public var ending: TrialSpecShape.Ending
+    /// Kept after the trial ends (`retain: true`).
+    public var retain: Bool
 
     /// Labels on the object (and on a Job's pods) that find a trial's pods again.
     public static func labels(experiment: String, trial: String) -> [String: String] {
@@ -70,9 +72,10 @@ public struct TrialManifest: @unchecked Sendable {
         """
 
     /// `resource` is the kind's place in the API, as discovery found it (a guess when not given: for showing the object).
-    public init(_ launch: TrialLaunch, defaultNamespace: String, artifactsClaim: String? = nil,
+    /// `kubernetes` is the trial's object as its launch describes it unless given.
+    public init(_ launch: TrialLaunch, kubernetes given: KubernetesLaunch? = nil, defaultNamespace: String, artifactsClaim: String? = nil,
                 options: KubernetesOptions = KubernetesOptions(), resource: KubeResource? = nil) throws(ManifestError) {
-        guard let kubernetes = launch.kubernetes else { throw ManifestError("the trial template has no trialSpec") }
+        guard let kubernetes = given ?? KubernetesLaunch(launch) else { throw ManifestError("the trial template has no trialSpec") }
         guard var object = kubernetes.manifest.jsonObject as? JSONObject else {
             throw ManifestError("spec.trialTemplate.trialSpec must be a mapping (a Kubernetes object such as a Job)")
         }
@@ -85,6 +88,7 @@ public struct TrialManifest: @unchecked Sendable {
         let kindName = object["kind"] as? String ?? ""
         self.resource = resource ?? KubeResource.guess(apiVersion: apiVersion, kind: kindName)
         ending = kubernetes.ending
+        retain = kubernetes.retain
         name = launch.trialName
         namespace = kubernetes.namespace ?? defaultNamespace
         var labels = Self.labels(experiment: launch.experimentName, trial: launch.trialName)

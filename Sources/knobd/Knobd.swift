@@ -80,6 +80,7 @@ struct Knobd: SupervisedCommand {
                 kubernetes: kubernetes.options, podPendingTimeout: kubernetes.podPendingTimeout, limits: limits)
             configuration.readOnly = readOnly
             configuration.pushURL = pushURL
+            configuration.runners = trialRunners(supervisor: currentExecutablePath(), kubernetes: kubernetes)
             try await runDaemon(configuration)
         } catch let error as DaemonError {
             FileHandle.standardError.write(Data("knobd: \(error)\n".utf8))

@@ -539,11 +539,14 @@ func lastAccuracy(inLog path: String) -> Double? {
 }
 
 @Suite struct PodRunnerFindingTests {
-    func launch(_ trialSpec: String, trial: String, directory: String) throws -> TrialLaunch {
+    func launch(_ trial: String, directory: String) -> TrialLaunch {
         TrialLaunch(experimentName: "found", trialName: trial, argv: [], workingDirectory: directory, environment: [:],
-                    logPath: "\(directory)/\(trial).log", trialDirectory: directory,
-                    kubernetes: KubernetesLaunch(manifest: try SpecValue.parse("# trialSpec\n" + trialSpec), namespace: nil,
-                                                 primaryContainerName: nil, retain: false))
+                    logPath: "\(directory)/\(trial).log", trialDirectory: directory)
+    }
+
+    /// The trial's object as given (not from a spec).
+    func object(_ trialSpec: String) throws -> KubernetesLaunch {
+        KubernetesLaunch(manifest: try SpecValue.parse("# trialSpec\n" + trialSpec), namespace: nil, primaryContainerName: nil, retain: false)
     }
 
     @Test func aPodWhoseStartWasNotRecordedIsFoundByItsLabelsAndAStrangersIsNotTaken() async throws {
@@ -551,24 +554,24 @@ func lastAccuracy(inLog path: String) -> Double? {
         defer { server.stop() }
         let directory = makeTemporaryDirectory()
         let runner = PodRunner(options: KubernetesOptions(kubeconfig: server.kubeconfig))
-        let trialLaunch = try launch(scriptPod(lines: 3), trial: "found-1", directory: directory)
-        #expect(await runner.find(trialLaunch) == nil, "nothing to find before it exists")
+        let trialLaunch = launch("found-1", directory: directory), pod = try object(scriptPod(lines: 3))
+        #expect(await runner.find(trialLaunch, kubernetes: pod) == nil, "nothing to find before it exists")
 
         // A starter that died right after creating the pod: the next one finds it by its labels and follows it.
-        let manifest = try TrialManifest(trialLaunch, defaultNamespace: "default")
+        let manifest = try TrialManifest(trialLaunch, kubernetes: pod, defaultNamespace: "default")
         try await server.client.request("POST", "/api/v1/namespaces/default/pods", body: manifest.object)
-        let found = try #require(await runner.find(trialLaunch))
+        let found = try #require(await runner.find(trialLaunch, kubernetes: pod))
         #expect(found.handle["name"] == "found-1" && found.handle["kind"] == "Pod")
         #expect(await found.wait() == .exited(0))
         await found.release()
         #expect(try String(contentsOfFile: trialLaunch.logPath, encoding: .utf8).split(separator: "\n").count == 3)
 
         // A pod of the same name that is not this trial's is left alone, and the trial says why it cannot start.
-        let stranger = try launch(scriptPod(lines: 1), trial: "found-2", directory: directory)
-        var object = try TrialManifest(stranger, defaultNamespace: "default").object
+        let stranger = launch("found-2", directory: directory), strangerPod = try object(scriptPod(lines: 1))
+        var object = try TrialManifest(stranger, kubernetes: strangerPod, defaultNamespace: "default").object
         object["metadata"] = ["name": "found-2", "labels": ["app": "someone-else"]]
         try await server.client.request("POST", "/api/v1/namespaces/default/pods", body: object)
-        let refused = await #expect(throws: RunnerError.self) { try await runner.start(stranger) }
+        let refused = await #expect(throws: RunnerError.self) { try await runner.start(stranger, kubernetes: strangerPod) }
         #expect(refused?.description.contains("a Pod named found-2 already exists in namespace default and is not this trial's") == true)
     }
 
@@ -592,8 +595,8 @@ func lastAccuracy(inLog path: String) -> Double? {
                       command: ["python3", "-c", "\(script)"]
             """
         let runner = PodRunner(options: KubernetesOptions(kubeconfig: server.kubeconfig))
-        let trialLaunch = try launch(job, trial: "found-3", directory: directory)
-        let trial = try await runner.start(trialLaunch)
+        let trialLaunch = launch("found-3", directory: directory)
+        let trial = try await runner.start(trialLaunch, kubernetes: try object(job))
         #expect(await trial.wait() == .exited(0))
         await trial.release()
         let log = try String(contentsOfFile: trialLaunch.logPath, encoding: .utf8)

@@ -23,7 +23,7 @@ import Yams
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("knob-api-\(UUID().uuidString)").path
         let home = KnobHome(dir)
         let store = try home.openStore()
-        let manager = ExperimentManager(store: store, home: home, runners: RunnerChoice(local: LocalRunner(), kubernetes: PodRunner()),
+        let manager = ExperimentManager(store: store, home: home, runners: RunnerSet([LocalRunner(), PodRunner()]),
                                         logger: Logger(label: "test"))
         // A group that never runs: experiments are accepted but not driven.
         manager.attach(to: ServiceGroup(configuration: ServiceGroupConfiguration(services: [any Service](), logger: Logger(label: "test"))))

@@ -36,7 +36,7 @@ import Testing
     func makePushRouter(push: PushEndpoints, token: String? = nil) throws -> (Router<BasicRequestContext>, KnobHome) {
         let home = KnobHome(FileManager.default.temporaryDirectory.appendingPathComponent("knob-push-\(UUID().uuidString)").path)
         let store = try home.openStore()
-        let manager = ExperimentManager(store: store, home: home, runners: RunnerChoice(local: LocalRunner(), kubernetes: PodRunner()),
+        let manager = ExperimentManager(store: store, home: home, runners: RunnerSet([LocalRunner(), PodRunner()]),
                                         logger: Logger(label: "test"), push: push)
         manager.attach(to: ServiceGroup(configuration: ServiceGroupConfiguration(services: [any Service](), logger: Logger(label: "test"))))
         return (makeRouter(API(store: store, home: home, manager: manager, push: push), logger: Logger(label: "test"), token: token), home)

@@ -18,9 +18,9 @@ import Testing
             """)
         let launch = TrialLaunch(experimentName: "mnist", trialName: "mnist-3", argv: [], workingDirectory: "/", environment: [:],
                                  logPath: "/tmp/x.log", trialDirectory: "/tmp/x",
-                                 kubernetes: KubernetesLaunch(manifest: manifest, namespace: nil, primaryContainerName: "training", retain: false),
                                  push: PushCredentials(url: "http://knobd.ml.svc:8123", token: String(repeating: "ab", count: 32)))
-        let trial = try TrialManifest(launch, defaultNamespace: "default")
+        let trial = try TrialManifest(launch, kubernetes: KubernetesLaunch(manifest: manifest, namespace: nil, primaryContainerName: "training", retain: false),
+                                      defaultNamespace: "default")
         let containers = try #require((trial.object["spec"] as? JSONObject)?["containers"] as? [JSONObject])
         #expect(containers[0]["env"] == nil)
         let env = try #require(containers[1]["env"] as? [[String: String]])

@@ -3,11 +3,23 @@ import Knob
 import Testing
 @testable import Kubernetes
 
-private func launch(_ manifestYAML: String, primary: String? = nil, namespace: String? = nil) throws -> TrialLaunch {
-    TrialLaunch(experimentName: "mnist", trialName: "mnist-3", argv: [], workingDirectory: "/", environment: [:],
-                logPath: "/tmp/x.log", trialDirectory: "/tmp/x",
-                kubernetes: KubernetesLaunch(manifest: try SpecValue.parse("# trialSpec\n" + manifestYAML), namespace: namespace,
-                                             primaryContainerName: primary, retain: false))
+/// A trial's launch with its object given as it is (not from a spec: so that what validation refuses can be made too).
+private struct RawLaunch {
+    var launch: TrialLaunch
+    var kubernetes: KubernetesLaunch
+}
+
+private func launch(_ manifestYAML: String, primary: String? = nil, namespace: String? = nil) throws -> RawLaunch {
+    RawLaunch(launch: TrialLaunch(experimentName: "mnist", trialName: "mnist-3", argv: [], workingDirectory: "/", environment: [:],
+                                  logPath: "/tmp/x.log", trialDirectory: "/tmp/x"),
+              kubernetes: KubernetesLaunch(manifest: try SpecValue.parse("# trialSpec\n" + manifestYAML), namespace: namespace,
+                                           primaryContainerName: primary, retain: false))
+}
+
+private extension TrialManifest {
+    init(_ raw: RawLaunch, defaultNamespace: String, artifactsClaim: String? = nil, options: KubernetesOptions = KubernetesOptions()) throws {
+        try self.init(raw.launch, kubernetes: raw.kubernetes, defaultNamespace: defaultNamespace, artifactsClaim: artifactsClaim, options: options)
+    }
 }
 
 @Suite struct TrialManifestTests {
@@ -176,7 +188,7 @@ private func collectedJob(_ collector: String, podSpecExtra: String = "") throws
                       - {name: training, image: trainer, command: [python3, train.py, "--lr=${trialParameters.lr}"]}
         """)
     return TrialLaunch(experimentName: "collected", trialName: "collected-1", argv: [], workingDirectory: "/", environment: [:],
-                       logPath: "/tmp/x.log", trialDirectory: "/tmp/x", kubernetes: KubernetesLaunch(spec: spec, values: ["lr": "0.05"]))
+                       logPath: "/tmp/x.log", trialDirectory: "/tmp/x", spec: spec, values: ["lr": "0.05"])
 }
 
 private func podSpec(_ manifest: TrialManifest) throws -> JSONObject {

@@ -145,16 +145,17 @@ public struct ExperimentController: Sendable {
             environment: template.env.mapValues { TemplateRenderer.render($0, values: values) },
             logPath: home.logPath(experiment: experiment.name, trial: trial.name),
             trialDirectory: trialDirectory,
-            kubernetes: KubernetesLaunch(spec: spec, values: values),
+            spec: spec, values: values,
             trialUID: "\(trial.id ?? 0)-\(Int64(trial.createdAt.timeIntervalSince1970 * 1000))", push: push)
     }
 
     /// For a File collector: the metrics file; for TensorFlowEvent, the event files' folder (a relative
-    /// path is inside the trial's folder); for Push, the file the pushed reports are appended to. A
-    /// Kubernetes trial's File, TensorFlowEvent or Custom collector runs in its pod, and its log is read.
+    /// path is inside the trial's folder); for Push, the file the pushed reports are appended to. Where the
+    /// collector's files are not on this machine (a File, TensorFlowEvent or Custom collector in a pod's
+    /// sidecar), the runner puts the collector's output in the trial's log.
     func metricsPath(_ launch: TrialLaunch) -> String? {
         if spec.metricsCollector.kind == .push { return PushChannel(trialDirectory: launch.trialDirectory).reportsPath }
-        guard launch.kubernetes == nil, spec.metricsCollector.kind != .stdOut, let path = spec.metricsCollector.path else { return nil }
+        guard runner.collectorFilesAreLocal, spec.metricsCollector.kind != .stdOut, let path = spec.metricsCollector.path else { return nil }
         return path.hasPrefix("/") ? path : "\(launch.trialDirectory)/\(path)"
     }
 }

@@ -102,7 +102,7 @@ public enum KnobError: Error, Sendable, CustomStringConvertible {
             return "cannot read \(path): \(reason)"
         case .needsCommand(let name):
             return "experiment \(name): spec.trialTemplate needs a command (the argv of a local trial, e.g. "
-                + "[python3, train.py, --lr=${trialParameters.lr}]) or a trialSpec (a Kubernetes Pod or batch/v1 Job)"
+                + "[python3, train.py, --lr=${trialParameters.lr}]) or a trialSpec (a Kubernetes object: a Job, a PyTorchJob…)"
         case .experimentFinished(let name, let status):
             return "experiment \(name) already ran to the end (\(status.rawValue)); see it with `knob get \(name)`, "
                 + "or start it again from scratch with `knob run --replace`, or choose another metadata.name"

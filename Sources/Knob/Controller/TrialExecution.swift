@@ -229,8 +229,7 @@ struct TrialExecution: Sendable {
                     stoppedBecause = (.killed, "Killed", reason)
                 } else if let timeout, ContinuousClock.now - started > timeout {
                     stoppedBecause = (.failed, "DeadlineExceeded",
-                                      "ran longer than timeoutSeconds \(formatSeconds(timeout)); "
-                                        + (launch.kubernetes == nil ? "its process group was killed" : "its object was deleted"))
+                                      "ran longer than timeoutSeconds \(formatSeconds(timeout)); it was stopped")
                 }
             }
             if stoppedBecause != nil, !terminated {

@@ -23,6 +23,9 @@ public struct LocalRunner: TrialRunner {
     /// itself; anything else (or nothing) for `knob-supervise` when it is there.
     public static let supervisorChoiceVariable = "KNOB_SUPERVISOR"
 
+    /// A template with a command runs here.
+    public func runs(_ spec: ExperimentSpec) -> Bool { spec.trialTemplate.command != nil }
+
     /// How often an adopted trial is looked at where no pidfd tells when its supervisor exits.
     public var adoptedLookInterval: Duration = .milliseconds(100)
 

@@ -14,8 +14,10 @@ public struct TrialLaunch: Sendable {
     public var logPath: String
     /// The trial's own folder for artifacts (`KNOB_TRIAL_DIR`).
     public var trialDirectory: String
-    /// Kubernetes trials: the manifest to create, parameters substituted.
-    public var kubernetes: KubernetesLaunch?
+    /// The experiment's spec (its template, as the experiment started with it) and the trial's values for its
+    /// `${trialParameters.X}` placeholders: what a runner that makes more than a command reads (a cluster's object).
+    public var spec: ExperimentSpec?
+    public var values: [String: String]
     /// Tells this trial from an earlier one of the same name (an experiment deleted and created again).
     public var trialUID: String
     /// A Push experiment's trial: where it sends its reports, and its token.
@@ -23,8 +25,8 @@ public struct TrialLaunch: Sendable {
 
     public init(
         experimentName: String, trialName: String, argv: [String], workingDirectory: String,
-        environment: [String: String], logPath: String, trialDirectory: String, kubernetes: KubernetesLaunch? = nil,
-        trialUID: String = "", push: PushCredentials? = nil
+        environment: [String: String], logPath: String, trialDirectory: String, spec: ExperimentSpec? = nil,
+        values: [String: String] = [:], trialUID: String = "", push: PushCredentials? = nil
     ) {
         self.experimentName = experimentName
         self.trialName = trialName
@@ -33,52 +35,10 @@ public struct TrialLaunch: Sendable {
         self.environment = environment
         self.logPath = logPath
         self.trialDirectory = trialDirectory
-        self.kubernetes = kubernetes
+        self.spec = spec
+        self.values = values
         self.trialUID = trialUID
         self.push = push
-    }
-}
-
-/// What a Kubernetes trial is made of: its object's manifest (a Pod, a Job, a PyTorchJob, a Workflow…)
-/// with the trial's parameters substituted (knob's labels and environment not yet added).
-public struct KubernetesLaunch: Sendable {
-    public var manifest: SpecValue
-    /// The namespace from the manifest, the experiment, or `nil` for the cluster configuration's.
-    public var namespace: String?
-    /// The container whose log is scraped and whose exit decides the trial (`nil`: the first).
-    public var primaryContainerName: String?
-    /// Keep the Pod or Job after the trial ends.
-    public var retain: Bool
-    /// How the trial's metrics are collected: a File, TensorFlowEvent or Custom collector runs as a sidecar.
-    public var collector: MetricsCollectorSpec
-    /// The metrics the collector reads (the objective's and the additional ones).
-    public var metricNames: [String]
-    /// When the trial has ended (its conditions, Katib's defaults for the kind where the template gives none)
-    /// and which of its pods have the log to read.
-    public var ending: TrialSpecShape.Ending
-
-    public init(manifest: SpecValue, namespace: String?, primaryContainerName: String?, retain: Bool,
-                collector: MetricsCollectorSpec = .stdOut, metricNames: [String] = [], ending: TrialSpecShape.Ending? = nil) {
-        self.manifest = manifest
-        self.namespace = namespace
-        self.primaryContainerName = primaryContainerName
-        self.retain = retain
-        self.collector = collector
-        self.metricNames = metricNames
-        self.ending = ending ?? TrialSpecShape.Ending(kind: manifest["kind"]?.scalarText ?? "", successCondition: nil, failureCondition: nil,
-                                                      primaryPodLabels: nil)
-    }
-
-    /// A trial of `spec` with these trial-parameter values: `nil` when the template has no trialSpec.
-    /// The namespace is the manifest's own, else the experiment's.
-    public init?(spec: ExperimentSpec, values: [String: String]) {
-        guard let manifest = spec.trialTemplate.trialSpec?.rendered(values) else { return nil }
-        let own: String? = if case .scalar(let text, _, _)? = manifest["metadata"]?["namespace"] { text } else { nil }
-        let template = spec.trialTemplate
-        self.init(manifest: manifest, namespace: own ?? spec.namespace, primaryContainerName: template.primaryContainerName,
-                  retain: template.retain, collector: spec.metricsCollector, metricNames: spec.metricNames,
-                  ending: TrialSpecShape.Ending(kind: manifest["kind"]?.scalarText ?? "", successCondition: template.successCondition,
-                                                failureCondition: template.failureCondition, primaryPodLabels: template.primaryPodLabels))
     }
 }
 
@@ -108,7 +68,7 @@ public enum TrialExit: Sendable, Hashable {
 }
 
 /// Starts trials. Implementations: `LocalRunner` (a process group on this machine) and
-/// `PodRunner` (a Pod or Job on a Kubernetes cluster).
+/// `PodRunner` (an object on a Kubernetes cluster), each registered in a `RunnerSet`.
 ///
 /// Contract: `start` returns once the trial is running, with its output going to
 /// `launch.logPath`; it throws `RunnerError.startFailed` when the trial cannot start.
@@ -128,11 +88,17 @@ public protocol TrialRunner: Sendable {
     /// template read from where it is kept (`specText` is the spec as written). Throws
     /// `KnobError.refusedAtStart` for a spec the runner cannot run.
     func prepare(_ spec: ExperimentSpec, specText: String) async throws -> ExperimentSpec
+    /// Whether this runner runs the trials of `spec`.
+    func runs(_ spec: ExperimentSpec) -> Bool
+    /// Whether a File or TensorFlowEvent collector's path is on this machine, for knob to read (not in a
+    /// container of the trial's, whose collector's output the runner puts in the trial's log).
+    var collectorFilesAreLocal: Bool { get }
 }
 
 extension TrialRunner {
     public func sweep(experiment: String, ended handles: [[String: String]]) async -> Int { 0 }
     public func prepare(_ spec: ExperimentSpec, specText: String) async throws -> ExperimentSpec { spec }
+    public var collectorFilesAreLocal: Bool { true }
 }
 
 /// A started trial.
@@ -189,18 +155,17 @@ public func processIsRunning(_ pid: Int32) -> Bool {
     return state != "Z" && state != "X"
 }
 
-/// The runner for each experiment: local processes for a template with a `command`, the
-/// Kubernetes runner for one with only a `trialSpec`.
-public struct RunnerChoice: Sendable {
-    public var local: any TrialRunner
-    public var kubernetes: any TrialRunner
+/// The runners an engine has, each registered once where the executables are put together: an experiment's
+/// trials go to the first that runs them.
+public struct RunnerSet: Sendable {
+    public var runners: [any TrialRunner]
 
-    public init(local: any TrialRunner, kubernetes: any TrialRunner) {
-        self.local = local
-        self.kubernetes = kubernetes
+    public init(_ runners: [any TrialRunner]) {
+        self.runners = runners
     }
 
+    /// The runner for `spec`'s trials; the first runner when none claims them (its start says why it cannot run them).
     public func runner(for spec: ExperimentSpec) -> any TrialRunner {
-        spec.runsOnKubernetes ? kubernetes : local
+        runners.first { $0.runs(spec) } ?? runners[0]
     }
 }

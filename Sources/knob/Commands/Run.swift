@@ -60,8 +60,7 @@ struct Run: AsyncParsableCommand {
 
             let signals = installStopHandlers(stop, progress: progress)
             defer { signals.forEach { $0.cancel() } }
-            let runners = RunnerChoice(local: LocalRunner(supervisor: currentExecutablePath()),
-                                       kubernetes: PodRunner(options: kubernetes.options, pendingTimeout: kubernetes.podPendingTimeout))
+            let runners = trialRunners(supervisor: currentExecutablePath(), kubernetes: kubernetes)
             var controller = ExperimentController(store: store, home: home, spec: spec, runner: runners.runner(for: spec), stop: stop,
                                                   onEvent: { printer.handle($0) })
             controller.pushURL = push.url(for: spec)

@@ -103,9 +103,9 @@ func renderFirstTrial(_ spec: ExperimentSpec) throws -> String {
     if spec.trialTemplate.command == nil, let kubernetes = KubernetesLaunch(spec: spec, values: values) {
         // What knob sends: the trial's name and namespace, its labels, its name in the primary container's environment.
         let launch = TrialLaunch(experimentName: spec.name, trialName: trialName, argv: [], workingDirectory: "", environment: [:],
-                                 logPath: "", trialDirectory: "", kubernetes: kubernetes)
+                                 logPath: "", trialDirectory: "")
         // A TensorFlowEvent sidecar's image is knobd's --tfevent-collector-image: a placeholder stands for it here.
-        let final = try TrialManifest(launch, defaultNamespace: "default",
+        let final = try TrialManifest(launch, kubernetes: kubernetes, defaultNamespace: "default",
                                       options: KubernetesOptions(tfEventCollectorImage: "<--tfevent-collector-image>"))
         lines.append(try Yams.dump(object: final.object, sortKeys: true))
     } else if let manifest = spec.trialTemplate.trialSpec {

@@ -161,6 +161,24 @@ private let outcomeCases: [OutcomeCase] = [
                               exitCode: nil), endedByObject: true),
     OutcomeCase(name: "Succeeded Unknown", kind: "PipelineRun", object: TrialObjects.pipelineRunning, pods: [],
                 success: KatibConditions.tektonSuccess, failure: KatibConditions.tektonFailure, exit: nil),
+    OutcomeCase(name: "its master cannot pull its image: said, then past the pending timeout a failure", kind: "PyTorchJob",
+                object: TrialObjects.pyTorchRunning, pods: [pod("mnist-3-master-0", phase: "Pending", state: imagePull)],
+                success: KatibConditions.kubeflowSuccess, failure: KatibConditions.kubeflowFailure, now: 30, exit: nil, waiting: imagePullDetail),
+    OutcomeCase(name: "its master cannot pull its image past the pending timeout", kind: "PyTorchJob",
+                object: TrialObjects.pyTorchRunning, pods: [pod("mnist-3-master-0", phase: "Pending", state: imagePull)],
+                success: KatibConditions.kubeflowSuccess, failure: KatibConditions.kubeflowFailure, now: 400,
+                exit: .failed(reason: "ImagePullBackOff", message: "pod mnist-3-master-0 did not start within 300s: \(imagePullDetail)", exitCode: nil),
+                waiting: imagePullDetail),
+    OutcomeCase(name: "its master succeeded, its conditions not yet", kind: "PyTorchJob", object: TrialObjects.pyTorchRunning,
+                pods: [pod("mnist-3-master-0", phase: "Succeeded", state: terminated(0, "Completed"))],
+                success: KatibConditions.kubeflowSuccess, failure: KatibConditions.kubeflowFailure, exit: nil),
+    // A Job whose template gives conditions of its own ends by them, not by its pods.
+    OutcomeCase(name: "with conditions of its own: a succeeded pod is not its end", kind: "Job", object: job(#"{"active":1}"#),
+                pods: [pod(phase: "Succeeded", state: terminated(0, "Completed"))],
+                success: #"status.conditions.#(type=="Promoted")#"#, failure: KatibConditions.jobFailure, exit: nil),
+    OutcomeCase(name: "with conditions of its own: they end it", kind: "Job",
+                object: job(#"{"conditions":[{"type":"Promoted","status":"True"}]}"#), pods: [],
+                success: #"status.conditions.#(type=="Promoted")#"#, failure: KatibConditions.jobFailure, exit: .exited(0), endedByObject: true),
 ]
 
 private func outcome(_ example: OutcomeCase) throws -> TrialOutcome {
@@ -189,6 +207,25 @@ private func outcome(_ example: OutcomeCase) throws -> TrialOutcome {
         #expect(try !outcome(OutcomeCase(name: "", kind: "Job", pods: succeeded)).needsObject)
         #expect(try outcome(OutcomeCase(name: "", kind: "Job", pods: runningPod)).needsObject)
         #expect(try outcome(OutcomeCase(name: "", kind: "PyTorchJob", pods: succeeded)).needsObject)
+    }
+
+    /// Katib's defaults per kind, where the template gives no conditions (a Pod's and a Job's end knob reads from their pods).
+    @Test func katibsDefaultsPerKind() {
+        let job = TrialSpecShape.defaults(kind: "Job"), pytorch = TrialSpecShape.defaults(kind: "PyTorchJob")
+        #expect(job?.successCondition == KatibConditions.jobSuccess && job?.failureCondition == KatibConditions.jobFailure)
+        for kind in ["TFJob", "PyTorchJob", "XGBoostJob", "MPIJob"] {
+            #expect(TrialSpecShape.defaults(kind: kind) == pytorch)
+        }
+        #expect(pytorch?.successCondition == KatibConditions.kubeflowSuccess && pytorch?.failureCondition == KatibConditions.kubeflowFailure)
+        #expect(pytorch?.primaryPodLabels == ["training.kubeflow.org/job-role": "master"])
+        #expect(TrialSpecShape.defaults(kind: "TrainJob")?.successCondition == KatibConditions.jobSuccess)
+        #expect(TrialSpecShape.defaults(kind: "Workflow") == nil && TrialSpecShape.defaults(kind: "Pod") == nil)
+        // A Job without conditions of its own is followed by its pods; with one of them, Katib's default fills the other.
+        #expect(TrialSpecShape.Ending(kind: "Job", successCondition: nil, failureCondition: nil, primaryPodLabels: nil).successCondition == nil)
+        let half = TrialSpecShape.Ending(kind: "Job", successCondition: "status.succeeded", failureCondition: nil, primaryPodLabels: nil)
+        #expect(half.successCondition == "status.succeeded" && half.failureCondition == KatibConditions.jobFailure)
+        let labelled = TrialSpecShape.Ending(kind: "PyTorchJob", successCondition: nil, failureCondition: nil, primaryPodLabels: ["role": "a"])
+        #expect(labelled.primaryPodLabels == ["role": "a"] && labelled.successCondition == KatibConditions.kubeflowSuccess)
     }
 
     @Test func theFailureConditionComesFirstAsInKatib() throws {

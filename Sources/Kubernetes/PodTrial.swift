@@ -52,18 +52,17 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
         var kubectlDelete: String { "kubectl delete \(resource.kubectlName) -n \(namespace) \(name)" }
 
         /// Whether `pod` is the trial's: it has the trial's labels, or the object owns it.
-        func owns(_ pod: JSONObject, objectUID: String?) -> Bool {
-            let metadata = pod["metadata"] as? JSONObject
-            let labels = metadata?["labels"] as? JSONObject ?? [:]
-            if labels["knob.dev/trial"] as? String == trial, uid.isEmpty || labels["knob.dev/trial-uid"] as? String == uid { return true }
+        func owns(_ pod: KubePod, objectUID: String?) -> Bool {
+            let labels = pod.labels
+            if labels["knob.dev/trial"] == trial, uid.isEmpty || labels["knob.dev/trial-uid"] == uid { return true }
             guard let objectUID else { return false }
-            return ((metadata?["ownerReferences"] as? [JSONObject]) ?? []).contains { $0["uid"] as? String == objectUID }
+            return (pod.metadata?.ownerReferences ?? []).contains { $0.uid == objectUID }
         }
 
         /// Whether `pod` has the log to read: it carries every primary pod label.
-        func isPrimary(_ pod: JSONObject) -> Bool {
-            let labels = (pod["metadata"] as? JSONObject)?["labels"] as? JSONObject ?? [:]
-            return primaryPodLabels.allSatisfy { labels[$0.key] as? String == $0.value }
+        func isPrimary(_ pod: KubePod) -> Bool {
+            let labels = pod.labels
+            return primaryPodLabels.allSatisfy { labels[$0.key] == $0.value }
         }
     }
 
@@ -164,8 +163,8 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
         // A Job's grace period is not its pods': the garbage collector deletes them with their own. Delete them too.
         guard target.kind == "Job", !target.endsByConditions, grace != nil,
               let list = try? await client.request("GET", KubePath.pods(target.namespace), query: [("labelSelector", target.selector)]) else { return }
-        for pod in (list["items"] as? [JSONObject]) ?? [] {
-            _ = try? await client.request("DELETE", KubePath.pod(target.namespace, name(pod)), query: query)
+        for pod in KubePod.items(of: list) {
+            _ = try? await client.request("DELETE", KubePath.pod(target.namespace, pod.name), query: query)
         }
     }
 
@@ -180,7 +179,7 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
             do {
                 let list = try await client.request("GET", KubePath.pods(target.namespace), query: [("labelSelector", target.selector)])
                 failures = 0
-                let pods = (list["items"] as? [JSONObject]) ?? []
+                let pods = KubePod.items(of: list)
                 if let exit = try await decide(pods: pods) { return exit }
                 let resourceVersion = (list["metadata"] as? JSONObject)?["resourceVersion"] as? String ?? ""
                 if let exit = try await watch(from: resourceVersion, pods: pods) { return exit }
@@ -214,8 +213,8 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
                 let podList = try await client.request("GET", KubePath.pods(target.namespace))
                 failures = 0
                 let state = ObjectState(target: target)
-                state.setObject(((objects["items"] as? [JSONObject]) ?? []).first { TrialOutcome.name($0) == target.name })
-                for pod in (podList["items"] as? [JSONObject]) ?? [] { _ = state.apply(type: "ADDED", pod: pod) }
+                state.setObject(((objects["items"] as? [JSONObject]) ?? []).first { ($0["metadata"] as? JSONObject)?["name"] as? String == target.name })
+                for pod in KubePod.items(of: podList) { _ = state.apply(type: "ADDED", pod: pod) }
                 if let exit = await decide(state, conditions) { return exit }
                 let versions = [objects, podList].map { ($0["metadata"] as? JSONObject)?["resourceVersion"] as? String ?? "" }
                 if let exit = try await watch(state, conditions, objectVersion: versions[0], podVersion: versions[1]) { return exit }
@@ -258,7 +257,7 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
                 ], cancel: cancel) { line in
                     guard let (type, object) = parse(line) else { return }
                     if type == "ERROR" { state.expire(); cancel.cancel(); return }
-                    guard TrialOutcome.name(object) == target.name else { return }
+                    guard (object["metadata"] as? JSONObject)?["name"] as? String == target.name else { return }
                     state.setObject(type == "DELETED" ? nil : object)
                     decideNow()
                 }
@@ -268,9 +267,9 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
                 try await client.stream(KubePath.pods(target.namespace), query: [
                     ("watch", "true"), ("resourceVersion", podVersion), ("timeoutSeconds", seconds), ("allowWatchBookmarks", "false"),
                 ], cancel: cancel) { line in
-                    guard let (type, pod) = parse(line) else { return }
+                    guard let (type, object) = parse(line) else { return }
                     if type == "ERROR" { state.expire(); cancel.cancel(); return }
-                    if state.apply(type: type, pod: pod) { decideNow() }
+                    if let pod = KubePod(json: object), state.apply(type: type, pod: pod) { decideNow() }
                 }
                 cancel.cancel()
             }
@@ -291,7 +290,7 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
     /// log of every primary pod that ran is read before the trial's end is recorded.
     private func ended(_ state: ObjectState, _ exit: TrialExit) async -> TrialExit {
         if let list = try? await client.request("GET", KubePath.pods(target.namespace)) {
-            for pod in (list["items"] as? [JSONObject]) ?? [] { _ = state.apply(type: "MODIFIED", pod: pod) }
+            for pod in KubePod.items(of: list) { _ = state.apply(type: "MODIFIED", pod: pod) }
             noteStarted(state.primaryPods)
         }
         return exit
@@ -312,7 +311,7 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
 
     /// One watch from `resourceVersion`; returns the trial's end if it came, `nil` to relist
     /// (the watch timed out, or expired with 410 Gone).
-    private func watch(from resourceVersion: String, pods: [JSONObject]) async throws -> TrialExit? {
+    private func watch(from resourceVersion: String, pods: [KubePod]) async throws -> TrialExit? {
         let events = EventBox(pods: pods)
         let started = lock.withLock { !startedPods.isEmpty }
         let seconds = started ? 60 : Int(max(1, min(10, pendingTimeout)))
@@ -321,16 +320,20 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
             ("labelSelector", target.selector), ("watch", "true"),
             ("resourceVersion", resourceVersion), ("timeoutSeconds", "\(seconds)"), ("allowWatchBookmarks", "false"),
         ], cancel: cancel) { line in
-            guard let event = try? JSONSerialization.jsonObject(with: line) as? JSONObject,
-                  let type = event["type"] as? String, let object = event["object"] as? JSONObject else { return }
-            if events.add(type: type, object: object) { cancel.cancel() }
+            guard let event = try? JSONSerialization.jsonObject(with: line) as? JSONObject, let type = event["type"] as? String else { return }
+            if type == "ERROR" {
+                events.expire()
+                cancel.cancel()
+            } else if let pod = event["object"].flatMap({ KubePod(json: $0) }), events.add(type: type, pod: pod) {
+                cancel.cancel()
+            }
         }
         if events.expired { return nil }
         return try await decide(pods: events.pods, deleted: events.deleted)
     }
 
     /// The trial's end, if the pods (and the Job) say it ended.
-    private func decide(pods: [JSONObject], deleted: Bool = false) async throws -> TrialExit? {
+    private func decide(pods: [KubePod], deleted: Bool = false) async throws -> TrialExit? {
         noteStarted(pods)
         let (terminating, deleteFailure) = lock.withLock { (self.terminating, self.deleteFailure) }
         var outcome = TrialOutcome(kind: target.kind, name: target.name, namespace: target.namespace, object: nil, pods: pods,
@@ -350,30 +353,21 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
             // The object's status can come before its last pod's events: list the pods once more, so that
             // the log of every pod that ran is read before the trial's end is recorded.
             if let list = try? await client.request("GET", KubePath.pods(target.namespace), query: [("labelSelector", target.selector)]) {
-                noteStarted((list["items"] as? [JSONObject]) ?? [])
+                noteStarted(KubePod.items(of: list))
             }
         }
         return verdict.exit
     }
 
-    private func order(_ pod: JSONObject) -> (String, Int, String) { TrialOutcome.order(pod) }
-    private func name(_ pod: JSONObject) -> String { TrialOutcome.name(pod) }
-    private func phase(_ pod: JSONObject) -> String { TrialOutcome.phase(pod) }
-
     /// Remembers which pods have a log to read (the container whose log is read started), oldest first,
     /// and which of them have ended.
-    private func noteStarted(_ pods: [JSONObject]) {
-        func started(_ status: JSONObject?) -> Bool {
-            let state = status?["state"] as? JSONObject
-            let lastState = status?["lastState"] as? JSONObject
-            return state?["running"] != nil || state?["terminated"] != nil || lastState?["terminated"] != nil
-        }
+    private func noteStarted(_ pods: [KubePod]) {
         lock.withLock {
-            for pod in pods.sorted(by: { order($0) < order($1) }) {
-                if started(TrialOutcome.containerStatus(pod, target.container)) { waiting = nil }
-                guard started(TrialOutcome.containerStatus(pod, target.logContainer)) else { continue }
-                if !startedPods.contains(name(pod)) { startedPods.append(name(pod)) }
-                if ["Succeeded", "Failed"].contains(phase(pod)) { endedPods.insert(name(pod)) }
+            for pod in pods.sorted(by: { $0.order < $1.order }) {
+                if pod.containerStatus(target.container)?.started ?? false { waiting = nil }
+                guard pod.containerStatus(target.logContainer)?.started ?? false else { continue }
+                if !startedPods.contains(pod.name) { startedPods.append(pod.name) }
+                if pod.ended { endedPods.insert(pod.name) }
             }
         }
     }
@@ -462,7 +456,7 @@ private final class ObjectState: @unchecked Sendable {
     private let target: PodTrial.Target
     private let lock = NSLock()
     private var current: JSONObject?
-    private var pods: [String: JSONObject] = [:]
+    private var pods: [String: KubePod] = [:]
     private var didExpire = false
 
     init(target: PodTrial.Target) { self.target = target }
@@ -470,19 +464,18 @@ private final class ObjectState: @unchecked Sendable {
     var object: JSONObject? { lock.withLock { current } }
     var expired: Bool { lock.withLock { didExpire } }
     /// The trial's pods whose log is read.
-    var primaryPods: [JSONObject] { lock.withLock { Array(pods.values) }.filter(target.isPrimary) }
+    var primaryPods: [KubePod] { lock.withLock { Array(pods.values) }.filter(target.isPrimary) }
     var hasPrimaryPod: Bool { !primaryPods.isEmpty }
 
     func setObject(_ object: JSONObject?) { lock.withLock { current = object } }
     func expire() { lock.withLock { didExpire = true } }
 
     /// Records a pod's event; true when the pod is the trial's (so the trial is decided again).
-    func apply(type: String, pod: JSONObject) -> Bool {
+    func apply(type: String, pod: KubePod) -> Bool {
         lock.withLock {
             let uid = (current?["metadata"] as? JSONObject)?["uid"] as? String
             guard target.owns(pod, objectUID: uid) else { return false }
-            let name = TrialOutcome.name(pod)
-            if type == "DELETED" { pods.removeValue(forKey: name) } else { pods[name] = pod }
+            if type == "DELETED" { pods.removeValue(forKey: pod.name) } else { pods[pod.name] = pod }
             return true
         }
     }
@@ -491,7 +484,7 @@ private final class ObjectState: @unchecked Sendable {
 /// Watch events as they arrive, kept for `decide`.
 private final class EventBox: @unchecked Sendable {
     private let lock = NSLock()
-    private var byName: [String: JSONObject] = [:]
+    private var byName: [String: KubePod] = [:]
     private var order: [String] = []
     private var sawRunning: Set<String> = []
     private var sawDeleting: Set<String> = []
@@ -500,19 +493,19 @@ private final class EventBox: @unchecked Sendable {
     private(set) var expired = false
     private(set) var deleted = false
 
-    init(pods: [JSONObject]) {
-        for pod in pods { _ = add(type: "ADDED", object: pod) }
+    init(pods: [KubePod]) {
+        for pod in pods { _ = add(type: "ADDED", pod: pod) }
     }
 
-    /// Records one event; true when the watch should stop to decide again (it expired, a pod
-    /// started, ended, went, is being deleted, or waits for a reason not seen before).
-    func add(type: String, object: JSONObject) -> Bool {
+    /// The watch expired (an ERROR event): list again.
+    func expire() { lock.withLock { expired = true } }
+
+    /// Records one event; true when the watch should stop to decide again (a pod started, ended,
+    /// went, is being deleted, or waits for a reason not seen before).
+    func add(type: String, pod: KubePod) -> Bool {
         lock.withLock {
-            if type == "ERROR" {
-                expired = true
-                return true
-            }
-            guard let name = (object["metadata"] as? JSONObject)?["name"] as? String else { return false }
+            let name = pod.name
+            guard !name.isEmpty else { return false }
             if type == "DELETED" {
                 byName.removeValue(forKey: name)
                 order.removeAll { $0 == name }
@@ -520,20 +513,18 @@ private final class EventBox: @unchecked Sendable {
                 return true
             }
             if byName[name] == nil { order.append(name) }
-            byName[name] = object
-            let status = object["status"] as? JSONObject ?? [:]
-            let phase = status["phase"] as? String
-            let states = ((status["containerStatuses"] as? [JSONObject]) ?? []).compactMap { $0["state"] as? JSONObject }
-            if states.contains(where: { $0["running"] != nil }), sawRunning.insert(name).inserted { return true }
-            if (object["metadata"] as? JSONObject)?["deletionTimestamp"] != nil, sawDeleting.insert(name).inserted { return true }
-            var waits = states.compactMap { ($0["waiting"] as? JSONObject)?["reason"] as? String }.filter { !routineWaits.contains($0) }
-            if let unscheduled = unscheduledCondition(status) { waits.append(unscheduled["reason"] as? String ?? "Unschedulable") }
+            byName[name] = pod
+            let states = (pod.status?.containerStatuses ?? []).compactMap(\.state)
+            if states.contains(where: { $0.running != nil }), sawRunning.insert(name).inserted { return true }
+            if pod.metadata?.deletionTimestamp != nil, sawDeleting.insert(name).inserted { return true }
+            var waits = states.compactMap { $0.waiting?.reason }.filter { !routineWaits.contains($0) }
+            if let unscheduled = pod.unscheduled { waits.append(unscheduled.reason ?? "Unschedulable") }
             if waits.map({ sawWaiting.insert([name, $0]).inserted }).contains(true) { return true }
-            return phase == "Succeeded" || phase == "Failed" || states.contains { $0["terminated"] != nil }
+            return pod.ended || states.contains { $0.terminated != nil }
         }
     }
 
-    var pods: [JSONObject] { lock.withLock { order.compactMap { byName[$0] } } }
+    var pods: [KubePod] { lock.withLock { order.compactMap { byName[$0] } } }
 }
 
 /// Appends a pod's log lines to the trial's log file, each once: lines come with the kubelet's

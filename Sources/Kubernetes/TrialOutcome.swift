@@ -13,10 +13,11 @@ struct TrialOutcome {
     var kind: String
     var name: String
     var namespace: String
-    /// The trial object as last read (not a Pod's: its pod is the object); `nil` when it is gone.
+    /// The trial object as last read (not a Pod's: its pod is the object); `nil` when it is gone. Its shape is
+    /// its kind's, which the template's GJSON conditions read.
     var object: JSONObject?
     /// The trial's pods as last listed or watched.
-    var pods: [JSONObject]
+    var pods: [KubePod]
     /// The container whose exit decides the trial.
     var container: String
     var successCondition: GJSONPath?
@@ -48,7 +49,7 @@ struct TrialOutcome {
     var description: String { "\(kind.lowercased()) \(namespace)/\(name)" }
 
     /// The newest of the pods (a Job's retries follow one another).
-    var newestPod: JSONObject? { pods.max { Self.order($0) < Self.order($1) } }
+    var newestPod: KubePod? { pods.max { $0.order < $1.order } }
 
     /// Whether deciding reads `object`: not for a Pod, nor for a Job whose newest pod succeeded.
     var needsObject: Bool {
@@ -76,7 +77,7 @@ struct TrialOutcome {
         case "Pod":
             guard let pod = newest else { return Verdict(exit: .failed(reason: "Deleted", message: gone, exitCode: nil)) }
             let exit = podExit(pod)
-            if let deletion = (pod["metadata"] as? JSONObject)?["deletionTimestamp"] as? String, exit != .exited(0) {
+            if let deletion = pod.metadata?.deletionTimestamp, exit != .exited(0) {
                 // Deleted before it finished: by knob (a stop), or by someone else (an eviction, kubectl delete).
                 if exit != nil || deleted || terminating {
                     return Verdict(exit: .failed(reason: "Deleted", message: gone, exitCode: exit?.code))
@@ -87,7 +88,8 @@ struct TrialOutcome {
             return pendingFailure(pod)
         case "Job":
             if let pod = newest, podExit(pod) == .exited(0) { return Verdict(exit: .exited(0)) }
-            guard let job = object else { return Verdict(exit: .failed(reason: "Deleted", message: gone, exitCode: nil)) }
+            guard let object else { return Verdict(exit: .failed(reason: "Deleted", message: gone, exitCode: nil)) }
+            let job = KubeJob(json: object) ?? KubeJob()
             if let exit = jobExit(job, newest: newest) { return Verdict(exit: exit, endedByObject: true) }
             if let pod = newest { return pendingFailure(pod) }
             return Verdict(exit: jobWithoutPod(job))
@@ -116,108 +118,77 @@ struct TrialOutcome {
 
     // MARK: Pods
 
-    /// Creation order of a Job's pods. Among pods of the same second (creation times are whole seconds), one
-    /// that failed came before the one still active, and that one before one that succeeded: a Job runs one at a time.
-    static func order(_ pod: JSONObject) -> (String, Int, String) {
-        let rank = switch phase(pod) {
-        case "Failed": 0
-        case "Succeeded": 2
-        default: 1
-        }
-        return (creation(pod), rank, name(pod))
-    }
-
-    static func creation(_ object: JSONObject) -> String {
-        (object["metadata"] as? JSONObject)?["creationTimestamp"] as? String ?? ""
-    }
-
-    static func name(_ pod: JSONObject) -> String { (pod["metadata"] as? JSONObject)?["name"] as? String ?? "" }
-    static func phase(_ pod: JSONObject) -> String { (pod["status"] as? JSONObject)?["phase"] as? String ?? "" }
-
-    /// A container's status, among the pod's containers and its init containers (a sidecar's).
-    static func containerStatus(_ pod: JSONObject, _ container: String) -> JSONObject? {
-        let status = pod["status"] as? JSONObject
-        let statuses = (status?["containerStatuses"] as? [JSONObject] ?? []) + (status?["initContainerStatuses"] as? [JSONObject] ?? [])
-        return statuses.first { $0["name"] as? String == container }
-    }
-
-    private func primaryStatus(_ pod: JSONObject) -> JSONObject? {
-        Self.containerStatus(pod, container)
-    }
-
-    private func primaryState(_ pod: JSONObject) -> JSONObject? {
-        primaryStatus(pod)?["state"] as? JSONObject
+    private func primaryState(_ pod: KubePod) -> KubePod.ContainerState? {
+        pod.containerStatus(container)?.state
     }
 
     /// How the pod's primary container ended, if it did.
-    func podExit(_ pod: JSONObject) -> TrialExit? {
-        let status = pod["status"] as? JSONObject ?? [:]
-        let podName = Self.name(pod)
+    func podExit(_ pod: KubePod) -> TrialExit? {
+        let status = pod.status
+        let podName = pod.name
         // The pod's own reason first: an evicted pod, or one past its activeDeadlineSeconds, also has a killed container.
-        if status["phase"] as? String == "Failed", let reason = status["reason"] as? String {
-            return .failed(reason: reason, message: "pod \(podName) failed: \(status["message"] as? String ?? reason)", exitCode: nil)
+        if status?.phase == "Failed", let reason = status?.reason {
+            return .failed(reason: reason, message: "pod \(podName) failed: \(status?.message ?? reason)", exitCode: nil)
         }
         // A bare pod whose container restarts (restartPolicy OnFailure) ends its trial at the first exit.
-        let lastTerminated = kind == "Pod" ? (primaryStatus(pod)?["lastState"] as? JSONObject)?["terminated"] as? JSONObject : nil
-        if let terminated = primaryState(pod)?["terminated"] as? JSONObject ?? lastTerminated {
-            let code = Int32(truncatingIfNeeded: terminated["exitCode"] as? Int ?? -1)
-            let reason = terminated["reason"] as? String
-            switch reason {
+        let lastTerminated = kind == "Pod" ? pod.containerStatus(container)?.lastState?.terminated : nil
+        if let terminated = primaryState(pod)?.terminated ?? lastTerminated {
+            let code = Int32(truncatingIfNeeded: terminated.exitCode ?? -1)
+            switch terminated.reason {
             case nil, "Completed", "Error":
                 return .exited(code)
             case "OOMKilled":
                 return .failed(reason: "OOMKilled", message: "container \(container) of pod \(podName) ran out of memory and was killed "
                                + "(OOMKilled, exit code \(code)); raise its resources.limits.memory", exitCode: code)
             case let reason?:
-                let said = (terminated["message"] as? String).map { ": \($0)" } ?? ""
+                let said = terminated.message.map { ": \($0)" } ?? ""
                 return .failed(reason: reason, message: "container \(container) of pod \(podName) ended with \(reason) (exit code \(code))\(said)",
                                exitCode: code)
             }
         }
-        if status["phase"] as? String == "Failed" {
-            return .failed(reason: "PodFailed", message: "pod \(podName) failed: \(status["message"] as? String ?? "no reason given")", exitCode: nil)
+        if status?.phase == "Failed" {
+            return .failed(reason: "PodFailed", message: "pod \(podName) failed: \(status?.message ?? "no reason given")", exitCode: nil)
         }
         return nil
     }
 
     /// A pod that has not started within `pendingTimeout` (or cannot start at all) fails its trial with the reason.
-    private func pendingFailure(_ pod: JSONObject) -> Verdict {
-        let status = pod["status"] as? JSONObject ?? [:]
-        guard status["phase"] as? String == "Pending" || status["phase"] == nil else { return Verdict() }
-        let podName = Self.name(pod)
+    private func pendingFailure(_ pod: KubePod) -> Verdict {
+        guard pod.status?.phase == "Pending" || pod.status?.phase == nil else { return Verdict() }
+        let podName = pod.name
         var reason = "Pending"
         var detail = "it is still Pending"
-        func describe(_ waiting: JSONObject) -> (String, String)? {
-            guard let why = waiting["reason"] as? String else { return nil }
-            return (why, "\(why)\((waiting["message"] as? String).map { ": \($0)" } ?? "")")
+        func describe(_ waiting: KubePod.ContainerState.Waiting) -> (String, String)? {
+            guard let why = waiting.reason else { return nil }
+            return (why, "\(why)\(waiting.message.map { ": \($0)" } ?? "")")
         }
-        if let waiting = primaryState(pod)?["waiting"] as? JSONObject, let (why, said) = describe(waiting) {
+        if let waiting = primaryState(pod)?.waiting, let (why, said) = describe(waiting) {
             (reason, detail) = (why, said)
             if ["InvalidImageName", "ErrImageNeverPull"].contains(why) {
                 return Verdict(exit: .failed(reason: why, message: "pod \(podName) cannot start: \(detail)", exitCode: nil))
             }
             if why == "PodInitializing" {
                 // Init containers are at work (fetching data, say): not stuck, unless one of them is.
-                let initStatuses = (status["initContainerStatuses"] as? [JSONObject]) ?? []
-                guard let stuck = initStatuses.compactMap({ ($0["state"] as? JSONObject)?["waiting"] as? JSONObject })
-                    .compactMap(describe).first(where: { $0.0 != "PodInitializing" }) else { return Verdict() }
+                let initStatuses = pod.status?.initContainerStatuses ?? []
+                guard let stuck = initStatuses.compactMap({ $0.state?.waiting }).compactMap(describe)
+                    .first(where: { $0.0 != "PodInitializing" }) else { return Verdict() }
                 (reason, detail) = stuck
             }
-        } else if let unscheduled = unscheduledCondition(status) {
-            reason = unscheduled["reason"] as? String ?? "Unschedulable"
-            detail = "\(reason)\((unscheduled["message"] as? String).map { ": \($0)" } ?? "")"
+        } else if let unscheduled = pod.unscheduled {
+            reason = unscheduled.reason ?? "Unschedulable"
+            detail = "\(reason)\(unscheduled.message.map { ": \($0)" } ?? "")"
         }
         var verdict = Verdict()
         if reason != "Pending", !routineWaits.contains(reason) { verdict.waiting = Waiting(pod: podName, detail: detail) }
-        guard let created = parseKubeTime(Self.creation(pod)), now.timeIntervalSince(created) > pendingTimeout else { return verdict }
+        guard let created = parseKubeTime(pod.creation), now.timeIntervalSince(created) > pendingTimeout else { return verdict }
         verdict.exit = .failed(reason: reason, message: "pod \(podName) did not start within \(formatSeconds(.seconds(pendingTimeout))): \(detail)",
                                exitCode: nil)
         return verdict
     }
 
     /// A pod deleted by someone else that never goes away (its node is gone) ends its trial after its grace period and a minute.
-    private func stuckDeleting(_ pod: JSONObject, since deletion: String) -> TrialExit? {
-        let grace = (pod["metadata"] as? JSONObject)?["deletionGracePeriodSeconds"] as? Double ?? 30
+    private func stuckDeleting(_ pod: KubePod, since deletion: String) -> TrialExit? {
+        let grace = pod.metadata?.deletionGracePeriodSeconds ?? 30
         guard let deleted = parseKubeTime(deletion), now.timeIntervalSince(deleted) > grace + 60 else { return nil }
         return .failed(reason: "Deleted", message: "\(description) was deleted before it finished and is still terminating "
                        + "(its node may be unreachable)", exitCode: nil)
@@ -226,30 +197,21 @@ struct TrialOutcome {
     // MARK: Jobs
 
     /// A Job that made no pod within `pendingTimeout` (a quota, an admission webhook, a pod security policy refuses it).
-    private func jobWithoutPod(_ job: JSONObject) -> TrialExit? {
-        guard let created = parseKubeTime(Self.creation(job)), now.timeIntervalSince(created) > pendingTimeout else { return nil }
+    private func jobWithoutPod(_ job: KubeJob) -> TrialExit? {
+        guard let created = parseKubeTime(job.metadata?.creationTimestamp ?? ""), now.timeIntervalSince(created) > pendingTimeout else { return nil }
         return .failed(reason: "NoPod", message: "\(description) created no pod within \(formatSeconds(.seconds(pendingTimeout))); "
                        + "`kubectl describe job -n \(namespace) \(name)` shows why (FailedCreate events)", exitCode: nil)
     }
 
     /// How a Job ended, from its conditions (and its newest pod's container).
-    private func jobExit(_ job: JSONObject, newest: JSONObject?) -> TrialExit? {
-        let conditions = ((job["status"] as? JSONObject)?["conditions"] as? [JSONObject]) ?? []
-        func holds(_ type: String) -> JSONObject? {
-            conditions.first { $0["type"] as? String == type && $0["status"] as? String == "True" }
-        }
-        if holds("Complete") != nil { return .exited(0) }
-        guard let failed = holds("Failed") else { return nil }
-        let reason = failed["reason"] as? String ?? "JobFailed"
+    private func jobExit(_ job: KubeJob, newest: KubePod?) -> TrialExit? {
+        if job.holds("Complete") != nil { return .exited(0) }
+        guard let failed = job.holds("Failed") else { return nil }
+        let reason = failed.reason ?? "JobFailed"
         if reason == "BackoffLimitExceeded", let pod = newest, let exit = podExit(pod) { return exit }
-        return .failed(reason: reason, message: "\(description) failed: \(failed["message"] as? String ?? reason)", exitCode: nil)
+        return .failed(reason: reason, message: "\(description) failed: \(failed.message ?? reason)", exitCode: nil)
     }
 }
 
 /// Reasons every pod waits for on its way to running: not worth saying.
 let routineWaits: Set<String> = ["ContainerCreating", "PodInitializing"]
-
-/// A pod status's `PodScheduled` condition when it is False (the scheduler found no node).
-func unscheduledCondition(_ status: JSONObject) -> JSONObject? {
-    ((status["conditions"] as? [JSONObject]) ?? []).first { $0["type"] as? String == "PodScheduled" && $0["status"] as? String == "False" }
-}

@@ -183,7 +183,7 @@ private let outcomeCases: [OutcomeCase] = [
 
 private func outcome(_ example: OutcomeCase) throws -> TrialOutcome {
     TrialOutcome(kind: example.kind, name: "mnist-3", namespace: "default", object: example.object.map { parseJSON($0) as! JSONObject },
-                 pods: example.pods.map { parseJSON($0) as! JSONObject }, container: "training",
+                 pods: example.pods.map { KubePod(json: parseJSON($0))! }, container: "training",
                  successCondition: try example.success.map { try GJSONPath.parse($0) },
                  failureCondition: try example.failure.map { try GJSONPath.parse($0) },
                  now: start.addingTimeInterval(example.now), pendingTimeout: 300,
@@ -196,7 +196,7 @@ private func outcome(_ example: OutcomeCase) throws -> TrialOutcome {
         let verdict = try outcome(example).decide()
         #expect(verdict.exit == example.exit)
         #expect(verdict.waiting?.detail == example.waiting)
-        if let waiting = verdict.waiting { #expect(waiting.pod == TrialOutcome.name(parseJSON(example.pods[0]) as! JSONObject)) }
+        if let waiting = verdict.waiting { #expect(waiting.pod == KubePod(json: parseJSON(example.pods[0]))?.name) }
         #expect(verdict.endedByObject == example.endedByObject)
     }
 
@@ -243,6 +243,6 @@ private func outcome(_ example: OutcomeCase) throws -> TrialOutcome {
         let pods = [pod("b", phase: "Running", state: running), pod("a", phase: "Failed", state: terminated(1, "Error")),
                     pod("c", createdAfter: -5, phase: "Pending", state: nil)]
         let outcome = try outcome(OutcomeCase(name: "", kind: "Job", pods: pods))
-        #expect(outcome.newestPod.map(TrialOutcome.name) == "b")
+        #expect(outcome.newestPod?.name == "b")
     }
 }

@@ -75,7 +75,9 @@ def environment():
     return world_size, rank
 
 
-def tensors(images, labels, limit, mean=None, std=None):
+def tensors(images, labels, limit, source, mean=None, std=None):
+    if images.shape[1:] not in ((28, 28), (784,)):
+        sys.exit(f"error: the images in {source} are {'×'.join(map(str, images.shape[1:]))}, not 28×28")
     x, y = data.prepare(images, labels, limit)
     x = torch.from_numpy(x).reshape(-1, 1, 28, 28)
     if mean is None:
@@ -135,8 +137,8 @@ def main():
     torch.manual_seed(args.seed)
 
     images, labels, test_images, test_labels = data.load_data(args.data)
-    x_train, y_train, mean, std = tensors(images, labels, args.train_limit)
-    x_test, y_test, _, _ = tensors(test_images, test_labels, args.test_limit, mean, std)
+    x_train, y_train, mean, std = tensors(images, labels, args.train_limit, args.data)
+    x_test, y_test, _, _ = tensors(test_images, test_labels, args.test_limit, args.data, mean, std)
     if len(x_train) < world_size or len(x_test) < world_size:
         sys.exit(f"error: {len(x_train)} training and {len(x_test)} test examples cannot be shared among {world_size} processes")
 
@@ -153,8 +155,6 @@ def main():
                  + (f" on each of {world_size} processes (gloo)" if world_size > 1 else ""))
 
     net = Net()
-    model = DistributedDataParallel(net) if world_size > 1 else net
-    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
     train_set = TensorDataset(x_train, y_train)
     if world_size > 1:
         sampler = DistributedSampler(train_set, num_replicas=world_size, rank=rank, shuffle=True, seed=args.seed)
@@ -165,6 +165,9 @@ def main():
                             generator=torch.Generator().manual_seed(args.seed))
 
     try:
+        # DDP starts by giving every rank rank 0's weights; it then averages the gradients of each step.
+        model = DistributedDataParallel(net) if world_size > 1 else net
+        optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
         for epoch in range(1, args.epochs + 1):
             if sampler is not None:
                 sampler.set_epoch(epoch)

@@ -77,14 +77,16 @@ pod has Succeeded, so after the pod's sidecars have ended.
 It plays the training operator for PyTorchJobs: `replicas` pods of each replica type, NAME-master-0,
 NAME-worker-0…, from the replica's template, labelled training.kubeflow.org/job-name, replica-type
 (lowercase), replica-index, operator-name and job-role=master on the master, owned by the job; each
-container gets the operator's env: PYTHONUNBUFFERED=1, MASTER_PORT (the master's pytorchjob-port),
+container gets the operator's env: PYTHONUNBUFFERED=1, MASTER_PORT (see below for which port),
 MASTER_ADDR, WORLD_SIZE (replicas × nprocPerNode, 1 for auto), RANK (0 for the master, 1 + index for
 a worker), PET_MASTER_PORT, PET_MASTER_ADDR, PET_NODE_RANK, PET_NNODES (and PET_NPROC_PER_NODE).
 Conditions and `status.replicaStatuses` are set as the operator sets them: Created, Running,
 Restarting, then Succeeded once the master has (without a master, all workers) or Failed once a
 replica has failed that its restartPolicy does not restart (Never; ExitCode for exit codes below
 128), with the operator's reasons (PyTorchJobSucceeded…) and messages. Where it differs: MASTER_ADDR
-is 127.0.0.1, not the master's Service name (the pods are local processes and no Services are made);
+is 127.0.0.1, not the master's Service name, and MASTER_PORT (and PET_MASTER_PORT) is a free port
+picked for each job, not the master's pytorchjob-port, so that jobs running at once do not clash (the
+pods are local processes on one address and no Services are made);
 a failed pod that its restartPolicy restarts is deleted and made again, as the operator does when the
 kubelet reports it Failed (the kubelet here does not restart containers in place); there are no
 elastic, gang-scheduling or suspend features. TFJob, MPIJob, XGBoostJob, TrainJob and PipelineRun are
@@ -1309,10 +1311,11 @@ class Cluster:
         total = sum(r.get("replicas", 1) for r in replicas.values())
         nproc = spec.get("nprocPerNode", "auto")
         world_size = total * (int(nproc) if str(nproc).isdigit() else 1)
-        master_port = 23456
-        for container in replicas.get("Master", {}).get("template", {}).get("spec", {}).get("containers", []):
-            if container.get("name") == "pytorch":
-                master_port = next((p["containerPort"] for p in container.get("ports", []) if p.get("name") == "pytorchjob-port"), master_port)
+        # A port of the job's own, where the operator gives the master's pytorchjob-port: every job's master here
+        # listens on 127.0.0.1, so two jobs running at once would otherwise clash.
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            master_port = probe.getsockname()[1]
 
         def change_status(change):
             def apply(j):
@@ -1341,7 +1344,8 @@ class Cluster:
                 env = container.setdefault("env", [])
                 env.append({"name": "PYTHONUNBUFFERED", "value": "1"})
                 if "Master" in replicas:
-                    # The operator gives the master's Service name (NAME-master-0); pods here are local processes.
+                    # The operator gives the master's Service name (NAME-master-0) and its pytorchjob-port; pods here
+                    # are local processes.
                     env += [{"name": "MASTER_PORT", "value": str(master_port)}, {"name": "PET_MASTER_PORT", "value": str(master_port)},
                             {"name": "MASTER_ADDR", "value": "127.0.0.1"}, {"name": "PET_MASTER_ADDR", "value": "127.0.0.1"},
                             {"name": "WORLD_SIZE", "value": str(world_size)}, {"name": "RANK", "value": str(rank)},

@@ -160,9 +160,14 @@ def test_a_pytorchjob_runs_its_master_and_workers(api):
     owner = master_pod.metadata.owner_references[0]
     assert (owner.kind, owner.name, owner.uid, owner.controller) == ("PyTorchJob", "mnist", job["metadata"]["uid"], True)
     logs = {name: wait_until(lambda: core.read_namespaced_pod_log(name, NS), bool, f"{name}'s log") for name in pods}
-    assert logs == {"mnist-master-0": "RANK=0 WORLD_SIZE=3 MASTER_ADDR=127.0.0.1 MASTER_PORT=23456 PYTHONUNBUFFERED=1\n",
-                    "mnist-worker-0": "RANK=1 WORLD_SIZE=3 MASTER_ADDR=127.0.0.1 MASTER_PORT=23456 PYTHONUNBUFFERED=1\n",
-                    "mnist-worker-1": "RANK=2 WORLD_SIZE=3 MASTER_ADDR=127.0.0.1 MASTER_PORT=23456 PYTHONUNBUFFERED=1\n"}
+    # The job's own port (a free one, where the operator gives the master's pytorchjob-port), the same for every replica.
+    port = logs["mnist-master-0"].split("MASTER_PORT=")[1].split()[0]
+    assert port.isdigit() and 0 < int(port) < 65536
+    assert logs == {"mnist-master-0": f"RANK=0 WORLD_SIZE=3 MASTER_ADDR=127.0.0.1 MASTER_PORT={port} PYTHONUNBUFFERED=1\n",
+                    "mnist-worker-0": f"RANK=1 WORLD_SIZE=3 MASTER_ADDR=127.0.0.1 MASTER_PORT={port} PYTHONUNBUFFERED=1\n",
+                    "mnist-worker-1": f"RANK=2 WORLD_SIZE=3 MASTER_ADDR=127.0.0.1 MASTER_PORT={port} PYTHONUNBUFFERED=1\n"}
+    env = {e.name: e.value for e in master_pod.spec.containers[0].env}
+    assert env["PET_MASTER_PORT"] == port
 
     # Foreground deletion: the job stays, with its finalizer, until its pods are gone.
     deleting = custom.delete_namespaced_custom_object("kubeflow.org", "v1", NS, "pytorchjobs", "mnist", propagation_policy="Foreground")
@@ -189,6 +194,25 @@ def test_a_pytorchjob_runs_its_master_and_workers(api):
     assert "MODIFIED" in [t for t, _, _ in job_events]
     pods_deleted = [rv for t, name, rv in pod_events if t == "DELETED"]
     assert len(pods_deleted) == 3 and max(pods_deleted) < job_events[-1][2]
+
+
+def test_pytorchjobs_running_at_once_have_master_ports_of_their_own(api, tmp_path):
+    custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
+    # Every replica of both jobs waits until the test has read both masters' ports, so that the jobs run at once.
+    release = [{"name": "WAIT_FOR", "value": str(tmp_path / "both-started")}]
+    for name in ("first", "second"):
+        custom.create_namespaced_custom_object("kubeflow.org", "v1", NS, "pytorchjobs", pytorchjob(name, {
+            "Master": replica(1, env=release), "Worker": replica(1, env=release)}))
+    ports = {}
+    for name in ("first", "second"):
+        for pod in (f"{name}-master-0", f"{name}-worker-0"):
+            log = wait_until(lambda: core.read_namespaced_pod_log(pod, NS), bool, f"{pod}'s log")
+            ports.setdefault(name, set()).add(log.split("MASTER_PORT=")[1].split()[0])
+    assert len(ports["first"]) == 1 and len(ports["second"]) == 1 and ports["first"] != ports["second"]
+    (tmp_path / "both-started").touch()
+    for name in ("first", "second"):
+        wait_until(lambda: custom.get_namespaced_custom_object("kubeflow.org", "v1", NS, "pytorchjobs", name),
+                   lambda j: conditions(j).get("Succeeded", {}).get("status") == "True", f"PyTorchJob {name} succeeding")
 
 
 def test_a_pytorchjob_fails_when_a_worker_fails_and_may_not_restart(api, tmp_path):

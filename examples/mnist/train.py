@@ -55,7 +55,7 @@ def cached_data(source):
     """The four arrays of an IDX folder, decompressed once into the user's cache and memory-mapped
     after that (trials of an experiment all read the same files); None when there is no cache."""
     try:
-        stamp = max(int(os.stat(os.path.join(source, name)).st_mtime) for name in os.listdir(source))
+        stamp = max((int(os.stat(os.path.join(source, name)).st_mtime) for name in os.listdir(source)), default=0)
         cache = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "knob-mnist",
                              f"{os.path.basename(os.path.normpath(source))}-{stamp}")
         names = ("x_train", "y_train", "x_test", "y_test")

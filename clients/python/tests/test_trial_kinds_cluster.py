@@ -363,3 +363,51 @@ def test_a_pytorchjob_is_adopted_after_knobd_is_killed_and_no_line_is_counted_tw
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(15)
+
+
+def torch_python():
+    """An interpreter that imports torch: this one, else Debian's (python3-torch is Debian's package); None when none does."""
+    for python in dict.fromkeys(p for p in (sys.executable, "/usr/bin/python3") if p):
+        if subprocess.run([python, "-c", "import torch, numpy"], capture_output=True).returncode == 0:
+            return python
+    return None
+
+
+def test_the_pytorchjob_example_trains_three_trials_with_a_master_and_two_workers(cluster, make_knobd):
+    """examples/mnist/experiment-pytorchjob.yaml as it is, but for where the trainer is here (the test cluster's
+    containers are this machine's processes) and a subset of Fashion-MNIST, so that a trial takes seconds."""
+    python = torch_python()
+    if python is None:
+        pytest.skip("no Python here can import torch: install Debian's python3-torch (.ci/install-deps does)")
+    with open(os.path.join(REPO, "examples", "mnist", "experiment-pytorchjob.yaml")) as f:
+        spec = yaml.safe_load(f)
+    replicas = spec["spec"]["trialTemplate"]["trialSpec"]["spec"]["pytorchReplicaSpecs"]
+    for replica in replicas.values():
+        container = replica["template"]["spec"]["containers"][0]
+        command = container["command"]
+        assert command[:2] == ["python3", "/opt/knob/train_torch.py"], command
+        container["command"] = [python, os.path.join(REPO, "examples", "mnist", "train_torch.py")] + command[2:] + [
+            "--train-limit=2000", "--test-limit=1000", "--timeout=120"]
+    client = KnobClient(home=make_knobd(["--kubeconfig", str(cluster / "kubeconfig")]))
+    client.create_experiment(spec)
+    name = spec["metadata"]["name"]
+    record, trials = wait_for(client, name, timeout=600)
+    assert record["status"] == "Succeeded", record
+    assert len(trials) == 3 and [t["state"] for t in trials] == ["Succeeded"] * 3, [t["message"] for t in trials]
+    for trial in trials:
+        # The objective comes from the master's log: one accuracy and one loss per epoch, each once.
+        accuracy = reports(client, name, trial)
+        assert len(accuracy) == 2 and len(reports(client, name, trial, "loss")) == 2, client.get_trial_metrics(name, trial["name"])
+        assert all(0 < a <= 1 for a in accuracy) and trial["objectiveValue"] == pytest.approx(accuracy[-1])
+    # Each trial's job made its three pods (a gloo group of three only trains when all three join it).
+    jobs = created(cluster, "PyTorchJob")
+    assert sorted(j["object"]["metadata"]["name"] for j in jobs) == sorted(t["name"] for t in trials)
+    assert all(j["valid"] for j in jobs), [j["message"] for j in jobs]
+    pods = sorted(p["object"]["metadata"]["name"] for p in created(cluster, "Pod"))
+    assert pods == sorted(f"{t['name']}-{role}" for t in trials for role in ("master-0", "worker-0", "worker-1")), pods
+    # Nothing is left behind: the jobs are deleted, their pods with them.
+    deadline = time.monotonic() + 30
+    while (custom(cluster).list_namespaced_custom_object("kubeflow.org", "v1", "default", "pytorchjobs")["items"]
+           or k8s.CoreV1Api(api(cluster)).list_namespaced_pod("default").items):
+        assert time.monotonic() < deadline, "objects left behind"
+        time.sleep(0.2)

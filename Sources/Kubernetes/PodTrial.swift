@@ -173,22 +173,30 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
     /// Watches the trial's pods (by label) until the trial ends; a trial that ends by its conditions, its object too.
     private func watchStatus() async -> TrialExit {
         if target.endsByConditions { return await followObject() }
+        return await following { listed in
+            let list = try await client.request("GET", KubePath.pods(target.namespace), query: [("labelSelector", target.selector)])
+            listed()
+            let pods = KubePod.items(of: list)
+            if let exit = try await decide(pods: pods) { return exit }
+            let resourceVersion = (list["metadata"] as? JSONObject)?["resourceVersion"] as? String ?? ""
+            return try await watch(from: resourceVersion, pods: pods)
+        }
+    }
+
+    /// Runs `round` (a list, then a watch from it) until it returns the trial's end. A watch that expired (410 Gone)
+    /// lists again; an API error that will not pass ends the trial; an API out of reach (its retries spent) is tried
+    /// again every 10 s, for about ten minutes since the last list that worked (`round` calls `listed` after one).
+    private func following(_ round: (_ listed: () -> Void) async throws -> TrialExit?) async -> TrialExit {
         var failures = 0
         while true {
             if Task.isCancelled { return .lost }
             do {
-                let list = try await client.request("GET", KubePath.pods(target.namespace), query: [("labelSelector", target.selector)])
-                failures = 0
-                let pods = KubePod.items(of: list)
-                if let exit = try await decide(pods: pods) { return exit }
-                let resourceVersion = (list["metadata"] as? JSONObject)?["resourceVersion"] as? String ?? ""
-                if let exit = try await watch(from: resourceVersion, pods: pods) { return exit }
+                if let exit = try await round({ failures = 0 }) { return exit }
             } catch let error as KubeAPIError where error.status == 410 {
-                continue  // the watch expired: list again
+                continue
             } catch let error as KubeAPIError where !error.isTransient {
                 return .failed(reason: "KubernetesAPIError", message: "following \(target.description) failed: \(error)", exitCode: nil)
             } catch {
-                // The API is unreachable for now (retries already spent): keep trying for about ten minutes.
                 failures += 1
                 if failures > 60 {
                     return .failed(reason: "KubernetesAPIError", message: "lost the Kubernetes API while following \(target.description): \(error)",
@@ -203,33 +211,18 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
     /// (the trial's are those with its labels or owned by the object) are listed, then watched side by side;
     /// each event decides again, with no further request. A watch that ends (its timeout, 410 Gone) lists again.
     private func followObject() async -> TrialExit {
-        var failures = 0
         let conditions = (success: target.successCondition.flatMap { try? GJSONPath.parse($0) },
                           failure: target.failureCondition.flatMap { try? GJSONPath.parse($0) })
-        while true {
-            if Task.isCancelled { return .lost }
-            do {
-                let objects = try await client.request("GET", target.resource.collection(target.namespace), query: [("labelSelector", target.selector)])
-                let podList = try await client.request("GET", KubePath.pods(target.namespace))
-                failures = 0
-                let state = ObjectState(target: target)
-                state.setObject(((objects["items"] as? [JSONObject]) ?? []).first { ($0["metadata"] as? JSONObject)?["name"] as? String == target.name })
-                for pod in KubePod.items(of: podList) { _ = state.apply(type: "ADDED", pod: pod) }
-                if let exit = await decide(state, conditions) { return exit }
-                let versions = [objects, podList].map { ($0["metadata"] as? JSONObject)?["resourceVersion"] as? String ?? "" }
-                if let exit = try await watch(state, conditions, objectVersion: versions[0], podVersion: versions[1]) { return exit }
-            } catch let error as KubeAPIError where error.status == 410 {
-                continue
-            } catch let error as KubeAPIError where !error.isTransient {
-                return .failed(reason: "KubernetesAPIError", message: "following \(target.description) failed: \(error)", exitCode: nil)
-            } catch {
-                failures += 1
-                if failures > 60 {
-                    return .failed(reason: "KubernetesAPIError", message: "lost the Kubernetes API while following \(target.description): \(error)",
-                                   exitCode: nil)
-                }
-                try? await Task.sleep(for: .seconds(10))
-            }
+        return await following { listed in
+            let objects = try await client.request("GET", target.resource.collection(target.namespace), query: [("labelSelector", target.selector)])
+            let podList = try await client.request("GET", KubePath.pods(target.namespace))
+            listed()
+            let state = ObjectState(target: target)
+            state.setObject(((objects["items"] as? [JSONObject]) ?? []).first { ($0["metadata"] as? JSONObject)?["name"] as? String == target.name })
+            for pod in KubePod.items(of: podList) { _ = state.apply(type: "ADDED", pod: pod) }
+            if let exit = await decide(state, conditions) { return exit }
+            let versions = [objects, podList].map { ($0["metadata"] as? JSONObject)?["resourceVersion"] as? String ?? "" }
+            return try await watch(state, conditions, objectVersion: versions[0], podVersion: versions[1])
         }
     }
 

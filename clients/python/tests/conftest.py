@@ -73,3 +73,27 @@ def _knobd(arguments):
     process.wait(timeout=15)
     log.close()
     shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def start_kube_cluster():
+    """Starts the Kubernetes API test server (Tests/kube-apiserver) with the arguments a test gives
+    (`start_kube_cluster(folder, "--serve-kinds", "argoproj.io")` → the folder with its kubeconfig), each stopped at
+    the test's end. knob is on the containers' PATH (the test cluster's "images" are this machine): a TensorFlowEvent
+    sidecar runs `knob collect`."""
+    started = []
+    build = os.path.dirname(knobd_path())
+
+    def start(directory, *arguments):
+        environment = dict(os.environ, PATH=build + os.pathsep + os.environ.get("PATH", ""))
+        process = subprocess.Popen([sys.executable, os.path.join(REPO, "Tests", "kube-apiserver", "kube_apiserver.py"), "--dir", str(directory),
+                                    *arguments], stdout=subprocess.PIPE, text=True, env=environment)
+        started.append(process)
+        line = process.stdout.readline()
+        assert line.startswith("listening on https://127.0.0.1:"), line
+        return directory
+
+    yield start
+    for process in started:
+        process.terminate()
+        process.wait(10)

@@ -6,8 +6,6 @@ and stops sidecars after the trial's containers, as a kubelet does."""
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 import time
 
@@ -18,29 +16,12 @@ from kubernetes import client as k8s, config
 from knob_client import KnobClient
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-SERVER = os.path.join(REPO, "Tests", "kube-apiserver", "kube_apiserver.py")
 EPOCHS = 3
 
 
-def start_cluster(directory, faults=None):
-    # The TensorFlowEvent sidecar runs `knob collect`: the test cluster's "image" is this machine, so knob is on its PATH.
-    build = os.path.dirname(os.environ.get("KNOBD") or os.path.join(REPO, ".build", "debug", "knobd"))
-    environment = dict(os.environ, PATH=build + os.pathsep + os.environ.get("PATH", ""))
-    arguments = [sys.executable, SERVER, "--dir", str(directory)]
-    if faults:
-        arguments += ["--faults", json.dumps(faults)]
-    process = subprocess.Popen(arguments, stdout=subprocess.PIPE, text=True, env=environment)
-    line = process.stdout.readline()
-    assert line.startswith("listening on https://127.0.0.1:"), line
-    return process
-
-
 @pytest.fixture
-def cluster(tmp_path):
-    process = start_cluster(tmp_path / "cluster")
-    yield tmp_path / "cluster"
-    process.terminate()
-    process.wait(10)
+def cluster(tmp_path, start_kube_cluster):
+    return start_kube_cluster(tmp_path / "cluster")
 
 
 def values(lr, epoch):
@@ -283,15 +264,11 @@ def test_a_failed_trial_says_what_its_container_said_although_its_log_is_the_col
     assert "training-container: the training data is not where it should be" in trial["message"], trial["message"]
 
 
-def test_a_collector_image_that_cannot_be_pulled_fails_the_trial_with_that_reason(tmp_path, make_knobd):
-    process = start_cluster(tmp_path / "cluster", faults=[{"imagePull": "busybox"}])
-    try:
-        home = make_knobd(["--kubeconfig", str(tmp_path / "cluster" / "kubeconfig"), "--pod-pending-timeout", "2"])
-        client = KnobClient(home=home)
-        [trial] = run(client, "collect-nopull", "never", trials=1)
-        assert trial["state"] == "Failed", trial
-        assert trial["reason"] == "ImagePullBackOff", trial
-        assert "busybox" in trial["message"], trial["message"]
-    finally:
-        process.terminate()
-        process.wait(10)
+def test_a_collector_image_that_cannot_be_pulled_fails_the_trial_with_that_reason(tmp_path, make_knobd, start_kube_cluster):
+    cluster = start_kube_cluster(tmp_path / "cluster", "--faults", json.dumps([{"imagePull": "busybox"}]))
+    home = make_knobd(["--kubeconfig", str(cluster / "kubeconfig"), "--pod-pending-timeout", "2"])
+    client = KnobClient(home=home)
+    [trial] = run(client, "collect-nopull", "never", trials=1)
+    assert trial["state"] == "Failed", trial
+    assert trial["reason"] == "ImagePullBackOff", trial
+    assert "busybox" in trial["message"], trial["message"]

@@ -9,8 +9,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import subprocess
-import sys
 import warnings
 import zipfile
 
@@ -19,10 +17,6 @@ import pytest
 from knob_client import katib
 from knob_client import katib_job
 
-# As this folder's conftest.py finds it (other test folders run in the same session have a conftest of their own,
-# so it is not imported).
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-SERVER = os.path.join(REPO, "Tests", "kube-apiserver", "kube_apiserver.py")
 IMAGE = "docker.io/library/python:3.11-slim"
 OFFSET = 7.0
 
@@ -62,15 +56,9 @@ def write_index(directory):
 
 
 @pytest.fixture
-def cluster(tmp_path):
+def cluster(tmp_path, start_kube_cluster):
     """The API test server, giving containers of Python images a Python environment of their own."""
-    process = subprocess.Popen([sys.executable, SERVER, "--dir", str(tmp_path / "cluster"), "--python-images", "python"],
-                               stdout=subprocess.PIPE, text=True)
-    line = process.stdout.readline()
-    assert line.startswith("listening on https://127.0.0.1:"), line
-    yield tmp_path / "cluster"
-    process.terminate()
-    process.wait(10)
+    return start_kube_cluster(tmp_path / "cluster", "--python-images", "python")
 
 
 @pytest.fixture

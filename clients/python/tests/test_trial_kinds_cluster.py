@@ -18,23 +18,12 @@ from kubernetes import client as k8s, config
 from knob_client import KnobClient
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-SERVER = os.path.join(REPO, "Tests", "kube-apiserver", "kube_apiserver.py")
 KNOB = os.path.join(os.path.dirname(os.environ.get("KNOBD") or os.path.join(REPO, ".build", "debug", "knobd")), "knob")
 
 
-def start_cluster(directory, *arguments):
-    process = subprocess.Popen([sys.executable, SERVER, "--dir", str(directory), *arguments], stdout=subprocess.PIPE, text=True)
-    line = process.stdout.readline()
-    assert line.startswith("listening on https://127.0.0.1:"), line
-    return process
-
-
 @pytest.fixture
-def cluster(tmp_path):
-    process = start_cluster(tmp_path / "cluster")
-    yield tmp_path / "cluster"
-    process.terminate()
-    process.wait(10)
+def cluster(tmp_path, start_kube_cluster):
+    return start_kube_cluster(tmp_path / "cluster")
 
 
 def api(cluster_dir):
@@ -277,30 +266,26 @@ PYTORCHJOB = """
     """
 
 
-def test_a_kind_the_cluster_does_not_serve_is_refused_at_the_start(tmp_path, make_knobd):
-    process = start_cluster(tmp_path / "cluster", "--serve-kinds", "argoproj.io")
-    try:
-        kubeconfig = str(tmp_path / "cluster" / "kubeconfig")
-        client = KnobClient(home=make_knobd(["--kubeconfig", kubeconfig]))
-        spec = experiment("unserved", PYTORCHJOB % (json.dumps(TRAINER), "0.1"))
-        client.create_experiment(yaml.safe_load(spec))
-        record, trials = wait_for(client, "unserved")
-        assert (record["status"], record["reason"]) == ("Failed", "InvalidSpec"), record
-        assert "kubeflow.org/v1 PyTorchJob is not served by this cluster: install the Kubeflow training operator" in record["message"]
-        assert trials == []
-        # knob validate --render asks the same cluster, and says the same, in its table and in JSON.
-        (tmp_path / "spec.yaml").write_text(spec)
-        table = subprocess.run([KNOB, "validate", "-f", str(tmp_path / "spec.yaml"), "--render", "--kubeconfig", kubeconfig],
-                               capture_output=True, text=True)
-        assert table.returncode == 1 and "is not served by this cluster" in table.stderr, table
-        as_json = subprocess.run([KNOB, "validate", "-f", str(tmp_path / "spec.yaml"), "--render", "--kubeconfig", kubeconfig, "-o", "json"],
-                                 capture_output=True, text=True)
-        result = json.loads(as_json.stdout)
-        assert as_json.returncode == 1 and result["valid"] is False, as_json
-        assert result["problems"][0]["path"] == "spec.trialTemplate.trialSpec", result
-    finally:
-        process.terminate()
-        process.wait(10)
+def test_a_kind_the_cluster_does_not_serve_is_refused_at_the_start(tmp_path, make_knobd, start_kube_cluster):
+    start_kube_cluster(tmp_path / "cluster", "--serve-kinds", "argoproj.io")
+    kubeconfig = str(tmp_path / "cluster" / "kubeconfig")
+    client = KnobClient(home=make_knobd(["--kubeconfig", kubeconfig]))
+    spec = experiment("unserved", PYTORCHJOB % (json.dumps(TRAINER), "0.1"))
+    client.create_experiment(yaml.safe_load(spec))
+    record, trials = wait_for(client, "unserved")
+    assert (record["status"], record["reason"]) == ("Failed", "InvalidSpec"), record
+    assert "kubeflow.org/v1 PyTorchJob is not served by this cluster: install the Kubeflow training operator" in record["message"]
+    assert trials == []
+    # knob validate --render asks the same cluster, and says the same, in its table and in JSON.
+    (tmp_path / "spec.yaml").write_text(spec)
+    table = subprocess.run([KNOB, "validate", "-f", str(tmp_path / "spec.yaml"), "--render", "--kubeconfig", kubeconfig],
+                           capture_output=True, text=True)
+    assert table.returncode == 1 and "is not served by this cluster" in table.stderr, table
+    as_json = subprocess.run([KNOB, "validate", "-f", str(tmp_path / "spec.yaml"), "--render", "--kubeconfig", kubeconfig, "-o", "json"],
+                             capture_output=True, text=True)
+    result = json.loads(as_json.stdout)
+    assert as_json.returncode == 1 and result["valid"] is False, as_json
+    assert result["problems"][0]["path"] == "spec.trialTemplate.trialSpec", result
 
 
 def test_a_pytorchjob_ends_by_katibs_defaults_and_its_masters_log_is_read(cluster, make_knobd):

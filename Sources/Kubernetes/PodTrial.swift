@@ -25,6 +25,9 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
         var failureCondition: String? = nil
         /// The labels of the pods whose log is read; empty: all the trial's pods.
         var primaryPodLabels: [String: String] = [:]
+        /// The object's pods carry the trial's labels (knob put them on its pod templates); when they may not (an
+        /// Argo Workflow's), its pods are found among the namespace's by their owner.
+        var podsCarryLabels = true
 
         var kind: String { resource.kind }
 
@@ -32,6 +35,7 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
             var handle = ["runner": "kubernetes", "kind": kind, "apiVersion": resource.apiVersion, "resource": resource.plural, "name": name,
                           "namespace": namespace, "container": container, "logContainer": logContainer, "trial": trial, "uid": uid,
                           "log": logPath, "retain": retain ? "true" : "false"]
+            if !podsCarryLabels { handle["podsByOwner"] = "true" }
             handle["successCondition"] = successCondition
             handle["failureCondition"] = failureCondition
             if !primaryPodLabels.isEmpty,
@@ -50,6 +54,8 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
         var endsByConditions: Bool { successCondition != nil || failureCondition != nil }
         /// How to delete it by hand.
         var kubectlDelete: String { "kubectl delete \(resource.kubectlName) -n \(namespace) \(name)" }
+        /// The query that lists or watches the trial's pods: by its labels, or all the namespace's when they may not carry them.
+        var podQuery: [(String, String)] { podsCarryLabels ? [("labelSelector", selector)] : [] }
 
         /// Whether `pod` is the trial's: it has the trial's labels, or the object owns it.
         func owns(_ pod: KubePod, objectUID: String?) -> Bool {
@@ -215,7 +221,7 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
                           failure: target.failureCondition.flatMap { try? GJSONPath.parse($0) })
         return await following { listed in
             let objects = try await client.request("GET", target.resource.collection(target.namespace), query: [("labelSelector", target.selector)])
-            let podList = try await client.request("GET", KubePath.pods(target.namespace))
+            let podList = try await client.request("GET", KubePath.pods(target.namespace), query: target.podQuery)
             listed()
             let state = ObjectState(target: target)
             state.setObject(((objects["items"] as? [JSONObject]) ?? []).first { ($0["metadata"] as? JSONObject)?["name"] as? String == target.name })
@@ -257,7 +263,7 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
                 cancel.cancel()
             }
             group.addTask { [client, target] in
-                try await client.stream(KubePath.pods(target.namespace), query: [
+                try await client.stream(KubePath.pods(target.namespace), query: target.podQuery + [
                     ("watch", "true"), ("resourceVersion", podVersion), ("timeoutSeconds", seconds), ("allowWatchBookmarks", "false"),
                 ], cancel: cancel) { line in
                     guard let (type, object) = parse(line) else { return }
@@ -282,7 +288,7 @@ final class PodTrial: RunningTrial, @unchecked Sendable {
     /// The object's status can come before its pods' last events: the pods are listed once more, so that the
     /// log of every primary pod that ran is read before the trial's end is recorded.
     private func ended(_ state: ObjectState, _ exit: TrialExit) async -> TrialExit {
-        if let list = try? await client.request("GET", KubePath.pods(target.namespace)) {
+        if let list = try? await client.request("GET", KubePath.pods(target.namespace), query: target.podQuery) {
             for pod in KubePod.items(of: list) { _ = state.apply(type: "MODIFIED", pod: pod) }
             noteStarted(state.primaryPods)
         }
@@ -421,7 +427,8 @@ extension PodTrial.Target {
         self.init(resource: manifest.resource, name: manifest.name, namespace: manifest.namespace, container: manifest.primaryContainer,
                   logContainer: manifest.logContainer, trial: launch.trialName, uid: launch.trialUID, logPath: launch.logPath,
                   retain: manifest.retain, successCondition: manifest.ending.successCondition,
-                  failureCondition: manifest.ending.failureCondition, primaryPodLabels: manifest.ending.primaryPodLabels)
+                  failureCondition: manifest.ending.failureCondition, primaryPodLabels: manifest.ending.primaryPodLabels,
+                  podsCarryLabels: manifest.podsCarryLabels)
     }
 
     init?(handle: [String: String]) {
@@ -440,7 +447,8 @@ extension PodTrial.Target {
         let labels = handle["primaryPodLabels"].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String] } ?? [:]
         self.init(resource: resource, name: name, namespace: namespace, container: container, logContainer: handle["logContainer"] ?? container,
                   trial: trial, uid: handle["uid"] ?? "", logPath: logPath, retain: handle["retain"] == "true",
-                  successCondition: handle["successCondition"], failureCondition: handle["failureCondition"], primaryPodLabels: labels)
+                  successCondition: handle["successCondition"], failureCondition: handle["failureCondition"], primaryPodLabels: labels,
+                  podsCarryLabels: handle["podsByOwner"] != "true")
     }
 }
 

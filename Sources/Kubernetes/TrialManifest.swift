@@ -21,6 +21,9 @@ public struct TrialManifest: @unchecked Sendable {
     public var ending: TrialSpecShape.Ending
     /// Kept after the trial ends (`retain: true`).
     public var retain: Bool
+    /// Its pods carry the trial's labels: the object has pod templates, which knob labelled (a controller that makes
+    /// pods from templates of its own, as Argo does, gives them its labels only).
+    public var podsCarryLabels: Bool
 
     /// Labels on the object (and on a Job's pods) that find a trial's pods again.
     public static func labels(experiment: String, trial: String) -> [String: String] {
@@ -102,6 +105,7 @@ public struct TrialManifest: @unchecked Sendable {
         object["metadata"] = metadata
 
         let templates = TrialSpecShape.podTemplates(in: object)
+        podsCarryLabels = !templates.isEmpty
         // The primary container: the template's choice, else the first container of the first pod template.
         let primary = kubernetes.primaryContainerName ?? templates.first.flatMap { path in
             (((Self.value(at: path, in: object) as? JSONObject)?["spec"] as? JSONObject)?["containers"] as? [JSONObject])?.first?["name"] as? String

@@ -24,11 +24,12 @@ EPOCH = re.compile(r"^\S+ INFO     Epoch (\d+)\. accuracy=(\d\.\d{4}) - loss=(\d
 
 @functools.cache
 def torch_python():
-    """An interpreter that imports torch and NumPy: this one, else Debian's python3 (python3-torch is Debian's
-    package, and the test environment may be made from another Python); None when there is none."""
+    """An interpreter whose torch works with its NumPy: this one, else Debian's python3 (python3-torch is Debian's,
+    built against Debian's NumPy 1.x; the test environment may be made from another Python, or have NumPy 2); None
+    when there is none."""
     candidates = dict.fromkeys(p for p in (sys.executable, shutil.which("python3"), "/usr/bin/python3") if p)
     for python in candidates:
-        if subprocess.run([python, "-c", "import torch, numpy"], capture_output=True).returncode == 0:
+        if subprocess.run([python, "-c", "import numpy, torch; torch.from_numpy(numpy.zeros(1))"], capture_output=True).returncode == 0:
             return python
     return None
 

@@ -36,6 +36,12 @@ try:
     from torch.utils.data.distributed import DistributedSampler
 except ImportError as error:
     sys.exit(f"error: cannot import PyTorch ({error}); install Debian's python3-torch (apt-get install python3-torch)")
+try:
+    torch.from_numpy(data.np.zeros(1))
+except RuntimeError as error:
+    # Debian's torch is built against Debian's NumPy 1.x; a virtual environment with NumPy 2 shadows it.
+    sys.exit(f"error: this PyTorch ({torch.__version__}) cannot use this Python's NumPy ({data.np.__version__}): {error}; "
+             f"run it with Debian's /usr/bin/python3 (python3-torch, python3-numpy), not an environment with another NumPy")
 
 
 class Net(nn.Module):

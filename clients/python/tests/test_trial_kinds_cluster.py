@@ -351,9 +351,10 @@ def test_a_pytorchjob_is_adopted_after_knobd_is_killed_and_no_line_is_counted_tw
 
 
 def torch_python():
-    """An interpreter that imports torch: this one, else Debian's (python3-torch is Debian's package); None when none does."""
+    """An interpreter whose torch works with its NumPy: this one, else Debian's (python3-torch is Debian's, built against
+    Debian's NumPy 1.x, which the test environment's NumPy 2 shadows); None when there is none."""
     for python in dict.fromkeys(p for p in (sys.executable, "/usr/bin/python3") if p):
-        if subprocess.run([python, "-c", "import torch, numpy"], capture_output=True).returncode == 0:
+        if subprocess.run([python, "-c", "import numpy, torch; torch.from_numpy(numpy.zeros(1))"], capture_output=True).returncode == 0:
             return python
     return None
 

@@ -1,4 +1,5 @@
 import Foundation
+import Knob
 import Testing
 
 /// The experiment the output tests read: three grid trials (one fails) whose scores are numbers a
@@ -165,6 +166,9 @@ enum Golden {
             #expect(fromDaemon[file] == output, "\(file): knobd's answer differs from the store's:\n\(fromDaemon[file] ?? "")\n---\n\(output)")
             try Golden.check(output, file)
         }
+        // Gone before the next test of this suite reads the same home (a dying knobd may still take its socket's connections).
+        kill(daemon.pid, SIGKILL)
+        _ = await daemon.process.wait()
     }
 
     @Test func numbersAndTimesAreTheSameInJSONAndYAML() async throws {

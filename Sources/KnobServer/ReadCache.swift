@@ -57,8 +57,8 @@ final class ReadCache: Sendable {
     }
 
     /// The store's version now, for `lookup` and `keep`; nil when nothing can be kept.
-    func version() async throws -> Int? {
-        try await probe?.version()
+    func version() throws -> Int? {
+        try probe?.versionNow()
     }
 
     /// The answer kept under `key` if it was read at `version`.
@@ -89,7 +89,7 @@ final class ReadCache: Sendable {
 
     /// The answer under `key`: kept, or made by `make` (and kept).
     func answer(_ key: String, make: () async throws -> Value) async throws -> Value {
-        let version = try await version()
+        let version = try version()
         if let kept = lookup(key, at: version) { return kept }
         let value = try await make()
         keep(value, key, at: version)

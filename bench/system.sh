@@ -14,24 +14,26 @@
 #     knobd on a home of 100 finished experiments of 1,000 trials (row 2's, copied in SQL): RSS
 #     and /v1/experiments.
 #
-#   bench/system.sh [--quick] [--bin DIR] [--keep] [--long-trials N]
+#   bench/system.sh [--quick] [--bin DIR] [--keep] [--long-trials N] [--api-only]
 #
 # --quick: 3,000 trials in row 3 (500 with bayesianoptimization), 50k/250k lines in row 4, 3 s per wrk run; --long-trials N sets
 # row 3's count alone (its windows are the first and last tenth, at most 1,000 trials each).
+# --api-only: rows 5 and 5b alone (rows 2's and 3's experiments are run for their homes, unmeasured).
 # --bin: where knob, knobd and knob-supervise are (default .build/release, built if missing).
 # Needs wrk and hyperfine (Debian: apt-get install -y wrk hyperfine) and bench/.venv with optuna
 # (created when missing, or $KNOB_BENCH_PYTHON). Everything runs in a temporary home, removed at
 # the end (unless --keep); ~/.knob is never used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-quick=0 bin=.build/release keep=0 long_override=
+quick=0 bin=.build/release keep=0 long_override= api_only=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; shift ;;
     --bin) bin="$2"; shift 2 ;;
     --keep) keep=1; shift ;;
     --long-trials) long_override="$2"; shift 2 ;;
-    *) echo "usage: bench/system.sh [--quick] [--bin DIR] [--keep] [--long-trials N]" >&2; exit 2 ;;
+    --api-only) api_only=1; shift ;;
+    *) echo "usage: bench/system.sh [--quick] [--bin DIR] [--keep] [--long-trials N] [--api-only]" >&2; exit 2 ;;
   esac
 done
 for tool in wrk sqlite3; do
@@ -123,6 +125,13 @@ echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load $(cut -d' ' -f1-3 /
 echo "binaries: $bin; $("$python" -c 'import sys, optuna; print(f"Python {sys.version.split()[0]}, optuna {optuna.__version__}")'); $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)" >&2
 machine="$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load before the run $(cut -d' ' -f1-3 /proc/loadavg)"
 
+if [ "$api_only" = 1 ]; then
+  echo "rows 2 and 3 (unmeasured): the homes of rows 5 and 5b" >&2
+  spec p8 random 8 "$p8_trials" "$noop" >"$work/p8.yaml"
+  knob_run p8 "$work/p8.yaml" "$work/home-p8" >/dev/null
+  spec long random 8 "$long_trials" "$noop" >"$work/long.yaml"
+  knob_run long "$work/long.yaml" "$work/home-long" >/dev/null
+else
 # ---- 1. parallel 1
 echo "row 1: $p1_trials no-op trials, parallel 1" >&2
 spec p1 random 1 "$p1_trials" "$noop" >"$work/p1.yaml"
@@ -209,6 +218,7 @@ row "one trial, $sparse_lines lines ($(printf '%.0f' "$sparse_mb") MB), 1 in 100
   "$(printf '%.0f MB/s (knob run %.2f s; trial %.2f s; %s reports)' "$knob_mbs" "$sparse_wall" "$sparse_s" "$sparse_reports")" \
   "$(printf 'cat: %.0f MB/s (%.3f s)' "$(calc 'a / b' "$sparse_mb" "$cat_s")" "$cat_s")" \
   "$(printf '%.0f× cat' "$(calc 'a / b' "$sparse_wall" "$cat_s")")" "≥ 200 MB/s" "$(met "$knob_mbs >= 200")"
+fi
 
 # ---- 5. knobd over TCP
 echo "row 5: knobd over TCP on the $long_trials-trial home, wrk 16 connections, ${wrk_seconds} s each" >&2
@@ -281,7 +291,7 @@ row "knobd RSS, $experiments finished experiments of $p8_trials trials" "$(print
   "–" "–" "≤ 150 MB" "$(met "$rss_idle <= 150 && $rss_after <= 150")"
 
 echo
-echo "$machine; $([ "$quick" = 1 ] && echo 'bench/system.sh --quick' || echo 'bench/system.sh')"
+echo "$machine; bench/system.sh$([ "$quick" = 1 ] && echo ' --quick')$([ -n "$long_override" ] && echo " --long-trials $long_override")$([ "$api_only" = 1 ] && echo ' --api-only')"
 echo
 echo "| what | knob | baseline (same run) | ratio | bar | |"
 echo "|---|---|---|---|---|---|"

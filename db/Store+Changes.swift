@@ -208,4 +208,12 @@ public final class StoreChangeProbe: Sendable {
         guard let connection else { return reads.withLock { $0 += 1; return $0 } }
         return try await connection.read { db in try Int.fetchOne(db, sql: "PRAGMA data_version") ?? 0 }
     }
+
+    /// `version()` read on the calling thread, for a caller that asks at every request: the pragma
+    /// reads the WAL index header and no page, so it takes microseconds and waits for no writer; a
+    /// queue hop would cost more than the read. The number never decreases.
+    public func versionNow() throws -> Int {
+        guard let connection else { return reads.withLock { $0 += 1; return $0 } }
+        return try connection.inDatabase { db in try Int.fetchOne(db.cachedStatement(sql: "PRAGMA data_version")) ?? 0 }
+    }
 }

@@ -20,6 +20,20 @@ struct API: Sendable {
     var kubernetes: KubernetesOptions? = nil
     /// Where the trials of Push experiments send their reports.
     var push = PushEndpoints()
+    /// The read routes' answers while the store is unchanged; shared by the routers of one daemon.
+    let cache: ReadCache
+
+    init(store: Store, home: KnobHome, manager: ExperimentManager, limits: SpecLimits = .default, metrics: DaemonMetrics = DaemonMetrics(),
+         kubernetes: KubernetesOptions? = nil, push: PushEndpoints = PushEndpoints()) {
+        self.store = store
+        self.home = home
+        self.manager = manager
+        self.limits = limits
+        self.metrics = metrics
+        self.kubernetes = kubernetes
+        self.push = push
+        cache = ReadCache(store)
+    }
 
     func addRoutes<Context: RequestContext>(to router: Router<Context>) {
         router.get("/healthz") { _, _ in try json(["status": "ok"]) }
@@ -42,8 +56,11 @@ struct API: Sendable {
                      body: ResponseBody(byteBuffer: ByteBuffer(string: try await experiment(context).specText)))
         }
         v1.get(":name/optimal") { _, context in
-            let experiment = try await experiment(context)
-            return try json(["currentOptimalTrial": OptimalTrial(try await store.optimalTrial(of: experiment))])
+            let name = try experimentName(context)
+            return try await cached("optimal/\(name)") {
+                let experiment = try await store.requireExperiment(name)
+                return .init(body: try encoded(["currentOptimalTrial": OptimalTrial(try await store.optimalTrial(of: experiment))]))
+            }
         }
         v1.get(":name/metrics") { request, context in try await reports(request, context: context) }
         v1.get(":name/importances") { request, context in try await importances(request, context: context) }
@@ -87,18 +104,39 @@ struct API: Sendable {
     /// header with the token of the next page when more follow.
     private func list(_ request: Request) async throws -> Response {
         let page = try Page(request)
-        let experiments: [ExperimentRecord]
-        var next: String?
-        if let limit = page.limit {
-            let found = try await store.experiments(beforeId: page.after.map(Int64.init), limit: limit)
-            experiments = found.experiments
-            if found.more, let last = experiments.last?.id { next = String(last) }
-        } else {
-            experiments = try await store.experiments()
+        let listing = try await cache.answer("experiments?limit=\(page.limit ?? 0)&after=\(page.after ?? -1)") {
+            let experiments: [ExperimentRecord]
+            var next: String?
+            if let limit = page.limit {
+                let found = try await store.experiments(beforeId: page.after.map(Int64.init), limit: limit)
+                experiments = found.experiments
+                if found.more, let last = experiments.last?.id { next = String(last) }
+            } else {
+                experiments = try await store.experiments()
+            }
+            var listed: [ReadCache.Listed] = []
+            for experiment in experiments {
+                var view = try await ExperimentView.load(experiment, store: store)
+                // Whether a controller drives it is looked at for each answer, below.
+                let unknown = view.driven == nil
+                view.driven = unknown ? nil : true
+                let driven = try encoded(view)
+                if !unknown { view.driven = false }
+                listed.append(ReadCache.Listed(name: experiment.name, driven: driven, notDriven: unknown ? driven : try encoded(view)))
+            }
+            return .init(continueToken: next, experiments: listed)
         }
-        var views: [ExperimentView] = []
-        for experiment in experiments { views.append(try await ExperimentView.load(experiment, store: store)) }
-        return try json(views, continueToken: next)
+        // The array JSONEncoder writes: `[`, the items joined by `,`, `]`.
+        var body = ByteBuffer()
+        body.reserveCapacity(listing.size / 2 + listing.experiments.count + 2)
+        body.writeStaticString("[")
+        for (index, experiment) in listing.experiments.enumerated() {
+            if index > 0 { body.writeStaticString(",") }
+            var item = home.isDriven(experiment: experiment.name) ? experiment.driven : experiment.notDriven
+            body.writeBuffer(&item)
+        }
+        body.writeStaticString("]")
+        return response(body, continueToken: listing.continueToken)
     }
 
     private func get(_ context: some RequestContext) async throws -> Response {
@@ -207,11 +245,14 @@ struct API: Sendable {
             }
             state = known
         }
-        let experimentId = try await experiment(context).id!
-        let found = try await store.trials(of: experimentId, state: state, afterSequence: page.after ?? 0,
-                                           limit: page.limit ?? SpecLimits.default.maxTrialCount + 1)
-        let next = found.more ? found.trials.last.map { String($0.sequence) } : nil
-        return try json(found.trials, continueToken: next)
+        let name = try experimentName(context)
+        return try await cached("trials/\(name)?state=\(state?.rawValue ?? "")&limit=\(page.limit ?? 0)&after=\(page.after ?? 0)") {
+            let experimentId = try await store.requireExperiment(name).id!
+            let found = try await store.trials(of: experimentId, state: state, afterSequence: page.after ?? 0,
+                                               limit: page.limit ?? SpecLimits.default.maxTrialCount + 1)
+            let next = found.more ? found.trials.last.map { String($0.sequence) } : nil
+            return .init(body: try encoded(found.trials), continueToken: next)
+        }
     }
 
     /// One report of a metric by one of an experiment's trials.
@@ -297,9 +338,20 @@ struct API: Sendable {
     // MARK: Lookups
 
     private func experiment(_ context: some RequestContext) async throws -> ExperimentRecord {
+        try await store.requireExperiment(try experimentName(context))
+    }
+
+    /// The experiment the path names, checked to be a name one could have.
+    private func experimentName(_ context: some RequestContext) throws -> String {
         let name = try context.parameters.require("name")
         if let problem = dns1123LabelProblem(name) { throw APIError(.badRequest, code: "BadRequest", "experiment name: \(problem)") }
-        return try await store.requireExperiment(name)
+        return name
+    }
+
+    /// The JSON answer kept under `key` while the store is unchanged, or made by `make`.
+    private func cached(_ key: String, make: () async throws -> ReadCache.Value) async throws -> Response {
+        let value = try await cache.answer(key, make: make)
+        return response(value.body, continueToken: value.continueToken)
     }
 
     private func trial(_ context: some RequestContext) async throws -> TrialRecord {
@@ -313,10 +365,19 @@ struct API: Sendable {
 }
 
 func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, continueToken: String? = nil) throws -> Response {
-    let data = try APIJSON.encoder.encode(value)
+    response(try encoded(value), status: status, continueToken: continueToken)
+}
+
+/// `value` as the API writes JSON.
+func encoded(_ value: some Encodable) throws -> ByteBuffer {
+    ByteBuffer(bytes: try APIJSON.encoder.encode(value))
+}
+
+/// A JSON answer of `body`, with the `Knob-Continue` header when a page follows.
+func response(_ body: ByteBuffer, status: HTTPResponse.Status = .ok, continueToken: String? = nil) -> Response {
     var headers: HTTPFields = [.contentType: "application/json"]
     if let continueToken { headers[Page.continueHeader] = continueToken }
-    return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: body))
 }
 
 /// `limit` and `continue` of a list request, as Kubernetes pages its lists: `limit` (1 to 1000)

@@ -244,4 +244,55 @@ final class ChunkLog: @unchecked Sendable {
         let log = (try? String(contentsOfFile: "\(home)/knobd.log", encoding: .utf8)) ?? ""
         #expect(log.contains("experiment local is run by another knob process"))
     }
+
+    /// knobd keeps its read routes' answers while the store is unchanged: what other processes commit
+    /// to the store shows in its next answer.
+    @Test func whatOtherProcessesWriteShowsInKnobdsNextAnswers() async throws {
+        let dir = makeTemporaryDirectory()
+        let home = "\(dir)/home"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        let daemon = try await DaemonProcess.start(home: home)
+        defer { kill(daemon.pid, SIGKILL) }
+        for _ in 0..<2 { #expect(try await daemon.client.request("GET", "/v1/experiments").text == "[]") }
+        try write("""
+            apiVersion: kubeflow.org/v1beta1
+            kind: Experiment
+            metadata: {name: shared}
+            spec:
+              objective: {type: maximize, objectiveMetricName: accuracy}
+              algorithm: {algorithmName: random}
+              parallelTrialCount: 1
+              maxTrialCount: 4
+              parameters:
+                - {name: x, parameterType: double, feasibleSpace: {min: "0", max: "1"}}
+              trialTemplate:
+                command: [/bin/echo, "accuracy=${trialParameters.x}"]
+            """, to: "\(dir)/spec.yaml")
+        let run = try await knob(["run", "-f", "\(dir)/spec.yaml", "--home", home])
+        #expect(run.status == 0, "\(run.stderr)")
+        let listed = try #require(try json(try await daemon.client.request("GET", "/v1/experiments").text) as? [[String: Any]])
+        #expect(listed.map { $0["name"] as? String } == ["shared"] && listed.first?["status"] as? String == "Succeeded", "\(listed)")
+
+        func best() async throws -> String? {
+            let object = try json(try await daemon.client.request("GET", "/v1/experiments/shared/optimal").text) as? [String: Any]
+            return (object?["currentOptimalTrial"] as? [String: Any])?["bestTrialName"] as? String
+        }
+        let trials = try #require(try json(try await daemon.client.request("GET", "/v1/experiments/shared/trials").text) as? [[String: Any]])
+        let names = trials.compactMap { $0["name"] as? String }
+        let before = try await best()
+        #expect(before != nil && names.contains(before ?? ""))
+        #expect(try await best() == before, "the kept answer")
+        // Another process makes another trial the best.
+        let other = try #require(names.first { $0 != before })
+        let update = try await runToEnd("/usr/bin/env", ["python3", "-c", """
+            import sqlite3, sys
+            db = sqlite3.connect(sys.argv[1])
+            db.execute("UPDATE trial SET objectiveValue = 5 WHERE name = ?", (sys.argv[2],))
+            db.commit()
+            """, "\(home)/knob.db", other])
+        #expect(update.status == 0, "\(update.stderr)")
+        #expect(try await best() == other)
+        let after = try #require(try json(try await daemon.client.request("GET", "/v1/experiments/shared/trials?limit=4").text) as? [[String: Any]])
+        #expect(after.first { $0["name"] as? String == other }?["objectiveValue"] as? Double == 5)
+    }
 }

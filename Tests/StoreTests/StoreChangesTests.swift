@@ -68,5 +68,11 @@ import Testing
         #expect(try await probe.version() == afterWrite)
         _ = try await store.experiments()
         #expect(try await probe.version() == afterWrite, "reads are not commits")
+        // Read on the calling thread: the same number, and it grows with each commit, this process's too.
+        #expect(try probe.versionNow() == afterWrite)
+        try await store.createExperiment(experiment("written-here"))
+        let afterOwnWrite = try probe.versionNow()
+        #expect(afterOwnWrite > afterWrite)
+        #expect(try await probe.version() == afterOwnWrite && (try probe.versionNow()) == afterOwnWrite)
     }
 }

@@ -23,6 +23,10 @@ import Testing
         #expect(folder.read("cmaes.checkpoint") == nil, "nothing before the first write (nor the folder)")
         folder.write("cmaes.checkpoint", Array(repeating: 7, count: 100_000))
         #expect(folder.read("cmaes.checkpoint") == Array(repeating: 7, count: 100_000))
+        for (path, expected) in [(home.path + "/state", 0o700), (folder.path, 0o700), (folder.path + "/cmaes.checkpoint", 0o600)] {
+            let mode = (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int).map { $0 & 0o777 }
+            #expect(mode == expected, "\(path) is private")
+        }
         folder.write("cmaes.checkpoint", [1, 2, 3])
         #expect(folder.read("cmaes.checkpoint") == [1, 2, 3])
         folder.write("cmaes.checkpoint", [])

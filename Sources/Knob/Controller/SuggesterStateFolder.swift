@@ -48,7 +48,9 @@ public struct SuggesterStateFolder: SuggesterStateStore {
         let temporary = "\(path)/.\(name).\(getpid()).\(UInt64.random(in: 0...UInt64.max)).tmp"
         var fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         if fd < 0, errno == ENOENT {
-            try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            // The folder and its parent (the home's `state/`) are the owner's only, whatever the umask.
+            mkdir((path as NSString).deletingLastPathComponent, 0o700)
+            mkdir(path, 0o700)
             fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         }
         guard fd >= 0 else { return }

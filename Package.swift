@@ -99,7 +99,8 @@ let package = Package(
             swiftSettings: upcoming
         ),
         // Benchmarks of the suggesters (not tests): `swift run -c release knob-bench`.
-        .executableTarget(name: "knob-bench", dependencies: ["KnobAlgorithms"], path: "bench/swift", swiftSettings: upcoming),
+        // It keeps CMA-ES's replay checkpoints in Knob's state folder, as knob does.
+        .executableTarget(name: "knob-bench", dependencies: ["KnobAlgorithms", "Knob"], path: "bench/swift", swiftSettings: upcoming),
         .testTarget(name: "AlgorithmsTests", dependencies: ["KnobAlgorithms"], swiftSettings: upcoming),
         .testTarget(name: "StoreTests", dependencies: ["Store"], swiftSettings: upcoming),
         .testTarget(name: "KubernetesTests", dependencies: ["Kubernetes", "Knob"], swiftSettings: upcoming),

@@ -2,7 +2,9 @@
 # Runs knob's CMA-ES and the reference samplers (the `cmaes` library, Optuna's CmaEsSampler) on
 # the same functions, seeds and budgets, and prints the side-by-side table.
 #
-#   bench/run.sh [--seeds N]          (default 10 seeds × 100 trials; overhead at 100 and 1000 trials)
+#   bench/run.sh [--seeds N]          (default 10 seeds × 100 trials; overhead at 100 and 1000 trials,
+#                                      and the first suggestion after a restart at 1000 trials, with
+#                                      CMA-ES's replay checkpoint kept and with nothing kept)
 #
 # The reference samplers run in a virtualenv this script creates (bench/.venv). Raw rows go to bench/out/.
 set -euo pipefail

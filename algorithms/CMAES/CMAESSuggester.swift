@@ -1,4 +1,3 @@
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -14,10 +13,12 @@ import Darwin
 ///
 /// Every suggestion carries its generation, its index in the generation and the raw sample in
 /// its metadata. Each call rebuilds the state by replaying the completed generations of the
-/// history, so a restarted process continues the same search. A generation is complete when all
-/// λ of its members have ended; a failed member counts as worse than every successful one, and
-/// a generation in which all failed leaves the distribution as it was. While a generation waits
-/// for its last results, `suggest` returns nothing new.
+/// history, so a restarted process continues the same search. Checkpoints of the replay (in
+/// memory, and in the context's `stateStore` when it has one) spare replaying what an earlier
+/// call did; one is used only when the history starts with the generations it was built from.
+/// A generation is complete when all λ of its members have ended; a failed member counts as
+/// worse than every successful one, and a generation in which all failed leaves the distribution
+/// as it was. While a generation waits for its last results, `suggest` returns nothing new.
 ///
 /// Integer, stepped and discrete parameters are discrete coordinates (one per parameter, the
 /// value's index on a grid of equal cells) kept able to move by a margin. Without categoricals,
@@ -37,6 +38,10 @@ public struct CMAESSuggester: Suggester {
     let cardinality: [Int]
     /// What each coordinate is; `nil` when the space has no categorical (plain CMA-ES).
     let mixedCoordinates: [CMACoordinate]?
+    /// Where replay checkpoints are kept across processes, and what one kept there must have
+    /// been written for.
+    let stateStore: (any SuggesterStateStore)?
+    let checkpointIdentity: String?
 
     static let generationKey = "cmaes.generation"
     static let indexKey = "cmaes.index"
@@ -66,6 +71,9 @@ public struct CMAESSuggester: Suggester {
             return k >= 2 ? .discrete(k) : .continuous
         }
         mixedCoordinates = coordinates.contains { if case .categorical = $0 { true } else { false } } ? coordinates : nil
+        stateStore = context.stateStore
+        checkpointIdentity = context.stateStore == nil ? nil
+            : Self.checkpointIdentity(space: space, seed: seed, sigma0: sigma0, lambda0: lambda0, restart: restartStrategy)
     }
 
     /// A new run's distribution: `point` is a point of the unit cube (its categorical coordinates
@@ -143,88 +151,55 @@ public struct CMAESSuggester: Suggester {
         var issued: [Int: History.Trial]
         /// Generations completed and told.
         var completedGenerations: Int
-    }
-
-    /// Where a replay can resume: the state after `generation` complete generations, and what
-    /// each member of those generations was (its raw sample as written, and its value), so that a
-    /// later history can be checked to begin the same way.
-    struct Checkpoint {
-        var run: Run
-        var generation: Int
-        var budget: (large: Int, small: Int)
-        var largeRestarts: Int
-        var members: [[Member]]
-    }
-
-    struct Member: Equatable {
-        var sample: String
-        var value: Double
+        /// How many of them a checkpoint gave, rather than telling them again.
+        var resumed: Int
     }
 
     /// Rebuilds the current state from the history: every complete generation is told, in order.
-    /// The result depends on the history alone; a checkpoint kept from an earlier call only saves
-    /// replaying the generations it already covers, when the history starts with them.
+    /// The result depends on the history alone; a checkpoint kept from an earlier call (in this
+    /// process, or in the state store) only saves replaying the generations it covers, when the
+    /// history starts with them.
     func replay(_ history: History) -> Replay {
-        var byGeneration: [Int: [Int: History.Trial]] = [:]
-        for trial in history.trials {
-            guard let g = trial.metadata[Self.generationKey].flatMap(Int.init),
-                  let i = trial.metadata[Self.indexKey].flatMap(Int.init) else { continue }
-            byGeneration[g, default: [:]][i] = trial
-        }
+        let index = GenerationIndex(history)
         let key = CMAReplayCache.Key(space: space, seed: seed, sigma0: sigma0, lambda0: lambda0, restart: restartStrategy.rawValue)
-        var checkpoint = CMAReplayCache.shared.checkpoint(for: key).flatMap { cached in
-            startsWith(byGeneration, cached) ? cached : nil
-        } ?? Checkpoint(
-            run: Run(state: initialState(at: Array(repeating: 0.5, count: space.dimension), sigma: sigma0, lambda: lambda0),
-                     number: 0, isLarge: true),
-            generation: 0, budget: (0, 0), largeRestarts: 0, members: [])
+        var checkpoint: Checkpoint
+        var stored = false
+        if let cached = CMAReplayCache.shared.checkpoint(for: key), self.history(index, startsWith: cached) {
+            checkpoint = cached
+        } else if let kept = stateStore?.read(Self.checkpointName).flatMap(decodeCheckpoint), self.history(index, startsWith: kept) {
+            checkpoint = kept
+            stored = true
+        } else {
+            checkpoint = Checkpoint(
+                run: Run(state: initialState(at: Array(repeating: 0.5, count: space.dimension), sigma: sigma0, lambda: lambda0),
+                         number: 0, isLarge: true),
+                generation: 0, budget: (0, 0), largeRestarts: 0)
+        }
         let resumedAt = checkpoint.generation
         while true {
-            let members = byGeneration[checkpoint.generation] ?? [:]
             let lambda = checkpoint.run.state.p.lambda
             var told: [(x: [Double], f: Double)] = []
-            var signature: [Member] = []
-            for index in 0..<lambda {
-                guard let trial = members[index], let text = trial.metadata[Self.sampleKey], let x = parseSample(text) else { break }
-                let f: Double
-                switch trial.outcome {
-                case .pending: f = .nan
-                case .completed(let value): f = value.isNaN ? .infinity : value
-                case .failed: f = .infinity
-                }
-                if f.isNaN { break }
+            var signature: [(text: String, value: Double)] = []
+            for member in index.members(of: checkpoint.generation, lambda: lambda) {
+                guard let member, let text = member.sample, let f = member.value, let x = parseSample(text) else { break }
                 told.append((x, f))
-                signature.append(Member(sample: text, value: f))
+                signature.append((text, f))
             }
             guard told.count == lambda else {
-                if checkpoint.generation > resumedAt { CMAReplayCache.shared.store(checkpoint, for: key) }
-                return Replay(run: checkpoint.run, generation: checkpoint.generation, issued: members,
-                              completedGenerations: checkpoint.generation)
+                if checkpoint.generation > resumedAt || stored { CMAReplayCache.shared.store(checkpoint, for: key) }
+                if checkpoint.generation > resumedAt, let stateStore { stateStore.write(Self.checkpointName, encode(checkpoint)) }
+                return Replay(run: checkpoint.run, generation: checkpoint.generation,
+                              issued: index.trials(of: checkpoint.generation, in: history), completedGenerations: checkpoint.generation,
+                              resumed: resumedAt)
             }
             if told.contains(where: { $0.f.isFinite }) { checkpoint.run.state.tell(told) }
             if checkpoint.run.isLarge { checkpoint.budget.large += lambda } else { checkpoint.budget.small += lambda }
-            checkpoint.members.append(signature)
+            checkpoint.members.append(generation: signature)
             checkpoint.generation += 1
             if restartStrategy != .none, checkpoint.run.state.stopReason != nil {
                 checkpoint.run = restart(after: checkpoint.run, budget: checkpoint.budget, largeRestarts: &checkpoint.largeRestarts)
             }
         }
-    }
-
-    /// Whether the history's first generations are exactly those the checkpoint was built from.
-    private func startsWith(_ byGeneration: [Int: [Int: History.Trial]], _ checkpoint: Checkpoint) -> Bool {
-        for (g, members) in checkpoint.members.enumerated() {
-            guard let trials = byGeneration[g] else { return false }
-            for (index, member) in members.enumerated() {
-                guard let trial = trials[index], trial.metadata[Self.sampleKey] == member.sample else { return false }
-                switch trial.outcome {
-                case .pending: return false
-                case .completed(let value): if (value.isNaN ? .infinity : value) != member.value { return false }
-                case .failed: if member.value != .infinity { return false }
-                }
-            }
-        }
-        return true
     }
 
     private func parseSample(_ text: String) -> [Double]? {
@@ -260,44 +235,5 @@ public struct CMAESSuggester: Suggester {
             }
         }
         return Run(state: initialState(at: mean, sigma: sigma, lambda: lambda), number: number, isLarge: isLarge)
-    }
-}
-
-/// Replay checkpoints of recent CMA-ES searches in this process, one per configuration, so that a
-/// suggestion costs the generations completed since the last one rather than the whole history.
-final class CMAReplayCache: Sendable {
-    struct Key: Hashable, Sendable {
-        var space: SearchSpace
-        var seed: UInt64
-        var sigma0: Double
-        var lambda0: Int
-        var restart: String
-    }
-
-    private struct Entries: ~Copyable {
-        var checkpoints: [Key: CMAESSuggester.Checkpoint] = [:]
-        var order: [Key] = []
-    }
-
-    static let shared = CMAReplayCache()
-    private let entries = Mutex(Entries())
-    private let capacity = 32
-
-    func checkpoint(for key: Key) -> CMAESSuggester.Checkpoint? {
-        entries.withLock { $0.checkpoints[key] }
-    }
-
-    func store(_ checkpoint: CMAESSuggester.Checkpoint, for key: Key) {
-        entries.withLock { entries in
-            if entries.checkpoints[key] == nil {
-                entries.order.append(key)
-                if entries.order.count > capacity { entries.checkpoints[entries.order.removeFirst()] = nil }
-            }
-            entries.checkpoints[key] = checkpoint
-        }
-    }
-
-    func removeAll() {
-        entries.withLock { $0 = Entries() }
     }
 }

@@ -9,6 +9,8 @@ protocol CMASearchState: Sendable {
     /// The mean of the Gaussian part.
     var mean: [Double] { get }
     var sigma: Double { get }
+    /// The step size the run started with.
+    var sigma0: Double { get }
     /// Why this run should end, once it should.
     var stopReason: String? { get }
     /// One sample drawn with `rng`.
@@ -18,6 +20,11 @@ protocol CMASearchState: Sendable {
     func sample(_ rng: inout SeededGenerator, member index: Int, shared: SeededGenerator) -> (raw: [Double], evaluated: [Double])
     /// Updates the distribution from exactly λ raw samples and their values (lower is better).
     mutating func tell(_ solutions: [(x: [Double], f: Double)])
+    /// Writes everything `tell` changes, exactly (a replay checkpoint).
+    func encode(into writer: inout StateWriter)
+    /// Reads back what `encode(into:)` wrote, into a state made as that one was (same space, λ and
+    /// σ0); throws when the bytes do not fit it.
+    mutating func restore(from reader: inout StateReader) throws(StateReader.Malformed)
 }
 
 extension CMAState: CMASearchState {

@@ -456,3 +456,50 @@ struct CatCMAState: Sendable {
         return nil
     }
 }
+
+// MARK: Checkpoint
+
+extension CatCMAState {
+    /// Writes what `tell` has changed (the rest follows from the coordinates, λ and σ0, which
+    /// whoever restores it knows).
+    func encode(into writer: inout StateWriter) {
+        for vector in [mean, C, pSigma, pc, A, B, D, mutationRate] { writer.doubles(vector) }
+        writer.int(mutated.count)
+        for flag in mutated { writer.bool(flag) }
+        writer.doubles(interquartileRanges)
+        writer.doubles(valueHistory.map(\.best))
+        writer.doubles(valueHistory.map(\.worst))
+        for row in q { writer.doubles(row) }
+        for value in [sigma, delta, bigDelta, gamma] { writer.double(value) }
+        writer.doubles(path)
+        writer.int(generation)
+    }
+
+    /// Reads back what `encode(into:)` wrote into a state made with the same coordinates, λ and
+    /// σ0; throws when a length does not fit them.
+    mutating func restore(from reader: inout StateReader) throws(StateReader.Malformed) {
+        mean = try reader.doubles(count: n)
+        C = try reader.doubles(count: n * n)
+        pSigma = try reader.doubles(count: n)
+        pc = try reader.doubles(count: n)
+        A = try reader.doubles(count: n)
+        B = try reader.doubles(count: n * n)
+        D = try reader.doubles(count: n)
+        mutationRate = try reader.doubles(count: n)
+        guard try reader.int() == n else { throw StateReader.Malformed() }
+        mutated = try (0..<n).map { _ throws(StateReader.Malformed) in try reader.bool() }
+        interquartileRanges = try reader.doubles()
+        guard interquartileRanges.count <= 21 + Int((3 * Double(n) / Double(p.lambda)).rounded(.up)) else { throw StateReader.Malformed() }
+        let best = try reader.doubles()
+        let worst = try reader.doubles(count: best.count)
+        guard best.count <= historyLength else { throw StateReader.Malformed() }
+        valueHistory = Array(zip(best, worst))
+        q = try choices.map { k throws(StateReader.Malformed) in try reader.doubles(count: k) }
+        sigma = try reader.double()
+        delta = try reader.double()
+        bigDelta = try reader.double()
+        gamma = try reader.double()
+        path = try reader.doubles(count: path.count)
+        generation = try reader.int(in: 0...Int.max)
+    }
+}

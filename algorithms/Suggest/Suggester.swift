@@ -23,12 +23,30 @@ public struct SuggesterContext: Sendable {
     public var settings: [String: String]
     /// The experiment's seed (`random_state` when the spec sets it).
     public var seed: UInt64
+    /// Where the suggester may keep what it rebuilds from the history, so that the first call of
+    /// a new process need not rebuild it all; `nil` keeps nothing.
+    public var stateStore: (any SuggesterStateStore)?
 
-    public init(space: SearchSpace, settings: [String: String] = [:], seed: UInt64) {
+    public init(space: SearchSpace, settings: [String: String] = [:], seed: UInt64, stateStore: (any SuggesterStateStore)? = nil) {
         self.space = space
         self.settings = settings
         self.seed = seed
+        self.stateStore = stateStore
     }
+}
+
+/// A suggester's cache that outlives the process: named byte strings, one experiment's.
+///
+/// Contract: what a suggester keeps here only saves work. It never decides a suggestion: a
+/// suggester checks what it reads against the history it is given (and its own configuration)
+/// and ignores it when it does not match, is stale, truncated or garbage. `read` returns the bytes
+/// of one complete `write` of that name (or nothing); `write` replaces them whole or not at all
+/// and fails silently. Both may be called from several threads at once.
+public protocol SuggesterStateStore: Sendable {
+    /// The bytes last written under `name`, or `nil` when there are none or they cannot be read.
+    func read(_ name: String) -> [UInt8]?
+    /// Replaces the bytes under `name` (best effort).
+    func write(_ name: String, _ bytes: [UInt8])
 }
 
 /// A proposed assignment, with what the suggester wants to see again with its result.

@@ -1,7 +1,10 @@
 // knob-bench: drives knob's suggesters in-process on standard test functions and prints, per
 // function, the simple regret (best value so far minus the known minimum) after 25, 50 and 100
 // trials over seeds — median and interquartile range — and the time per suggestion (including
-// the replay of the history) around trial 100 and trial 1000.
+// the replay of the history) around trial 100 and trial 1000. The suggester keeps its state in a
+// temporary folder, as knob keeps it in the experiment's; after the last trial, the first
+// suggestion of a new process is timed twice: with that folder (as a restarted knob meets it)
+// and with nothing kept at all (the whole history replayed).
 //
 //   swift run -c release knob-bench [--algorithm cmaes] [--seeds 10] [--first-seed 0] [--trials 100]
 //       [--overhead-trials 1000] [--overhead-seeds 3] [--functions branin2,...] [--pending 4] [--json] [--trace]
@@ -15,6 +18,7 @@
 // a spec's `algorithmSettings` would (e.g. --setting n_candidates=2048 --setting acq_func=ucb).
 
 import KnobAlgorithms
+import Knob
 import Foundation
 
 struct Options {
@@ -69,8 +73,10 @@ struct RunResult {
     /// Wall-clock and process CPU seconds per suggestion, in the order they were made.
     var seconds: [Double]
     var cpuSeconds: [Double]
-    /// The first suggestion after the run with nothing cached (as after a restart).
+    /// The first suggestion of a new process after the run, with the state folder the run left
+    /// (as a restarted knob makes it), and with nothing kept (median of a few).
     var cold: Double
+    var fullReplay: Double
     /// Assignments proposed more than once.
     var duplicates: Int
 }
@@ -85,9 +91,12 @@ func processCPUTime() -> Double {
 /// asked for enough to fill the slots, then the oldest pending trial completes, and so on.
 func run(_ function: TestFunction, algorithm: String, settings: [String: String] = [:], seed: UInt64, trials: Int, pending: Int = 0,
          trace: Bool = false) throws -> RunResult {
-    let suggester = try SuggesterRegistry.make(algorithm, context: SuggesterContext(space: function.space, settings: settings, seed: seed))
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("knob-bench-\(getpid())-\(seed)").path
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let context = SuggesterContext(space: function.space, settings: settings, seed: seed, stateStore: SuggesterStateFolder(path: folder))
+    let suggester = try SuggesterRegistry.make(algorithm, context: context)
     var history = History()
-    var result = RunResult(best: [], seconds: [], cpuSeconds: [], cold: 0, duplicates: 0)
+    var result = RunResult(best: [], seconds: [], cpuSeconds: [], cold: 0, fullReplay: 0, duplicates: 0)
     var seen = Set<[String]>()
     var bestSoFar = Double.infinity
     var running: [Int] = []
@@ -123,10 +132,22 @@ func run(_ function: TestFunction, algorithm: String, settings: [String: String]
             FileHandle.standardError.write(Data(line.utf8))
         }
     }
-    CMAESSuggester.clearReplayCheckpoints()
-    let start = DispatchTime.now().uptimeNanoseconds
-    _ = try suggester.suggest(count: 1, history: history)
-    result.cold = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    // A new process: a new suggester, nothing in memory.
+    func firstSuggestion(_ context: SuggesterContext) throws -> Double {
+        var times: [Double] = []
+        for _ in 0..<5 {
+            let fresh = try SuggesterRegistry.make(algorithm, context: context)
+            CMAESSuggester.clearReplayCheckpoints()
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try fresh.suggest(count: 1, history: history)
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        return quantile(times, 0.5)
+    }
+    result.cold = try firstSuggestion(context)
+    var bare = context
+    bare.stateStore = nil
+    result.fullReplay = try firstSuggestion(bare)
     return result
 }
 
@@ -164,6 +185,7 @@ for function in TestFunction.known where options.functions.contains(function.nam
     var overhead: [Int: [Double]] = [:]
     var overheadCPU: [Int: [Double]] = [:]
     var cold: [Double] = []
+    var fullReplay: [Double] = []
     for seed in 0..<options.overheadSeeds {
         let result = try run(function, algorithm: options.algorithm, settings: options.settings, seed: UInt64(1000 + seed), trials: options.overheadTrials, pending: options.pending)
         for at in [100, 500, 1000] where at <= result.seconds.count {
@@ -171,6 +193,7 @@ for function in TestFunction.known where options.functions.contains(function.nam
             overheadCPU[at, default: []].append(result.cpuSeconds[(at - 10)..<at].reduce(0, +) / 10)
         }
         cold.append(result.cold)
+        fullReplay.append(result.fullReplay)
     }
     var row: [String: Any] = ["function": function.name, "sampler": "knob_\(options.algorithm)", "seeds": options.seeds,
                               "pending": options.pending, "duplicates": duplicates]
@@ -181,7 +204,10 @@ for function in TestFunction.known where options.functions.contains(function.nam
     }
     for (at, values) in overhead { row["overhead@\(at)"] = quantile(values, 0.5) }
     for (at, values) in overheadCPU { row["cpu@\(at)"] = quantile(values, 0.5) }
-    if !cold.isEmpty { row["cold@\(options.overheadTrials)"] = quantile(cold, 0.5) }
+    if !cold.isEmpty {
+        row["cold@\(options.overheadTrials)"] = quantile(cold, 0.5)
+        row["replay@\(options.overheadTrials)"] = quantile(fullReplay, 0.5)
+    }
     rows.append(row)
     if !options.json {
         let regretText = checkpoints.map { c -> String in
@@ -190,9 +216,10 @@ for function in TestFunction.known where options.functions.contains(function.nam
         }.joined(separator: "  ")
         let overheadText = [100, 500, 1000].compactMap { at in (row["overhead@\(at)"] as? Double).map { String(format: "%d: %.3f ms", at, $0 * 1000) } }
             .joined(separator: ", ")
-        let coldText = (row["cold@\(options.overheadTrials)"] as? Double).map { String(format: ", cold replay %.2f ms", $0 * 1000) } ?? ""
+        let coldText = (row["cold@\(options.overheadTrials)"] as? Double).map { String(format: ", cold start %.2f ms", $0 * 1000) } ?? ""
+        let replayText = (row["replay@\(options.overheadTrials)"] as? Double).map { String(format: " (nothing kept: %.2f ms)", $0 * 1000) } ?? ""
         let duplicateText = options.pending > 0 ? ", \(duplicates) duplicates" : ""
-        print("\(function.name.padding(toLength: 12, withPad: " ", startingAt: 0)) regret \(regretText)  overhead \(overheadText)\(coldText)\(duplicateText)")
+        print("\(function.name.padding(toLength: 12, withPad: " ", startingAt: 0)) regret \(regretText)  overhead \(overheadText)\(coldText)\(replayText)\(duplicateText)")
     }
 }
 if options.json {

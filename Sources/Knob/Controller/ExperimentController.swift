@@ -67,7 +67,8 @@ public struct ExperimentController: Sendable {
         let suggester: any Suggester
         do {
             suggester = try SuggesterRegistry.make(spec.algorithm.algorithmName, context: SuggesterContext(
-                space: spec.searchSpace, settings: spec.algorithm.settingsByName, seed: UInt64(bitPattern: experiment.seed)))
+                space: spec.searchSpace, settings: spec.algorithm.settingsByName, seed: UInt64(bitPattern: experiment.seed),
+                stateStore: SuggesterStateFolder(path: home.stateDirectory(experiment: experiment.name))))
         } catch {
             throw KnobError.suggester("\(error)")
         }

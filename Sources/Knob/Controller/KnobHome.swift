@@ -1,7 +1,9 @@
 import Foundation
 import Store
 
-/// knob's folder: `knob.db`, trial logs under `logs/`, trial working folders under `trials/`.
+/// knob's folder: `knob.db`, trial logs under `logs/`, trial working folders under `trials/`,
+/// what suggesters keep to resume faster under `state/` (a cache: deleting it changes nothing
+/// but the time of the next suggestion).
 public struct KnobHome: Sendable {
     public let path: String
 
@@ -24,6 +26,11 @@ public struct KnobHome: Sendable {
 
     public func trialDirectory(experiment: String, trial: String) -> String {
         "\(path)/trials/\(experiment)/\(trial)"
+    }
+
+    /// The folder of an experiment's suggester state (`SuggesterStateFolder`).
+    public func stateDirectory(experiment: String) -> String {
+        "\(path)/state/\(experiment)"
     }
 
     /// Opens the store, creating the folder and database when needed.
@@ -55,7 +62,7 @@ public struct KnobHome: Sendable {
     /// left loose by an earlier knob is tightened here.
     public func makePrivate() {
         chmod(path, 0o700)
-        for folder in ["logs", "trials", "locks"] { chmod("\(path)/\(folder)", 0o700) }
+        for folder in ["logs", "trials", "locks", "state"] { chmod("\(path)/\(folder)", 0o700) }
     }
 
     /// Whether a controller (knobd's, or a `knob run`) drives the experiment now: it holds the
@@ -64,10 +71,11 @@ public struct KnobHome: Sendable {
         FileLock.isHeld(path: FileLock.experimentPath(name, home: self))
     }
 
-    /// Removes an experiment's logs and trial folders.
+    /// Removes an experiment's logs, trial folders and suggester state.
     public func removeFiles(ofExperiment name: String) {
         try? FileManager.default.removeItem(atPath: "\(path)/logs/\(name)")
         try? FileManager.default.removeItem(atPath: "\(path)/trials/\(name)")
+        try? FileManager.default.removeItem(atPath: stateDirectory(experiment: name))
     }
 
     /// `path` made absolute against the current directory, `~` expanded.

@@ -33,7 +33,7 @@ let package = Package(
         // The SQLite store: schema, migrations, typed transactions.
         .target(
             name: "Store",
-            dependencies: [.product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [.product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift")],
             path: "db",
             swiftSettings: upcoming
         ),

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// What the store can throw, with messages a user can act on.
 public enum StoreError: Error, Sendable, CustomStringConvertible {
@@ -331,17 +332,8 @@ public struct Store: Sendable {
         // The running trial's observation so far, so that readers see its latest values while it runs.
         let observationJSON = try observation.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
         return try await write(.reports) { db in
-            // One prepared statement for the whole batch, in the same transaction as the offset.
-            let insert = try db.cachedStatement(sql: "INSERT INTO metric (trialId, name, value, text, step, timestamp) VALUES (?, ?, ?, ?, ?, ?)")
-            // The reports of one read share their time, unless their lines carried one: the text of a
-            // time is made once per run of equal times, not once per row.
-            var time: (date: Date, value: DatabaseValue)?
-            var first: Int64?
-            for report in reports {
-                if time?.date != report.timestamp { time = (report.timestamp, report.timestamp.databaseValue) }
-                try insert.execute(arguments: [trialId, report.name, report.value, report.text, report.step, time!.value])
-                if first == nil { first = db.lastInsertedRowID }
-            }
+            // Prepared statements for the whole batch, in the same transaction as the offset.
+            let first = try Self.insertReports(reports, trialId: trialId, in: db)
             if let observationJSON {
                 try db.execute(sql: "UPDATE trial SET logOffset = ?, observation = ? WHERE id = ?", arguments: [logOffset, observationJSON, trialId])
             } else {
@@ -349,6 +341,62 @@ public struct Store: Sendable {
             }
             return first
         }
+    }
+
+    /// Rows per statement of a batch's insert: SQLite's cost per statement run (its start, its end, its cursors) is
+    /// shared by that many rows.
+    static let rowsPerInsert = 32
+
+    /// The metric table's insert of `rows` rows.
+    static func metricInsertSQL(rows: Int) -> String {
+        "INSERT INTO metric (trialId, name, value, text, step, timestamp) VALUES "
+            + Array(repeating: "(?, ?, ?, ?, ?, ?)", count: rows).joined(separator: ", ")
+    }
+
+    /// Inserts `reports`, `rowsPerInsert` rows per statement (the rest one by one), binding each row's values straight
+    /// to SQLite: a chatty trainer's reports are most of what the store writes, and a row's arguments boxed as database
+    /// values cost as much as SQLite's own work. The reports of one read share their time, unless their lines carried
+    /// one: its text is made once per run of equal times. Returns the first row's id (the others follow it in order).
+    private static func insertReports(_ reports: [MetricRecord], trialId: Int64, in db: Database) throws -> Int64? {
+        guard !reports.isEmpty else { return nil }
+        let many = try db.cachedStatement(sql: metricInsertSQL(rows: rowsPerInsert))
+        let one = try db.cachedStatement(sql: metricInsertSQL(rows: 1))
+        // SQLite copies what it is given (SQLITE_TRANSIENT), so the Swift strings need not outlive the call.
+        let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+        var time: (date: Date, text: String)?
+        var first: Int64?
+        var start = reports.startIndex
+        while start < reports.endIndex {
+            let statement = reports.endIndex - start >= rowsPerInsert ? many : one
+            let count = statement === many ? rowsPerInsert : 1
+            let handle = statement.sqliteStatement
+            sqlite3_reset(handle)
+            for (row, report) in reports[start..<(start + count)].enumerated() {
+                if time?.date != report.timestamp {
+                    guard case .string(let text) = report.timestamp.databaseValue.storage else { preconditionFailure("a date is stored as text") }
+                    time = (report.timestamp, text)
+                }
+                let column = Int32(row * 6)
+                sqlite3_bind_int64(handle, column + 1, trialId)
+                sqlite3_bind_text(handle, column + 2, report.name, -1, transient)
+                if let value = report.value { sqlite3_bind_double(handle, column + 3, value) } else { sqlite3_bind_null(handle, column + 3) }
+                if let text = report.text { sqlite3_bind_text(handle, column + 4, text, -1, transient) } else { sqlite3_bind_null(handle, column + 4) }
+                sqlite3_bind_int64(handle, column + 5, Int64(report.step))
+                sqlite3_bind_text(handle, column + 6, time!.text, -1, transient)
+            }
+            let code = sqlite3_step(handle)
+            defer {
+                sqlite3_reset(handle)
+                sqlite3_clear_bindings(handle)
+            }
+            guard code == SQLITE_DONE else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
+                                    sql: statement.sql)
+            }
+            if first == nil { first = sqlite3_last_insert_rowid(db.sqliteConnection) - Int64(count - 1) }
+            start += count
+        }
+        return first
     }
 
     /// Records how a running trial will end before it is stopped, with an event; `false` when the

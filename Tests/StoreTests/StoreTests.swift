@@ -66,6 +66,31 @@ import Testing
         #expect(zip(stored, times).allSatisfy { abs($0.timestamp.timeIntervalSince($1)) < 0.001 }, "\(stored.map(\.timestamp))")
     }
 
+    /// A batch larger than one statement's rows (and not a multiple of them) is stored whole, in order, each row as
+    /// given (numbers, text values, steps, times), and the first id returned is the batch's first row's.
+    @Test func aBatchOfManyStatementsKeepsEveryRowInOrder() async throws {
+        let store = try Store()
+        let exp = try await store.createExperiment(experiment())
+        let trial = try await store.createTrials(newTrials(1), for: exp)[0]
+        let start = Date(timeIntervalSince1970: 1_767_225_600)
+        let count = Store.rowsPerInsert * 2 + 5
+        let reports = (0..<count).map { i in
+            MetricRecord(trialId: 0, name: i % 2 == 0 ? "loss" : "accuracy", value: i % 7 == 3 ? nil : Double(i) / 4,
+                         text: i % 7 == 3 ? "nan" : nil, step: i / 2, timestamp: start.addingTimeInterval(Double(i / 10)))
+        }
+        let before = try await store.appendReports(trial.id!, reports: [reports[0]], logOffset: 1)
+        let first = try await store.appendReports(trial.id!, reports: Array(reports.dropFirst()), logOffset: 2)
+        #expect(first == before.map { $0 + 1 })
+        let stored = try await store.metrics(ofTrial: trial.id!)
+        #expect(stored.count == count && stored.compactMap(\.id) == stored.compactMap(\.id).sorted() && stored[1].id == first)
+        for (row, report) in zip(stored, reports) {
+            #expect(row.trialId == trial.id && row.name == report.name && row.value == report.value && row.text == report.text
+                    && row.step == report.step && abs(row.timestamp.timeIntervalSince(report.timestamp)) < 0.001, "\(row)")
+        }
+        #expect(try await store.appendReports(trial.id!, reports: [], logOffset: 3) == nil)
+        #expect(try await store.trial(named: trial.name)?.logOffset == 3)
+    }
+
     @Test func aTrialEndsOnceAndTheOptimalTrialFollowsTheObjectiveDirection() async throws {
         for (type, expected) in [("maximize", "e-2"), ("minimize", "e-1")] {
             let store = try Store()

@@ -318,3 +318,22 @@ private let parseErrorCases: [(String, Int, String)] = [
         #expect(error.description == "at character 10: x")
     }
 }
+
+/// A path nested past what any condition needs is refused, not followed until the stack runs out.
+@Suite struct GJSONNestingTests {
+    func queries(_ depth: Int) -> String { String(repeating: "a.#(", count: depth) + "b==1" + String(repeating: ")", count: depth) }
+    func multipaths(_ depth: Int) -> String { String(repeating: "[", count: depth) + "a" + String(repeating: "]", count: depth) }
+
+    @Test func sixteenLevelsParseAndMoreAreRefused() throws {
+        _ = try GJSONPath.parse(queries(GJSONParser.maxDepth))
+        _ = try GJSONPath.parse(multipaths(GJSONParser.maxDepth))
+        for text in [queries(GJSONParser.maxDepth + 1), multipaths(GJSONParser.maxDepth + 1), queries(100_000), multipaths(100_000)] {
+            #expect(throws: GJSONError.self) { try GJSONPath.parse(text) }
+            do {
+                _ = try GJSONPath.parse(text)
+            } catch {
+                #expect(error.reason == "queries and multipaths are nested more than 16 deep" && error.position > 1)
+            }
+        }
+    }
+}

@@ -56,6 +56,12 @@ HOSTILE_SPECS = {
     "grid-double-step-1e-12": spec("griddouble", '- {name: x, parameterType: double, feasibleSpace: {min: "-1000", max: "1000", step: "1e-12"}}',
                                    algorithm="grid"),
     "billion-laughs": BILLION_LAUGHS,
+    # A trial-end condition nested 100,000 deep (a GJSON query inside a query…): refused at 16, not parsed until the stack ends.
+    "gjson-nested-100000-deep": spec("deepcondition", template=(
+        "successCondition: 'status." + "#(" * 100_000 + "a==1" + ")" * 100_000 + "'\n"
+        "    failureCondition: 'status.[" + "[" * 100_000 + "'\n    primaryContainerName: main\n"
+        "    trialSpec: {apiVersion: argoproj.io/v1alpha1, kind: Workflow, spec: {entrypoint: a, templates: [{name: a, container: "
+        "{image: x, command: [python3, \"${trialParameters.x}\"]}}]}}")),
     "40000-categorical-values": spec("manyvalues", "- {name: x, parameterType: categorical, feasibleSpace: {list: ["
                                      + ", ".join(f'"v{i}"' for i in range(40_000)) + "]}}"),
 }

@@ -260,10 +260,15 @@ struct GJSONParser {
     private let text: String
     private let chars: [Character]
     private var index = 0
+    /// How many queries and multipaths this one is inside: a path nested deeper than `maxDepth` is refused, so
+    /// that no condition, however written, can exhaust the stack (Katib's nest one or two).
+    private var depth: Int
+    static let maxDepth = 16
 
-    init(_ text: String) {
+    init(_ text: String, depth: Int = 0) {
         self.text = text
         chars = Array(text)
+        self.depth = depth
     }
 
     private var current: Character? { index < chars.count ? chars[index] : nil }
@@ -366,6 +371,9 @@ struct GJSONParser {
     /// `[path,path,...]`: an array of the paths' results.
     private mutating func parseMultipath() throws(GJSONError) -> GJSONPath.Step {
         let open = index
+        if depth >= Self.maxDepth { throw fail("queries and multipaths are nested more than \(Self.maxDepth) deep") }
+        depth += 1
+        defer { depth -= 1 }
         index += 1
         var paths: [GJSONPath] = []
         while true {
@@ -422,7 +430,8 @@ struct GJSONParser {
         let (pathFrom, pathTo) = trimmed(bodyStart, pathEnd)
         var path: GJSONPath?
         if pathFrom < pathTo {
-            var inner = GJSONParser(String(chars[pathFrom..<pathTo]))
+            if self.depth >= Self.maxDepth { throw fail("queries and multipaths are nested more than \(Self.maxDepth) deep", at: pathFrom) }
+            var inner = GJSONParser(String(chars[pathFrom..<pathTo]), depth: self.depth + 1)
             do {
                 path = try inner.parseAll()
             } catch {

@@ -174,7 +174,8 @@ extension PodRunner {
             do {
                 client = try kubeClient()
             } catch {
-                throw refuse("its trial template is in \(source.description), and the cluster cannot be reached: \(error)")
+                throw refuse("spec.trialTemplate.configMap: the trial template is in \(source.description), and knob has no cluster to read "
+                             + "it from: \(error)")
             }
             let template = try await Self.template(from: source, client: client, refuse: refuse)
             do {

@@ -27,17 +27,15 @@ struct Validate: AsyncParsableCommand {
     func run() async throws {
         let structured: StructuredFormat? = outputOptions.output == .json ? .json : outputOptions.output == .yaml ? .yaml : nil
         do {
-            var (text, spec) = try Engine.loadSpec(at: file)
+            let (text, loaded) = try Engine.loadSpec(at: file)
+            var spec = loaded
             if render {
-                if spec.runsOnKubernetes, (try? ClusterAccess.resolve(kubernetes.options)) != nil {
-                    spec = try await PodRunner(options: kubernetes.options).prepare(spec, specText: text)
-                } else if let source = spec.trialTemplate.configMap {
-                    throw KnobError.refusedAtStart(name: spec.name, message: "spec.trialTemplate.configMap: the trial template is in \(source.description), "
-                                                   + "and no cluster is configured to read it from (--kubeconfig, KUBECONFIG or ~/.kube/config)")
-                }
-                text = try renderFirstTrial(spec)
+                // What the experiment's runner checks at its start (a cluster's kinds, a ConfigMap's template), checked now.
+                let runner = trialRunners(supervisor: currentExecutablePath(), kubernetes: kubernetes).runner(for: spec)
+                spec = try await runner.prepare(spec, specText: text)
+                let rendered = try renderFirstTrial(spec)
                 if try printStructured(ValidationResult(valid: true, problems: []), as: structured) { return }
-                print(text)
+                print(rendered)
                 return
             }
             _ = try renderFirstTrial(spec)  // a trialSpec knob cannot run is a problem of the spec

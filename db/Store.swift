@@ -294,6 +294,13 @@ public struct Store: Sendable {
         return try await write(.trial) { db in
             let last = try Int.fetchOne(db, sql: "SELECT MAX(sequence) FROM trial WHERE experimentId = ?", arguments: [experimentId]) ?? 0
             let now = Date()
+            let insert = try db.cachedStatement(sql: """
+                INSERT INTO trial (experimentId, sequence, name, assignments, suggesterMetadata, state, reason, message, runnerHandle,
+                observation, createdAt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            func json(_ value: some Encodable, _ column: String) throws -> String {
+                String(decoding: try TrialRecord.databaseJSONEncoder(for: column).encode(value), as: UTF8.self)
+            }
             return try trials.enumerated().map { offset, trial in
                 let sequence = last + offset + 1
                 var record = TrialRecord(
@@ -301,7 +308,13 @@ public struct Store: Sendable {
                     assignments: trial.assignments, suggesterMetadata: trial.suggesterMetadata,
                     state: .pending, reason: "TrialCreated", message: "Trial is created", runnerHandle: [:],
                     logPath: nil, logOffset: 0, observation: [], objectiveValue: nil, exitCode: nil, createdAt: now)
-                try record.insert(db)
+                // The columns as the record's own encoding writes them, through a statement the connection keeps.
+                try insert.execute(arguments: [
+                    experimentId, sequence, record.name, try json(trial.assignments, "assignments"),
+                    try json(trial.suggesterMetadata, "suggesterMetadata"), TrialState.pending, record.reason, record.message, "{}",
+                    "[]", now,
+                ])
+                record.id = db.lastInsertedRowID
                 return record
             }
         }
@@ -309,18 +322,20 @@ public struct Store: Sendable {
 
     /// Records that a trial's process (or pod) started, with what finds it again.
     public func markRunning(_ trialId: Int64, handle: [String: String], logPath: String) async throws {
+        // The handle's column text is what the record's own encoding writes (sorted keys).
+        let handleJSON = String(decoding: try TrialRecord.databaseJSONEncoder(for: "runnerHandle").encode(handle), as: UTF8.self)
         try await write(.trial) { db in
-            guard var record = try TrialRecord.fetchOne(db, key: trialId) else { return }
-            record.state = .running
-            record.reason = "TrialRunning"
-            record.message = "Trial is running"
-            record.runnerHandle = handle
-            record.logPath = logPath
-            record.startedAt = Date()
-            try record.update(db)
+            // Only the columns that change, set in place: a trial starts as often as it ends, and reading the whole
+            // row back and writing it again cost more than SQLite's own work.
+            let update = try db.cachedStatement(sql: """
+                UPDATE trial SET state = ?, reason = 'TrialRunning', message = 'Trial is running', runnerHandle = ?, logPath = ?,
+                startedAt = ? WHERE id = ? RETURNING experimentId, name
+                """)
+            guard let row = try Row.fetchOne(update, arguments: [TrialState.running, handleJSON, logPath, Date(), trialId]) else { return }
+            let name: String = row[1]
             let description = handle.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            try Self.log(db, EventRecord(experimentId: record.experimentId, kind: "TrialStarted", trialName: record.name,
-                            message: "trial \(record.name) started (\(description))"))
+            try Self.log(db, EventRecord(experimentId: row[0], kind: "TrialStarted", trialName: name,
+                                         message: "trial \(name) started (\(description))"))
         }
     }
 
@@ -426,18 +441,19 @@ public struct Store: Sendable {
     /// Records how a trial ended. A trial that has already ended keeps its first end.
     @discardableResult
     public func finishTrial(_ trialId: Int64, _ end: TrialEnd) async throws -> TrialRecord? {
-        try await write(.trial) { db in
-            guard var record = try TrialRecord.fetchOne(db, key: trialId), !record.state.isFinished else { return nil }
-            record.state = end.state
-            record.reason = end.reason
-            record.message = end.message
-            record.exitCode = end.exitCode
-            record.observation = end.observation
-            record.objectiveValue = end.objectiveValue
-            record.completedAt = Date()
-            try record.update(db)
+        let observationJSON = String(decoding: try TrialRecord.databaseJSONEncoder(for: "observation").encode(end.observation), as: UTF8.self)
+        return try await write(.trial) { db in
+            // The changed columns set in place, and the row as it then is (see markRunning).
+            let update = try db.cachedStatement(sql: """
+                UPDATE trial SET state = ?, reason = ?, message = ?, exitCode = ?, observation = ?, objectiveValue = ?, completedAt = ?
+                WHERE id = ? AND state IN (?, ?) RETURNING *
+                """)
+            guard let record = try TrialRecord.fetchOne(update, arguments: [
+                end.state, end.reason, end.message, end.exitCode, observationJSON, end.objectiveValue, Date(), trialId,
+                TrialState.pending, TrialState.running,
+            ]) else { return nil }
             try Self.log(db, EventRecord(experimentId: record.experimentId, kind: "Trial\(end.state.rawValue)", trialName: record.name,
-                            message: "trial \(record.name) \(end.state.eventVerb): \(end.message)"))
+                                         message: "trial \(record.name) \(end.state.eventVerb): \(end.message)"))
             return record
         }
     }
@@ -516,8 +532,9 @@ public struct Store: Sendable {
     }
 
     private static func log(_ db: Database, _ event: EventRecord) throws {
-        var event = event
-        try event.insert(db)
+        // A prepared statement kept by the connection: every trial logs its start and its end.
+        let insert = try db.cachedStatement(sql: "INSERT INTO event (experimentId, time, kind, trialName, message) VALUES (?, ?, ?, ?, ?)")
+        try insert.execute(arguments: [event.experimentId, event.time, event.kind, event.trialName, event.message])
     }
 
     /// The experiment's events, oldest first; the last `limit` when given.

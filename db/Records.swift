@@ -170,6 +170,63 @@ public struct TrialRecord: Codable, Sendable, Hashable, FetchableRecord, Mutable
     }
 }
 
+extension TrialRecord {
+    /// A row read column by column: the controller reads a trial back each time one ends, and the API reads pages of
+    /// them. Values are what the Codable decoding gives (the same conversions, the same JSON decoder for the JSON
+    /// columns), without its keyed containers; the empty `{}` and `[]` a new trial is stored with need no decoder.
+    public init(row: Row) throws {
+        id = try row.decode(forColumn: "id")
+        experimentId = try row.decode(forColumn: "experimentId")
+        sequence = try row.decode(forColumn: "sequence")
+        name = try row.decode(forColumn: "name")
+        assignments = try Self.jsonArray(row, "assignments")
+        suggesterMetadata = try Self.jsonDictionary(row, "suggesterMetadata")
+        state = try row.decode(forColumn: "state")
+        reason = try row.decode(forColumn: "reason")
+        message = try row.decode(forColumn: "message")
+        runnerHandle = try Self.jsonDictionary(row, "runnerHandle")
+        logPath = try row.decode(forColumn: "logPath")
+        logOffset = try row.decode(forColumn: "logOffset")
+        observation = try Self.jsonArray(row, "observation")
+        objectiveValue = try row.decode(forColumn: "objectiveValue")
+        exitCode = try row.decode(forColumn: "exitCode")
+        createdAt = try row.decode(forColumn: "createdAt")
+        startedAt = try row.decode(forColumn: "startedAt")
+        completedAt = try row.decode(forColumn: "completedAt")
+        stopping = try Self.jsonText(row, "stopping", optional: true).map { try Self.databaseJSONDecoder(for: "stopping").decode(TrialStopping.self, from: $0) }
+    }
+
+    private static func jsonArray<Element: Decodable>(_ row: Row, _ column: String) throws -> [Element] {
+        let data = try jsonText(row, column, optional: false)!
+        return data.elementsEqual("[]".utf8) ? [] : try databaseJSONDecoder(for: column).decode([Element].self, from: data)
+    }
+
+    private static func jsonDictionary(_ row: Row, _ column: String) throws -> [String: String] {
+        let data = try jsonText(row, column, optional: false)!
+        return data.elementsEqual("{}".utf8) ? [:] : try databaseJSONDecoder(for: column).decode([String: String].self, from: data)
+    }
+
+    /// The JSON text of `column` (text or blob); nil when it is NULL or missing and `optional`.
+    private static func jsonText(_ row: Row, _ column: String, optional: Bool) throws -> Data? {
+        let value: DatabaseValue? = row.hasColumn(column) ? row[column] : nil
+        switch value?.storage {
+        case .string(let text)?: return Data(text.utf8)
+        case .blob(let bytes)?: return bytes
+        case .null?, nil:
+            if optional { return nil }
+            throw TrialRowError(column: column, value: value)
+        default: throw TrialRowError(column: column, value: value)
+        }
+    }
+}
+
+/// A trial row whose JSON column is missing or not text.
+struct TrialRowError: Error, CustomStringConvertible {
+    let column: String
+    let value: DatabaseValue?
+    var description: String { "the trial's column \(column) is \(value.map { "\($0)" } ?? "missing"), not JSON text" }
+}
+
 /// An end decided for a running trial: the trial is being stopped, and ends this way.
 public struct TrialStopping: Codable, Sendable, Hashable {
     public var state: TrialState

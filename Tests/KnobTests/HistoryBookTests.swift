@@ -1,6 +1,6 @@
 import Foundation
-import Store
 import Testing
+@testable import Store
 @testable import KnobAlgorithms
 @testable import Knob
 
@@ -62,6 +62,104 @@ import Testing
             }
         }
     }
+}
+
+/// The optimal trial the controller keeps from the ends it records, against the store's.
+@Suite struct HistoryBookOptimalTests {
+    func record(_ sequence: Int, _ value: Double?, state: TrialState = .succeeded) -> TrialRecord {
+        TrialRecord(id: Int64(sequence), experimentId: 1, sequence: sequence, name: "t-\(sequence)", assignments: [], suggesterMetadata: [:],
+                    state: state, reason: "", message: "", runnerHandle: [:], logPath: nil, logOffset: 0, observation: [],
+                    objectiveValue: value, exitCode: nil, createdAt: Date())
+    }
+
+    func book(_ type: String) throws -> HistoryBook {
+        let spec = try ExperimentSpec.parse("""
+            apiVersion: kubeflow.org/v1beta1
+            kind: Experiment
+            metadata: {name: t}
+            spec:
+              objective: {type: \(type), objectiveMetricName: score}
+              algorithm: {algorithmName: random}
+              parameters: [{name: x, parameterType: double, feasibleSpace: {min: "0", max: "1"}}]
+              trialTemplate: {command: [/bin/echo, "${trialParameters.x}"]}
+            """)
+        return HistoryBook([], space: spec.searchSpace, objective: spec.objective)
+    }
+
+    @Test func theBestValueWinsAndTiesGoToTheEarlierTrial() throws {
+        var minimizing = try book("minimize")
+        var maximizing = try book("maximize")
+        let trials = [record(1, nil, state: .failed), record(2, 3), record(3, 1), record(4, 1), record(5, 2), record(6, 5), record(7, 5)]
+        let expected = [(nil, nil), ("t-2", "t-2"), ("t-3", "t-2"), ("t-3", "t-2"), ("t-3", "t-2"), ("t-3", "t-6"), ("t-3", "t-6")]
+        for (trial, (least, most)) in zip(trials, expected) {
+            minimizing.add([record(trial.sequence, nil, state: .running)])
+            maximizing.add([record(trial.sequence, nil, state: .running)])
+            minimizing.update(trial)
+            maximizing.update(trial)
+            #expect(minimizing.optimal?.name == least, "after trial \(trial.sequence)")
+            #expect(maximizing.optimal?.name == most, "after trial \(trial.sequence)")
+        }
+        #expect(minimizing.optimalKnown && maximizing.optimalKnown)
+    }
+
+    @Test func aChangeToTheOptimalTrialItselfIsLeftToTheStore() throws {
+        var book = try book("minimize")
+        book.add([record(1, 2), record(2, 1)])
+        #expect(book.optimal?.sequence == 2)
+        book.update(record(1, 4))  // another trial's change is followed
+        #expect(book.optimalKnown && book.optimal?.sequence == 2)
+        book.update(record(2, 5))
+        #expect(!book.optimalKnown && book.optimal == nil)
+        book.setOptimal(record(1, 4))
+        #expect(book.optimalKnown && book.optimal?.sequence == 1)
+    }
+
+    /// At every suggestion of a real run, one trial at a time, the best the controller last told is the store's.
+    @Test func theOptimalTrialToldIsTheStoresAtEveryStep() async throws {
+        for objective in ["maximize", "minimize"] {
+            let spec = try ExperimentSpec.parse("""
+                apiVersion: kubeflow.org/v1beta1
+                kind: Experiment
+                metadata: {name: best}
+                spec:
+                  objective: {type: \(objective), objectiveMetricName: score}
+                  algorithm: {algorithmName: random, algorithmSettings: [{name: random_state, value: "3"}]}
+                  parallelTrialCount: 1
+                  maxTrialCount: 12
+                  parameters:
+                    - {name: x, parameterType: double, feasibleSpace: {min: "0", max: "1"}}
+                  trialTemplate:
+                    command: [/bin/sh, -c, 'case "$1" in 0.3*) exit 1;; esac; printf "score=%.1f\\n" "$1"', sh, "${trialParameters.x}"]
+                """)
+            let home = KnobHome(makeTemporaryDirectory())
+            let store = try home.openStore()
+            let (experiment, _) = try await Engine.prepare(specText: "", spec: spec, specDirectory: home.path, home: home, store: store, replace: false)
+            let told = Told()
+            var controller = ExperimentController(store: store, home: home, spec: spec, runner: LocalRunner(), stop: StopSignal()) { event in
+                if case .trialEnded(_, let best, _) = event { told.set(best?.name ?? "none") }
+            }
+            let compared = Told()
+            controller.onSuggest = { _ in
+                guard let last = told.value else { return }
+                let stored = (try? await store.optimalTrial(of: experiment))??.name ?? "none"
+                compared.append(last == stored ? "same" : "told \(last), stored \(stored)")
+            }
+            let final = try await controller.run(experiment)
+            #expect(final.status == .succeeded, "\(final.reason): \(final.message)")
+            // Values of one decimal make ties likely: the earliest of the best must be the one told.
+            #expect(compared.all.count == 11, "\(objective)")
+            #expect(compared.all.allSatisfy { $0 == "same" }, "\(objective): \(compared.all)")
+        }
+    }
+}
+
+private final class Told: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [String] = []
+    func set(_ value: String) { lock.withLock { values.append(value) } }
+    func append(_ value: String) { set(value) }
+    var value: String? { lock.withLock { values.last } }
+    var all: [String] { lock.withLock { values } }
 }
 
 /// What the probe saw, from the controller's task.

@@ -203,8 +203,9 @@ struct ControllerLoop {
         book.update(trial)
         let reachedGoal = trial.state == .succeeded && trial.objectiveValue.map(controller.spec.objective.reachesGoal) == true
         policy.trialEnded(trial.state, reachedGoal: reachedGoal)
-        let best = try? await controller.store.optimalTrial(of: experiment)
-        controller.onEvent(.trialEnded(trial, best: best, completed: policy.completed))
+        // The book keeps the optimal trial from the ends it records; the store is asked only when it lost track.
+        if !book.optimalKnown, let best = try? await controller.store.optimalTrial(of: experiment) { book.setOptimal(best) }
+        controller.onEvent(.trialEnded(trial, best: book.optimalKnown ? book.optimal : nil, completed: policy.completed))
     }
 
     private mutating func startCompleted() async {

@@ -11,6 +11,11 @@ struct HistoryBook: Sendable {
     private var trials: [History.Trial] = []
     /// Where each trial (by id) is in `trials`.
     private var positions: [Int64: Int] = [:]
+    /// The trial with the best objective value (ties: the earliest), as the store's `optimalTrial` picks it; nil
+    /// when none has one, or when `known` is false.
+    private(set) var optimal: TrialRecord?
+    /// Whether `optimal` is kept: it is lost when the optimal trial itself changes, and then read from the store again.
+    private(set) var optimalKnown = true
 
     init(_ records: [TrialRecord], space: SearchSpace, objective: ObjectiveSpec) {
         self.space = space
@@ -18,11 +23,41 @@ struct HistoryBook: Sendable {
         add(records)
     }
 
+    /// The optimal trial as read from the store, when the book had lost it.
+    mutating func setOptimal(_ record: TrialRecord?) {
+        optimal = record
+        optimalKnown = true
+    }
+
+    /// Keeps `optimal` up to date with `record`, the latest version of one trial.
+    private mutating func consider(_ record: TrialRecord) {
+        guard optimalKnown else { return }
+        if let current = optimal, current.id == record.id {
+            // The optimal trial itself changed: whether it still is can only be known from all of them.
+            if record.objectiveValue != current.objectiveValue {
+                optimal = nil
+                optimalKnown = false
+            } else {
+                optimal = record
+            }
+            return
+        }
+        guard let value = record.objectiveValue, !value.isNaN else { return }
+        guard let current = optimal, let best = current.objectiveValue else {
+            optimal = record
+            return
+        }
+        // Minimized values are compared as they are, maximized ones negated (`sign`); ties go to the earlier trial.
+        let (a, b) = (sign * value, sign * best)
+        if a < b || (a == b && record.sequence < current.sequence) { optimal = record }
+    }
+
     var history: History { History(trials) }
 
     /// Trials the controller created (or found), in creation order.
     mutating func add(_ records: [TrialRecord]) {
         for record in records {
+            consider(record)
             let trial = History.Trial(assignment: space.assignment(from: record.assignments), outcome: outcome(record),
                                       metadata: record.suggesterMetadata)
             if let id = record.id, let position = positions[id] {
@@ -37,6 +72,7 @@ struct HistoryBook: Sendable {
     /// A trial whose state changed (it ended).
     mutating func update(_ record: TrialRecord) {
         guard let id = record.id, let position = positions[id] else { return add([record]) }
+        consider(record)
         trials[position].outcome = outcome(record)
     }
 

@@ -47,13 +47,10 @@ public struct LocalRunner: TrialRunner {
     public func start(_ launch: TrialLaunch) async throws -> any RunningTrial {
         guard !launch.argv.isEmpty else { throw RunnerError.startFailed("the command is empty") }
         // knob's folders are private (the trial's own files inside keep the user's umask).
-        try FileManager.default.createDirectory(atPath: launch.trialDirectory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
-        try FileManager.default.createDirectory(
-            atPath: (launch.logPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
-            attributes: [.posixPermissions: 0o700])
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: launch.workingDirectory, isDirectory: &isDirectory), isDirectory.boolValue else {
+        try makePrivateDirectory(launch.trialDirectory)
+        try makePrivateDirectory((launch.logPath as NSString).deletingLastPathComponent)
+        var about = stat()
+        guard stat(launch.workingDirectory, &about) == 0, about.st_mode & S_IFMT == S_IFDIR else {
             throw RunnerError.startFailed("working directory \(launch.workingDirectory) does not exist")
         }
         var environment = ProcessInfo.processInfo.environment
@@ -66,7 +63,7 @@ public struct LocalRunner: TrialRunner {
         if let push = launch.push { environment.merge(push.environment) { _, new in new } }
         // Where the trial saves what a pipeline fetches later (`knob artifacts`).
         let artifacts = Artifacts.directory(trialDirectory: launch.trialDirectory)
-        try? FileManager.default.createDirectory(atPath: artifacts, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try? makePrivateDirectory(artifacts)
         environment["KNOB_ARTIFACTS_DIR"] = artifacts
         if let umask = UserUmask.kept { environment[UserUmask.variable] = umask }
 
@@ -112,6 +109,25 @@ public struct LocalRunner: TrialRunner {
         }
         return AdoptedProcess(pid: pid, statusPath: statusPath, startTime: handle["started"], lookEvery: adoptedLookInterval)
     }
+}
+
+/// Makes `path` and any missing folder above it with mode 0700 whatever the umask, as FileManager's
+/// `createDirectory(atPath:withIntermediateDirectories:attributes:)` does, in the system calls alone: a trial's start
+/// makes two folders and finds a third there. A folder that is already there is left as it is.
+func makePrivateDirectory(_ path: String) throws {
+    if mkdir(path, 0o700) == 0 {
+        chmod(path, 0o700)
+        return
+    }
+    let code = errno
+    var about = stat()
+    if code == EEXIST, stat(path, &about) == 0, about.st_mode & S_IFMT == S_IFDIR { return }
+    let parent = (path as NSString).deletingLastPathComponent
+    guard code == ENOENT, !parent.isEmpty, parent != path else {
+        throw RunnerError.startFailed("cannot make the folder \(path): \(String(cString: strerror(code)))")
+    }
+    try makePrivateDirectory(parent)
+    try makePrivateDirectory(path)
 }
 
 /// Why `posix_spawn` failed.

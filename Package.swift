@@ -80,9 +80,13 @@ let package = Package(
         ),
         // The trial supervisor in C: the protocol of `knob __supervise`, started in about a millisecond.
         // LocalRunner uses it when it lies next to knob or knobd.
-        // Linked statically and without the Swift runtime, which SwiftPM links into every executable:
-        // loading libswiftCore would cost most of its start time, and this C program uses none of it.
-        .executableTarget(name: "knob-supervise", linkerSettings: [.unsafeFlags(["-static-executable", "-nostartfiles"])]),
+        // Linked statically, without the Swift runtime (which SwiftPM links into every executable) and without the C
+        // library: loading libswiftCore, or the C library finding the processor's features, would cost most of its
+        // start time, and this program makes system calls alone.
+        .executableTarget(
+            name: "knob-supervise",
+            cSettings: [.unsafeFlags(["-ffreestanding", "-fno-builtin", "-fno-stack-protector"])],
+            linkerSettings: [.unsafeFlags(["-static-executable", "-nostartfiles", "-Xclang-linker", "-nostdlib"])]),
         // The CLI's client of the daemon's API over libcurl.
         .target(name: "KnobClient", dependencies: ["CCurl"], swiftSettings: upcoming),
         .executableTarget(

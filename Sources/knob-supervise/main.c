@@ -3,29 +3,171 @@
 // The small form of `knob __supervise` (Sources/Knob/Runner/Supervisor.swift), with exactly its
 // protocol: runs COMMAND in the caller's process group (stdout, stderr and working directory
 // inherited, stdin from /dev/null, descriptors above 2 closed, signal mask and dispositions
-// reset), waits for it, and writes how it ended to FILE as JSON -- {"exitCode":3}, {"signal":9}
-// or {"startError":"..."} -- atomically (FILE.tmp with mode 0600, then rename). It ignores
-// SIGTERM, SIGINT and SIGHUP itself, so that stopping the group leaves it to record the end.
-// Before starting COMMAND it puts back the user's umask kept in KNOB_USER_UMASK.
+// reset), looking it up on PATH as posix_spawnp does, waits for it, and writes how it ended to FILE
+// as JSON -- {"exitCode":3}, {"signal":9} or {"startError":"..."} -- atomically (FILE.tmp with mode
+// 0600, then rename). It ignores SIGTERM, SIGINT and SIGHUP itself, so that stopping the group
+// leaves it to record the end. Before starting COMMAND it puts back the user's umask kept in
+// KNOB_USER_UMASK.
 //
 // The status file is byte for byte what the Swift supervisor writes (Foundation's
-// JSONSerialization: no spaces, "/" escaped as "\/"), so that either can read the other's after
-// an upgrade. It starts in about a millisecond where the knob binary takes tens.
-#define _GNU_SOURCE 1
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
+// JSONSerialization: no spaces, "/" escaped as "\/"; glibc's strerror texts), so that either can
+// read the other's after an upgrade.
+//
+// It is built without the C library (Package.swift): a supervisor starts with every trial, and the C
+// library's own start (finding the processor's features, which a virtual machine answers slowly)
+// cost three times what the rest of its start does. Everything here is a Linux system call.
+#include <stddef.h>
 
-extern char **environ;
+// ---- system calls (x86-64 and arm64 Linux)
 
-/// A growing byte buffer for the JSON text.
+#if defined(__x86_64__)
+enum {
+    SYS_read = 0, SYS_write = 1, SYS_close = 3, SYS_mmap = 9, SYS_rt_sigaction = 13, SYS_rt_sigprocmask = 14,
+    SYS_dup2 = 33, SYS_fork = 57, SYS_execve = 59, SYS_wait4 = 61, SYS_fcntl = 72, SYS_rename = 82, SYS_unlink = 87,
+    SYS_umask = 95, SYS_exit_group = 231, SYS_openat = 257, SYS_pipe2 = 293, SYS_prlimit64 = 302, SYS_close_range = 436,
+};
+
+static long syscall6(long n, long a, long b, long c, long d, long e, long f) {
+    long result;
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    __asm__ volatile("syscall" : "=a"(result) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9) : "rcx", "r11", "memory");
+    return result;
+}
+
+// The entry point: the kernel leaves argc, argv and the environment on the stack.
+__asm__(".text\n.global _start\n_start:\n xor %rbp, %rbp\n mov %rsp, %rdi\n and $-16, %rsp\n call knob_supervise_start\n hlt\n");
+#elif defined(__aarch64__)
+enum {
+    SYS_read = 63, SYS_write = 64, SYS_close = 57, SYS_mmap = 222, SYS_rt_sigaction = 134, SYS_rt_sigprocmask = 135,
+    SYS_dup3 = 24, SYS_clone = 220, SYS_execve = 221, SYS_wait4 = 260, SYS_fcntl = 25, SYS_renameat = 38,
+    SYS_unlinkat = 35, SYS_umask = 166, SYS_exit_group = 94, SYS_openat = 56, SYS_pipe2 = 59, SYS_prlimit64 = 261,
+    SYS_close_range = 436,
+};
+
+static long syscall6(long n, long a, long b, long c, long d, long e, long f) {
+    register long x8 __asm__("x8") = n;
+    register long x0 __asm__("x0") = a;
+    register long x1 __asm__("x1") = b;
+    register long x2 __asm__("x2") = c;
+    register long x3 __asm__("x3") = d;
+    register long x4 __asm__("x4") = e;
+    register long x5 __asm__("x5") = f;
+    __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5) : "memory");
+    return x0;
+}
+
+__asm__(".text\n.global _start\n_start:\n mov x29, #0\n mov x0, sp\n and sp, x0, #-16\n bl knob_supervise_start\n brk #0\n");
+#else
+#error "knob-supervise: unsupported architecture"
+#endif
+
+#define syscall1(n, a) syscall6(n, (long)(a), 0, 0, 0, 0, 0)
+#define syscall2(n, a, b) syscall6(n, (long)(a), (long)(b), 0, 0, 0, 0)
+#define syscall3(n, a, b, c) syscall6(n, (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#define syscall4(n, a, b, c, d) syscall6(n, (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+
+enum {
+    AT_FDCWD = -100, O_RDONLY = 0, O_WRONLY = 1, O_CREAT = 0100, O_TRUNC = 01000, O_CLOEXEC = 02000000,
+    F_SETFD = 2, FD_CLOEXEC = 1, CLOSE_RANGE_CLOEXEC = 4, RLIMIT_NOFILE = 7,
+    SIG_SETMASK = 2, SIGHUP = 1, SIGINT = 2, SIGQUIT = 3, SIGUSR1 = 10, SIGUSR2 = 12, SIGPIPE = 13, SIGALRM = 14,
+    SIGTERM = 15, SIGCHLD = 17,
+    EINTR = 4, ENOENT = 2, ENOTDIR = 20, EACCES = 13, ESTALE = 116, ENODEV = 19, ETIMEDOUT = 110,
+    PROT_READ = 1, PROT_WRITE = 2, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20,
+};
+
+/// The kernel's sigaction: handler, flags, restorer, mask (one 64-bit word).
+struct kernel_sigaction {
+    unsigned long handler, flags, restorer, mask;
+};
+
+static void set_disposition(int signal, unsigned long handler) {
+    struct kernel_sigaction action = {handler, 0, 0, 0};
+    syscall4(SYS_rt_sigaction, signal, &action, 0, 8);
+}
+
+static _Noreturn void exit_group(int code) {
+    for (;;) syscall1(SYS_exit_group, code);
+}
+
+static int open_file(const char *path, int flags, int mode) { return (int)syscall4(SYS_openat, AT_FDCWD, path, flags, mode); }
+
+static int move_descriptor(int from, int to) {
+#if defined(__x86_64__)
+    return (int)syscall2(SYS_dup2, from, to);
+#else
+    return (int)syscall3(SYS_dup3, from, to, 0);
+#endif
+}
+
+static int rename_file(const char *from, const char *to) {
+#if defined(__x86_64__)
+    return (int)syscall2(SYS_rename, from, to);
+#else
+    return (int)syscall4(SYS_renameat, AT_FDCWD, from, AT_FDCWD, to);
+#endif
+}
+
+static int unlink_file(const char *path) {
+#if defined(__x86_64__)
+    return (int)syscall1(SYS_unlink, path);
+#else
+    return (int)syscall3(SYS_unlinkat, AT_FDCWD, path, 0);
+#endif
+}
+
+static long fork_process(void) {
+#if defined(__x86_64__)
+    return syscall6(SYS_fork, 0, 0, 0, 0, 0, 0);
+#else
+    return syscall6(SYS_clone, SIGCHLD, 0, 0, 0, 0, 0);
+#endif
+}
+
+// The compiler may call these for copies and zeroing.
+void *memcpy(void *to, const void *from, size_t count) {
+    unsigned char *t = to;
+    const unsigned char *f = from;
+    while (count--) *t++ = *f++;
+    return to;
+}
+
+void *memset(void *to, int value, size_t count) {
+    unsigned char *t = to;
+    while (count--) *t++ = (unsigned char)value;
+    return to;
+}
+
+static size_t length(const char *text) {
+    size_t count = 0;
+    while (text[count]) count++;
+    return count;
+}
+
+static int same(const char *a, const char *b) {
+    while (*a && *a == *b) a++, b++;
+    return *a == *b;
+}
+
+static int has_slash(const char *text) {
+    for (; *text; text++) if (*text == '/') return 1;
+    return 0;
+}
+
+/// The value of `name` in the environment `envp`, or 0.
+static const char *environment_value(char **envp, const char *name) {
+    size_t count = length(name);
+    for (; *envp; envp++) {
+        size_t i = 0;
+        while (i < count && (*envp)[i] == name[i]) i++;
+        if (i == count && (*envp)[i] == '=') return *envp + count + 1;
+    }
+    return 0;
+}
+
+// ---- a growing byte buffer in pages of its own
+
 struct buffer {
     char *bytes;
     size_t count, capacity;
@@ -33,25 +175,35 @@ struct buffer {
 
 static void append(struct buffer *buffer, const char *bytes, size_t count) {
     if (buffer->count + count > buffer->capacity) {
-        size_t capacity = (buffer->capacity + count) * 2;
-        char *grown = realloc(buffer->bytes, capacity);
-        if (grown == NULL) abort();
-        buffer->bytes = grown;
+        size_t capacity = ((buffer->capacity + count) * 2 + 4095) & ~(size_t)4095;
+        long memory = syscall6(SYS_mmap, 0, (long)capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (memory < 0 && memory > -4096) exit_group(1);
+        memcpy((char *)memory, buffer->bytes, buffer->count);
+        buffer->bytes = (char *)memory;
         buffer->capacity = capacity;
     }
     memcpy(buffer->bytes + buffer->count, bytes, count);
     buffer->count += count;
 }
 
-static void append_text(struct buffer *buffer, const char *text) { append(buffer, text, strlen(text)); }
+static void append_text(struct buffer *buffer, const char *text) { append(buffer, text, length(text)); }
+
+static void append_number(struct buffer *buffer, long value) {
+    char digits[24];
+    int at = sizeof digits;
+    unsigned long magnitude = value < 0 ? -(unsigned long)value : (unsigned long)value;
+    do digits[--at] = (char)('0' + magnitude % 10); while ((magnitude /= 10) && at > 1);
+    if (value < 0) digits[--at] = '-';
+    append(buffer, digits + at, sizeof digits - at);
+}
 
 /// A JSON string as swift-corelibs-foundation's JSONSerialization writes it: `"`, `\` and `/`
 /// escaped, \b \f \n \r \t by name, other control characters as \u00xx (lowercase hex), everything
 /// else (UTF-8 included) as it is.
 static void append_json_string(struct buffer *buffer, const char *text) {
+    static const char hex[] = "0123456789abcdef";
     append_text(buffer, "\"");
     for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-        char escaped[8];
         switch (*p) {
         case '"': append_text(buffer, "\\\""); break;
         case '\\': append_text(buffer, "\\\\"); break;
@@ -63,8 +215,8 @@ static void append_json_string(struct buffer *buffer, const char *text) {
         case '\t': append_text(buffer, "\\t"); break;
         default:
             if (*p < 0x20) {
-                snprintf(escaped, sizeof escaped, "\\u%04x", *p);
-                append_text(buffer, escaped);
+                char escaped[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
+                append(buffer, escaped, 6);
             } else {
                 append(buffer, (const char *)p, 1);
             }
@@ -73,114 +225,213 @@ static void append_json_string(struct buffer *buffer, const char *text) {
     append_text(buffer, "\"");
 }
 
+/// glibc's strerror text for what starting a program can fail with.
+static const char *error_text(int code) {
+    switch (code) {
+    case 1: return "Operation not permitted";
+    case 2: return "No such file or directory";
+    case 5: return "Input/output error";
+    case 7: return "Argument list too long";
+    case 8: return "Exec format error";
+    case 11: return "Resource temporarily unavailable";
+    case 12: return "Cannot allocate memory";
+    case 13: return "Permission denied";
+    case 14: return "Bad address";
+    case 19: return "No such device";
+    case 20: return "Not a directory";
+    case 21: return "Is a directory";
+    case 22: return "Invalid argument";
+    case 23: return "Too many open files in system";
+    case 24: return "Too many open files";
+    case 26: return "Text file busy";
+    case 36: return "File name too long";
+    case 40: return "Too many levels of symbolic links";
+    case 80: return "Accessing a corrupted shared library";
+    case 110: return "Connection timed out";
+    case 116: return "Stale file handle";
+    default: return 0;
+    }
+}
+
 /// Writes `json` to `path` through `path.tmp` and a rename, so that a reader sees all or nothing.
 static void write_status(const char *path, const struct buffer *json) {
-    size_t length = strlen(path);
-    char *temporary = malloc(length + 5);
-    if (temporary == NULL) return;
-    memcpy(temporary, path, length);
-    memcpy(temporary + length, ".tmp", 5);
-    int fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        free(temporary);
-        return;
-    }
-    ssize_t written;
+    struct buffer temporary = {0};
+    append_text(&temporary, path);
+    append(&temporary, ".tmp", 5);
+    int fd = open_file(temporary.bytes, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return;
+    long written;
     do {
-        written = write(fd, json->bytes, json->count);
-    } while (written < 0 && errno == EINTR);
-    close(fd);
-    if (written == (ssize_t)json->count) {
-        rename(temporary, path);
+        written = syscall3(SYS_write, fd, json->bytes, json->count);
+    } while (written == -EINTR);
+    syscall1(SYS_close, fd);
+    if (written == (long)json->count) {
+        rename_file(temporary.bytes, path);
     } else {
-        unlink(temporary);
+        unlink_file(temporary.bytes);
     }
-    free(temporary);
 }
 
 static void write_number(const char *path, const char *key, int value) {
     struct buffer json = {0};
-    char text[64];
-    snprintf(text, sizeof text, "{\"%s\":%d}", key, value);
-    append_text(&json, text);
+    append_text(&json, "{\"");
+    append_text(&json, key);
+    append_text(&json, "\":");
+    append_number(&json, value);
+    append_text(&json, "}");
     write_status(path, &json);
-    free(json.bytes);
 }
 
 static void write_start_error(const char *path, const char *program, int code) {
-    struct buffer json = {0};
     struct buffer message = {0};
     append_text(&message, "cannot start ");
     append_text(&message, program);
     append_text(&message, ": ");
-    append_text(&message, strerror(code));
+    const char *text = error_text(code);
+    if (text) {
+        append_text(&message, text);
+    } else {
+        append_text(&message, "Unknown error ");
+        append_number(&message, code);
+    }
     if (code == ENOENT) append_text(&message, " (is it installed and on PATH?)");
     if (code == EACCES) append_text(&message, " (is it executable?)");
     append(&message, "", 1);
+    struct buffer json = {0};
     append_text(&json, "{\"startError\":");
     append_json_string(&json, message.bytes);
     append_text(&json, "}");
     write_status(path, &json);
-    free(message.bytes);
-    free(json.bytes);
 }
 
 /// Puts back the umask kept in KNOB_USER_UMASK (octal digits, at most 0777), if it is there.
-static void restore_user_umask(void) {
-    const char *text = getenv("KNOB_USER_UMASK");
-    if (text == NULL || *text == '\0') return;
+static void restore_user_umask(char **envp) {
+    const char *text = environment_value(envp, "KNOB_USER_UMASK");
+    if (text == 0 || *text == '\0') return;
     unsigned long mask = 0;
     for (const char *p = text; *p; p++) {
         if (*p < '0' || *p > '7') return;
         mask = mask * 8 + (unsigned long)(*p - '0');
         if (mask > 0777) return;
     }
-    umask((mode_t)mask);
+    syscall1(SYS_umask, mask);
 }
 
-int main(int argc, char **argv) {
-    if (argc < 5 || strcmp(argv[1], "--status") != 0 || strcmp(argv[3], "--") != 0) {
-        fprintf(stderr, "usage: %s --status FILE -- COMMAND [ARG...]\n", argc > 0 ? argv[0] : "knob-supervise");
-        return 2;
+/// In the child: every descriptor above 2 closes when the program starts (the error pipe only then).
+static void close_descriptors_on_exec(void) {
+    if (syscall3(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+    unsigned long limits[2] = {1024, 1024};
+    syscall4(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, limits);
+    unsigned long last = limits[0] > 1048576 ? 1048576 : limits[0];
+    for (unsigned long fd = 3; fd < last; fd++) syscall3(SYS_fcntl, fd, F_SETFD, FD_CLOEXEC);
+}
+
+/// In the child: starts `command` as posix_spawnp does (a name without a slash is looked up on PATH,
+/// /bin:/usr/bin when PATH is not set; a directory that denies it is passed over, and then named if
+/// nothing else is found); returns the error when nothing could be started.
+static int start_program(char **command, char **envp) {
+    const char *file = command[0];
+    if (has_slash(file)) return (int)-syscall3(SYS_execve, file, command, envp);
+    const char *path = environment_value(envp, "PATH");
+    if (path == 0) path = "/bin:/usr/bin";
+    size_t file_length = length(file);
+    int denied = 0, error = ENOENT;
+    for (const char *start = path;; ) {
+        const char *end = start;
+        while (*end && *end != ':') end++;
+        size_t directory = (size_t)(end - start);
+        char candidate[4096 + 256];
+        if (directory + 1 + file_length + 1 <= sizeof candidate) {
+            size_t at = 0;
+            if (directory > 0) {
+                memcpy(candidate, start, directory);
+                at = directory;
+                candidate[at++] = '/';
+            }
+            memcpy(candidate + at, file, file_length + 1);
+            error = (int)-syscall3(SYS_execve, candidate, command, envp);
+            if (error == EACCES) {
+                denied = 1;
+            } else if (error != ENOENT && error != ENOTDIR && error != ESTALE && error != ENODEV && error != ETIMEDOUT) {
+                return error;
+            }
+        }
+        if (*end == '\0') break;
+        start = end + 1;
+    }
+    return denied ? EACCES : error;
+}
+
+_Noreturn void knob_supervise_start(long *stack) __attribute__((used));
+
+_Noreturn void knob_supervise_start(long *stack) {
+    int argc = (int)stack[0];
+    char **argv = (char **)(stack + 1);
+    char **envp = argv + argc + 1;
+    if (argc < 5 || !same(argv[1], "--status") || !same(argv[3], "--")) {
+        struct buffer usage = {0};
+        append_text(&usage, "usage: ");
+        append_text(&usage, argc > 0 ? argv[0] : "knob-supervise");
+        append_text(&usage, " --status FILE -- COMMAND [ARG...]\n");
+        syscall3(SYS_write, 2, usage.bytes, usage.count);
+        exit_group(2);
     }
     const char *status_path = argv[2];
     char **command = argv + 4;
-    signal(SIGTERM, SIG_IGN);
-    signal(SIGINT, SIG_IGN);
-    signal(SIGHUP, SIG_IGN);
+    set_disposition(SIGTERM, 1);  // SIG_IGN
+    set_disposition(SIGINT, 1);
+    set_disposition(SIGHUP, 1);
     // The trial's files get the user's modes; the status file stays private (written with 0600).
-    restore_user_umask();
+    restore_user_umask(envp);
 
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-    posix_spawnattr_t attributes;
-    posix_spawnattr_init(&attributes);
-    sigset_t empty;
-    sigemptyset(&empty);
-    posix_spawnattr_setsigmask(&attributes, &empty);
-    sigset_t defaults;
-    sigemptyset(&defaults);
-    const int reset[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM};
-    for (size_t i = 0; i < sizeof reset / sizeof reset[0]; i++) sigaddset(&defaults, reset[i]);
-    posix_spawnattr_setsigdefault(&attributes, &defaults);
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-
-    pid_t child;
-    int error = posix_spawnp(&child, command[0], &actions, &attributes, command, environ);
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attributes);
-    if (error != 0) {
-        write_start_error(status_path, command[0], error);
-        return 0;
+    // The child says why it could not start the program through a pipe that closes when it does.
+    int errors[2];
+    long piped = syscall2(SYS_pipe2, errors, O_CLOEXEC);
+    if (piped < 0) {
+        write_start_error(status_path, command[0], (int)-piped);
+        exit_group(0);
     }
+    // Signals wait until the child has set its own dispositions: a SIGTERM to the group meanwhile then reaches
+    // the child (which dies of it, as the trial would) instead of being lost to the ignoring it inherited.
+    unsigned long all = ~0UL, previous = 0;
+    syscall4(SYS_rt_sigprocmask, SIG_SETMASK, &all, &previous, 8);
+    long child = fork_process();
+    if (child == 0) {
+        syscall1(SYS_close, errors[0]);
+        int null = open_file("/dev/null", O_RDONLY, 0);
+        if (null >= 0 && null != 0) {
+            move_descriptor(null, 0);
+            syscall1(SYS_close, null);
+        }
+        close_descriptors_on_exec();
+        const int reset[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM};
+        for (size_t i = 0; i < sizeof reset / sizeof reset[0]; i++) set_disposition(reset[i], 0);  // SIG_DFL
+        unsigned long empty = 0;
+        syscall4(SYS_rt_sigprocmask, SIG_SETMASK, &empty, 0, 8);
+        int error = start_program(command, envp);
+        syscall3(SYS_write, errors[1], &error, sizeof error);
+        exit_group(127);
+    }
+    syscall4(SYS_rt_sigprocmask, SIG_SETMASK, &previous, 0, 8);
+    syscall1(SYS_close, errors[1]);
+    if (child < 0) {
+        write_start_error(status_path, command[0], (int)-child);
+        exit_group(0);
+    }
+    int error = 0;
+    long got;
+    do {
+        got = syscall3(SYS_read, errors[0], &error, sizeof error);
+    } while (got == -EINTR);
+    syscall1(SYS_close, errors[0]);
     int status = 0;
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
-    if (WIFEXITED(status)) {
-        write_number(status_path, "exitCode", WEXITSTATUS(status));
+    while (syscall4(SYS_wait4, child, &status, 0, 0) == -EINTR) {}
+    if (got == (long)sizeof error) {
+        write_start_error(status_path, command[0], error);
+    } else if ((status & 0x7f) == 0) {
+        write_number(status_path, "exitCode", (status >> 8) & 0xff);
     } else {
-        write_number(status_path, "signal", WTERMSIG(status));
+        write_number(status_path, "signal", status & 0x7f);
     }
-    return 0;
+    exit_group(0);
 }

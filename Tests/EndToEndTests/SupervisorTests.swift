@@ -81,6 +81,47 @@ private func fileMode(_ path: String) throws -> Int {
         }
     }
 
+    /// The trial starts alike under either supervisor: stdin from /dev/null, no descriptor above 2 of the
+    /// supervisor's (fd 5 here), no signal ignored or blocked (the supervisor itself ignores SIGTERM, SIGINT and
+    /// SIGHUP); a name without a slash is looked up on PATH as posix_spawnp does, past a directory whose file of that
+    /// name cannot be run, and is denied when no other is found.
+    @Test func bothSupervisorsStartTheTrialAlike() async throws {
+        let dir = makeTemporaryDirectory("knob-supervise")
+        try FileManager.default.createDirectory(atPath: "\(dir)/denied", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: "\(dir)/allowed", withIntermediateDirectories: true)
+        try write("", to: "\(dir)/denied/knob-probe")
+        try write("#!/bin/sh\necho found \"$@\"\n", to: "\(dir)/allowed/knob-probe")
+        chmod("\(dir)/allowed/knob-probe", 0o755)
+        // What the process that starts the supervisor ignores, the trial may inherit; not SIGTERM, SIGINT or SIGHUP.
+        let reset = UInt64(1 << (SIGTERM - 1) | 1 << (SIGINT - 1) | 1 << (SIGHUP - 1))
+        let probe = #"readlink /proc/self/fd/0; ls /proc/self/fd | sort -n | tr '\n' ' '; echo; grep -E '^Sig(Ign|Blk)' /proc/self/status"#
+        for supervisor in supervisors {
+            let quoted = supervisor.command.map { "'\($0)'" }.joined(separator: " ")
+            let cases: [(path: String, command: String, expected: String)] = [
+                ("/usr/bin:/bin", "sh -c \"\(probe)\"", "/dev/null\n0 1 2 3 \nSigBlk:\t0000000000000000\nSigIgn:"),
+                ("\(dir)/denied:\(dir)/allowed:/usr/bin:/bin", "knob-probe a b", "found a b\n"),
+            ]
+            for (path, command, expected) in cases {
+                let status = "\(dir)/\(supervisor.name).status"
+                let code = try await runWithEnvironment(
+                    ["/bin/sh", "-c", "exec 5</dev/null; exec \(quoted) --status '\(status)' -- \(command) > '\(dir)/out'"],
+                    environment: ["PATH": path], in: dir)
+                #expect(code == 0, "\(supervisor.name)")
+                #expect(try String(contentsOfFile: status, encoding: .utf8) == #"{"exitCode":0}"#, "\(supervisor.name): \(command)")
+                let out = try String(contentsOfFile: "\(dir)/out", encoding: .utf8)
+                #expect(out.hasPrefix(expected), "\(supervisor.name): \(command) printed \(out)")
+                if let ignored = out.split(separator: "\n").last.flatMap({ UInt64($0.dropFirst("SigIgn:".count).trimmingCharacters(in: .whitespaces), radix: 16) }),
+                   out.contains("SigIgn:") {
+                    #expect(ignored & reset == 0, "\(supervisor.name): the trial ignores \(String(ignored, radix: 16))")
+                }
+            }
+            let status = "\(dir)/\(supervisor.name)-denied.status"
+            _ = try await runWithEnvironment(supervisor.command + ["--status", status, "--", "knob-probe"], environment: ["PATH": "\(dir)/denied"], in: dir)
+            #expect(try String(contentsOfFile: status, encoding: .utf8)
+                    == #"{"startError":"cannot start knob-probe: Permission denied (is it executable?)"}"#, "\(supervisor.name)")
+        }
+    }
+
     @Test func aWrongCommandLineIsAUsageError() async throws {
         let result = try await runToEnd(smallSupervisor, ["--status", "f"])
         #expect(result.status == 2)

@@ -294,6 +294,7 @@ public struct Store: Sendable {
         return try await write(.trial) { db in
             let last = try Int.fetchOne(db, sql: "SELECT MAX(sequence) FROM trial WHERE experimentId = ?", arguments: [experimentId]) ?? 0
             let now = Date()
+            let created = StoredDate.text(now)
             let insert = try db.cachedStatement(sql: """
                 INSERT INTO trial (experimentId, sequence, name, assignments, suggesterMetadata, state, reason, message, runnerHandle,
                 observation, createdAt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -312,7 +313,7 @@ public struct Store: Sendable {
                 try insert.execute(arguments: [
                     experimentId, sequence, record.name, try json(trial.assignments, "assignments"),
                     try json(trial.suggesterMetadata, "suggesterMetadata"), TrialState.pending, record.reason, record.message, "{}",
-                    "[]", now,
+                    "[]", created,
                 ])
                 record.id = db.lastInsertedRowID
                 return record
@@ -331,7 +332,7 @@ public struct Store: Sendable {
                 UPDATE trial SET state = ?, reason = 'TrialRunning', message = 'Trial is running', runnerHandle = ?, logPath = ?,
                 startedAt = ? WHERE id = ? RETURNING experimentId, name
                 """)
-            guard let row = try Row.fetchOne(update, arguments: [TrialState.running, handleJSON, logPath, Date(), trialId]) else { return }
+            guard let row = try Row.fetchOne(update, arguments: [TrialState.running, handleJSON, logPath, StoredDate.text(Date()), trialId]) else { return }
             let name: String = row[1]
             let description = handle.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
             try Self.log(db, EventRecord(experimentId: row[0], kind: "TrialStarted", trialName: name,
@@ -388,8 +389,7 @@ public struct Store: Sendable {
             sqlite3_reset(handle)
             for (row, report) in reports[start..<(start + count)].enumerated() {
                 if time?.date != report.timestamp {
-                    guard case .string(let text) = report.timestamp.databaseValue.storage else { preconditionFailure("a date is stored as text") }
-                    time = (report.timestamp, text)
+                    time = (report.timestamp, StoredDate.text(report.timestamp))
                 }
                 let column = Int32(row * 6)
                 sqlite3_bind_int64(handle, column + 1, trialId)
@@ -449,7 +449,7 @@ public struct Store: Sendable {
                 WHERE id = ? AND state IN (?, ?) RETURNING *
                 """)
             guard let record = try TrialRecord.fetchOne(update, arguments: [
-                end.state, end.reason, end.message, end.exitCode, observationJSON, end.objectiveValue, Date(), trialId,
+                end.state, end.reason, end.message, end.exitCode, observationJSON, end.objectiveValue, StoredDate.text(Date()), trialId,
                 TrialState.pending, TrialState.running,
             ]) else { return nil }
             try Self.log(db, EventRecord(experimentId: record.experimentId, kind: "Trial\(end.state.rawValue)", trialName: record.name,
@@ -534,7 +534,7 @@ public struct Store: Sendable {
     private static func log(_ db: Database, _ event: EventRecord) throws {
         // A prepared statement kept by the connection: every trial logs its start and its end.
         let insert = try db.cachedStatement(sql: "INSERT INTO event (experimentId, time, kind, trialName, message) VALUES (?, ?, ?, ?, ?)")
-        try insert.execute(arguments: [event.experimentId, event.time, event.kind, event.trialName, event.message])
+        try insert.execute(arguments: [event.experimentId, StoredDate.text(event.time), event.kind, event.trialName, event.message])
     }
 
     /// The experiment's events, oldest first; the last `limit` when given.

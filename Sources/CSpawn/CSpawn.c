@@ -1,6 +1,7 @@
 #define _GNU_SOURCE 1
 #include <errno.h>
 #include <spawn.h>
+#include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "CSpawn.h"
@@ -20,4 +21,21 @@ int knob_pidfd_open(int pid) {
     errno = ENOSYS;
     return -1;
 #endif
+}
+
+int knob_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+int knob_epoll_add(int epoll, int fd) {
+    struct epoll_event event = {.events = EPOLLIN, .data.fd = fd};
+    return epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event);
+}
+
+int knob_epoll_take(int epoll, int *fds, int count) {
+    struct epoll_event events[64];
+    int ready = epoll_wait(epoll, events, count < 64 ? count : 64, -1);
+    for (int i = 0; i < ready; i++) {
+        fds[i] = events[i].data.fd;
+        epoll_ctl(epoll, EPOLL_CTL_DEL, fds[i], NULL);
+    }
+    return ready;
 }

@@ -22,6 +22,24 @@ import Testing
         #expect(running.handle["pgid"] == running.handle["pid"])
     }
 
+    /// Many trials ending at once, in another order than they started, each learn their own end (one thread
+    /// waits for all of them through their pidfds).
+    @Test func manyTrialsEndingTogetherEachGetTheirOwnEnd() async throws {
+        let dir = makeTemporaryDirectory()
+        let runner = LocalRunner()
+        var running: [(code: Int32, trial: any RunningTrial)] = []
+        for i in 0..<40 {
+            let code = Int32(i * 7 % 50)
+            var trial = launch(["/bin/sh", "-c", "sleep 0.\((40 - i) % 10); exit \(code)"], in: dir)
+            trial = TrialLaunch(experimentName: "exp", trialName: "exp-\(i)", argv: trial.argv, workingDirectory: dir, environment: [:],
+                                logPath: "\(dir)/logs/exp-\(i).log", trialDirectory: "\(dir)/trials/exp-\(i)")
+            running.append((code, try await runner.start(trial)))
+        }
+        for (code, trial) in running {
+            #expect(await trial.wait() == .exited(code))
+        }
+    }
+
     @Test func aSignalIsReportedByName() async throws {
         let dir = makeTemporaryDirectory()
         let running = try await LocalRunner().start(launch(["/bin/sh", "-c", "kill -SEGV $$"], in: dir))

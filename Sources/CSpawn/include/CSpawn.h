@@ -12,4 +12,12 @@ int knob_spawn_addclosefrom(void *actions, int from);
 /// a kernel older than 5.3).
 int knob_pidfd_open(int pid);
 
+/// An epoll set (close-on-exec) that descriptors are added to for reading; -1 with errno set when it fails.
+int knob_epoll_create(void);
+/// Adds `fd` to the set, to report when it is readable; 0, or -1 with errno set.
+int knob_epoll_add(int epoll, int fd);
+/// Waits for descriptors of the set to be readable and puts up to `count` of them in `fds`, removed from the set;
+/// how many it put, or -1 with errno set (EINTR).
+int knob_epoll_take(int epoll, int *fds, int count);
+
 #endif

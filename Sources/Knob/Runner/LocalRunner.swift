@@ -195,8 +195,7 @@ final class LocalProcess: RunningTrial, Sendable {
     init(pid: pid_t, statusPath: String?) {
         self.pid = pid
         self.statusPath = statusPath
-        // waitpid blocks: it gets a thread of its own, never a cooperative one.
-        Thread.detachNewThread { [exit] in
+        let reap: @Sendable () -> Void = { [exit] in
             var status: Int32 = 0
             while waitpid(pid, &status, 0) < 0, errno == EINTR {}
             let own: TrialExit = (status & 0x7f) == 0 ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f)
@@ -205,6 +204,9 @@ final class LocalProcess: RunningTrial, Sendable {
             kill(-pid, SIGKILL)
             exit.set(result)
         }
+        // Reaped once the watcher's pidfd says it exited; else waitpid blocks, on a thread of its own, never a
+        // cooperative one.
+        if ExitWatcher.shared?.whenExited(pid, reap) != true { Thread.detachNewThread(reap) }
     }
 
     var handle: [String: String] {
@@ -328,8 +330,9 @@ final class AdoptedProcess: RunningTrial, Sendable {
 /// When process `pid` started (clock ticks since boot, from /proc), to tell it from a later
 /// process that got the same pid.
 func processStartTime(_ pid: pid_t) -> String? {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = stat.lastIndex(of: ")") else { return nil }
+    guard let bytes = readSmallFile("/proc/\(pid)/stat") else { return nil }
+    let stat = String(decoding: bytes, as: UTF8.self)
+    guard let close = stat.lastIndex(of: ")") else { return nil }
     let fields = stat[stat.index(after: close)...].split(separator: " ")
     // Fields after the command: state is field 3, starttime field 22.
     return fields.count > 19 ? String(fields[19]) : nil

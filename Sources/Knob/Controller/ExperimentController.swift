@@ -142,12 +142,23 @@ public struct ExperimentController: Sendable {
         return TrialLaunch(
             experimentName: experiment.name, trialName: trial.name,
             argv: (template.command ?? []).map { TemplateRenderer.render($0, values: values) },
-            workingDirectory: (workingDirectory as NSString).standardizingPath,
+            workingDirectory: Self.standardized(workingDirectory),
             environment: template.env.mapValues { TemplateRenderer.render($0, values: values) },
             logPath: home.logPath(experiment: experiment.name, trial: trial.name),
             trialDirectory: trialDirectory,
             spec: spec, values: values,
             trialUID: "\(trial.id ?? 0)-\(Int64(trial.createdAt.timeIntervalSince1970 * 1000))", push: push)
+    }
+
+    /// The last folder standardized, and what it became: an experiment's trials start in the same folder, and
+    /// standardizing a path looks at each of its components on disk.
+    private static let lastStandardized = Mutex<(path: String, standardized: String)?>(nil)
+
+    static func standardized(_ path: String) -> String {
+        if let last = lastStandardized.withLock({ $0 }), last.path == path { return last.standardized }
+        let standardized = (path as NSString).standardizingPath
+        lastStandardized.withLock { $0 = (path, standardized) }
+        return standardized
     }
 
     /// For a File collector: the metrics file; for TensorFlowEvent, the event files' folder (a relative

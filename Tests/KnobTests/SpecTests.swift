@@ -520,6 +520,22 @@ let katibMedianStopSpec = """
 
             """)
         #expect(problems(argo) == [], "\(argo)")
+        // A collector in a container beside the trial's has no pod template to go into: refused by validation, not
+        // only when the trial's Workflow is made.
+        for (kind, collector) in [("File", "fileSystemPath: {path: /var/log/katib/metrics.log, kind: File}"),
+                                  ("TensorFlowEvent", "fileSystemPath: {path: /tb, kind: Directory}"),
+                                  ("Custom", "fileSystemPath: {path: /tmp/m.log, kind: File}")] {
+            let custom = kind == "Custom" ? ", customCollector: {name: c, image: busybox}" : ""
+            let withCollector = argo + "\n  metricsCollectorSpec:\n    collector: {kind: \(kind)\(custom)}\n    source: {\(collector)}\n"
+            #expect(problems(withCollector) == [
+                "spec.metricsCollectorSpec.collector.kind: a \(kind) collector runs in a container beside the trial's, and a Workflow's trialSpec "
+                    + "has no pod template knob can add it to; print the metrics to standard output (StdOut) or push them (Push)",
+            ], "\(kind)")
+            // A Job has a pod template for it.
+            let jobSpec = spec(trialSpec: job, trialParameters: metadataParameters)
+                + "\n  metricsCollectorSpec:\n    collector: {kind: \(kind)\(custom)}\n    source: {\(collector)}\n"
+            #expect(problems(jobSpec) == [], "\(kind) on a Job")
+        }
         #expect(problems(argo.replacingOccurrences(of: #"#(phase=="Failed")#"#, with: #"#(phase=="Failed""#)) == [
             #"spec.trialTemplate.failureCondition: "status.[@this].#(phase=="Failed"" is not a GJSON path knob reads: at character 16: '#(' is never closed"#,
         ])

@@ -85,7 +85,17 @@ extension ExperimentSpec {
 
         let template = readTrialTemplate(spec["trialTemplate"], parameters: parameters, declaredNames: declaredNames, r)
         let collector = readCollector(spec["metricsCollectorSpec"], r)
-        if let template, template.command == nil, template.trialSpec != nil {
+        if let template, template.command == nil, let trialSpec = template.trialSpec {
+            // A collector in a container beside the trial's goes into the trial's pod templates: a kind without any
+            // (an Argo Workflow, a Tekton PipelineRun) has nowhere to put it.
+            if let collector, [.file, .tensorFlowEvent, .custom].contains(collector.kind),
+               TrialSpecShape.podTemplates(in: trialSpec.jsonObject).isEmpty {
+                let kind = trialSpec["kind"]?.scalarText ?? "trial"
+                r.problem("spec.metricsCollectorSpec.collector.kind",
+                          "a \(collector.kind.rawValue) collector runs in a container beside the trial's, and a \(kind)'s trialSpec has no pod "
+                              + "template knob can add it to; print the metrics to standard output (StdOut) or push them (Push)",
+                          at: spec["metricsCollectorSpec"]?["collector"]?["kind"] ?? spec["metricsCollectorSpec"])
+            }
             // Kubernetes trials: the trial's name (`<experiment>-<n>`) names its Pod or Job and fills label values.
             if let name, name.count > 57 {
                 r.problem("metadata.name", "\"\(name)\" is \(name.count) characters; for Kubernetes trials at most 57, so that a trial's "

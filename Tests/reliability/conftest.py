@@ -17,7 +17,7 @@ def knobd_home():
 
 
 @pytest.fixture
-def make_knobd(knobd_home):
+def spawn_knobd(knobd_home):
     """Makes Knobd objects on a temporary home; kills whatever is left of them at the end."""
     made = []
 

@@ -55,9 +55,9 @@ def run_schemathesis(daemon, directory, requests):
     return result, entries, seconds
 
 
-def test_schemathesis_finds_no_server_error_and_no_schema_violation(make_knobd, tmp_path):
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(spawn_knobd, tmp_path):
     # Two trials at once at most: a fuzzed spec that happens to be valid starts few processes.
-    daemon = make_knobd(["--max-parallel", "2"]).start()
+    daemon = spawn_knobd(["--max-parallel", "2"]).start()
     # The experiment the document's examples name, so that requests reach a real experiment and trial.
     status, _, body = daemon.request("POST", "/v1/experiments", EXAMPLE_SPEC)
     assert status == 201, body

@@ -96,8 +96,8 @@ def assert_restarts_cleanly(daemon, expected_experiments=()):
 
 
 @pytest.mark.parametrize("case", HOSTILE_SPECS, ids=list(HOSTILE_SPECS))
-def test_hostile_spec_gets_a_4xx_and_knobd_survives(make_knobd, case):
-    daemon = make_knobd().start()
+def test_hostile_spec_gets_a_4xx_and_knobd_survives(spawn_knobd, case):
+    daemon = spawn_knobd().start()
     status, body, seconds = post(daemon, HOSTILE_SPECS[case])
     assert 400 <= status < 500, f"{case}: status {status} after {seconds:.1f} s: {body}"
     assert seconds < ANSWER_SECONDS
@@ -106,14 +106,14 @@ def test_hostile_spec_gets_a_4xx_and_knobd_survives(make_knobd, case):
     assert_restarts_cleanly(daemon)
 
 
-def test_forty_thousand_categorical_values_are_answered_quickly(make_knobd):
-    daemon = make_knobd().start()
+def test_forty_thousand_categorical_values_are_answered_quickly(spawn_knobd):
+    daemon = spawn_knobd().start()
     _, _, seconds = post(daemon, HOSTILE_SPECS["40000-categorical-values"])
     assert seconds < 2, f"40,000 values took {seconds:.1f} s: the checks on a list must be linear"
 
 
-def test_a_budget_edit_is_held_to_the_limits_and_to_json_integers(make_knobd):
-    daemon = make_knobd(["--max-parallel", "8"]).start()
+def test_a_budget_edit_is_held_to_the_limits_and_to_json_integers(spawn_knobd):
+    daemon = spawn_knobd(["--max-parallel", "8"]).start()
     status, body, _ = post(daemon, spec("budget", budget="maxTrialCount: 1\n  parallelTrialCount: 1"))
     assert status == 201, body
 
@@ -148,8 +148,8 @@ def test_a_budget_edit_is_held_to_the_limits_and_to_json_integers(make_knobd):
     assert_restarts_cleanly(daemon, ["budget"])
 
 
-def test_flow_style_yaml_is_read_as_yaml(make_knobd):
-    daemon = make_knobd().start()
+def test_flow_style_yaml_is_read_as_yaml(spawn_knobd):
+    daemon = spawn_knobd().start()
     flow = ('{apiVersion: kubeflow.org/v1beta1, kind: Experiment, metadata: {name: flow}, spec: {'
             'objective: {type: minimize, objectiveMetricName: loss}, algorithm: {algorithmName: random}, '
             'maxTrialCount: 1, parallelTrialCount: 1, '
@@ -163,8 +163,8 @@ def test_flow_style_yaml_is_read_as_yaml(make_knobd):
     assert daemon.healthy()
 
 
-def test_a_byte_order_mark_changes_nothing(make_knobd):
-    daemon = make_knobd().start()
+def test_a_byte_order_mark_changes_nothing(spawn_knobd):
+    daemon = spawn_knobd().start()
     plain = spec("plain", budget="maxTrialCount: 1\n  parallelTrialCount: 1")
     marked = "\ufeff" + spec("marked", budget="maxTrialCount: 1\n  parallelTrialCount: 1")
     plain_status, plain_body, _ = post(daemon, plain)
@@ -179,8 +179,8 @@ def test_a_byte_order_mark_changes_nothing(make_knobd):
     assert message(bad_body) == message(marked_bad_body)
 
 
-def test_messages_name_no_swift_types(make_knobd):
-    daemon = make_knobd().start()
+def test_messages_name_no_swift_types(spawn_knobd):
+    daemon = spawn_knobd().start()
     for text, content_type in [('{"apiVersion": 1e999}', "application/json"), ('{"apiVersion": ["a", {"b": 1e999}]}', "application/json"),
                                ('{"kind": tru}', "application/json"), ("[1, 2", "application/json"),
                                ("? [a, b]\n: c\n", "application/yaml"),
@@ -191,8 +191,8 @@ def test_messages_name_no_swift_types(make_knobd):
     assert daemon.healthy()
 
 
-def test_a_wrong_method_gets_405_with_allow_and_an_unknown_path_404(make_knobd):
-    daemon = make_knobd().start()
+def test_a_wrong_method_gets_405_with_allow_and_an_unknown_path_404(spawn_knobd):
+    daemon = spawn_knobd().start()
     for method, path, allowed in [("TRACE", "/v1/experiments", "GET, POST"), ("PUT", "/v1/experiments/x", "DELETE, GET, PATCH"),
                                   ("DELETE", "/healthz", "GET"), ("GET", "/v1/experiments/x/stop", "POST")]:
         status, headers, body = daemon.request(method, path, timeout=ANSWER_SECONDS)

@@ -37,8 +37,8 @@ def test_an_empty_or_short_token_is_refused(knobd_home, text, says):
 
 
 @pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER", "bEaReR"])
-def test_the_bearer_scheme_is_read_in_any_case(make_knobd, scheme):
-    daemon = make_knobd().start()
+def test_the_bearer_scheme_is_read_in_any_case(spawn_knobd, scheme):
+    daemon = spawn_knobd().start()
     connection = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=5)
     for header, expected in [(f"{scheme} {daemon.token}", 200), (f"{scheme}  {daemon.token}", 200),
                              (f"{scheme} {daemon.token[:-1]}", 401), (f"{scheme}{daemon.token}", 401),

@@ -104,7 +104,7 @@ let package = Package(
         ),
         // Benchmarks of the suggesters (not tests): `swift run -c release knob-bench`.
         // It keeps CMA-ES's replay checkpoints in Knob's state folder, as knob does.
-        .executableTarget(name: "knob-bench", dependencies: ["KnobAlgorithms", "Knob"], path: "bench/swift", swiftSettings: upcoming),
+        .executableTarget(name: "knob-bench", dependencies: ["KnobAlgorithms", "Knob", "Store"], path: "bench/swift", swiftSettings: upcoming),
         .testTarget(name: "AlgorithmsTests", dependencies: ["KnobAlgorithms"], swiftSettings: upcoming),
         .testTarget(name: "StoreTests", dependencies: ["Store"], swiftSettings: upcoming),
         .testTarget(name: "KubernetesTests", dependencies: ["Kubernetes", "Knob"], swiftSettings: upcoming),

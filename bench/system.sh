@@ -8,7 +8,8 @@
 #     the trials' times in the store); the same with bayesianoptimization at 2,000 trials, and the
 #     suggestion's share estimated from what random costs per trial;
 #  4. one trial printing 200k lines of 2 metrics: reports stored per second vs Python `re` with
-#     Katib's default filter; one trial printing 1M lines, 1 in 100 a metric: MB/s vs `cat`;
+#     Katib's default filter, and the scraper and the store apart on that log (knob-bench reports); one
+#     trial printing 1M lines, 1 in 100 a metric: MB/s vs `cat`;
 #  5. knobd over TCP with wrk (16 connections): /healthz vs /optimal, /v1/experiments and
 #     /trials?limit=100 on the 10,000-trial experiment of row 3; knobd's RSS idle and after; then
 #     knobd on a home of 100 finished experiments of 1,000 trials (row 2's, copied in SQL): RSS
@@ -19,7 +20,7 @@
 # --quick: 3,000 trials in row 3 (500 with bayesianoptimization), 50k/250k lines in row 4, 3 s per wrk run; --long-trials N sets
 # row 3's count alone (its windows are the first and last tenth, at most 1,000 trials each).
 # --api-only: rows 5 and 5b alone (rows 2's and 3's experiments are run for their homes, unmeasured).
-# --bin: where knob, knobd and knob-supervise are (default .build/release, built if missing).
+# --bin: where knob, knobd, knob-supervise and knob-bench are (default .build/release, built if missing).
 # Needs wrk and hyperfine (Debian: apt-get install -y wrk hyperfine) and bench/.venv with optuna
 # (created when missing, or $KNOB_BENCH_PYTHON). Everything runs in a temporary home, removed at
 # the end (unless --keep); ~/.knob is never used.
@@ -39,8 +40,8 @@ done
 for tool in wrk sqlite3; do
   command -v "$tool" >/dev/null || { echo "$tool is missing: apt-get install -y wrk sqlite3" >&2; exit 1; }
 done
-if [ ! -x "$bin/knob" ] || [ ! -x "$bin/knobd" ] || [ ! -x "$bin/knob-supervise" ]; then
-  echo "building knob, knobd and knob-supervise (release)" >&2
+if [ ! -x "$bin/knob" ] || [ ! -x "$bin/knobd" ] || [ ! -x "$bin/knob-supervise" ] || [ ! -x "$bin/knob-bench" ]; then
+  echo "building knob, knobd, knob-supervise and knob-bench (release)" >&2
   swift build -c release >&2
 fi
 bin=$(cd "$bin" && pwd)
@@ -207,6 +208,14 @@ row "one trial, $dense_lines lines of 2 metrics: reports stored/s" \
   "$(printf '%.0fk/s (%s reports, trial %.2f s, knob run %.2f s)' "$(calc 'a / 1000' "$knob_rate")" "$dense_reports" "$dense_s" "$dense_wall")" \
   "$(printf 'Python re, Katib filter, parsing only: %.0fk/s (%.1f MB/s)' "$(calc 'a / 1000' "$re_rate")" "$(calc 'a / b' "$dense_mb" "$re_s")")" \
   "$(printf '%.2f× re' "$(calc 'a / b' "$knob_rate" "$re_rate")")" "≥ 300k/s" "$(met "$knob_rate >= 300000")"
+# The two halves of that figure apart, in-process on the same log: the scraper alone, the store alone.
+IFS=$'\t' read -r split_reports scan_s store_s _ < <("$bin/knob-bench" reports "$work/dense.log" --metrics loss,acc)
+[ "$split_reports" = "$dense_reports" ] || echo "warning: knob-bench reports read $split_reports reports, knob stored $dense_reports" >&2
+row "the same $dense_lines lines, halves apart (knob-bench reports)" \
+  "$(printf 'scraping %.0fk reports/s (%.0f MB/s); storing %.0fk/s' "$(calc 'a / b / 1000' "$split_reports" "$scan_s")" \
+      "$(calc 'a / b' "$dense_mb" "$scan_s")" "$(calc 'a / b / 1000' "$split_reports" "$store_s")")" \
+  "$(printf 'Python re, parsing only: %.0fk/s' "$(calc 'a / 1000' "$re_rate")")" \
+  "$(printf 'scraping %.2f× re' "$(calc 'a / b / c' "$split_reports" "$scan_s" "$re_rate")")" "–" "–"
 
 sparse_wall=$(knob_run sparse "$work/sparse.yaml" "$work/home-sparse")
 IFS=$'\t' read -r sparse_reports sparse_s _ < <("$python" "$helper" trial "$work/home-sparse/knob.db" sparse)

@@ -11,6 +11,7 @@
 //       (functions: branin2, hartmann6, rosenbrock5, ackley10 by default; also mixed6, of mixed kinds)
 //       [--setting NAME=VALUE]...
 //   swift run -c release knob-bench importance [--optuna PYTHON]   (fANOVA importances: see ImportanceBench.swift)
+//   swift run -c release knob-bench reports FILE --metrics a,b     (a log's scraping and storing apart: see ReportsBench.swift)
 //
 // Trials run one at a time (suggest one, evaluate it, record it, repeat), or with --pending N keeping
 // N trials pending: the oldest completes, then the suggester refills the free slot knowing the others
@@ -159,6 +160,10 @@ func quantile(_ values: [Double], _ q: Double) -> Double {
     return sorted[lower] + (sorted[upper] - sorted[lower]) * (position - Double(lower))
 }
 
+if CommandLine.arguments.dropFirst().first == "reports" {
+    await ReportsBench.run(Array(CommandLine.arguments.dropFirst(2)))
+    exit(0)
+}
 if CommandLine.arguments.dropFirst().first == "importance" {
     ImportanceBench.run(Array(CommandLine.arguments.dropFirst(2)))
     exit(0)

@@ -3,8 +3,9 @@ import Foundation
 import Synchronization
 
 /// One thread that waits for the exits of many processes at once, through their pidfds in an epoll set, and runs
-/// each one's action when it exits. A trial's start used to start a thread of its own to wait for it; at a few
-/// hundred trials a second, making and ending those threads cost more than the waiting.
+/// each one's action when it exits: the supervisors of the trials started here and of those adopted after a
+/// restart. Each wait used to have a thread of its own; at a few hundred trials a second, making and ending those
+/// threads cost more than the waiting.
 final class ExitWatcher: Sendable {
     /// The process-wide watcher; nil where epoll or pidfds are missing (then each wait has a thread of its own).
     static let shared: ExitWatcher? = ExitWatcher()
@@ -26,10 +27,17 @@ final class ExitWatcher: Sendable {
     func whenExited(_ pid: pid_t, _ action: @escaping @Sendable () -> Void) -> Bool {
         let fd = knob_pidfd_open(pid)
         guard fd >= 0 else { return false }
+        if whenReadable(fd, action) { return true }
+        close(fd)
+        return false
+    }
+
+    /// Runs `action` on the watcher's thread once `fd` (a pidfd) is readable, and closes `fd`; false, with `fd`
+    /// left open, when it cannot be watched.
+    func whenReadable(_ fd: Int32, _ action: @escaping @Sendable () -> Void) -> Bool {
         actions.withLock { $0[fd] = action }
         guard knob_epoll_add(epoll, fd) == 0 else {
             _ = actions.withLock { $0.removeValue(forKey: fd) }
-            close(fd)
             return false
         }
         return true

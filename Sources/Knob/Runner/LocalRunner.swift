@@ -111,25 +111,6 @@ public struct LocalRunner: TrialRunner {
     }
 }
 
-/// Makes `path` and any missing folder above it with mode 0700 whatever the umask, as FileManager's
-/// `createDirectory(atPath:withIntermediateDirectories:attributes:)` does, in the system calls alone: a trial's start
-/// makes two folders and finds a third there. A folder that is already there is left as it is.
-func makePrivateDirectory(_ path: String) throws {
-    if mkdir(path, 0o700) == 0 {
-        chmod(path, 0o700)
-        return
-    }
-    let code = errno
-    var about = stat()
-    if code == EEXIST, stat(path, &about) == 0, about.st_mode & S_IFMT == S_IFDIR { return }
-    let parent = (path as NSString).deletingLastPathComponent
-    guard code == ENOENT, !parent.isEmpty, parent != path else {
-        throw RunnerError.startFailed("cannot make the folder \(path): \(String(cString: strerror(code)))")
-    }
-    try makePrivateDirectory(parent)
-    try makePrivateDirectory(path)
-}
-
 /// Why `posix_spawn` failed.
 struct SpawnError: Error {
     let code: Int32
@@ -279,8 +260,8 @@ final class AdoptedProcess: RunningTrial, Sendable {
                 // The pid was reused by another process (or the supervisor is a zombie): ours is gone.
                 close(fd)
                 made.set(())
-            } else {
-                // poll blocks: it gets a thread of its own, never a cooperative one.
+            } else if ExitWatcher.shared?.whenReadable(fd, { made.set(()) }) != true {
+                // Without the watcher, poll blocks: it gets a thread of its own, never a cooperative one.
                 Thread.detachNewThread {
                     var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
                     while poll(&entry, 1, -1) < 0, errno == EINTR {}
@@ -330,7 +311,7 @@ final class AdoptedProcess: RunningTrial, Sendable {
 /// When process `pid` started (clock ticks since boot, from /proc), to tell it from a later
 /// process that got the same pid.
 func processStartTime(_ pid: pid_t) -> String? {
-    guard let bytes = readSmallFile("/proc/\(pid)/stat") else { return nil }
+    guard let bytes = readFile("/proc/\(pid)/stat", limit: 1 << 16) else { return nil }
     let stat = String(decoding: bytes, as: UTF8.self)
     guard let close = stat.lastIndex(of: ")") else { return nil }
     let fields = stat[stat.index(after: close)...].split(separator: " ")

@@ -22,24 +22,7 @@ public struct SuggesterStateFolder: SuggesterStateStore {
 
     public func read(_ name: String) -> [UInt8]? {
         guard Self.isPlain(name) else { return nil }
-        let fd = open("\(path)/\(name)", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, info.st_size >= 0, info.st_size <= Self.maximumSize else { return nil }
-        let size = Int(info.st_size)
-        var bytes = [UInt8](repeating: 0, count: size)
-        let count = bytes.withUnsafeMutableBytes { buffer -> Int in
-            var done = 0
-            while done < size {
-                let n = Foundation.read(fd, buffer.baseAddress! + done, size - done)
-                if n < 0, errno == EINTR { continue }
-                guard n > 0 else { break }
-                done += n
-            }
-            return done
-        }
-        return count == size ? bytes : nil
+        return readFile("\(path)/\(name)", limit: Self.maximumSize)
     }
 
     public func write(_ name: String, _ bytes: [UInt8]) {
@@ -49,8 +32,7 @@ public struct SuggesterStateFolder: SuggesterStateStore {
         var fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         if fd < 0, errno == ENOENT {
             // The folder and its parent (the home's `state/`) are the owner's only, whatever the umask.
-            mkdir((path as NSString).deletingLastPathComponent, 0o700)
-            mkdir(path, 0o700)
+            try? makePrivateDirectory(path)
             fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         }
         guard fd >= 0 else { return }

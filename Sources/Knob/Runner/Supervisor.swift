@@ -52,7 +52,7 @@ public enum Supervisor {
 
     /// How a supervised trial ended, once its status file exists.
     static func readStatus(_ path: String) -> TrialExit? {
-        guard let data = readSmallFile(path), let status = try? JSONDecoder().decode(Status.self, from: data) else { return nil }
+        guard let bytes = readFile(path, limit: 1 << 20), let status = try? JSONDecoder().decode(Status.self, from: Data(bytes)) else { return nil }
         if let code = status.exitCode { return .exited(code) }
         if let signal = status.signal { return .signaled(signal) }
         if let message = status.startError { return .startFailed(message) }
@@ -64,24 +64,6 @@ public enum Supervisor {
         var exitCode: Int32?
         var signal: Int32?
         var startError: String?
-    }
-}
-
-/// The bytes of a small file (a status file, a /proc file), read with one open and as few reads as it takes: every
-/// trial's end reads two. Nil when it cannot be opened or is over `limit` bytes.
-func readSmallFile(_ path: String, limit: Int = 1 << 20) -> Data? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var data = Data()
-    var buffer = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if count < 0, errno == EINTR { continue }
-        guard count >= 0 else { return nil }
-        if count == 0 { return data }
-        data.append(contentsOf: buffer[0..<count])
-        if data.count > limit { return nil }
     }
 }
 

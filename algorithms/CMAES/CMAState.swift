@@ -316,11 +316,10 @@ extension CMAState {
     /// Writes what `tell` has changed (the rest follows from the dimension, λ, σ0 and the
     /// coordinates, which whoever restores it knows).
     func encode(into writer: inout StateWriter) {
-        for vector in [mean, C, pSigma, pc, A, B, D] { writer.doubles(vector) }
+        writer.gaussian(mean, C, pSigma, pc, A, B, D)
         writer.double(sigma)
         writer.int(generation)
-        writer.doubles(history.map(\.best))
-        writer.doubles(history.map(\.worst))
+        writer.valueHistory(history)
         writer.bool(stopReason != nil)
         if let stopReason { writer.string(stopReason) }
     }
@@ -328,19 +327,10 @@ extension CMAState {
     /// Reads back what `encode(into:)` wrote into a state made with the same dimension, λ, σ0
     /// and coordinates; throws when a length does not fit them.
     mutating func restore(from reader: inout StateReader) throws(StateReader.Malformed) {
-        mean = try reader.doubles(count: n)
-        C = try reader.doubles(count: n * n)
-        pSigma = try reader.doubles(count: n)
-        pc = try reader.doubles(count: n)
-        A = try reader.doubles(count: n)
-        B = try reader.doubles(count: n * n)
-        D = try reader.doubles(count: n)
+        (mean, C, pSigma, pc, A, B, D) = try reader.gaussian(dimension: n)
         sigma = try reader.double()
         generation = try reader.int(in: 0...Int.max)
-        let best = try reader.doubles()
-        let worst = try reader.doubles(count: best.count)
-        guard best.count <= historyLength else { throw StateReader.Malformed() }
-        history = Array(zip(best, worst))
+        history = try reader.valueHistory(limit: historyLength)
         stopReason = try reader.bool() ? try reader.string() : nil
     }
 }

@@ -463,12 +463,12 @@ extension CatCMAState {
     /// Writes what `tell` has changed (the rest follows from the coordinates, λ and σ0, which
     /// whoever restores it knows).
     func encode(into writer: inout StateWriter) {
-        for vector in [mean, C, pSigma, pc, A, B, D, mutationRate] { writer.doubles(vector) }
+        writer.gaussian(mean, C, pSigma, pc, A, B, D)
+        writer.doubles(mutationRate)
         writer.int(mutated.count)
         for flag in mutated { writer.bool(flag) }
         writer.doubles(interquartileRanges)
-        writer.doubles(valueHistory.map(\.best))
-        writer.doubles(valueHistory.map(\.worst))
+        writer.valueHistory(valueHistory)
         for row in q { writer.doubles(row) }
         for value in [sigma, delta, bigDelta, gamma] { writer.double(value) }
         writer.doubles(path)
@@ -478,22 +478,13 @@ extension CatCMAState {
     /// Reads back what `encode(into:)` wrote into a state made with the same coordinates, λ and
     /// σ0; throws when a length does not fit them.
     mutating func restore(from reader: inout StateReader) throws(StateReader.Malformed) {
-        mean = try reader.doubles(count: n)
-        C = try reader.doubles(count: n * n)
-        pSigma = try reader.doubles(count: n)
-        pc = try reader.doubles(count: n)
-        A = try reader.doubles(count: n)
-        B = try reader.doubles(count: n * n)
-        D = try reader.doubles(count: n)
+        (mean, C, pSigma, pc, A, B, D) = try reader.gaussian(dimension: n)
         mutationRate = try reader.doubles(count: n)
         guard try reader.int() == n else { throw StateReader.Malformed() }
         mutated = try (0..<n).map { _ throws(StateReader.Malformed) in try reader.bool() }
         interquartileRanges = try reader.doubles()
         guard interquartileRanges.count <= 21 + Int((3 * Double(n) / Double(p.lambda)).rounded(.up)) else { throw StateReader.Malformed() }
-        let best = try reader.doubles()
-        let worst = try reader.doubles(count: best.count)
-        guard best.count <= historyLength else { throw StateReader.Malformed() }
-        valueHistory = Array(zip(best, worst))
+        valueHistory = try reader.valueHistory(limit: historyLength)
         q = try choices.map { k throws(StateReader.Malformed) in try reader.doubles(count: k) }
         sigma = try reader.double()
         delta = try reader.double()

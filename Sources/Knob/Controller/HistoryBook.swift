@@ -12,7 +12,7 @@ struct HistoryBook: Sendable {
     /// Where each trial (by id) is in `trials`.
     private var positions: [Int64: Int] = [:]
     /// The trial with the best objective value (ties: the earliest), as the store's `optimalTrial` picks it; nil
-    /// when none has one, or when `known` is false.
+    /// when none has one, or when `optimalKnown` is false.
     private(set) var optimal: TrialRecord?
     /// Whether `optimal` is kept: it is lost when the optimal trial itself changes, and then read from the store again.
     private(set) var optimalKnown = true

@@ -61,6 +61,9 @@ public final class FileLock: @unchecked Sendable {
 
     public func release() {
         guard fd >= 0 else { return }
+        // Unlocked before closing: a process forked from this one in the meantime shares the open file
+        // until it execs, and with only the close the lock would stay held in its copy until then.
+        flock(fd, LOCK_UN)
         close(fd)
         fd = -1
     }

@@ -78,13 +78,16 @@ public struct TrialEnd: Sendable, Hashable {
 /// knob's SQLite database: experiments, trials, every metric report and the event log.
 ///
 /// WAL mode with a busy timeout; GRDB's pool gives one serialized writer and concurrent readers.
-/// Every method is one transaction and is async, so no caller blocks a cooperative thread.
+/// Every method is one transaction (a write may share its transaction with the writes waiting beside
+/// it, each in a savepoint of its own: `GroupCommit`) and is async, so no caller blocks a cooperative thread.
 public struct Store: Sendable {
     public let writer: any DatabaseWriter
     /// The database file; nil for an in-memory store.
     public let path: String?
     /// Told how long each write transaction took (knobd's `/metrics`); nothing by default.
     public var observer: StoreObserver = .none
+    /// The writes waiting on one another share a transaction.
+    private let group: GroupCommit
 
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     ///
@@ -113,6 +116,7 @@ public struct Store: Sendable {
             let pool = try DatabasePool(path: path, configuration: configuration)
             try Migrations.migrator.migrate(pool)
             writer = pool
+            group = GroupCommit(pool)
         } catch {
             throw StoreError.cannotOpen(path: path, underlying: "\(error)")
         }
@@ -124,6 +128,7 @@ public struct Store: Sendable {
         let queue = try DatabaseQueue()
         try Migrations.migrator.migrate(queue)
         writer = queue
+        group = GroupCommit(queue)
         path = nil
     }
 
@@ -166,7 +171,7 @@ public struct Store: Sendable {
     private func write<T: Sendable>(_ kind: StoreTransactionKind, _ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
         let started = ContinuousClock.now
         defer { observer.transaction(kind, ContinuousClock.now - started) }
-        return try await writer.write(updates)
+        return try await group.write(updates)
     }
 
     // MARK: Experiments

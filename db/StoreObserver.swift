@@ -11,8 +11,9 @@ public enum StoreTransactionKind: String, Sendable, CaseIterable {
     case event
 }
 
-/// Told how long the store's write transactions take. The closure is called once per transaction,
-/// on whatever task ran it, after it committed or failed: it must be cheap and thread-safe.
+/// Told how long the store's writes take, from asking for the writer to the commit of the transaction
+/// holding them (which other writes may share). The closure is called once per write, on whatever task
+/// ran it, after it committed or failed: it must be cheap and thread-safe.
 public struct StoreObserver: Sendable {
     public var transaction: @Sendable (StoreTransactionKind, Duration) -> Void
 

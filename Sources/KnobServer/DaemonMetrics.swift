@@ -50,7 +50,7 @@ public final class DaemonMetrics: Sendable {
     static var transactionDescriptor: MetricNameDescriptor {
         MetricNameDescriptor(
             namespace: "knob", subsystem: "store", metricName: "transaction_duration", unitName: "seconds",
-            helpText: "Time of the store's write transactions made by this knobd, waiting for the writer included, by kind")
+            helpText: "Time of the store's writes made by this knobd, from asking for the writer to the commit of the transaction holding them (writes waiting together share one), by kind")
     }
     static var suggestionDescriptor: MetricNameDescriptor {
         MetricNameDescriptor(
@@ -85,7 +85,7 @@ public final class DaemonMetrics: Sendable {
             })
     }
 
-    /// What the store tells: each write transaction's time, by kind.
+    /// What the store tells: each write's time, by kind.
     public var storeObserver: StoreObserver {
         StoreObserver { [transactions] kind, duration in transactions[kind]?.record(duration.inSeconds) }
     }

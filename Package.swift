@@ -50,8 +50,9 @@ let package = Package(
             exclude: ["Scraper/TensorBoard/tensorboard_event.proto"],
             swiftSettings: upcoming
         ),
-        // libcurl from Debian's libcurl4-openssl-dev: the HTTP client of the CLI (and of the Kubernetes API).
-        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // libcurl (headers from Debian's libcurl4-openssl-dev), loaded on first use: the HTTP client of the CLI
+        // and of the Kubernetes API.
+        .target(name: "CCurl"),
         // Trials as Kubernetes Pods or Jobs: the API client on libcurl, kubeconfig and in-cluster auth, PodRunner.
         .target(name: "Kubernetes", dependencies: ["Knob", "CCurl", "Yams"], swiftSettings: upcoming),
         // The daemon: HTTP/JSON API, experiment controllers as services.

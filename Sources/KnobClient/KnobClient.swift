@@ -45,12 +45,7 @@ public struct KnobClient: Sendable {
 
     public init(_ endpoint: Endpoint) {
         self.endpoint = endpoint
-        Self.initializeOnce
     }
-
-    private static let initializeOnce: Void = {
-        curl_global_init(3)  // CURL_GLOBAL_ALL
-    }()
 
     /// Sends a request; a status of 400 or more becomes `ClientError.api` with the server's message.
     @discardableResult
@@ -122,14 +117,17 @@ private final class Transfer {
     }
 
     func run() throws -> KnobClient.Response {
-        guard let handle = curl_easy_init() else { throw KnobClient.ClientError.transport("libcurl could not start a transfer") }
-        defer { curl_easy_cleanup(handle) }
+        if let failure = knob_curl_load() {
+            throw KnobClient.ClientError.transport("knob speaks to knobd through libcurl, which could not be loaded (\(String(cString: failure))); install it: apt install libcurl4")
+        }
+        guard let handle = knob_curl_easy_init() else { throw KnobClient.ClientError.transport("libcurl could not start a transfer") }
+        defer { knob_curl_easy_cleanup(handle) }
         self.handle = handle
         defer { self.handle = nil }
         var headers: UnsafeMutablePointer<curl_slist>? = nil
-        defer { curl_slist_free_all(headers) }
-        headers = curl_slist_append(headers, "Content-Type: \(contentType)")
-        headers = curl_slist_append(headers, "Accept: application/json")
+        defer { knob_curl_slist_free_all(headers) }
+        headers = knob_curl_slist_append(headers, "Content-Type: \(contentType)")
+        headers = knob_curl_slist_append(headers, "Accept: application/json")
         let url: String
         switch endpoint {
         case .unixSocket(let socketPath):
@@ -137,7 +135,7 @@ private final class Transfer {
             url = "http://knobd\(path)"
         case .tcp(let baseURL, let token):
             url = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) + path : baseURL + path
-            if let token { headers = curl_slist_append(headers, "Authorization: Bearer \(token)") }
+            if let token { headers = knob_curl_slist_append(headers, "Authorization: Bearer \(token)") }
         }
         knob_curl_setopt_string(handle, CURLOPT_URL, url)
         knob_curl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, method)
@@ -159,10 +157,10 @@ private final class Transfer {
         knob_curl_setopt_pointer(handle, CURLOPT_WRITEDATA, Unmanaged.passUnretained(self).toOpaque())
         let result: CURLcode = bodyBytes.withUnsafeBufferPointer { buffer in
             if body != nil { knob_curl_setopt_pointer(handle, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: buffer.baseAddress)) }
-            return curl_easy_perform(handle)
+            return knob_curl_easy_perform(handle)
         }
         guard result == CURLE_OK else {
-            let reason = String(cString: curl_easy_strerror(result))
+            let reason = String(cString: knob_curl_easy_strerror(result))
             if result == CURLE_COULDNT_CONNECT || result == CURLE_COULDNT_RESOLVE_HOST {
                 throw KnobClient.ClientError.unreachable(endpoint: endpoint.description, reason: reason)
             }

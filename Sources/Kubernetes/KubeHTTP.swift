@@ -78,21 +78,19 @@ final class KubeTransfer {
         }
     }
 
-    private static let initializeOnce: Void = {
-        curl_global_init(3)  // CURL_GLOBAL_ALL
-    }()
-
     func run() throws -> Response {
-        Self.initializeOnce
-        guard let handle = curl_easy_init() else {
+        if let failure = knob_curl_load() {
+            throw KubeAPIError(status: 0, reason: "", message: "knob speaks to Kubernetes through libcurl, which could not be loaded (\(String(cString: failure))); install it: apt install libcurl4")
+        }
+        guard let handle = knob_curl_easy_init() else {
             throw KubeAPIError(status: 0, reason: "", message: "libcurl could not start a transfer")
         }
-        defer { curl_easy_cleanup(handle) }
+        defer { knob_curl_easy_cleanup(handle) }
         var headerList: UnsafeMutablePointer<curl_slist>? = nil
-        defer { curl_slist_free_all(headerList) }
-        headerList = curl_slist_append(headerList, "Accept: application/json")
-        if body != nil { headerList = curl_slist_append(headerList, "Content-Type: \(contentType)") }
-        if let token = credentials.token { headerList = curl_slist_append(headerList, "Authorization: Bearer \(token)") }
+        defer { knob_curl_slist_free_all(headerList) }
+        headerList = knob_curl_slist_append(headerList, "Accept: application/json")
+        if body != nil { headerList = knob_curl_slist_append(headerList, "Content-Type: \(contentType)") }
+        if let token = credentials.token { headerList = knob_curl_slist_append(headerList, "Authorization: Bearer \(token)") }
         knob_curl_setopt_string(handle, CURLOPT_URL, url)
         knob_curl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, method)
         knob_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList)
@@ -146,7 +144,7 @@ final class KubeTransfer {
         if body != nil { knob_curl_setopt_long(handle, CURLOPT_POSTFIELDSIZE, bodyBytes.count) }
         let result: CURLcode = bodyBytes.withUnsafeBufferPointer { buffer in
             if body != nil { knob_curl_setopt_pointer(handle, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: buffer.baseAddress)) }
-            return curl_easy_perform(handle)
+            return knob_curl_easy_perform(handle)
         }
         var status = 0
         knob_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
@@ -156,7 +154,7 @@ final class KubeTransfer {
             if status == 200, onLine != nil {
                 return Response(status: status, body: received, headers: headers, complete: false)
             }
-            let reason = cancel?.isCancelled == true ? "cancelled" : String(cString: curl_easy_strerror(result))
+            let reason = cancel?.isCancelled == true ? "cancelled" : String(cString: knob_curl_easy_strerror(result))
             throw KubeAPIError(status: 0, reason: "", message: "\(method) \(url) failed: \(reason)")
         }
         flush()

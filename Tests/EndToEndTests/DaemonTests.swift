@@ -14,6 +14,14 @@ struct DaemonProcess {
     var socket: String { "\(home)/knobd.sock" }
     var pid: Int32 { Int32(process.handle["pid"]!)! }
     var client: KnobClient { KnobClient(.unixSocket(socket)) }
+    /// The daemon's /proc/PID/maps: what it has mapped, libraries included (read to its end: its size reads as 0).
+    var maps: String {
+        get throws {
+            let file = try FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/\(pid)/maps"))
+            defer { try? file.close() }
+            return String(decoding: try file.readToEnd() ?? Data(), as: UTF8.self)
+        }
+    }
 
     /// Starts knobd and waits until it answers.
     static func start(home: String, arguments: [String] = [], log: String? = nil) async throws -> DaemonProcess {
@@ -87,6 +95,9 @@ func quickSpec(_ name: String, trials: Int = 6, parallel: Int = 2) -> String {
         let list = try #require((listed["items"] as? [[String: Any]])?.compactMap { $0["knob"] as? [String: Any] })
         #expect(Set(list.compactMap { $0["name"] as? String }) == ["first", "second"])
         #expect(list.allSatisfy { $0["status"] as? String == "Succeeded" })
+        // Local trials need no HTTP client: libcurl, and the TLS and Kerberos libraries behind it, stay unloaded.
+        let maps = try daemon.maps
+        #expect(maps.contains("libsqlite3") && !maps.contains("libcurl"))
         let trials = try #require(try json(try await knob(["trials", "first", "--home", home, "-o", "json"]).stdout) as? [[String: Any]])
         #expect(trials.count == 6 && trials.allSatisfy { $0["state"] as? String == "Succeeded" })
 

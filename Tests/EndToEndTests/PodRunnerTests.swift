@@ -259,6 +259,8 @@ func lastAccuracy(inLog path: String) -> Double? {
         try await submit(daemon, try exampleJobSpec())
         let view = try await waitForEnd(daemon, "mnist-k8s")
         #expect(view["status"] as? String == "Succeeded", "\(view)")
+        // knobd loaded libcurl when it first spoke to the cluster.
+        #expect(try daemon.maps.contains("libcurl.so.4"))
 
         let trials = try await storedTrials(home, "mnist-k8s")
         #expect(trials.count == 3)

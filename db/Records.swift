@@ -190,9 +190,10 @@ extension TrialRecord {
         observation = try Self.jsonArray(row, "observation")
         objectiveValue = try row.decode(forColumn: "objectiveValue")
         exitCode = try row.decode(forColumn: "exitCode")
-        createdAt = try row.decode(forColumn: "createdAt")
-        startedAt = try row.decode(forColumn: "startedAt")
-        completedAt = try row.decode(forColumn: "completedAt")
+        guard let created = try StoredDate.decode(row, "createdAt") else { throw DecodingError.valueNotFound(Date.self, .init(codingPath: [], debugDescription: "trial.createdAt is NULL")) }
+        createdAt = created
+        startedAt = try StoredDate.decode(row, "startedAt")
+        completedAt = try StoredDate.decode(row, "completedAt")
         stopping = try Self.jsonText(row, "stopping", optional: true).map { try Self.databaseJSONDecoder(for: "stopping").decode(TrialStopping.self, from: $0) }
     }
 
@@ -303,4 +304,25 @@ public struct EventRecord: Codable, Sendable, Hashable, FetchableRecord, Mutable
     public mutating func didInsert(_ inserted: InsertionSuccess) {
         id = inserted.rowID
     }
+}
+
+/// The records read and write their dates as `StoredDate` does: GRDB's text, without its formatter or calendar.
+extension ExperimentRecord {
+    public static func databaseDateDecodingStrategy(for column: String) -> DatabaseDateDecodingStrategy { .custom(StoredDate.date) }
+    public static func databaseDateEncodingStrategy(for column: String) -> DatabaseDateEncodingStrategy { .custom { StoredDate.text($0) } }
+}
+
+extension TrialRecord {
+    public static func databaseDateDecodingStrategy(for column: String) -> DatabaseDateDecodingStrategy { .custom(StoredDate.date) }
+    public static func databaseDateEncodingStrategy(for column: String) -> DatabaseDateEncodingStrategy { .custom { StoredDate.text($0) } }
+}
+
+extension MetricRecord {
+    public static func databaseDateDecodingStrategy(for column: String) -> DatabaseDateDecodingStrategy { .custom(StoredDate.date) }
+    public static func databaseDateEncodingStrategy(for column: String) -> DatabaseDateEncodingStrategy { .custom { StoredDate.text($0) } }
+}
+
+extension EventRecord {
+    public static func databaseDateDecodingStrategy(for column: String) -> DatabaseDateDecodingStrategy { .custom(StoredDate.date) }
+    public static func databaseDateEncodingStrategy(for column: String) -> DatabaseDateEncodingStrategy { .custom { StoredDate.text($0) } }
 }

@@ -268,7 +268,7 @@ public struct Store: Sendable {
             let row = try Row.fetchOne(db, sql: "SELECT count, lastStartedAt FROM startAttempt WHERE experimentId = ?",
                                        arguments: [experimentId])
             let unfinished: Int = row?["count"] ?? 0
-            let last: Date? = row?["lastStartedAt"]
+            let last = try row.flatMap { try StoredDate.decode($0, "lastStartedAt") }
             try db.execute(sql: """
                 INSERT INTO startAttempt (experimentId, count, lastStartedAt) VALUES (?, 1, ?)
                 ON CONFLICT (experimentId) DO UPDATE SET count = count + 1, lastStartedAt = excluded.lastStartedAt

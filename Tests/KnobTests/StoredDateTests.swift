@@ -4,7 +4,7 @@ import PropertyBased
 import Testing
 @testable import Store
 
-/// The store's own date text is GRDB's, character for character.
+/// The store's own date text is GRDB's, character for character, and reads back as GRDB reads it.
 @Suite struct StoredDateTests {
     func grdb(_ date: Date) -> String {
         guard case .string(let text) = date.databaseValue.storage else { return "not text" }
@@ -17,6 +17,35 @@ import Testing
             let date = Date(timeIntervalSince1970: seconds.rounded(.down) + Double(micro) / 1_000_000)
             #expect(StoredDate.text(date) == grdb(date), "\(date.timeIntervalSinceReferenceDate)")
         }
+    }
+
+    @Test func everyStoredTextReadsBackAsGRDBReadsIt() async {
+        await propertyCheck(count: 20_000, input: Gen<Double>.value(in: -1e11...3e11), Gen<UInt64>.value(in: 0...999_999)) { seconds, micro in
+            let since1970 = seconds.rounded(.down) + Double(micro) / 1_000_000
+            let text = grdb(Date(timeIntervalSince1970: since1970))
+            // Read directly from 1970 to 9999; before and after, by GRDB (which reads no year past 9999).
+            #expect((StoredDate.parse(text) != nil) == (since1970 >= 0 && since1970 < 253_402_300_799.9995), "\(text)")
+            #expect(StoredDate.date(text.databaseValue) == Date.fromDatabaseValue(text.databaseValue), "\(text)")
+        }
+    }
+
+    @Test func textsOfOtherShapesAreLeftToGRDB() throws {
+        // The store's own shape, read directly; the rest (days that do not exist, other layouts, numbers) as GRDB reads them.
+        #expect(StoredDate.parse("2024-02-29 23:59:59.999") != nil)
+        for text in ["2023-02-29 00:00:00.000", "2024-13-01 00:00:00.000", "2024-04-31 00:00:00.000", "2024-01-01 24:00:00.000",
+                     "2024-01-01T00:00:00.000", "2024-01-01 00:00:00", "2024-01-01", "1969-12-31 23:59:59.999", "2024-01-01 00:00:0x.000"] {
+            #expect(StoredDate.parse(text) == nil, "\(text)")
+            #expect(StoredDate.date(text.databaseValue) == Date.fromDatabaseValue(text.databaseValue), "\(text)")
+        }
+        #expect(StoredDate.date(1_700_000_000.5.databaseValue) == Date(timeIntervalSince1970: 1_700_000_000.5))
+        #expect(StoredDate.date(.null) == nil)
+        // A record reads its dates the same either way.
+        let row: Row = ["createdAt": "2024-03-01 12:00:00.250", "startedAt": nil, "completedAt": "2024-03-01 12:00:01"]
+        #expect(try StoredDate.decode(row, "createdAt") == Date.fromDatabaseValue("2024-03-01 12:00:00.250".databaseValue))
+        #expect(try StoredDate.decode(row, "startedAt") == nil)
+        #expect(try StoredDate.decode(row, "completedAt") == Date.fromDatabaseValue("2024-03-01 12:00:01".databaseValue))
+        let notADate: Row = ["createdAt": "soon"]
+        #expect(throws: (any Error).self) { try StoredDate.decode(notADate, "createdAt") }
     }
 
     @Test func edgesOfDaysYearsAndMilliseconds() {

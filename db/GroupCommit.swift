@@ -1,4 +1,5 @@
 import GRDB
+import GRDBSQLite
 import Synchronization
 
 /// Commits the writes asked for while another is being committed together, in one transaction.
@@ -11,8 +12,15 @@ import Synchronization
 /// Many trials starting and ending together (a wide `parallelTrialCount`) each wrote a short
 /// transaction of their own; with SQLite's work per commit (the WAL frames, the shared-memory index,
 /// the locks) paid once per group, the store keeps up with them at a fraction of the cost.
+///
+/// A group is committed on the thread of the task that commits, when SQLite's write lock can be had at
+/// once, which spares the hand-offs to GRDB's writer queue and back; when another process holds the
+/// lock, the group waits for it on GRDB's queue instead, so that no thread of the cooperative pool
+/// waits on another process.
 final class GroupCommit: Sendable {
     private let writer: any DatabaseWriter
+    /// The connection's busy timeout, in milliseconds, put back after the attempt that waits for nothing.
+    private let busyTimeout: Int32
     private let state = Mutex(State())
 
     private struct State {
@@ -48,8 +56,9 @@ final class GroupCommit: Sendable {
         }
     }
 
-    init(_ writer: any DatabaseWriter) {
+    init(_ writer: any DatabaseWriter, busyTimeout: Int32) {
         self.writer = writer
+        self.busyTimeout = busyTimeout
     }
 
     /// Runs `updates` in a write transaction, alone or with the writes waiting beside it, and returns
@@ -73,31 +82,75 @@ final class GroupCommit: Sendable {
         return result.withLock { $0! }
     }
 
+    /// The writes waiting now, taken to be committed; none when nothing waits, and then nothing is being committed.
+    private func take() -> [Write] {
+        state.withLock { state in
+            defer { state.waiting = [] }
+            if state.waiting.isEmpty { state.committing = false }
+            return state.waiting
+        }
+    }
+
     /// Commits what waits, in groups, until nothing does.
     private func commitWaiting() async {
         while true {
-            let group = state.withLock { state in
-                defer { state.waiting = [] }
-                if state.waiting.isEmpty { state.committing = false }
-                return state.waiting
-            }
+            let group = take()
             if group.isEmpty { return }
-            do {
-                try await writer.write { db in
-                    let shared = group.count > 1
-                    for write in group {
-                        write.apply(db, shared: shared)
-                        guard let failure = write.failure else { continue }
-                        // A lone write that failed rolls its transaction back, as it did alone. A failure that
-                        // ended the whole transaction (SQLite rolls back on some, such as a full disk) took the
-                        // writes before it along, and leaves the rest none to join: they all fail with it.
-                        if !shared || !db.isInsideTransaction { throw failure }
-                    }
+            if !commitHere(group) { await commitThroughQueue(group) }
+        }
+    }
+
+    /// Commits `group` on this thread if SQLite's write lock is free now; false, with nothing done, when another
+    /// connection holds it.
+    private func commitHere(_ group: [Write]) -> Bool {
+        do {
+            let committed = try writer.writeWithoutTransaction { db -> Bool in
+                sqlite3_busy_timeout(db.sqliteConnection, 0)
+                do {
+                    try db.beginTransaction(.immediate)
+                } catch let error as DatabaseError where error.resultCode.primaryResultCode == .SQLITE_BUSY {
+                    sqlite3_busy_timeout(db.sqliteConnection, busyTimeout)
+                    return false
                 }
-                for write in group { write.finish(write.failure) }
-            } catch {
-                for write in group { write.finish(write.failure ?? error) }
+                sqlite3_busy_timeout(db.sqliteConnection, busyTimeout)
+                do {
+                    try Self.apply(group, db)
+                    try db.commit()
+                } catch {
+                    if db.isInsideTransaction { try? db.rollback() }
+                    throw error
+                }
+                return true
             }
+            guard committed else { return false }
+            for write in group { write.finish(write.failure) }
+        } catch {
+            for write in group { write.finish(write.failure ?? error) }
+        }
+        return true
+    }
+
+    /// Commits `group` in a transaction on GRDB's writer queue, waiting there for the lock as long as the
+    /// connection's busy timeout allows.
+    private func commitThroughQueue(_ group: [Write]) async {
+        do {
+            try await writer.write { db in try Self.apply(group, db) }
+            for write in group { write.finish(write.failure) }
+        } catch {
+            for write in group { write.finish(write.failure ?? error) }
+        }
+    }
+
+    /// Runs the group's writes in the open transaction; throws when the transaction must be rolled back.
+    private static func apply(_ group: [Write], _ db: Database) throws {
+        let shared = group.count > 1
+        for write in group {
+            write.apply(db, shared: shared)
+            guard let failure = write.failure else { continue }
+            // A lone write that failed rolls its transaction back, as it did alone. A failure that ended the
+            // whole transaction (SQLite rolls back on some, such as a full disk) took the writes before it
+            // along, and leaves the rest none to join: they all fail with it.
+            if !shared || !db.isInsideTransaction { throw failure }
         }
     }
 }

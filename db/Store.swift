@@ -89,6 +89,9 @@ public struct Store: Sendable {
     /// The writes waiting on one another share a transaction.
     private let group: GroupCommit
 
+    /// How long a write waits for another process's write to end before it fails with SQLITE_BUSY.
+    static let busyTimeoutMilliseconds: Int32 = 10_000
+
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     ///
     /// The database and its companion files are readable by their owner only (0600), whatever the
@@ -96,7 +99,7 @@ public struct Store: Sendable {
     /// written to it (`NewerStoreError`).
     public init(path: String) throws {
         var configuration = Configuration()
-        configuration.busyMode = .timeout(10)
+        configuration.busyMode = .timeout(TimeInterval(Self.busyTimeoutMilliseconds) / 1000)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
@@ -116,7 +119,7 @@ public struct Store: Sendable {
             let pool = try DatabasePool(path: path, configuration: configuration)
             try Migrations.migrator.migrate(pool)
             writer = pool
-            group = GroupCommit(pool)
+            group = GroupCommit(pool, busyTimeout: Self.busyTimeoutMilliseconds)
         } catch {
             throw StoreError.cannotOpen(path: path, underlying: "\(error)")
         }
@@ -128,7 +131,7 @@ public struct Store: Sendable {
         let queue = try DatabaseQueue()
         try Migrations.migrator.migrate(queue)
         writer = queue
-        group = GroupCommit(queue)
+        group = GroupCommit(queue, busyTimeout: 0)
         path = nil
     }
 

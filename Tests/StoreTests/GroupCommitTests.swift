@@ -30,7 +30,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let commits = Commits()
         pool.add(transactionObserver: commits)
-        let group = GroupCommit(pool)
+        let group = GroupCommit(pool, busyTimeout: 0)
         let writes = 200
         // Every seventh write inserts its rows and then throws: its rows must not stay.
         let outcomes = await withTaskGroup(of: (Int, Result<Int, Refused>).self) { tasks in
@@ -67,10 +67,49 @@ import Testing
         #expect(made >= 1 && made < writes / 2, "\(made) commits for \(writes) writes")
     }
 
+    @Test func aWriteWaitsForAnotherProcesssWriteAndThenCommits() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("knob-group-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(20)
+        let pool = try DatabasePool(path: "\(folder)/group.sqlite", configuration: configuration)
+        try await pool.write { try $0.execute(sql: "CREATE TABLE row (number INTEGER PRIMARY KEY, half INTEGER)") }
+        let group = GroupCommit(pool, busyTimeout: 20_000)
+        // Another connection, as another process has, holds SQLite's write lock until told to commit.
+        let other = try DatabaseQueue(path: "\(folder)/group.sqlite")
+        let held = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            try? other.writeWithoutTransaction { db in
+                try db.execute(sql: "BEGIN IMMEDIATE")
+                held.signal()
+                release.wait()
+                try db.execute(sql: "INSERT INTO row VALUES (-1, 0)")
+                try db.execute(sql: "COMMIT")
+            }
+        }
+        held.wait()
+        let started = ContinuousClock.now
+        async let written: Int = group.write { db in
+            try db.execute(sql: "INSERT INTO row VALUES (7, 3)")
+            return try Int.fetchOne(db, sql: "SELECT count(*) FROM row")!
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM row") } == 0, "nothing committed while the lock is held")
+        release.signal()
+        // It waited for the lock (no SQLITE_BUSY) and saw the other write.
+        #expect(try await written == 2)
+        #expect(ContinuousClock.now - started >= .milliseconds(300))
+        #expect(try await pool.read { try Int.fetchAll($0, sql: "SELECT number FROM row ORDER BY number") } == [-1, 7])
+        // With the lock free again, the next write commits as before.
+        try await group.write { try $0.execute(sql: "INSERT INTO row VALUES (8, 4)") }
+        #expect(try await pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM row") } == 3)
+    }
+
     @Test func aLoneWriteThatThrowsRollsBackAndTheNextCommits() async throws {
         let (pool, folder) = try pool()
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let group = GroupCommit(pool)
+        let group = GroupCommit(pool, busyTimeout: 0)
         await #expect(throws: Refused(number: 1)) {
             try await group.write { db in
                 try db.execute(sql: "INSERT INTO row VALUES (1, 0)")

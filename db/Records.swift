@@ -190,8 +190,8 @@ extension TrialRecord {
         observation = try Self.jsonArray(row, "observation")
         objectiveValue = try row.decode(forColumn: "objectiveValue")
         exitCode = try row.decode(forColumn: "exitCode")
-        guard let created = try StoredDate.decode(row, "createdAt") else { throw DecodingError.valueNotFound(Date.self, .init(codingPath: [], debugDescription: "trial.createdAt is NULL")) }
-        createdAt = created
+        // NULL is GRDB's to refuse, with its own error.
+        createdAt = try StoredDate.decode(row, "createdAt") ?? row.decode(forColumn: "createdAt")
         startedAt = try StoredDate.decode(row, "startedAt")
         completedAt = try StoredDate.decode(row, "completedAt")
         stopping = try Self.jsonText(row, "stopping", optional: true).map { try Self.databaseJSONDecoder(for: "stopping").decode(TrialStopping.self, from: $0) }
@@ -306,23 +306,16 @@ public struct EventRecord: Codable, Sendable, Hashable, FetchableRecord, Mutable
     }
 }
 
-/// The records read and write their dates as `StoredDate` does: GRDB's text, without its formatter or calendar.
-extension ExperimentRecord {
+/// A record that reads and writes its dates as `StoredDate` does: GRDB's text, without its formatter or calendar.
+/// Declaring the conformance is all: these implementations stand in for GRDB's defaults.
+protocol StoredDateColumns: FetchableRecord, EncodableRecord {}
+
+extension StoredDateColumns {
     public static func databaseDateDecodingStrategy(for column: String) -> DatabaseDateDecodingStrategy { .custom(StoredDate.date) }
     public static func databaseDateEncodingStrategy(for column: String) -> DatabaseDateEncodingStrategy { .custom { StoredDate.text($0) } }
 }
 
-extension TrialRecord {
-    public static func databaseDateDecodingStrategy(for column: String) -> DatabaseDateDecodingStrategy { .custom(StoredDate.date) }
-    public static func databaseDateEncodingStrategy(for column: String) -> DatabaseDateEncodingStrategy { .custom { StoredDate.text($0) } }
-}
-
-extension MetricRecord {
-    public static func databaseDateDecodingStrategy(for column: String) -> DatabaseDateDecodingStrategy { .custom(StoredDate.date) }
-    public static func databaseDateEncodingStrategy(for column: String) -> DatabaseDateEncodingStrategy { .custom { StoredDate.text($0) } }
-}
-
-extension EventRecord {
-    public static func databaseDateDecodingStrategy(for column: String) -> DatabaseDateDecodingStrategy { .custom(StoredDate.date) }
-    public static func databaseDateEncodingStrategy(for column: String) -> DatabaseDateEncodingStrategy { .custom { StoredDate.text($0) } }
-}
+extension ExperimentRecord: StoredDateColumns {}
+extension TrialRecord: StoredDateColumns {}
+extension MetricRecord: StoredDateColumns {}
+extension EventRecord: StoredDateColumns {}

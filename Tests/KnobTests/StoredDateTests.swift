@@ -48,6 +48,18 @@ import Testing
         #expect(throws: (any Error).self) { try StoredDate.decode(notADate, "createdAt") }
     }
 
+    @Test func everyRecordReadsAndWritesItsDatesThisWay() {
+        func custom(_ decoding: DatabaseDateDecodingStrategy, _ encoding: DatabaseDateEncodingStrategy) -> Bool {
+            guard case .custom = decoding, case .custom(let encode) = encoding else { return false }
+            let date = Date(timeIntervalSince1970: 1_700_000_000.25)
+            return (encode(date)?.databaseValue).map { $0 == StoredDate.text(date).databaseValue } ?? false
+        }
+        #expect(custom(ExperimentRecord.databaseDateDecodingStrategy(for: "createdAt"), ExperimentRecord.databaseDateEncodingStrategy(for: "createdAt")))
+        #expect(custom(TrialRecord.databaseDateDecodingStrategy(for: "createdAt"), TrialRecord.databaseDateEncodingStrategy(for: "createdAt")))
+        #expect(custom(MetricRecord.databaseDateDecodingStrategy(for: "timestamp"), MetricRecord.databaseDateEncodingStrategy(for: "timestamp")))
+        #expect(custom(EventRecord.databaseDateDecodingStrategy(for: "time"), EventRecord.databaseDateEncodingStrategy(for: "time")))
+    }
+
     @Test func edgesOfDaysYearsAndMilliseconds() {
         let cases: [Double] = [0, 0.0009, 0.001, 0.9995, 86_399.999, 86_400, 951_782_400, 951_868_799.999, 1_709_164_800,
                                4_107_542_399.999, 253_402_300_799.999, 253_402_300_800, -0.001, -86_400.5, 1_796_069_272.7538548,

@@ -106,13 +106,10 @@ final class GroupCommit: Sendable {
         do {
             let committed = try writer.writeWithoutTransaction { db -> Bool in
                 sqlite3_busy_timeout(db.sqliteConnection, 0)
-                do {
-                    try db.beginTransaction(.immediate)
-                } catch let error as DatabaseError where error.resultCode.primaryResultCode == .SQLITE_BUSY {
-                    sqlite3_busy_timeout(db.sqliteConnection, busyTimeout)
-                    return false
-                }
+                let began = Result { try db.beginTransaction(.immediate) }
                 sqlite3_busy_timeout(db.sqliteConnection, busyTimeout)
+                if case .failure(let error as DatabaseError) = began, error.resultCode.primaryResultCode == .SQLITE_BUSY { return false }
+                try began.get()
                 do {
                     try Self.apply(group, db)
                     try db.commit()
@@ -123,9 +120,9 @@ final class GroupCommit: Sendable {
                 return true
             }
             guard committed else { return false }
-            for write in group { write.finish(write.failure) }
+            Self.finish(group, nil)
         } catch {
-            for write in group { write.finish(write.failure ?? error) }
+            Self.finish(group, error)
         }
         return true
     }
@@ -135,10 +132,15 @@ final class GroupCommit: Sendable {
     private func commitThroughQueue(_ group: [Write]) async {
         do {
             try await writer.write { db in try Self.apply(group, db) }
-            for write in group { write.finish(write.failure) }
+            Self.finish(group, nil)
         } catch {
-            for write in group { write.finish(write.failure ?? error) }
+            Self.finish(group, error)
         }
+    }
+
+    /// Tells each write of a group how it went: its own failure, else the transaction's (nil once committed).
+    private static func finish(_ group: [Write], _ transactionFailure: (any Error)?) {
+        for write in group { write.finish(write.failure ?? transactionFailure) }
     }
 
     /// Runs the group's writes in the open transaction; throws when the transaction must be rolled back.

@@ -6,6 +6,7 @@ import sys
 import time
 
 from kubernetes import config
+from kubernetes.client.rest import ApiException
 
 SERVER = os.path.join(os.path.dirname(__file__), "kube_apiserver.py")
 
@@ -27,3 +28,16 @@ def wait_until(read, done, what, timeout=60):
             return value
         time.sleep(0.1)
     raise AssertionError(f"{what}: never happened; last seen {value}")
+
+
+def written_log(core, pod, namespace, **options):
+    """The pod's log once it has some. Until its container starts, the API answers 400 "is waiting to start"
+    (ContainerCreating, PodInitializing), as a real kubelet does; that counts as no log yet."""
+    def read():
+        try:
+            return core.read_namespaced_pod_log(pod, namespace, **options)
+        except ApiException as error:
+            if error.status == 400 and "is waiting to start" in (error.body or ""):
+                return ""
+            raise
+    return wait_until(read, bool, f"{pod}'s log")

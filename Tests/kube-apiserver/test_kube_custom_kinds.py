@@ -8,7 +8,7 @@ import pytest
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
-from kube_test_client import serve, wait_until
+from kube_test_client import serve, wait_until, written_log
 
 NS = "default"
 
@@ -159,7 +159,7 @@ def test_a_pytorchjob_runs_its_master_and_workers(api):
     assert "training.kubeflow.org/job-role" not in pods["mnist-worker-1"].metadata.labels
     owner = master_pod.metadata.owner_references[0]
     assert (owner.kind, owner.name, owner.uid, owner.controller) == ("PyTorchJob", "mnist", job["metadata"]["uid"], True)
-    logs = {name: wait_until(lambda: core.read_namespaced_pod_log(name, NS), bool, f"{name}'s log") for name in pods}
+    logs = {name: written_log(core, name, NS) for name in pods}
     # The job's own port (a free one, where the operator gives the master's pytorchjob-port), the same for every replica.
     port = logs["mnist-master-0"].split("MASTER_PORT=")[1].split()[0]
     assert port.isdigit() and 0 < int(port) < 65536
@@ -206,7 +206,7 @@ def test_pytorchjobs_running_at_once_have_master_ports_of_their_own(api, tmp_pat
     ports = {}
     for name in ("first", "second"):
         for pod in (f"{name}-master-0", f"{name}-worker-0"):
-            log = wait_until(lambda: core.read_namespaced_pod_log(pod, NS), bool, f"{pod}'s log")
+            log = written_log(core, pod, NS)
             ports.setdefault(name, set()).add(log.split("MASTER_PORT=")[1].split()[0])
     assert len(ports["first"]) == 1 and len(ports["second"]) == 1 and ports["first"] != ports["second"]
     (tmp_path / "both-started").touch()

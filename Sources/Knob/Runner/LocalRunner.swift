@@ -311,10 +311,13 @@ final class AdoptedProcess: RunningTrial, Sendable {
 /// When process `pid` started (clock ticks since boot, from /proc), to tell it from a later
 /// process that got the same pid.
 func processStartTime(_ pid: pid_t) -> String? {
-    guard let bytes = readFile("/proc/\(pid)/stat", limit: 1 << 16) else { return nil }
-    let stat = String(decoding: bytes, as: UTF8.self)
-    guard let close = stat.lastIndex(of: ")") else { return nil }
-    let fields = stat[stat.index(after: close)...].split(separator: " ")
-    // Fields after the command: state is field 3, starttime field 22.
-    return fields.count > 19 ? String(fields[19]) : nil
+    guard let bytes = readFile("/proc/\(pid)/stat", limit: 1 << 16), let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+    // Fields after the command, each after one space: state is field 3, starttime field 22.
+    var field = 2, start = close + 1
+    for i in (close + 1)..<bytes.count where bytes[i] == UInt8(ascii: " ") || bytes[i] == UInt8(ascii: "\n") {
+        if field == 22 { return start < i ? String(decoding: bytes[start..<i], as: UTF8.self) : nil }
+        field += 1
+        start = i + 1
+    }
+    return nil
 }

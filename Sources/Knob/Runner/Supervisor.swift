@@ -52,10 +52,24 @@ public enum Supervisor {
 
     /// How a supervised trial ended, once its status file exists.
     static func readStatus(_ path: String) -> TrialExit? {
-        guard let bytes = readFile(path, limit: 1 << 20), let status = try? JSONDecoder().decode(Status.self, from: Data(bytes)) else { return nil }
+        guard let bytes = readFile(path, limit: 1 << 20) else { return nil }
+        if let exit = plainExit(bytes) { return exit }
+        guard let status = try? JSONDecoder().decode(Status.self, from: Data(bytes)) else { return nil }
         if let code = status.exitCode { return .exited(code) }
         if let signal = status.signal { return .signaled(signal) }
         if let message = status.startError { return .startFailed(message) }
+        return nil
+    }
+
+    /// `{"exitCode":N}` or `{"signal":N}` as both supervisors write them (no spaces, N of at most three
+    /// digits), read without a JSON decoder: every trial's end reads one. Anything else is nil.
+    static func plainExit(_ bytes: [UInt8]) -> TrialExit? {
+        for (key, make) in [(Array(#"{"exitCode":"#.utf8), TrialExit.exited), (Array(#"{"signal":"#.utf8), TrialExit.signaled)] {
+            guard bytes.count > key.count + 1, bytes.count <= key.count + 4, bytes.starts(with: key), bytes.last == UInt8(ascii: "}") else { continue }
+            let digits = bytes[key.count..<(bytes.count - 1)]
+            guard digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+            return make(digits.reduce(Int32(0)) { $0 * 10 + Int32($1 - UInt8(ascii: "0")) })
+        }
         return nil
     }
 

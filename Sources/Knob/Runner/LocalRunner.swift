@@ -29,8 +29,14 @@ public struct LocalRunner: TrialRunner {
     /// How often an adopted trial is looked at where no pidfd tells when its supervisor exits.
     public var adoptedLookInterval: Duration = .milliseconds(100)
 
+    /// What every trial's environment starts from: this process's, as the runner was made.
+    let baseEnvironment: [String: String]
+
     public init(supervisor: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.supervisor = supervisor
+        var base = environment
+        base["PYTHONUNBUFFERED"] = base["PYTHONUNBUFFERED"] ?? "1"
+        baseEnvironment = base
         self.supervisorCommand = supervisor.map {
             Self.supervisorCommand(executable: $0, choice: environment[Self.supervisorChoiceVariable])
         }
@@ -48,13 +54,11 @@ public struct LocalRunner: TrialRunner {
         guard !launch.argv.isEmpty else { throw RunnerError.startFailed("the command is empty") }
         // knob's folders are private (the trial's own files inside keep the user's umask).
         try makePrivateDirectory(launch.trialDirectory)
-        try makePrivateDirectory((launch.logPath as NSString).deletingLastPathComponent)
         var about = stat()
         guard stat(launch.workingDirectory, &about) == 0, about.st_mode & S_IFMT == S_IFDIR else {
             throw RunnerError.startFailed("working directory \(launch.workingDirectory) does not exist")
         }
-        var environment = ProcessInfo.processInfo.environment
-        environment["PYTHONUNBUFFERED"] = environment["PYTHONUNBUFFERED"] ?? "1"
+        var environment = baseEnvironment
         environment.merge(launch.environment) { _, new in new }
         environment["KNOB_EXPERIMENT"] = launch.experimentName
         environment["KNOB_TRIAL"] = launch.trialName
@@ -67,7 +71,12 @@ public struct LocalRunner: TrialRunner {
         environment["KNOB_ARTIFACTS_DIR"] = artifacts
         if let umask = UserUmask.kept { environment[UserUmask.variable] = umask }
 
-        let logFD = open(launch.logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        // The logs' folder is made by the first trial that finds it missing.
+        var logFD = open(launch.logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        if logFD < 0, errno == ENOENT {
+            try makePrivateDirectory((launch.logPath as NSString).deletingLastPathComponent)
+            logFD = open(launch.logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        }
         guard logFD >= 0 else {
             throw RunnerError.startFailed("cannot open the log file \(launch.logPath): \(String(cString: strerror(errno)))")
         }

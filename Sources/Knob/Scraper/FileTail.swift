@@ -36,15 +36,23 @@ final class FileTail {
             var info = stat()
             if fstat(fd, &info) == 0 { (inode, device) = (info.st_ino, info.st_dev) }
         }
-        var buffer = [UInt8](repeating: 0, count: maxBytes)
-        let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, maxBytes, off_t(offset)) }
-        guard count > 0 else {
+        // A regular file is read for what it holds past the offset, into an array of that size: a buffer of
+        // maxBytes, zeroed and freed again at each read, cost more than the read itself on a short log.
+        var info = stat()
+        var wanted = maxBytes
+        if fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG {
+            wanted = Int(Swift.max(0, Swift.min(Int64(maxBytes), Int64(info.st_size) - offset)))
+        }
+        let bytes = wanted == 0 ? [] : [UInt8](unsafeUninitializedCapacity: wanted) { buffer, initialized in
+            initialized = Swift.max(0, pread(fd, buffer.baseAddress, wanted, off_t(offset)))
+        }
+        guard !bytes.isEmpty else {
             // Nothing new here: the path may name another file now, or this one may have shrunk.
             if replacedOrTruncated() { return read(maxBytes: maxBytes) }
             return []
         }
-        offset += Int64(count)
-        return Array(buffer[0..<count])
+        offset += Int64(bytes.count)
+        return bytes
     }
 
     /// Reopens the path, from its start, when it now names another file or the file is shorter

@@ -106,13 +106,14 @@ final class GroupCommit: Sendable {
         do {
             let committed = try writer.writeWithoutTransaction { db -> Bool in
                 sqlite3_busy_timeout(db.sqliteConnection, 0)
-                let began = Result { try db.beginTransaction(.immediate) }
+                // BEGIN and COMMIT as statements the connection keeps, as GRDB's beginTransaction and commit run them.
+                let began = Result { try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute() }
                 sqlite3_busy_timeout(db.sqliteConnection, busyTimeout)
                 if case .failure(let error as DatabaseError) = began, error.resultCode.primaryResultCode == .SQLITE_BUSY { return false }
                 try began.get()
                 do {
                     try Self.apply(group, db)
-                    try db.commit()
+                    try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
                 } catch {
                     if db.isInsideTransaction { try? db.rollback() }
                     throw error

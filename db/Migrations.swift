@@ -85,6 +85,14 @@ enum Migrations {
                 t.add(column: "stopping", .jsonText)
             }
         }
+        // Every index a trial's start, report and end must also write costs a page of the WAL each time. These
+        // three are prefixes of others (trial's experimentId of (experimentId, sequence); metric's trialId of
+        // (trialId, name)) or serve only the census, which scans every trial anyway (trial's state).
+        migrator.registerMigration("v5-fewer-indexes") { db in
+            try db.drop(index: "trial_on_experimentId")
+            try db.drop(index: "trial_on_state")
+            try db.drop(index: "metric_on_trialId")
+        }
         return migrator
     }
 }

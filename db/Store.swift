@@ -300,7 +300,7 @@ public struct Store: Sendable {
     public func createTrials(_ trials: [NewTrial], for experiment: ExperimentRecord) async throws -> [TrialRecord] {
         guard let experimentId = experiment.id else { return [] }
         return try await write(.trial) { db in
-            let last = try Int.fetchOne(db, sql: "SELECT MAX(sequence) FROM trial WHERE experimentId = ?", arguments: [experimentId]) ?? 0
+            let last = try Int.fetchOne(db.cachedStatement(sql: "SELECT MAX(sequence) FROM trial WHERE experimentId = ?"), arguments: [experimentId]) ?? 0
             let now = Date()
             let created = StoredDate.text(now)
             let insert = try db.cachedStatement(sql: """
@@ -359,9 +359,9 @@ public struct Store: Sendable {
             // Prepared statements for the whole batch, in the same transaction as the offset.
             let first = try Self.insertReports(reports, trialId: trialId, in: db)
             if let observationJSON {
-                try db.execute(sql: "UPDATE trial SET logOffset = ?, observation = ? WHERE id = ?", arguments: [logOffset, observationJSON, trialId])
+                try db.cachedStatement(sql: "UPDATE trial SET logOffset = ?, observation = ? WHERE id = ?").execute(arguments: [logOffset, observationJSON, trialId])
             } else {
-                try db.execute(sql: "UPDATE trial SET logOffset = ? WHERE id = ?", arguments: [logOffset, trialId])
+                try db.cachedStatement(sql: "UPDATE trial SET logOffset = ? WHERE id = ?").execute(arguments: [logOffset, trialId])
             }
             return first
         }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 import Testing
 @testable import Store
 
@@ -136,6 +137,26 @@ import Testing
         try await store.markExperimentRunning(exp.id!)
         let kinds = try await store.events(of: exp.id!).map(\.kind)
         #expect(kinds == ["ExperimentCreated", "ExperimentStarted", "ExperimentStopped", "ExperimentResumed"], "\(kinds)")
+    }
+
+    /// The indexes each table keeps: none that another one's prefix already gives (each costs a page of the
+    /// WAL on every write), and the reads that must stay flat still find theirs.
+    @Test func theTablesKeepOnlyTheIndexesTheirReadsUse() async throws {
+        let store = try Store()
+        let indexes = try await store.writer.read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('trial', 'metric', 'event') ORDER BY name")
+        }
+        #expect(indexes == ["event_on_experimentId", "metric_on_trial_name", "sqlite_autoindex_trial_1", "sqlite_autoindex_trial_2",
+                            "trial_on_experiment_objective", "trial_on_experiment_state"])
+        let plans = try await store.writer.read { db in
+            try [
+                "SELECT * FROM trial WHERE experimentId = 1 ORDER BY sequence",
+                "SELECT MAX(sequence) FROM trial WHERE experimentId = 1",
+                "SELECT * FROM metric WHERE trialId = 1",
+                "DELETE FROM metric WHERE trialId = 1",
+            ].map { sql in try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN \(sql)").map { $0["detail"] as String }.joined(separator: "; ") }
+        }
+        for plan in plans { #expect(plan.contains("USING") && !plan.contains("SCAN trial") && !plan.contains("SCAN metric"), "\(plan)") }
     }
 
     @Test func deletingAnExperimentRemovesItsRows() async throws {

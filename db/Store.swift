@@ -61,6 +61,10 @@ public struct TrialEnd: Sendable, Hashable {
     public var exitCode: Int?
     public var observation: [MetricSummary]
     public var objectiveValue: Double?
+    /// Reports read after the trial exited, not stored yet: `finishTrial` stores them, and moves the
+    /// trial's log offset to `logOffset`, in the transaction that records the end.
+    public var lastReports: [MetricRecord] = []
+    public var logOffset: Int64?
 
     public init(
         state: TrialState, reason: String, message: String, exitCode: Int? = nil,
@@ -381,6 +385,7 @@ public struct Store: Sendable {
     /// to SQLite: a chatty trainer's reports are most of what the store writes, and a row's arguments boxed as database
     /// values cost as much as SQLite's own work. The reports of one read share their time, unless their lines carried
     /// one: its text is made once per run of equal times. Returns the first row's id (the others follow it in order).
+    @discardableResult
     private static func insertReports(_ reports: [MetricRecord], trialId: Int64, in db: Database) throws -> Int64? {
         guard !reports.isEmpty else { return nil }
         let many = try db.cachedStatement(sql: metricInsertSQL(rows: rowsPerInsert))
@@ -446,11 +451,16 @@ public struct Store: Sendable {
         }
     }
 
-    /// Records how a trial ended. A trial that has already ended keeps its first end.
+    /// Records how a trial ended. A trial that has already ended keeps its first end. The end's
+    /// `lastReports` and `logOffset` are stored first, as `appendReports` stores them, in the same transaction.
     @discardableResult
     public func finishTrial(_ trialId: Int64, _ end: TrialEnd) async throws -> TrialRecord? {
         let observationJSON = String(decoding: try TrialRecord.databaseJSONEncoder(for: "observation").encode(end.observation), as: UTF8.self)
         return try await write(.trial) { db in
+            try Self.insertReports(end.lastReports, trialId: trialId, in: db)
+            if let logOffset = end.logOffset {
+                try db.cachedStatement(sql: "UPDATE trial SET logOffset = ? WHERE id = ?").execute(arguments: [logOffset, trialId])
+            }
             // The changed columns set in place, and the row as it then is (see markRunning).
             let update = try db.cachedStatement(sql: """
                 UPDATE trial SET state = ?, reason = ?, message = ?, exitCode = ?, observation = ?, objectiveValue = ?, completedAt = ?

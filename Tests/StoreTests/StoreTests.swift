@@ -139,6 +139,43 @@ import Testing
         #expect(kinds == ["ExperimentCreated", "ExperimentStarted", "ExperimentStopped", "ExperimentResumed"], "\(kinds)")
     }
 
+    /// Reports read after a trial exited are stored with its end: the rows, the log offset and the end
+    /// in one transaction; they are stored even when the trial had already ended, as appendReports stores them.
+    @Test func theLastReportsAreStoredWithTheEndInOneTransaction() async throws {
+        let store = try Store()
+        let exp = try await store.createExperiment(experiment())
+        let trials = try await store.createTrials(newTrials(2), for: exp)
+        try await store.markRunning(trials[0].id!, handle: ["pid": "12"], logPath: "/tmp/x.log")
+        try await store.appendReports(trials[0].id!, reports: [MetricRecord(trialId: 0, name: "accuracy", value: 0.5, text: nil, step: 1, timestamp: Date())],
+                                      logOffset: 40)
+        let commits = GroupCommitTests.Commits()
+        store.writer.add(transactionObserver: commits)
+        var end = TrialEnd(state: .succeeded, reason: "TrialSucceeded", message: "accuracy=0.75", exitCode: 0,
+                           observation: [MetricSummary(name: "accuracy", min: 0.5, max: 0.75, latest: 0.75, count: 3)], objectiveValue: 0.75)
+        end.lastReports = [MetricRecord(trialId: 0, name: "accuracy", value: 0.7, text: nil, step: 2, timestamp: Date()),
+                           MetricRecord(trialId: 0, name: "accuracy", value: 0.75, text: nil, step: 3, timestamp: Date())]
+        end.logOffset = 120
+        let ended = try #require(try await store.finishTrial(trials[0].id!, end))
+        #expect(commits.count.withLock { $0 } == 1)
+        #expect(ended.logOffset == 120 && ended.state == .succeeded && ended.objectiveValue == 0.75)
+        #expect(try await store.trial(named: ended.name) == ended, "the record returned is the row as stored")
+        #expect(try await store.metrics(ofTrial: trials[0].id!).map(\.value) == [0.5, 0.7, 0.75])
+        // A trial that has ended keeps its end; reports that come with a second end are kept as appendReports keeps them.
+        var again = TrialEnd(state: .failed, reason: "Error", message: "late")
+        again.lastReports = [MetricRecord(trialId: 0, name: "accuracy", value: 0.1, text: nil, step: 4, timestamp: Date())]
+        again.logOffset = 130
+        #expect(try await store.finishTrial(trials[0].id!, again) == nil)
+        let kept = try await store.trial(named: ended.name)
+        #expect(kept?.state == .succeeded && kept?.logOffset == 130)
+        #expect(try await store.metrics(ofTrial: trials[0].id!).count == 4)
+        // An end without reports leaves the offset as it was.
+        try await store.markRunning(trials[1].id!, handle: ["pid": "13"], logPath: "/tmp/y.log")
+        try await store.appendReports(trials[1].id!, reports: [MetricRecord(trialId: 0, name: "accuracy", value: 0.2, text: nil, step: 1, timestamp: Date())],
+                                      logOffset: 77)
+        let plain = try await store.finishTrial(trials[1].id!, TrialEnd(state: .succeeded, reason: "TrialSucceeded", message: "", objectiveValue: 0.2))
+        #expect(plain?.logOffset == 77)
+    }
+
     /// The indexes each table keeps: none that another one's prefix already gives (each costs a page of the
     /// WAL on every write), and the reads that must stay flat still find theirs.
     @Test func theTablesKeepOnlyTheIndexesTheirReadsUse() async throws {

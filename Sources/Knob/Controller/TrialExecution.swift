@@ -156,6 +156,10 @@ struct TrialExecution: Sendable {
         var terminated = false
         // Pushed reports are refused once the trial has exited, before its file is read for the last time.
         var pushOpen = spec.metricsCollector.kind == .push
+        // Reports read once the trial has exited, stored with its end in one transaction when no early stopping
+        // rule needs to see them first (a crash before that leaves the log offset before them, to be read again).
+        var exited = false
+        var lastReports: [MetricRecord] = []
 
         /// Stores the reports in `newLines` (and new scalars of the event files); returns why the early
         /// stopping rule stops the trial, if it does.
@@ -189,6 +193,10 @@ struct TrialExecution: Sendable {
                 }
             }
             guard !records.isEmpty else { return nil }
+            if exited, stopper == nil {
+                lastReports += records
+                return nil
+            }
             let first = try? await store.appendReports(trialId, reports: records, logOffset: lines.consumed, observation: observation.metrics)
             guard let stopper, let first = first ?? nil else { return nil }
             var points: [TrialCurve.Point] = []
@@ -200,7 +208,7 @@ struct TrialExecution: Sendable {
 
         while true {
             if stop.isDetached { return nil }
-            let exited = exitBox.value != nil
+            exited = exitBox.value != nil
             if exited, pushOpen {
                 PushChannel(trialDirectory: launch.trialDirectory).seal()
                 pushOpen = false
@@ -244,12 +252,19 @@ struct TrialExecution: Sendable {
         let exit = exitBox.value ?? .signaled(SIGKILL)
         let objective = observation.value(of: spec.objective.objectiveMetricName,
                                           strategy: spec.objective.metricStrategies[spec.objective.objectiveMetricName] ?? .latest)
+        var end: TrialEnd
         if let stoppedBecause {
             let best = stoppedBecause.state == .earlyStopped ? observation.bestValue(of: spec.objective) : nil
-            return TrialEnd(state: stoppedBecause.state, reason: stoppedBecause.reason, message: stoppedBecause.message,
-                            exitCode: exitCode(exit), observation: observation.metrics, objectiveValue: best)
+            end = TrialEnd(state: stoppedBecause.state, reason: stoppedBecause.reason, message: stoppedBecause.message,
+                           exitCode: exitCode(exit), observation: observation.metrics, objectiveValue: best)
+        } else {
+            end = Self.end(exit: exit, observation: observation, objective: objective, spec: spec, logPath: launch.logPath)
         }
-        return Self.end(exit: exit, observation: observation, objective: objective, spec: spec, logPath: launch.logPath)
+        if !lastReports.isEmpty {
+            end.lastReports = lastReports
+            end.logOffset = lines.consumed
+        }
+        return end
     }
 
     /// The state a finished trial ends in, and the message that says why.

@@ -39,17 +39,22 @@ final class GroupCommit: Sendable {
             self.finish = finish
         }
 
-        /// Runs the write alone, or in a savepoint of a transaction it shares.
+        /// Runs the write alone, or in a savepoint of a transaction it shares. The savepoint's statements are
+        /// those GRDB's `inSavepoint` runs inside a transaction, kept prepared by the connection.
         func apply(_ db: Database, shared: Bool) {
             do {
-                if shared {
-                    try db.inSavepoint {
-                        try run(db)
-                        return .commit
-                    }
-                } else {
+                guard shared else { return try run(db) }
+                try db.cachedStatement(sql: "SAVEPOINT groupWrite").execute()
+                do {
                     try run(db)
+                } catch {
+                    // As inSavepoint does: the write's own error is the one told. A failure that ended the whole
+                    // transaction left no savepoint to roll back to, and `GroupCommit.apply` ends the group.
+                    try? db.cachedStatement(sql: "ROLLBACK TRANSACTION TO SAVEPOINT groupWrite").execute()
+                    try? db.cachedStatement(sql: "RELEASE SAVEPOINT groupWrite").execute()
+                    throw error
                 }
+                try db.cachedStatement(sql: "RELEASE SAVEPOINT groupWrite").execute()
             } catch {
                 failure = error
             }

@@ -314,6 +314,8 @@ public struct Store: Sendable {
             func json(_ value: some Encodable, _ column: String) throws -> String {
                 String(decoding: try TrialRecord.databaseJSONEncoder(for: column).encode(value), as: UTF8.self)
             }
+            func json(_ assignments: [ParameterAssignment]) throws -> String { try PlainJSON.text(assignments) ?? json(assignments, "assignments") }
+            func json(_ metadata: [String: String]) throws -> String { try PlainJSON.text(metadata) ?? json(metadata, "suggesterMetadata") }
             return try trials.enumerated().map { offset, trial in
                 let sequence = last + offset + 1
                 var record = TrialRecord(
@@ -323,8 +325,7 @@ public struct Store: Sendable {
                     logPath: nil, logOffset: 0, observation: [], objectiveValue: nil, exitCode: nil, createdAt: now)
                 // The columns as the record's own encoding writes them, through a statement the connection keeps.
                 try insert.execute(arguments: [
-                    experimentId, sequence, record.name, try json(trial.assignments, "assignments"),
-                    try json(trial.suggesterMetadata, "suggesterMetadata"), TrialState.pending, record.reason, record.message, "{}",
+                    experimentId, sequence, record.name, try json(trial.assignments), try json(trial.suggesterMetadata), TrialState.pending, record.reason, record.message, "{}",
                     "[]", created,
                 ])
                 record.id = db.lastInsertedRowID
@@ -336,7 +337,7 @@ public struct Store: Sendable {
     /// Records that a trial's process (or pod) started, with what finds it again.
     public func markRunning(_ trialId: Int64, handle: [String: String], logPath: String) async throws {
         // The handle's column text is what the record's own encoding writes (sorted keys).
-        let handleJSON = String(decoding: try TrialRecord.databaseJSONEncoder(for: "runnerHandle").encode(handle), as: UTF8.self)
+        let handleJSON = try PlainJSON.text(handle) ?? String(decoding: TrialRecord.databaseJSONEncoder(for: "runnerHandle").encode(handle), as: UTF8.self)
         try await write(.trial) { db in
             // Only the columns that change, set in place: a trial starts as often as it ends, and reading the whole
             // row back and writing it again cost more than SQLite's own work.

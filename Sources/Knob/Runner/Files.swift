@@ -29,7 +29,8 @@ func readFile(_ path: String, limit: Int) -> [UInt8]? {
 /// makes two folders and finds a third there. A folder that is already there is left as it is.
 func makePrivateDirectory(_ path: String) throws {
     if mkdir(path, 0o700) == 0 {
-        chmod(path, 0o700)
+        // Under knob's own umask the mode is already 0700.
+        if !UserUmask.isRestricted { chmod(path, 0o700) }
         return
     }
     let code = errno

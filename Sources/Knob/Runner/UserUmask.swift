@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Who may read what knob writes. knob's own files (the store, logs, status files, locks, the
 /// socket) are its user's only; what a trial writes keeps the user's usual modes.
@@ -14,7 +15,13 @@ public enum UserUmask {
     public static func restrictForKnob() {
         let user = umask(0o077)
         setenv(variable, String(user, radix: 8), 1)
+        restricted.store(true, ordering: .releasing)
     }
+
+    /// Whether this process's umask is knob's own 077 (set by `restrictForKnob`, not put back since), under which a
+    /// folder made with mode 0700 has exactly that mode.
+    static var isRestricted: Bool { restricted.load(ordering: .acquiring) }
+    private static let restricted = Atomic<Bool>(false)
 
     /// The user's umask as `restrictForKnob` kept it (octal digits), if it did.
     static var kept: String? {
@@ -26,6 +33,7 @@ public enum UserUmask {
     /// knobd keeps the user's umask for its trials.
     public static func restore() {
         guard let text = kept, let mask = mode_t(text, radix: 8), mask <= 0o777 else { return }
+        restricted.store(false, ordering: .releasing)
         umask(mask)
     }
 }

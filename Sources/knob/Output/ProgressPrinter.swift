@@ -96,7 +96,7 @@ final class ProgressPrinter: Sendable {
                 result = trial.message.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? trial.message
             }
             let bestText = best.flatMap { b in b.objectiveValue.map { "best \(metric)=\(formatValue($0)) (\(b.name))" } } ?? "no best yet"
-            let state = trial.state.rawValue.count >= 10 ? trial.state.rawValue : trial.state.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)
+            let state = trial.state.rawValue + String(repeating: " ", count: max(0, 10 - trial.state.rawValue.count))
             var lines = ["[\(completed)\(total)] \(trial.name)  \(state) \(result)  \(assignmentText(trial.assignments))  | \(bestText)"]
             if trial.state == .failed || trial.state == .metricsUnavailable {
                 lines += trial.message.split(separator: "\n").dropFirst().map { "        \($0)" }

@@ -52,3 +52,17 @@ import Testing
         #expect(processStartTime(-5) == nil)
     }
 }
+
+/// Values in messages and progress lines read as `%.6g` always did through String(format:).
+@Suite struct ValueFormatTests {
+    @Test func valuesAreFormattedAsStringFormatFormatsThem() {
+        var generator = SystemRandomNumberGenerator()
+        let special: [Double] = [0, -0.0, 1, -1, 0.5, 0.97123456, 1e-5, 123456, 1234567, 1e100, -1e-300, 5e-324, .greatestFiniteMagnitude,
+                                 .leastNormalMagnitude, .infinity, -.infinity, .nan, 0.1 + 0.2, 999999.5, 9.999995e-5]
+        let random = (0..<20_000).map { _ in Double(bitPattern: generator.next()) }
+        let typical = (0..<20_000).map { _ in Double.random(in: -2...2, using: &generator) * pow(10, Double(Int.random(in: -8...8, using: &generator))) }
+        for value in special + random + typical {
+            #expect(formatValue(value) == String(format: "%.6g", value), "\(value.bitPattern)")
+        }
+    }
+}

@@ -334,5 +334,10 @@ public func formatSeconds(_ duration: Duration) -> String {
 
 /// A metric value for people: up to 6 significant digits.
 public func formatValue(_ value: Double) -> String {
-    String(format: "%.6g", value)
+    // C's own %.6g (knob never sets a locale, so the point is "."), which is what String(format:) gives, without
+    // Foundation's format parsing: a trial's end and each progress line format values.
+    withUnsafeTemporaryAllocation(of: CChar.self, capacity: 32) { buffer in
+        let count = withVaList([value]) { vsnprintf(buffer.baseAddress!, 32, "%.6g", $0) }
+        return String(decoding: UnsafeRawBufferPointer(start: buffer.baseAddress!, count: Int(max(0, min(count, 31)))), as: UTF8.self)
+    }
 }

@@ -203,6 +203,9 @@ extension TrialRecord {
         if Element.self == ParameterAssignment.self, let plain = data.withUnsafeBytes({ PlainJSON.assignments($0.bindMemory(to: UInt8.self)) }) {
             return plain as! [Element]
         }
+        if Element.self == MetricSummary.self, let plain = data.withUnsafeBytes({ PlainJSON.observation($0.bindMemory(to: UInt8.self)) }) {
+            return plain as! [Element]
+        }
         return try databaseJSONDecoder(for: column).decode([Element].self, from: data)
     }
 
@@ -412,6 +415,82 @@ enum PlainJSON {
             guard append(value, to: &json) else { return nil }
         }
         return json + "}"
+    }
+
+    /// The column text JSONEncoder (sorted keys) writes for an observation, when every name is plain ASCII and every
+    /// number finite (the encoder refuses the others): a number as Swift describes it, without a trailing ".0".
+    static func text(_ observation: [MetricSummary]) -> String? {
+        func number(_ value: Double, to json: inout String) -> Bool {
+            guard value.isFinite else { return false }
+            let text = value.description
+            json.append(contentsOf: text.hasSuffix(".0") ? text.dropLast(2) : Substring(text))
+            return true
+        }
+        var json = "["
+        for (index, metric) in observation.enumerated() {
+            json.append(index == 0 ? #"{"count":"# : #",{"count":"#)
+            json.append(String(metric.count))
+            json.append(#","latest":"#)
+            guard number(metric.latest, to: &json) else { return nil }
+            json.append(#","max":"#)
+            guard number(metric.max, to: &json) else { return nil }
+            json.append(#","min":"#)
+            guard number(metric.min, to: &json) else { return nil }
+            json.append(#","name":"#)
+            guard append(metric.name, to: &json) else { return nil }
+            json.append("}")
+        }
+        return json + "]"
+    }
+
+    /// The JSON number at `at` (strictly JSON's grammar) and the index after it.
+    static func number(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int) -> (Substring, Int)? {
+        func digits(from i: Int) -> Int {
+            var j = i
+            while j < bytes.count, bytes[j] >= UInt8(ascii: "0"), bytes[j] <= UInt8(ascii: "9") { j += 1 }
+            return j
+        }
+        var i = start
+        if i < bytes.count, bytes[i] == UInt8(ascii: "-") { i += 1 }
+        guard i < bytes.count else { return nil }
+        if bytes[i] == UInt8(ascii: "0") { i += 1 } else {
+            let end = digits(from: i)
+            guard end > i else { return nil }
+            i = end
+        }
+        if i < bytes.count, bytes[i] == UInt8(ascii: ".") {
+            let end = digits(from: i + 1)
+            guard end > i + 1 else { return nil }
+            i = end
+        }
+        if i < bytes.count, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
+            var j = i + 1
+            if j < bytes.count, bytes[j] == UInt8(ascii: "+") || bytes[j] == UInt8(ascii: "-") { j += 1 }
+            let end = digits(from: j)
+            guard end > j else { return nil }
+            i = end
+        }
+        return (Substring(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self), i)
+    }
+
+    static func observation(_ bytes: UnsafeBufferPointer<UInt8>) -> [MetricSummary]? {
+        guard var i = literal("[", in: bytes, at: 0) else { return nil }
+        if literal("]", in: bytes, at: i) == bytes.count { return [] }
+        var result: [MetricSummary] = []
+        while true {
+            guard let a = literal(#"{"count":"#, in: bytes, at: i), let (countText, b) = number(bytes, at: a), let count = Int(countText),
+                  let c = literal(#","latest":"#, in: bytes, at: b), let (latestText, d) = number(bytes, at: c), let latest = Double(latestText),
+                  let e = literal(#","max":"#, in: bytes, at: d), let (maxText, f) = number(bytes, at: e), let max = Double(maxText),
+                  let g = literal(#","min":"#, in: bytes, at: f), let (minText, h) = number(bytes, at: g), let min = Double(minText),
+                  let k = literal(#","name":"#, in: bytes, at: h), let (name, end) = string(bytes, at: k),
+                  latest.isFinite, max.isFinite, min.isFinite, let close = literal("}", in: bytes, at: end) else { return nil }
+            result.append(MetricSummary(name: name, min: min, max: max, latest: latest, count: count))
+            if let more = literal(",", in: bytes, at: close) {
+                i = more
+            } else {
+                return literal("]", in: bytes, at: close) == bytes.count ? result : nil
+            }
+        }
     }
 
     static func assignments(_ bytes: UnsafeBufferPointer<UInt8>) -> [ParameterAssignment]? {

@@ -359,7 +359,9 @@ public struct Store: Sendable {
     public func appendReports(_ trialId: Int64, reports: [MetricRecord], logOffset: Int64,
                               observation: [MetricSummary]? = nil) async throws -> Int64? {
         // The running trial's observation so far, so that readers see its latest values while it runs.
-        let observationJSON = try observation.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+        let observationJSON = try observation.map {
+            try PlainJSON.text($0) ?? String(decoding: TrialRecord.databaseJSONEncoder(for: "observation").encode($0), as: UTF8.self)
+        }
         return try await write(.reports) { db in
             // Prepared statements for the whole batch, in the same transaction as the offset.
             let first = try Self.insertReports(reports, trialId: trialId, in: db)
@@ -456,7 +458,8 @@ public struct Store: Sendable {
     /// `lastReports` and `logOffset` are stored first, as `appendReports` stores them, in the same transaction.
     @discardableResult
     public func finishTrial(_ trialId: Int64, _ end: TrialEnd) async throws -> TrialRecord? {
-        let observationJSON = String(decoding: try TrialRecord.databaseJSONEncoder(for: "observation").encode(end.observation), as: UTF8.self)
+        let observationJSON = try PlainJSON.text(end.observation)
+            ?? String(decoding: TrialRecord.databaseJSONEncoder(for: "observation").encode(end.observation), as: UTF8.self)
         return try await write(.trial) { db in
             try Self.insertReports(end.lastReports, trialId: trialId, in: db)
             if let logOffset = end.logOffset {

@@ -108,6 +108,59 @@ import Testing
         }
     }
 
+    /// The same for observations: numbers of every size and sign (finite: the encoder refuses the others), as the
+    /// encoder writes them and as the decoder reads them, to the bit.
+    @Test func theObservationColumnWrittenAndReadPlainlyIsTheEncodersAndDecodersOwn() async throws {
+        let encoder = TrialRecord.databaseJSONEncoder(for: "observation"), decoder = TrialRecord.databaseJSONDecoder(for: "observation")
+        let specials: [Double] = [0, -0.0, 1, -1, 0.5, 1e-5, 1e16, 1e21, 5e-324, .greatestFiniteMagnitude, 0.1 + 0.2, 100, 123456789]
+        func double(_ bits: UInt64) -> Double {
+            let random = Double(bitPattern: bits)
+            return random.isFinite && bits % 3 != 0 ? random : specials[Int(bits % UInt64(specials.count))]
+        }
+        func same(_ a: [MetricSummary]?, _ b: [MetricSummary]?) -> Bool {
+            guard let a, let b, a.count == b.count else { return a == nil && b == nil }
+            return zip(a, b).allSatisfy { x, y in
+                x.name == y.name && x.count == y.count && x.min.bitPattern == y.min.bitPattern && x.max.bitPattern == y.max.bitPattern
+                    && x.latest.bitPattern == y.latest.bitPattern
+            }
+        }
+        // Six numbers a metric: three for its name's pieces, its three values; then its count.
+        await propertyCheck(count: 2000, input: Gen<UInt64>.value(in: 0...UInt64.max).array(of: 0...28), Gen<Int>.value(in: 0...4096).array(of: 0...3),
+                            Gen<UInt8>.value(in: 0...255)) { numbers, edits, byte in
+            var observation: [MetricSummary] = []
+            var i = 0
+            while i + 7 <= numbers.count {
+                let pieces: [Int] = numbers[i..<(i + 3)].map { Int($0 % 100) }
+                let count = Int(numbers[i + 6] % 200_000) - 3
+                observation.append(MetricSummary(name: Self.string(pieces), min: double(numbers[i + 3]), max: double(numbers[i + 4]),
+                                                 latest: double(numbers[i + 5]), count: count))
+                i += 7
+            }
+            let json = try! encoder.encode(observation)
+            let plainNames = observation.allSatisfy { $0.name.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") } }
+            #expect(PlainJSON.text(observation).map { Data($0.utf8) } == (plainNames ? json : nil), "\(String(decoding: json, as: UTF8.self))")
+            var variants = [Array(json)]
+            var changed = Array(json)
+            for edit in edits where !changed.isEmpty {
+                let at = edit % changed.count
+                switch edit % 3 {
+                case 0: changed.remove(at: at)
+                case 1: changed[at] = byte
+                default: changed.insert(byte, at: at)
+                }
+                variants.append(changed)
+            }
+            for bytes in variants {
+                if let read = bytes.withUnsafeBufferPointer(PlainJSON.observation) {
+                    #expect(same(read, try? decoder.decode([MetricSummary].self, from: Data(bytes))), "\(String(decoding: bytes, as: UTF8.self))")
+                }
+            }
+            if plainNames {
+                #expect(same(Array(json).withUnsafeBufferPointer(PlainJSON.observation), observation), "\(String(decoding: json, as: UTF8.self))")
+            }
+        }
+    }
+
     @Test func aJSONColumnThatIsNotJSONIsAnErrorNotACrash() async throws {
         let store = try Store(path: makeTemporaryDirectory() + "/knob.db")
         let experiment = try await store.createExperiment(ExperimentRecord(

@@ -62,34 +62,43 @@ import Testing
 
     static func string(_ indices: [Int]) -> String { indices.map { pieces[$0 % pieces.count] }.joined() }
 
+    /// Printable ASCII without a quote or a backslash: what PlainJSON writes itself.
+    static func isPlain(_ text: String) -> Bool {
+        text.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }
+    }
+
+    /// The encoder's text, then that text after each edit in turn: a byte cut, replaced by `byte`, or `byte` inserted.
+    static func edited(_ json: Data, edits: [Int], byte: UInt8) -> [[UInt8]] {
+        var variants = [Array(json)]
+        var changed = Array(json)
+        for edit in edits where !changed.isEmpty {
+            let at = edit % changed.count
+            switch edit % 3 {
+            case 0: changed.remove(at: at)
+            case 1: changed[at] = byte
+            default: changed.insert(byte, at: at)
+            }
+            variants.append(changed)
+        }
+        return variants
+    }
+
     /// Columns written without JSONEncoder are its bytes exactly, and taken only for plain ASCII; read without
     /// JSONDecoder they are what it reads, for the encoder's text and for that text cut or changed anywhere.
     @Test func theJSONColumnsWrittenAndReadPlainlyAreTheEncodersAndDecodersOwn() async throws {
         let encoder = TrialRecord.databaseJSONEncoder(for: "assignments"), decoder = TrialRecord.databaseJSONDecoder(for: "assignments")
-        func plain(_ text: String) -> Bool { text.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") } }
         let strings = Gen<Int>.value(in: 0...99).array(of: 0...6).map(Self.string)
         await propertyCheck(count: 2000, input: strings.array(of: 0...8), Gen<Int>.value(in: 0...4096).array(of: 0...3), Gen<UInt8>.value(in: 0...255)) {
             texts, edits, byte in
             let assignments = stride(from: 0, to: texts.count - 1, by: 2).map { ParameterAssignment(name: texts[$0], value: texts[$0 + 1]) }
             let dictionary = Dictionary(assignments.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
             let assignmentsJSON = try! encoder.encode(assignments), dictionaryJSON = try! encoder.encode(dictionary)
-            let allPlain = texts.prefix(assignments.count * 2).allSatisfy(plain)
+            let allPlain = texts.prefix(assignments.count * 2).allSatisfy(Self.isPlain)
             #expect(PlainJSON.text(assignments).map { Data($0.utf8) } == (allPlain ? assignmentsJSON : nil))
-            #expect(PlainJSON.text(dictionary).map { Data($0.utf8) } == (dictionary.allSatisfy { plain($0.key) && plain($0.value) } ? dictionaryJSON : nil))
+            #expect(PlainJSON.text(dictionary).map { Data($0.utf8) } == (dictionary.allSatisfy { Self.isPlain($0.key) && Self.isPlain($0.value) } ? dictionaryJSON : nil))
             // The encoder's text, then the same text with bytes cut, replaced or added.
             for json in [assignmentsJSON, dictionaryJSON] {
-                var variants = [Array(json)]
-                var changed = Array(json)
-                for edit in edits where !changed.isEmpty {
-                    let at = edit % changed.count
-                    switch edit % 3 {
-                    case 0: changed.remove(at: at)
-                    case 1: changed[at] = byte
-                    default: changed.insert(byte, at: at)
-                    }
-                    variants.append(changed)
-                }
-                for bytes in variants {
+                for bytes in Self.edited(json, edits: edits, byte: byte) {
                     let data = Data(bytes)
                     if let read = bytes.withUnsafeBufferPointer(PlainJSON.assignments) {
                         #expect(read == (try? decoder.decode([ParameterAssignment].self, from: data)), "\(String(decoding: bytes, as: UTF8.self))")
@@ -137,20 +146,9 @@ import Testing
                 i += 7
             }
             let json = try! encoder.encode(observation)
-            let plainNames = observation.allSatisfy { $0.name.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") } }
+            let plainNames = observation.allSatisfy { Self.isPlain($0.name) }
             #expect(PlainJSON.text(observation).map { Data($0.utf8) } == (plainNames ? json : nil), "\(String(decoding: json, as: UTF8.self))")
-            var variants = [Array(json)]
-            var changed = Array(json)
-            for edit in edits where !changed.isEmpty {
-                let at = edit % changed.count
-                switch edit % 3 {
-                case 0: changed.remove(at: at)
-                case 1: changed[at] = byte
-                default: changed.insert(byte, at: at)
-                }
-                variants.append(changed)
-            }
-            for bytes in variants {
+            for bytes in Self.edited(json, edits: edits, byte: byte) {
                 if let read = bytes.withUnsafeBufferPointer(PlainJSON.observation) {
                     #expect(same(read, try? decoder.decode([MetricSummary].self, from: Data(bytes))), "\(String(decoding: bytes, as: UTF8.self))")
                 }

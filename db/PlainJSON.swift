@@ -1,3 +1,6 @@
+import Foundation
+import GRDB
+
 /// The trial's JSON columns as the store writes them (assignments `[{"name":"…","value":"…"}]`, string maps
 /// `{"key":"value",…}`, observations `[{"count":…,"latest":…,"max":…,"min":…,"name":"…"}]`), written and read
 /// without JSONEncoder and JSONDecoder when every string is plain (printable ASCII to write; no escape but `\/` to
@@ -193,5 +196,25 @@ enum PlainJSON {
                 return literal("}", in: bytes, at: end) == bytes.count ? result : nil
             }
         }
+    }
+}
+
+extension TrialRecord {
+    /// The text of a JSON column holding `value`, as the record's own encoding writes it: PlainJSON's when it can
+    /// write it, else the record's JSON encoder's.
+    static func columnText(_ value: [ParameterAssignment], _ column: String) throws -> String {
+        try PlainJSON.text(value) ?? encoded(value, column)
+    }
+
+    static func columnText(_ value: [String: String], _ column: String) throws -> String {
+        try PlainJSON.text(value) ?? encoded(value, column)
+    }
+
+    static func columnText(_ value: [MetricSummary], _ column: String) throws -> String {
+        try PlainJSON.text(value) ?? encoded(value, column)
+    }
+
+    private static func encoded(_ value: some Encodable, _ column: String) throws -> String {
+        String(decoding: try databaseJSONEncoder(for: column).encode(value), as: UTF8.self)
     }
 }

@@ -311,11 +311,6 @@ public struct Store: Sendable {
                 INSERT INTO trial (experimentId, sequence, name, assignments, suggesterMetadata, state, reason, message, runnerHandle,
                 observation, createdAt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
-            func json(_ value: some Encodable, _ column: String) throws -> String {
-                String(decoding: try TrialRecord.databaseJSONEncoder(for: column).encode(value), as: UTF8.self)
-            }
-            func json(_ assignments: [ParameterAssignment]) throws -> String { try PlainJSON.text(assignments) ?? json(assignments, "assignments") }
-            func json(_ metadata: [String: String]) throws -> String { try PlainJSON.text(metadata) ?? json(metadata, "suggesterMetadata") }
             return try trials.enumerated().map { offset, trial in
                 let sequence = last + offset + 1
                 var record = TrialRecord(
@@ -325,7 +320,8 @@ public struct Store: Sendable {
                     logPath: nil, logOffset: 0, observation: [], objectiveValue: nil, exitCode: nil, createdAt: now)
                 // The columns as the record's own encoding writes them, through a statement the connection keeps.
                 try insert.execute(arguments: [
-                    experimentId, sequence, record.name, try json(trial.assignments), try json(trial.suggesterMetadata), TrialState.pending, record.reason, record.message, "{}",
+                    experimentId, sequence, record.name, try TrialRecord.columnText(trial.assignments, "assignments"),
+                    try TrialRecord.columnText(trial.suggesterMetadata, "suggesterMetadata"), TrialState.pending, record.reason, record.message, "{}",
                     "[]", created,
                 ])
                 record.id = db.lastInsertedRowID
@@ -337,7 +333,7 @@ public struct Store: Sendable {
     /// Records that a trial's process (or pod) started, with what finds it again.
     public func markRunning(_ trialId: Int64, handle: [String: String], logPath: String) async throws {
         // The handle's column text is what the record's own encoding writes (sorted keys).
-        let handleJSON = try PlainJSON.text(handle) ?? String(decoding: TrialRecord.databaseJSONEncoder(for: "runnerHandle").encode(handle), as: UTF8.self)
+        let handleJSON = try TrialRecord.columnText(handle, "runnerHandle")
         try await write(.trial) { db in
             // Only the columns that change, set in place: a trial starts as often as it ends, and reading the whole
             // row back and writing it again cost more than SQLite's own work.
@@ -359,19 +355,25 @@ public struct Store: Sendable {
     public func appendReports(_ trialId: Int64, reports: [MetricRecord], logOffset: Int64,
                               observation: [MetricSummary]? = nil) async throws -> Int64? {
         // The running trial's observation so far, so that readers see its latest values while it runs.
-        let observationJSON = try observation.map {
-            try PlainJSON.text($0) ?? String(decoding: TrialRecord.databaseJSONEncoder(for: "observation").encode($0), as: UTF8.self)
-        }
+        let observationJSON = try observation.map { try TrialRecord.columnText($0, "observation") }
         return try await write(.reports) { db in
-            // Prepared statements for the whole batch, in the same transaction as the offset.
-            let first = try Self.insertReports(reports, trialId: trialId, in: db)
-            if let observationJSON {
-                try db.cachedStatement(sql: "UPDATE trial SET logOffset = ?, observation = ? WHERE id = ?").execute(arguments: [logOffset, observationJSON, trialId])
-            } else {
-                try db.cachedStatement(sql: "UPDATE trial SET logOffset = ? WHERE id = ?").execute(arguments: [logOffset, trialId])
-            }
-            return first
+            try Self.storeReports(reports, trialId: trialId, logOffset: logOffset, observationJSON: observationJSON, in: db)
         }
+    }
+
+    /// Inserts reports and moves the trial's log offset past them (with its observation so far, when given), in the
+    /// open transaction; the first report's row id.
+    @discardableResult
+    private static func storeReports(_ reports: [MetricRecord], trialId: Int64, logOffset: Int64, observationJSON: String?,
+                                     in db: Database) throws -> Int64? {
+        // Prepared statements for the whole batch, in the same transaction as the offset.
+        let first = try insertReports(reports, trialId: trialId, in: db)
+        if let observationJSON {
+            try db.cachedStatement(sql: "UPDATE trial SET logOffset = ?, observation = ? WHERE id = ?").execute(arguments: [logOffset, observationJSON, trialId])
+        } else {
+            try db.cachedStatement(sql: "UPDATE trial SET logOffset = ? WHERE id = ?").execute(arguments: [logOffset, trialId])
+        }
+        return first
     }
 
     /// Rows per statement of a batch's insert: SQLite's cost per statement run (its start, its end, its cursors) is
@@ -458,12 +460,12 @@ public struct Store: Sendable {
     /// `lastReports` and `logOffset` are stored first, as `appendReports` stores them, in the same transaction.
     @discardableResult
     public func finishTrial(_ trialId: Int64, _ end: TrialEnd) async throws -> TrialRecord? {
-        let observationJSON = try PlainJSON.text(end.observation)
-            ?? String(decoding: TrialRecord.databaseJSONEncoder(for: "observation").encode(end.observation), as: UTF8.self)
+        let observationJSON = try TrialRecord.columnText(end.observation, "observation")
         return try await write(.trial) { db in
-            try Self.insertReports(end.lastReports, trialId: trialId, in: db)
             if let logOffset = end.logOffset {
-                try db.cachedStatement(sql: "UPDATE trial SET logOffset = ? WHERE id = ?").execute(arguments: [logOffset, trialId])
+                try Self.storeReports(end.lastReports, trialId: trialId, logOffset: logOffset, observationJSON: nil, in: db)
+            } else {
+                try Self.insertReports(end.lastReports, trialId: trialId, in: db)
             }
             // The changed columns set in place, and the row as it then is (see markRunning).
             let update = try db.cachedStatement(sql: """

@@ -14,7 +14,7 @@ import Testing
         lr = float(sys.argv[1])
         epochs = int(sys.argv[2])
         for epoch in range(1, epochs + 1):
-            time.sleep(0.05)
+            time.sleep(0.2)
             print(f"epoch {epoch} accuracy={1 - (lr - 0.3) * (lr - 0.3) - 0.3 / epoch:.6f}", flush=True)
         """
 

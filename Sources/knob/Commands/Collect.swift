@@ -67,24 +67,24 @@ struct CollectOptions: ParsableArguments {
     }
 }
 
-/// Whether SIGTERM or SIGINT came.
+/// Whether SIGTERM or SIGINT came. The handler is in place when `init` returns, so a stop sent at any later
+/// moment is seen: a dispatch source would be registered later, on another thread, and a signal sent
+/// between the two would be lost.
 final class StopRequests: Sendable {
-    private let requested = Atomic<Bool>(false)
-    private nonisolated(unsafe) let sources: [any DispatchSourceSignal]
-
     init() {
-        sources = [SIGTERM, SIGINT].map { number in
-            signal(number, SIG_IGN)
-            return DispatchSource.makeSignalSource(signal: number, queue: .global())
-        }
-        for source in sources {
-            source.setEventHandler { [self] in requested.store(true, ordering: .relaxed) }
-            source.resume()
-        }
+        _ = stopSignalled.load(ordering: .relaxed)  // the global is made here, not in the handler
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in stopSignalled.store(true, ordering: .relaxed) }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = SA_RESTART
+        for number in [SIGTERM, SIGINT] { sigaction(number, &action, nil) }
     }
 
-    var isRequested: Bool { requested.load(ordering: .relaxed) }
+    var isRequested: Bool { stopSignalled.load(ordering: .relaxed) }
 }
+
+/// Set by the signal handler, which can touch nothing but a global.
+private let stopSignalled = Atomic<Bool>(false)
 
 struct TFEvents: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -146,17 +146,25 @@ enum PlainJSON {
         return (Substring(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self), i)
     }
 
+    /// The value of a JSON number as the decoder reads it: nil where the decoder refuses it, which is when it
+    /// is out of range, too large (infinite) or too small (a number with a nonzero digit that comes to zero).
+    static func double(_ text: Substring) -> Double? {
+        guard let value = Double(text), value.isFinite else { return nil }
+        if value == 0, text.prefix(while: { $0 != "e" && $0 != "E" }).contains(where: { $0 >= "1" && $0 <= "9" }) { return nil }
+        return value
+    }
+
     static func observation(_ bytes: UnsafeBufferPointer<UInt8>) -> [MetricSummary]? {
         guard var i = literal("[", in: bytes, at: 0) else { return nil }
         if literal("]", in: bytes, at: i) == bytes.count { return [] }
         var result: [MetricSummary] = []
         while true {
             guard let a = literal(#"{"count":"#, in: bytes, at: i), let (countText, b) = number(bytes, at: a), let count = Int(countText),
-                  let c = literal(#","latest":"#, in: bytes, at: b), let (latestText, d) = number(bytes, at: c), let latest = Double(latestText),
-                  let e = literal(#","max":"#, in: bytes, at: d), let (maxText, f) = number(bytes, at: e), let max = Double(maxText),
-                  let g = literal(#","min":"#, in: bytes, at: f), let (minText, h) = number(bytes, at: g), let min = Double(minText),
+                  let c = literal(#","latest":"#, in: bytes, at: b), let (latestText, d) = number(bytes, at: c), let latest = double(latestText),
+                  let e = literal(#","max":"#, in: bytes, at: d), let (maxText, f) = number(bytes, at: e), let max = double(maxText),
+                  let g = literal(#","min":"#, in: bytes, at: f), let (minText, h) = number(bytes, at: g), let min = double(minText),
                   let k = literal(#","name":"#, in: bytes, at: h), let (name, end) = string(bytes, at: k),
-                  latest.isFinite, max.isFinite, min.isFinite, let close = literal("}", in: bytes, at: end) else { return nil }
+                  let close = literal("}", in: bytes, at: end) else { return nil }
             result.append(MetricSummary(name: name, min: min, max: max, latest: latest, count: count))
             if let more = literal(",", in: bytes, at: close) {
                 i = more

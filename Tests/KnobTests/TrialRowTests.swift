@@ -157,6 +157,13 @@ import Testing
                 #expect(same(Array(json).withUnsafeBufferPointer(PlainJSON.observation), observation), "\(String(decoding: json, as: UTF8.self))")
             }
         }
+        // Numbers at the edges of the range: the decoder refuses those too large and those with a nonzero digit that
+        // come to zero, and so must the plain reader.
+        for number in ["2.4e-324", "-1.0000000000000137e-408", "1e-400", "1e400", "-1e309", "0e-999", "-0.000e-500", "5e-324", "2.5e-324", "1.7976931348623157e308"] {
+            let bytes = Array(#"[{"count":1,"latest":\#(number),"max":0,"min":0,"name":"a"}]"#.utf8)
+            let plain = bytes.withUnsafeBufferPointer(PlainJSON.observation)
+            #expect(same(plain, try? decoder.decode([MetricSummary].self, from: Data(bytes))), "\(number): \(String(describing: plain))")
+        }
     }
 
     @Test func aJSONColumnThatIsNotJSONIsAnErrorNotACrash() async throws {

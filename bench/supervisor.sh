@@ -2,24 +2,26 @@
 # Supervisor and trial-end overhead, side by side in one run from one build:
 #  (a) start+exit of a supervisor around /bin/true: bare /bin/true, knob-supervise, `knob __supervise`
 #      (hyperfine, no shell);
-#  (b) `knob run` of 100 no-op trials (/bin/echo loss=...), parallel 1, random: wall time per trial with
-#      knob-supervise, and with KNOB_SUPERVISOR=builtin (`knob __supervise`); and, when BASELINE_KNOB
-#      names a knob binary built from an earlier commit, with that one.
+#  (b) `knob run` of 100 no-op trials (/bin/echo loss=...), parallel 1 (or --parallel P), random: wall time
+#      per trial with the serving knob-supervise (the default), with a knob-supervise per trial
+#      (KNOB_SUPERVISOR=each) and with `knob __supervise` per trial (KNOB_SUPERVISOR=builtin); and, when
+#      BASELINE_KNOB names a knob binary built from an earlier commit, with that one.
 #
-#   bench/supervisor.sh [--config debug|release] [--trials N] [--repeat R]
+#   bench/supervisor.sh [--config debug|release] [--trials N] [--parallel P] [--repeat R]
 #   BASELINE_KNOB=/path/to/old/knob bench/supervisor.sh
 #
 # Needs hyperfine (Debian: apt-get install -y hyperfine). Builds knob and knob-supervise in the chosen
 # configuration (debug by default: a release build takes ~12 minutes on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-config=debug trials=100 repeat=3
+config=debug trials=100 parallel=1 repeat=3
 while [ $# -gt 0 ]; do
   case "$1" in
     --config) config="$2"; shift 2 ;;
     --trials) trials="$2"; shift 2 ;;
+    --parallel) parallel="$2"; shift 2 ;;
     --repeat) repeat="$2"; shift 2 ;;
-    *) echo "usage: bench/supervisor.sh [--config debug|release] [--trials N] [--repeat R]" >&2; exit 2 ;;
+    *) echo "usage: bench/supervisor.sh [--config debug|release] [--trials N] [--parallel P] [--repeat R]" >&2; exit 2 ;;
   esac
 done
 command -v hyperfine >/dev/null || { echo "hyperfine is missing: apt-get install -y hyperfine" >&2; exit 1; }
@@ -63,7 +65,7 @@ spec:
     objectiveMetricName: loss
   algorithm:
     algorithmName: random
-  parallelTrialCount: 1
+  parallelTrialCount: $parallel
   maxTrialCount: $trials
   parameters:
     - name: x
@@ -94,12 +96,13 @@ per_trial() {
 }
 
 echo
-echo "## (b) knob run, $trials no-op trials, parallel 1, random: wall time per trial, median of $repeat"
+echo "## (b) knob run, $trials no-op trials, parallel $parallel, random: wall time per trial, median of $repeat"
 echo
 echo "| knob | supervisor | trial end | per trial |"
 echo "|---|---|---|---|"
 if [ -n "${BASELINE_KNOB:-}" ]; then
   echo "| baseline ($BASELINE_KNOB) | \`knob __supervise\` | scraper's 100 ms sleep | $(per_trial "$BASELINE_KNOB" KNOB_SUPERVISOR=builtin) |"
 fi
-echo "| this build, KNOB_SUPERVISOR=builtin | \`knob __supervise\` | event | $(per_trial "$knob" KNOB_SUPERVISOR=builtin) |"
-echo "| this build | knob-supervise | event | $(per_trial "$knob") |"
+echo "| this build, KNOB_SUPERVISOR=builtin | \`knob __supervise\` per trial | event | $(per_trial "$knob" KNOB_SUPERVISOR=builtin) |"
+echo "| this build, KNOB_SUPERVISOR=each | knob-supervise per trial | event | $(per_trial "$knob" KNOB_SUPERVISOR=each) |"
+echo "| this build | one knob-supervise --serve | event | $(per_trial "$knob") |"

@@ -1,4 +1,5 @@
 // knob-supervise --status FILE -- COMMAND [ARG...]
+// knob-supervise --serve (below)
 //
 // The small form of `knob __supervise` (Sources/Knob/Runner/Supervisor.swift), with exactly its
 // protocol: runs COMMAND in the caller's process group (stdout, stderr and working directory
@@ -25,6 +26,7 @@ enum {
     SYS_read = 0, SYS_write = 1, SYS_close = 3, SYS_mmap = 9, SYS_rt_sigaction = 13, SYS_rt_sigprocmask = 14,
     SYS_dup2 = 33, SYS_fork = 57, SYS_execve = 59, SYS_wait4 = 61, SYS_fcntl = 72, SYS_rename = 82, SYS_unlink = 87,
     SYS_umask = 95, SYS_exit_group = 231, SYS_openat = 257, SYS_pipe2 = 293, SYS_prlimit64 = 302, SYS_close_range = 436,
+    SYS_munmap = 11, SYS_ppoll = 271, SYS_signalfd4 = 289, SYS_setpgid = 109, SYS_chdir = 80,
 };
 
 static long syscall6(long n, long a, long b, long c, long d, long e, long f) {
@@ -43,7 +45,7 @@ enum {
     SYS_read = 63, SYS_write = 64, SYS_close = 57, SYS_mmap = 222, SYS_rt_sigaction = 134, SYS_rt_sigprocmask = 135,
     SYS_dup3 = 24, SYS_clone = 220, SYS_execve = 221, SYS_wait4 = 260, SYS_fcntl = 25, SYS_renameat = 38,
     SYS_unlinkat = 35, SYS_umask = 166, SYS_exit_group = 94, SYS_openat = 56, SYS_pipe2 = 59, SYS_prlimit64 = 261,
-    SYS_close_range = 436,
+    SYS_close_range = 436, SYS_munmap = 215, SYS_ppoll = 73, SYS_signalfd4 = 74, SYS_setpgid = 154, SYS_chdir = 49,
 };
 
 static long syscall6(long n, long a, long b, long c, long d, long e, long f) {
@@ -73,8 +75,9 @@ enum {
     F_SETFD = 2, FD_CLOEXEC = 1, CLOSE_RANGE_CLOEXEC = 4, RLIMIT_NOFILE = 7,
     SIG_SETMASK = 2, SIGHUP = 1, SIGINT = 2, SIGQUIT = 3, SIGUSR1 = 10, SIGUSR2 = 12, SIGPIPE = 13, SIGALRM = 14,
     SIGTERM = 15, SIGCHLD = 17,
-    EINTR = 4, ENOENT = 2, ENOTDIR = 20, EACCES = 13, ESTALE = 116, ENODEV = 19, ETIMEDOUT = 110,
+    EINTR = 4, EAGAIN = 11, EINVAL = 22, ENAMETOOLONG = 36, ENOENT = 2, ENOTDIR = 20, EACCES = 13, ESTALE = 116, ENODEV = 19, ETIMEDOUT = 110,
     PROT_READ = 1, PROT_WRITE = 2, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20,
+    O_NONBLOCK = 04000, O_APPEND = 02000, WNOHANG = 1, POLLIN = 1, SIG_BLOCK = 0,
 };
 
 /// The kernel's sigaction: handler, flags, restorer, mask (one 64-bit word).
@@ -179,6 +182,7 @@ static void append(struct buffer *buffer, const char *bytes, size_t count) {
         long memory = syscall6(SYS_mmap, 0, (long)capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (memory < 0 && memory > -4096) exit_group(1);
         memcpy((char *)memory, buffer->bytes, buffer->count);
+        if (buffer->capacity) syscall2(SYS_munmap, buffer->bytes, buffer->capacity);
         buffer->bytes = (char *)memory;
         buffer->capacity = capacity;
     }
@@ -187,6 +191,12 @@ static void append(struct buffer *buffer, const char *bytes, size_t count) {
 }
 
 static void append_text(struct buffer *buffer, const char *text) { append(buffer, text, length(text)); }
+
+/// Gives the buffer's pages back (the serving supervisor writes many statuses).
+static void release(struct buffer *buffer) {
+    if (buffer->capacity) syscall2(SYS_munmap, buffer->bytes, buffer->capacity);
+    *buffer = (struct buffer){0};
+}
 
 static void append_number(struct buffer *buffer, long value) {
     char digits[24];
@@ -270,6 +280,7 @@ static void write_status(const char *path, const struct buffer *json) {
     } else {
         unlink_file(temporary.bytes);
     }
+    release(&temporary);
 }
 
 static void write_number(const char *path, const char *key, int value) {
@@ -280,6 +291,7 @@ static void write_number(const char *path, const char *key, int value) {
     append_number(&json, value);
     append_text(&json, "}");
     write_status(path, &json);
+    release(&json);
 }
 
 static void write_start_error(const char *path, const char *program, int code) {
@@ -302,6 +314,8 @@ static void write_start_error(const char *path, const char *program, int code) {
     append_json_string(&json, message.bytes);
     append_text(&json, "}");
     write_status(path, &json);
+    release(&json);
+    release(&message);
 }
 
 /// Puts back the umask kept in KNOB_USER_UMASK (octal digits, at most 0777), if it is there.
@@ -362,17 +376,296 @@ static int start_program(char **command, char **envp) {
     return denied ? EACCES : error;
 }
 
+// ---- knob-supervise --serve: one supervisor for many trials
+//
+// Reads requests on descriptor 0 and answers on descriptor 1 (both ends of one socket of knob's).
+// A request is four native 32-bit words -- the size of what follows, argc, envc, the request's
+// number -- then NUL-terminated strings: the status file, the log file, the working folder, argc
+// arguments and envc environment entries. The trial runs as with --status, but leads a process
+// group of its own and appends its output to the log file.
+//
+// An answer is four native 32-bit words -- what happened, the pid, a value, the request's number --
+// and a native 64-bit number: (1, pid, 0) and when it started (clock ticks since boot, field 22 of
+// /proc/PID/stat) once the program has started; (2, pid or 0, error) when it could not start (the
+// status file then says why); (3, pid, wait status) once it has ended and its status file is
+// written. Starts are not waited for one by one: a request is answered when its program has
+// started, and others may be answered first. When descriptor 0 reaches its end (knob exited or
+// died) it goes on until its last trial has ended and its status is written, then exits.
+
+/// A trial: its process, the pipe that says whether it started (-1 once it has), its request's
+/// number, its status file and its program (to say why it could not start).
+struct trial {
+    int pid, starting, request;
+    char status[4084];
+    char program[4096];
+};
+
+static void answer(int kind, int pid, int value, int request) {
+    int record[6] = {kind, pid, value, request, 0, 0};
+    if (kind == 1) {
+        // When it started (field 22 of /proc/PID/stat, clock ticks since boot), read while it cannot be reaped yet, so
+        // that a pid used again later is told from it.
+        struct buffer path = {0};
+        append_text(&path, "/proc/");
+        append_number(&path, pid);
+        append(&path, "/stat", 6);
+        char stat[1024];
+        long got = -1;
+        int fd = open_file(path.bytes, O_RDONLY | O_CLOEXEC, 0);
+        release(&path);
+        if (fd >= 0) {
+            got = syscall3(SYS_read, fd, stat, sizeof stat);
+            syscall1(SYS_close, fd);
+        }
+        long close = -1;
+        for (long i = 0; i < got; i++) if (stat[i] == ')') close = i;
+        unsigned long start = 0;
+        int field = 2;
+        for (long i = close + 1; close >= 0 && i < got; i++) {
+            if (stat[i] == ' ') {
+                field++;
+            } else if (field == 22 && stat[i] >= '0' && stat[i] <= '9') {
+                start = start * 10 + (unsigned long)(stat[i] - '0');
+            }
+        }
+        memcpy(&record[4], &start, sizeof start);
+    }
+    while (syscall3(SYS_write, 1, record, sizeof record) == -EINTR) {}
+}
+
+/// Forks the trial of one request whose strings begin at `strings`; it is answered once it has started.
+static void start_trial(struct buffer *trials, struct buffer *pointers, char *strings, unsigned argc, unsigned envc, int request) {
+    char *status = strings;
+    char *log = status + length(status) + 1;
+    char *folder = log + length(log) + 1;
+    char *next = folder + length(folder) + 1;
+    char *none = 0;
+    pointers->count = 0;
+    for (unsigned i = 0; i < argc; i++, next += length(next) + 1) append(pointers, (char *)&next, sizeof next);
+    append(pointers, (char *)&none, sizeof none);
+    for (unsigned i = 0; i < envc; i++, next += length(next) + 1) append(pointers, (char *)&next, sizeof next);
+    append(pointers, (char *)&none, sizeof none);
+    char **command = (char **)pointers->bytes;
+    char **envp = command + argc + 1;
+    if (length(status) >= sizeof ((struct trial *)0)->status) {
+        answer(2, 0, ENAMETOOLONG, request);
+        return;
+    }
+    int errors[2];
+    long piped = syscall2(SYS_pipe2, errors, O_CLOEXEC);
+    if (piped < 0) {
+        write_start_error(status, command[0], (int)-piped);
+        answer(2, 0, (int)-piped, request);
+        return;
+    }
+    long child = fork_process();
+    if (child == 0) {
+        syscall1(SYS_close, errors[0]);
+        syscall2(SYS_setpgid, 0, 0);
+        int error = 0;
+        int null = open_file("/dev/null", O_RDONLY, 0);
+        if (null >= 0 && null != 0) {
+            move_descriptor(null, 0);
+            syscall1(SYS_close, null);
+        }
+        int output = open_file(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (output < 0) {
+            error = -output;
+        } else {
+            move_descriptor(output, 1);
+            move_descriptor(output, 2);
+            if (output > 2) syscall1(SYS_close, output);
+        }
+        if (error == 0 && *folder) {
+            long changed = syscall1(SYS_chdir, folder);
+            if (changed < 0) error = (int)-changed;
+        }
+        restore_user_umask(envp);
+        close_descriptors_on_exec();
+        const int reset[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM};
+        for (size_t i = 0; i < sizeof reset / sizeof reset[0]; i++) set_disposition(reset[i], 0);  // SIG_DFL
+        unsigned long empty = 0;
+        syscall4(SYS_rt_sigprocmask, SIG_SETMASK, &empty, 0, 8);
+        if (error == 0) error = start_program(command, envp);
+        syscall3(SYS_write, errors[1], &error, sizeof error);
+        exit_group(127);
+    }
+    syscall1(SYS_close, errors[1]);
+    if (child < 0) {
+        syscall1(SYS_close, errors[0]);
+        write_start_error(status, command[0], (int)-child);
+        answer(2, 0, (int)-child, request);
+        return;
+    }
+    syscall2(SYS_setpgid, child, child);
+    struct trial entry;
+    entry.pid = (int)child;
+    entry.starting = errors[0];
+    entry.request = request;
+    memcpy(entry.status, status, length(status) + 1);
+    size_t program = length(command[0]);
+    if (program >= sizeof entry.program) program = sizeof entry.program - 1;
+    memcpy(entry.program, command[0], program);
+    entry.program[program] = '\0';
+    append(trials, (char *)&entry, sizeof entry);
+}
+
+static void forget(struct buffer *trials, size_t index) {
+    struct trial *all = (struct trial *)trials->bytes;
+    size_t count = trials->count / sizeof *all;
+    if (index + 1 < count) memcpy(&all[index], &all[count - 1], sizeof *all);
+    trials->count -= sizeof *all;
+}
+
+/// Learns from a starting trial's pipe whether its program started: answers 1, or 2 after writing why
+/// not (and reaping it, unless `reaped`). Returns whether it started.
+static int learn_start(struct buffer *trials, size_t index, int reaped) {
+    struct trial *entry = (struct trial *)trials->bytes + index;
+    int error = 0;
+    long got;
+    do {
+        got = syscall3(SYS_read, entry->starting, &error, sizeof error);
+    } while (got == -EINTR);
+    syscall1(SYS_close, entry->starting);
+    entry->starting = -1;
+    if (got != (long)sizeof error) {
+        answer(1, entry->pid, 0, entry->request);
+        return 1;
+    }
+    if (!reaped) {
+        int ignored = 0;
+        while (syscall4(SYS_wait4, entry->pid, &ignored, 0, 0) == -EINTR) {}
+    }
+    write_start_error(entry->status, entry->program, error);
+    answer(2, entry->pid, error, entry->request);
+    forget(trials, index);
+    return 0;
+}
+
+/// Writes the status of every trial that has ended, and says so.
+static void reap(struct buffer *trials) {
+    for (;;) {
+        int status = 0;
+        long pid = syscall4(SYS_wait4, -1, &status, WNOHANG, 0);
+        if (pid == -EINTR) continue;
+        if (pid <= 0) return;
+        struct trial *all = (struct trial *)trials->bytes;
+        size_t count = trials->count / sizeof *all;
+        for (size_t i = 0; i < count; i++) {
+            if (all[i].pid != pid) continue;
+            // Ended before its start was read from the pipe: the pipe says whether it started at all.
+            if (all[i].starting >= 0 && !learn_start(trials, i, 1)) break;
+            if ((status & 0x7f) == 0) {
+                write_number(all[i].status, "exitCode", (status >> 8) & 0xff);
+            } else {
+                write_number(all[i].status, "signal", status & 0x7f);
+            }
+            answer(3, (int)pid, status, all[i].request);
+            forget(trials, i);
+            break;
+        }
+    }
+}
+
+/// Whether a request's `size` bytes of strings hold exactly the strings its words say.
+static int well_formed(const char *strings, unsigned size, unsigned argc, unsigned envc) {
+    if (size == 0 || strings[size - 1] != '\0' || argc == 0 || argc > (1u << 20) || envc > (1u << 20)) return 0;
+    unsigned ends = 0;
+    for (unsigned i = 0; i < size; i++) ends += strings[i] == '\0';
+    return ends == 3 + argc + envc;
+}
+
+struct watched {
+    int fd;
+    short events, revents;
+};
+
+static _Noreturn void serve(void) {
+    // Nothing is said on stderr; the starter's, kept open, would hold up whoever reads it to its end.
+    int null = open_file("/dev/null", O_WRONLY, 0);
+    if (null >= 0 && null != 2) {
+        move_descriptor(null, 2);
+        syscall1(SYS_close, null);
+    }
+    // Nor does it hold its starter's folder (each trial names its own).
+    syscall1(SYS_chdir, "/");
+    set_disposition(SIGTERM, 1);  // SIG_IGN
+    set_disposition(SIGINT, 1);
+    set_disposition(SIGHUP, 1);
+    set_disposition(SIGPIPE, 1);
+    unsigned long child_signal = 1UL << (SIGCHLD - 1);
+    syscall4(SYS_rt_sigprocmask, SIG_BLOCK, &child_signal, 0, 8);
+    int children = (int)syscall4(SYS_signalfd4, -1, &child_signal, 8, O_CLOEXEC | O_NONBLOCK);
+    if (children < 0) exit_group(1);
+    struct buffer input = {0}, trials = {0}, pointers = {0}, polled = {0};
+    int reading = 1;
+    static char chunk[1 << 16];
+    for (;;) {
+        reap(&trials);
+        if (!reading && trials.count == 0) exit_group(0);
+        // The signal descriptor, the requests, then each starting trial's pipe.
+        polled.count = 0;
+        struct watched fixed[2] = {{children, POLLIN, 0}, {reading ? 0 : -1, POLLIN, 0}};
+        append(&polled, (char *)fixed, sizeof fixed);
+        size_t count = trials.count / sizeof(struct trial);
+        for (size_t i = 0; i < count; i++) {
+            struct watched pipe = {((struct trial *)trials.bytes)[i].starting, POLLIN, 0};
+            append(&polled, (char *)&pipe, sizeof pipe);
+        }
+        struct watched *watched = (struct watched *)polled.bytes;
+        if (syscall6(SYS_ppoll, (long)watched, (long)(polled.count / sizeof *watched), 0, 0, 8, 0) < 0) continue;
+        if (watched[0].revents) {
+            char information[128];
+            while (syscall3(SYS_read, children, information, sizeof information) > 0) {}
+        }
+        // Pipes first, from the last (a failed start drops its trial, moving the last one to its place).
+        for (size_t i = count; i-- > 0;) {
+            if (watched[2 + i].fd >= 0 && watched[2 + i].revents) learn_start(&trials, i, 0);
+        }
+        if (watched[1].revents == 0) continue;
+        long got = syscall3(SYS_read, 0, chunk, sizeof chunk);
+        if (got == -EINTR || got == -EAGAIN) continue;
+        if (got <= 0) {
+            reading = 0;
+            continue;
+        }
+        append(&input, chunk, (size_t)got);
+        size_t at = 0;
+        while (input.count - at >= 16) {
+            unsigned words[4];
+            memcpy(words, input.bytes + at, sizeof words);
+            if (words[0] > (1u << 26)) {
+                // Not knob's: nothing more can be read in step.
+                reading = 0;
+                at = input.count;
+                break;
+            }
+            if (input.count - at - 16 < words[0]) break;
+            char *strings = input.bytes + at + 16;
+            if (well_formed(strings, words[0], words[1], words[2])) {
+                start_trial(&trials, &pointers, strings, words[1], words[2], (int)words[3]);
+            } else {
+                answer(2, 0, EINVAL, (int)words[3]);
+            }
+            at += 16 + words[0];
+        }
+        memcpy(input.bytes, input.bytes + at, input.count - at);
+        input.count -= at;
+    }
+}
+
 _Noreturn void knob_supervise_start(long *stack) __attribute__((used));
 
 _Noreturn void knob_supervise_start(long *stack) {
     int argc = (int)stack[0];
     char **argv = (char **)(stack + 1);
     char **envp = argv + argc + 1;
+    if (argc == 2 && same(argv[1], "--serve")) serve();
     if (argc < 5 || !same(argv[1], "--status") || !same(argv[3], "--")) {
         struct buffer usage = {0};
         append_text(&usage, "usage: ");
         append_text(&usage, argc > 0 ? argv[0] : "knob-supervise");
-        append_text(&usage, " --status FILE -- COMMAND [ARG...]\n");
+        append_text(&usage, " --status FILE -- COMMAND [ARG...]  or  --serve\n");
         syscall3(SYS_write, 2, usage.bytes, usage.count);
         exit_group(2);
     }

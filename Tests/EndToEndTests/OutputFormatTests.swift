@@ -88,8 +88,8 @@ enum Golden {
         var text = text.replacingOccurrences(of: folder, with: "<dir>")
         text = text.replacingOccurrences(of: #"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z"#, with: "<time>", options: .regularExpression)
         // Process ids and start ticks, in the runner's handle and in events that print it.
-        text = text.replacingOccurrences(of: #"("?(pid|pgid|started)"? ?: )"\d+""#, with: "$1\"<n>\"", options: .regularExpression)
-        text = text.replacingOccurrences(of: #"\b(pid|pgid|started)=\d+"#, with: "$1=<n>", options: .regularExpression)
+        text = text.replacingOccurrences(of: #"("?(pid|pgid|started|supervisor|supervisorStarted)"? ?: )"\d+""#, with: "$1\"<n>\"", options: .regularExpression)
+        text = text.replacingOccurrences(of: #"\b(pid|pgid|started|supervisor|supervisorStarted)=\d+"#, with: "$1=<n>", options: .regularExpression)
         // A path that a table cut short, before the folder could be replaced.
         text = text.replacingOccurrences(of: #"status=\S+"#, with: "status=<path>", options: .regularExpression)
         // CSV: the duration after the start and end times.

@@ -9,18 +9,37 @@ import Synchronization
 /// With a `supervisor` (the path of `knob` or `knobd`), each trial runs under a supervisor: a small
 /// process that waits for the trial and writes its exit status next to the log. The trial then
 /// outlives the process that started it, and a new one can `adopt` it and still learn how it ended.
-/// The supervisor is `knob-supervise` when it lies next to `supervisor` (it starts in about a
-/// millisecond), else `<supervisor> __supervise` (the same protocol and status file; also chosen by
-/// `KNOB_SUPERVISOR=builtin`).
+/// When `knob-supervise` lies next to `supervisor`, one `knob-supervise --serve` per process starts and
+/// waits for every trial (`SupervisorServer`). `KNOB_SUPERVISOR` chooses otherwise: `each` for a
+/// `knob-supervise` per trial, `builtin` for `<supervisor> __supervise` per trial (also what is used when
+/// there is no `knob-supervise`). All three write the same status files and find each other's trials.
 public struct LocalRunner: TrialRunner {
     public let supervisor: String?
-    /// What each supervised trial runs under, before `--status FILE -- COMMAND...`.
-    let supervisorCommand: [String]?
+    /// How supervised trials run.
+    let mode: Mode
+
+    enum Mode: Equatable {
+        /// No supervisor: the trial is this process's child.
+        case unsupervised
+        /// Through the serving supervisor at this path.
+        case serving(String)
+        /// Each under a supervisor of its own: this command, then `--status FILE -- COMMAND...`.
+        case each([String])
+    }
+
+    /// What each supervised trial runs under, before `--status FILE -- COMMAND...`, when each has its own.
+    var supervisorCommand: [String]? {
+        if case .each(let command) = mode { command } else { nil }
+    }
+
+    /// The variable that gives a trial its folder (and finds a served trial again).
+    static let trialFolderVariable = "KNOB_TRIAL_DIR"
 
     /// The small supervisor's file name, looked for next to `supervisor`.
     public static let smallSupervisorName = "knob-supervise"
-    /// The variable that chooses the supervisor: `builtin` for `__supervise` of knob or knobd
-    /// itself; anything else (or nothing) for `knob-supervise` when it is there.
+    /// The variable that chooses the supervisor: `builtin` for `__supervise` of knob or knobd itself,
+    /// `each` for a `knob-supervise` per trial; anything else (or nothing) for the serving `knob-supervise`
+    /// when it is there.
     public static let supervisorChoiceVariable = "KNOB_SUPERVISOR"
 
     /// A template with a command runs here.
@@ -37,17 +56,36 @@ public struct LocalRunner: TrialRunner {
         var base = environment
         base["PYTHONUNBUFFERED"] = base["PYTHONUNBUFFERED"] ?? "1"
         baseEnvironment = base
-        self.supervisorCommand = supervisor.map {
-            Self.supervisorCommand(executable: $0, choice: environment[Self.supervisorChoiceVariable])
-        }
+        mode = supervisor.map { Self.mode(executable: $0, choice: environment[Self.supervisorChoiceVariable]) } ?? .unsupervised
     }
 
-    /// `[knob-supervise]` next to `executable` when it is there and not declined, else
-    /// `[executable, "__supervise"]`.
-    static func supervisorCommand(executable: String, choice: String?) -> [String] {
+    /// The serving `knob-supervise` next to `executable` when it is there and not declined, else a
+    /// supervisor per trial: `knob-supervise` with `each`, `[executable, "__supervise"]` with `builtin` or
+    /// without `knob-supervise`.
+    static func mode(executable: String, choice: String?) -> Mode {
         let small = (executable as NSString).deletingLastPathComponent + "/" + smallSupervisorName
-        if choice != "builtin", FileManager.default.isExecutableFile(atPath: small) { return [small] }
-        return [executable, Supervisor.command]
+        guard choice != "builtin", FileManager.default.isExecutableFile(atPath: small) else {
+            return .each([executable, Supervisor.command])
+        }
+        return choice == "each" ? .each([small]) : .serving(small)
+    }
+
+    /// The serving supervisors of this process, one per executable, each made when first needed and again
+    /// if it dies.
+    private static let servers = Mutex<[String: SupervisorServer]>([:])
+
+    /// This process's serving supervisor `pid`, if it is still there.
+    static func liveServer(pid: pid_t) -> SupervisorServer? {
+        servers.withLock { servers in servers.values.first { $0.pid == pid && !$0.isGone } }
+    }
+
+    static func server(_ executable: String) throws(SpawnError) -> SupervisorServer {
+        try servers.withLock { (servers) throws(SpawnError) -> SupervisorServer in
+            if let server = servers[executable], !server.isGone { return server }
+            let server = try SupervisorServer(executable: executable)
+            servers[executable] = server
+            return server
+        }
     }
 
     public func start(_ launch: TrialLaunch) async throws -> any RunningTrial {
@@ -63,7 +101,7 @@ public struct LocalRunner: TrialRunner {
         environment["KNOB_EXPERIMENT"] = launch.experimentName
         environment["KNOB_TRIAL"] = launch.trialName
         environment["KATIB_TRIAL_NAME"] = launch.trialName
-        environment["KNOB_TRIAL_DIR"] = launch.trialDirectory
+        environment[Self.trialFolderVariable] = launch.trialDirectory
         if let push = launch.push { environment.merge(push.environment) { _, new in new } }
         // Where the trial saves what a pipeline fetches later (`knob artifacts`).
         let artifacts = Artifacts.directory(trialDirectory: launch.trialDirectory)
@@ -82,8 +120,11 @@ public struct LocalRunner: TrialRunner {
         }
         defer { close(logFD) }
         fchmod(logFD, 0o600)
-        let statusPath = supervisorCommand.map { _ in launch.logPath + ".status" }
+        let statusPath = mode == .unsupervised ? nil : launch.logPath + ".status"
         if let statusPath { unlink(statusPath) }
+        if case .serving(let executable) = mode, let statusPath {
+            return try await startServed(launch, executable: executable, environment: environment, statusPath: statusPath)
+        }
         let argv = supervisorCommand.map { $0 + ["--status", statusPath!, "--"] + launch.argv } ?? launch.argv
         let pid: pid_t
         do {
@@ -94,17 +135,57 @@ public struct LocalRunner: TrialRunner {
         return LocalProcess(pid: pid, statusPath: statusPath)
     }
 
-    /// A supervised trial is found by its supervisor's command line, which names the trial's
-    /// status file; one that already ended is found by that file.
+    /// Through the serving supervisor; once more with a new one if it has died.
+    private func startServed(_ launch: TrialLaunch, executable: String, environment: [String: String],
+                             statusPath: String) async throws -> any RunningTrial {
+        for attempt in 1...2 {
+            let server: SupervisorServer
+            do {
+                server = try Self.server(executable)
+            } catch {
+                throw RunnerError.startFailed("cannot start the supervisor \(executable): \(error.message)\(error.hint)")
+            }
+            let answer: SupervisorServer.Answer
+            do {
+                answer = try await server.start(argv: launch.argv, environment: environment, workingDirectory: launch.workingDirectory,
+                                                logPath: launch.logPath, statusPath: statusPath)
+            } catch {
+                if attempt == 1 { continue }
+                throw RunnerError.startFailed("the supervisor \(executable) (pid \(server.pid)) exited while starting the trial")
+            }
+            switch answer {
+            case .started(let pid, let startTime, let exit):
+                return LocalProcess(pid: pid, statusPath: statusPath, exit: exit, writer: server, startTime: startTime)
+            case .notStarted(let code):
+                let exit = Supervisor.readStatus(statusPath)
+                    ?? .startFailed("cannot start \(launch.argv[0]): \(SpawnError(code: code).message)\(SpawnError(code: code).hint)")
+                return NotStarted(statusPath: statusPath, exit: exit)
+            }
+        }
+        throw RunnerError.startFailed("the supervisor \(executable) exited while starting the trial")
+    }
+
+    /// A supervised trial is found by its supervisor's command line, which names the trial's status file,
+    /// or, under a serving supervisor, as the leader of a process group whose environment names the trial's
+    /// folder; one that already ended is found by its status file.
     public func find(_ launch: TrialLaunch) -> (any RunningTrial)? {
-        guard supervisorCommand != nil else { return nil }
+        guard mode != .unsupervised else { return nil }
         let statusPath = launch.logPath + ".status"
         let marker = Array("--status\0\(statusPath)\0".utf8)
+        let folder = Array("\0\(Self.trialFolderVariable)=\(launch.trialDirectory)\0".utf8)
         let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.compactMap(Int32.init) ?? []
         for pid in pids where pid != getpid() {
-            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
-                  data.count >= marker.count, Array(data).firstRange(of: marker) != nil else { continue }
-            return AdoptedProcess(pid: pid, statusPath: statusPath, startTime: processStartTime(pid))
+            if let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
+               data.count >= marker.count, Array(data).firstRange(of: marker) != nil {
+                return AdoptedProcess(pid: pid, statusPath: statusPath, startTime: processStartTime(pid))
+            }
+            // The trial, not a process of its own that leads a group too: its parent is the serving supervisor.
+            guard let family = processFamily(pid), family.group == pid,
+                  let environment = readFile("/proc/\(pid)/environ", limit: 1 << 22), ([0] + environment).firstRange(of: folder) != nil,
+                  let parent = readFile("/proc/\(family.parent)/cmdline", limit: 1 << 16), parent.split(separator: 0).last == Array("--serve".utf8)[...]
+            else { continue }
+            return AdoptedProcess(pid: pid, statusPath: statusPath, startTime: processStartTime(pid),
+                                  writer: (family.parent, processStartTime(family.parent)))
         }
         if Supervisor.readStatus(statusPath) != nil {
             return AdoptedProcess(pid: 0, statusPath: statusPath, startTime: nil)
@@ -113,10 +194,18 @@ public struct LocalRunner: TrialRunner {
     }
 
     public func adopt(handle: [String: String]) -> (any RunningTrial)? {
-        guard handle["runner"] == "local", let pid = handle["pid"].flatMap(Int32.init), let statusPath = handle["status"] else {
-            return nil
+        guard handle["runner"] == "local", let statusPath = handle["status"] else { return nil }
+        guard let pid = handle["pid"].flatMap(Int32.init) else {
+            // It never started, and its status file says why.
+            return Supervisor.readStatus(statusPath).map { NotStarted(statusPath: statusPath, exit: $0) }
         }
-        return AdoptedProcess(pid: pid, statusPath: statusPath, startTime: handle["started"], lookEvery: adoptedLookInterval)
+        let writer = handle["supervisor"].flatMap(Int32.init).map { ($0, handle["supervisorStarted"]) }
+        if let writer, let server = Self.liveServer(pid: writer.0), server.startTime == writer.1,
+           let exit = server.follow(pid: pid, status: statusPath) {
+            // Started by this process's own serving supervisor (a controller started again): followed through it.
+            return LocalProcess(pid: pid, statusPath: statusPath, exit: exit, writer: server, startTime: handle["started"])
+        }
+        return AdoptedProcess(pid: pid, statusPath: statusPath, startTime: handle["started"], writer: writer, lookEvery: adoptedLookInterval)
     }
 }
 
@@ -129,17 +218,22 @@ struct SpawnError: Error {
 }
 
 /// Starts `argv` with an empty signal mask and default dispositions (so SIGTERM and SIGINT work
-/// whatever thread this runs on), stdin from /dev/null, and descriptors above 2 closed.
-/// `output`: where stdout and stderr go (inherited when nil). Leads a new process group when asked.
-func spawn(_ argv: [String], environment: [String: String]?, workingDirectory: String?, output: Int32?,
-           newProcessGroup: Bool) throws(SpawnError) -> pid_t {
+/// whatever thread this runs on), stdin from `input` (/dev/null when nil), and descriptors above 2 closed.
+/// `output`: where stdout (and stderr, unless `errorToOutput` is false) go (inherited when nil). Leads a new
+/// process group when asked.
+func spawn(_ argv: [String], environment: [String: String]?, workingDirectory: String?, input: Int32? = nil, output: Int32?,
+           errorToOutput: Bool = true, newProcessGroup: Bool) throws(SpawnError) -> pid_t {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    if let input {
+        posix_spawn_file_actions_adddup2(&actions, input, 0)
+    } else {
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    }
     if let output {
         posix_spawn_file_actions_adddup2(&actions, output, 1)
-        posix_spawn_file_actions_adddup2(&actions, output, 2)
+        if errorToOutput { posix_spawn_file_actions_adddup2(&actions, output, 2) }
     }
     knob_spawn_addclosefrom(&actions, 3)
     if let workingDirectory { knob_spawn_addchdir(&actions, workingDirectory) }
@@ -179,12 +273,30 @@ final class LocalProcess: RunningTrial, Sendable {
     let pid: pid_t
     /// Where a supervised trial's exit status appears.
     let statusPath: String?
-    /// Set by the thread that reaps the process, the moment it exits.
-    private let exit = OnceValue<TrialExit>()
+    /// Set by the thread that reaps the process, or by the serving supervisor's reader, the moment it exits.
+    private let exit: OnceValue<TrialExit>
+    /// The serving supervisor that started it and writes its status.
+    private let writer: SupervisorServer?
+    /// When a served trial started, as its supervisor read it (it may be gone by the time the handle is asked for).
+    private let startTime: String?
 
+    /// A trial of the serving supervisor `writer`, which sets `exit`.
+    init(pid: pid_t, statusPath: String, exit: OnceValue<TrialExit>, writer: SupervisorServer, startTime: String?) {
+        self.pid = pid
+        self.statusPath = statusPath
+        self.exit = exit
+        self.writer = writer
+        self.startTime = startTime
+    }
+
+    /// A child of this process (the trial, or its own supervisor), reaped here.
     init(pid: pid_t, statusPath: String?) {
         self.pid = pid
         self.statusPath = statusPath
+        writer = nil
+        startTime = nil
+        let exit = OnceValue<TrialExit>()
+        self.exit = exit
         let reap: @Sendable () -> Void = { [exit] in
             var status: Int32 = 0
             while waitpid(pid, &status, 0) < 0, errno == EINTR {}
@@ -202,7 +314,11 @@ final class LocalProcess: RunningTrial, Sendable {
     var handle: [String: String] {
         var handle = ["pid": String(pid), "pgid": String(pid), "runner": "local"]
         if let statusPath { handle["status"] = statusPath }
-        if let started = processStartTime(pid) { handle["started"] = started }
+        if let started = startTime ?? processStartTime(pid) { handle["started"] = started }
+        if let writer {
+            handle["supervisor"] = String(writer.pid)
+            if let started = writer.startTime { handle["supervisorStarted"] = started }
+        }
         return handle
     }
 
@@ -222,30 +338,61 @@ final class LocalProcess: RunningTrial, Sendable {
     }
 }
 
-/// A supervised trial found again after the process that started it died: its supervisor is no
-/// child of ours, so its end is learnt from a pidfd on the supervisor (readable when it exits) and
-/// the status file it writes. Where pidfds are missing (Linux before 5.3), from looking every 100 ms.
+/// A served trial that could not start: its end is known at once.
+final class NotStarted: RunningTrial, Sendable {
+    let statusPath: String
+    let exit: TrialExit
+
+    init(statusPath: String, exit: TrialExit) {
+        self.statusPath = statusPath
+        self.exit = exit
+    }
+
+    var handle: [String: String] { ["runner": "local", "status": statusPath] }
+    func wait() async -> TrialExit { exit }
+    func terminate(grace: Duration) async {}
+}
+
+/// A supervised trial found again after the process that started it died: it is no child of ours, so
+/// its end is learnt from a pidfd on `pid` (readable when it exits) and the status file its supervisor
+/// writes. `pid` is the trial's own supervisor, or the trial itself when a serving supervisor (`writer`)
+/// started it; the status then follows the trial's end as soon as the writer has seen it. Where pidfds
+/// are missing (Linux before 5.3), the end is found by looking every 100 ms.
 final class AdoptedProcess: RunningTrial, Sendable {
     let pid: pid_t
     let statusPath: String
     let startTime: String?
+    /// The serving supervisor that writes the status, and when it started.
+    let writer: (pid: pid_t, startTime: String?)?
     /// Set when the supervisor has exited, once something waits for it.
     private let supervisorExit: Mutex<OnceValue<Void>?> = Mutex(nil)
 
     /// How often it is looked at when no pidfd tells.
     let lookEvery: Duration
 
-    init(pid: pid_t, statusPath: String, startTime: String?, lookEvery: Duration = .milliseconds(100)) {
+    init(pid: pid_t, statusPath: String, startTime: String?, writer: (pid: pid_t, startTime: String?)? = nil,
+         lookEvery: Duration = .milliseconds(100)) {
         self.pid = pid
         self.statusPath = statusPath
         self.startTime = startTime
+        self.writer = writer
         self.lookEvery = lookEvery
     }
 
     var handle: [String: String] {
         var handle = ["pid": String(pid), "pgid": String(pid), "runner": "local", "status": statusPath]
         if let startTime { handle["started"] = startTime }
+        if let writer {
+            handle["supervisor"] = String(writer.pid)
+            if let started = writer.startTime { handle["supervisorStarted"] = started }
+        }
         return handle
+    }
+
+    /// The serving supervisor that writes the status is still running.
+    private var writerRunning: Bool {
+        guard let writer, writer.pid > 0 else { return false }
+        return processIsRunning(writer.pid) && (writer.startTime == nil || processStartTime(writer.pid) == writer.startTime)
     }
 
     /// The supervisor is still running (and is the same process: pids get reused). Pid 0 stands
@@ -292,13 +439,19 @@ final class AdoptedProcess: RunningTrial, Sendable {
                 if pid > 0 { kill(-pid, SIGKILL) }
                 return exit
             }
+            var pause = lookEvery
             if !supervisorRunning {
                 if let exit = Supervisor.readStatus(statusPath) { return exit }
-                if pid > 0, processStartTime(pid) == startTime { kill(-pid, SIGKILL) }
-                return .lost
+                if writerRunning {
+                    // The trial has ended and its supervisor, which reaps it first, is about to write the status.
+                    pause = .milliseconds(5)
+                } else {
+                    if pid > 0, processStartTime(pid) == startTime { kill(-pid, SIGKILL) }
+                    return .lost
+                }
             }
             if Task.isCancelled { return .lost }
-            try? await Task.sleep(for: lookEvery)
+            try? await Task.sleep(for: pause)
         }
     }
 
@@ -315,6 +468,15 @@ final class AdoptedProcess: RunningTrial, Sendable {
         }
         if supervisorRunning { kill(-pid, SIGKILL) }
     }
+}
+
+/// The parent and the process group of process `pid` (fields 4 and 5 of /proc/PID/stat).
+func processFamily(_ pid: pid_t) -> (parent: pid_t, group: pid_t)? {
+    guard let bytes = readFile("/proc/\(pid)/stat", limit: 1 << 16), let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+    let fields = bytes[(close + 1)...].split(separator: UInt8(ascii: " "), maxSplits: 4)
+    guard fields.count >= 4, let parent = pid_t(String(decoding: fields[1], as: UTF8.self)),
+          let group = pid_t(String(decoding: fields[2], as: UTF8.self)) else { return nil }
+    return (parent, group)
 }
 
 /// When process `pid` started (clock ticks since boot, from /proc), to tell it from a later

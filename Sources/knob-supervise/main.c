@@ -393,44 +393,58 @@ static int start_program(char **command, char **envp) {
 // died) it goes on until its last trial has ended and its status is written, then exits.
 
 /// A trial: its process, the pipe that says whether it started (-1 once it has), its request's
-/// number, its status file and its program (to say why it could not start).
+/// number, when it started, its status file and its program (to say why it could not start).
 struct trial {
     int pid, starting, request;
+    unsigned long started;
     char status[4084];
     char program[4096];
 };
 
-static void answer(int kind, int pid, int value, int request) {
-    int record[6] = {kind, pid, value, request, 0, 0};
-    if (kind == 1) {
-        // When it started (field 22 of /proc/PID/stat, clock ticks since boot), read while it cannot be reaped yet, so
-        // that a pid used again later is told from it.
-        struct buffer path = {0};
-        append_text(&path, "/proc/");
-        append_number(&path, pid);
-        append(&path, "/stat", 6);
-        char stat[1024];
-        long got = -1;
-        int fd = open_file(path.bytes, O_RDONLY | O_CLOEXEC, 0);
-        release(&path);
-        if (fd >= 0) {
-            got = syscall3(SYS_read, fd, stat, sizeof stat);
-            syscall1(SYS_close, fd);
-        }
-        long close = -1;
-        for (long i = 0; i < got; i++) if (stat[i] == ')') close = i;
-        unsigned long start = 0;
-        int field = 2;
-        for (long i = close + 1; close >= 0 && i < got; i++) {
-            if (stat[i] == ' ') {
-                field++;
-            } else if (field == 22 && stat[i] >= '0' && stat[i] <= '9') {
-                start = start * 10 + (unsigned long)(stat[i] - '0');
-            }
-        }
-        memcpy(&record[4], &start, sizeof start);
+/// When process `pid` started: field 22 of /proc/PID/stat, clock ticks since boot (0 when it cannot be read).
+static unsigned long start_ticks(long pid) {
+    struct buffer path = {0};
+    append_text(&path, "/proc/");
+    append_number(&path, pid);
+    append(&path, "/stat", 6);
+    char stat[1024];
+    long got = -1;
+    int fd = open_file(path.bytes, O_RDONLY | O_CLOEXEC, 0);
+    release(&path);
+    if (fd >= 0) {
+        got = syscall3(SYS_read, fd, stat, sizeof stat);
+        syscall1(SYS_close, fd);
     }
-    while (syscall3(SYS_write, 1, record, sizeof record) == -EINTR) {}
+    long close = -1;
+    for (long i = 0; i < got; i++) if (stat[i] == ')') close = i;
+    unsigned long start = 0;
+    int field = 2;
+    for (long i = close + 1; close >= 0 && i < got; i++) {
+        if (stat[i] == ' ') {
+            field++;
+        } else if (field == 22 && stat[i] >= '0' && stat[i] <= '9') {
+            start = start * 10 + (unsigned long)(stat[i] - '0');
+        }
+    }
+    return start;
+}
+
+/// Writes all of `count` bytes (a socket may take fewer at once).
+static void write_all(int fd, const void *bytes, size_t count) {
+    const char *at = bytes;
+    while (count > 0) {
+        long written = syscall3(SYS_write, fd, at, count);
+        if (written == -EINTR) continue;
+        if (written <= 0) return;
+        at += written;
+        count -= (size_t)written;
+    }
+}
+
+static void answer(int kind, int pid, int value, int request, unsigned long started) {
+    int record[6] = {kind, pid, value, request, 0, 0};
+    memcpy(&record[4], &started, sizeof started);
+    write_all(1, record, sizeof record);
 }
 
 /// Forks the trial of one request whose strings begin at `strings`; it is answered once it has started.
@@ -448,14 +462,14 @@ static void start_trial(struct buffer *trials, struct buffer *pointers, char *st
     char **command = (char **)pointers->bytes;
     char **envp = command + argc + 1;
     if (length(status) >= sizeof ((struct trial *)0)->status) {
-        answer(2, 0, ENAMETOOLONG, request);
+        answer(2, 0, ENAMETOOLONG, request, 0);
         return;
     }
     int errors[2];
     long piped = syscall2(SYS_pipe2, errors, O_CLOEXEC);
     if (piped < 0) {
         write_start_error(status, command[0], (int)-piped);
-        answer(2, 0, (int)-piped, request);
+        answer(2, 0, (int)-piped, request, 0);
         return;
     }
     long child = fork_process();
@@ -487,14 +501,14 @@ static void start_trial(struct buffer *trials, struct buffer *pointers, char *st
         unsigned long empty = 0;
         syscall4(SYS_rt_sigprocmask, SIG_SETMASK, &empty, 0, 8);
         if (error == 0) error = start_program(command, envp);
-        syscall3(SYS_write, errors[1], &error, sizeof error);
+        write_all(errors[1], &error, sizeof error);
         exit_group(127);
     }
     syscall1(SYS_close, errors[1]);
     if (child < 0) {
         syscall1(SYS_close, errors[0]);
         write_start_error(status, command[0], (int)-child);
-        answer(2, 0, (int)-child, request);
+        answer(2, 0, (int)-child, request, 0);
         return;
     }
     syscall2(SYS_setpgid, child, child);
@@ -502,6 +516,8 @@ static void start_trial(struct buffer *trials, struct buffer *pointers, char *st
     entry.pid = (int)child;
     entry.starting = errors[0];
     entry.request = request;
+    // Read now: only this process reaps the child, so its pid cannot be another's yet.
+    entry.started = start_ticks(child);
     memcpy(entry.status, status, length(status) + 1);
     size_t program = length(command[0]);
     if (program >= sizeof entry.program) program = sizeof entry.program - 1;
@@ -529,7 +545,7 @@ static int learn_start(struct buffer *trials, size_t index, int reaped) {
     syscall1(SYS_close, entry->starting);
     entry->starting = -1;
     if (got != (long)sizeof error) {
-        answer(1, entry->pid, 0, entry->request);
+        answer(1, entry->pid, 0, entry->request, entry->started);
         return 1;
     }
     if (!reaped) {
@@ -537,7 +553,7 @@ static int learn_start(struct buffer *trials, size_t index, int reaped) {
         while (syscall4(SYS_wait4, entry->pid, &ignored, 0, 0) == -EINTR) {}
     }
     write_start_error(entry->status, entry->program, error);
-    answer(2, entry->pid, error, entry->request);
+    answer(2, entry->pid, error, entry->request, 0);
     forget(trials, index);
     return 0;
 }
@@ -560,7 +576,7 @@ static void reap(struct buffer *trials) {
             } else {
                 write_number(all[i].status, "signal", status & 0x7f);
             }
-            answer(3, (int)pid, status, all[i].request);
+            answer(3, (int)pid, status, all[i].request, 0);
             forget(trials, i);
             break;
         }
@@ -645,11 +661,12 @@ static _Noreturn void serve(void) {
             if (well_formed(strings, words[0], words[1], words[2])) {
                 start_trial(&trials, &pointers, strings, words[1], words[2], (int)words[3]);
             } else {
-                answer(2, 0, EINVAL, (int)words[3]);
+                answer(2, 0, EINVAL, (int)words[3], 0);
             }
             at += 16 + words[0];
         }
-        memcpy(input.bytes, input.bytes + at, input.count - at);
+        // What is left moves to the front (forwards, byte by byte: the two ranges may overlap).
+        for (size_t k = 0; k + at < input.count; k++) input.bytes[k] = input.bytes[k + at];
         input.count -= at;
     }
 }

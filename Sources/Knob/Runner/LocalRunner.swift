@@ -149,8 +149,11 @@ public struct LocalRunner: TrialRunner {
             do {
                 answer = try await server.start(argv: launch.argv, environment: environment, workingDirectory: launch.workingDirectory,
                                                 logPath: launch.logPath, statusPath: statusPath)
+            } catch let gone as SupervisorServer.Gone where !gone.sent && attempt == 1 {
+                // It had died before this request went out: a new one starts it.
+                continue
             } catch {
-                if attempt == 1 { continue }
+                // Its program may or may not have started; starting it again could run it twice.
                 throw RunnerError.startFailed("the supervisor \(executable) (pid \(server.pid)) exited while starting the trial")
             }
             switch answer {
@@ -430,10 +433,14 @@ final class AdoptedProcess: RunningTrial, Sendable {
         }
     }
 
+    /// How long a served trial's status is waited for after the trial has ended, while its writer runs.
+    static let statusWait: Duration = .seconds(60)
+
     func wait() async -> TrialExit {
         if let watch = exitWatch() {
             guard await watch.wait() != nil else { return .lost }
         }
+        var trialGone: ContinuousClock.Instant?
         while true {
             if let exit = Supervisor.readStatus(statusPath) {
                 if pid > 0 { kill(-pid, SIGKILL) }
@@ -442,7 +449,10 @@ final class AdoptedProcess: RunningTrial, Sendable {
             var pause = lookEvery
             if !supervisorRunning {
                 if let exit = Supervisor.readStatus(statusPath) { return exit }
-                if writerRunning {
+                let gone = trialGone ?? ContinuousClock.now
+                trialGone = gone
+                // A writer that has not written within a minute of the end could not (a full disk).
+                if writerRunning, ContinuousClock.now - gone < Self.statusWait {
                     // The trial has ended and its supervisor, which reaps it first, is about to write the status.
                     pause = .milliseconds(5)
                 } else {

@@ -14,17 +14,23 @@ final class SupervisorServer: Sendable {
     enum Answer: Sendable {
         /// The program runs as `pid`, started at `startTime` (as `processStartTime` gives it); `exit` is set when the
         /// server has seen it end and written its status.
-        case started(pid: pid_t, startTime: String, exit: OnceValue<TrialExit>)
+        case started(pid: pid_t, startTime: String?, exit: OnceValue<TrialExit>)
         /// Nothing started; the status file says why when it could be written.
         case notStarted(code: Int32)
     }
 
-    struct Gone: Error {}
+    /// The server died; `sent` says whether the request had gone out (then its program may have started).
+    struct Gone: Error {
+        let sent: Bool
+    }
 
     let pid: pid_t
     let startTime: String?
     /// This process's end of the socket whose other end is the server's stdin and stdout.
     private let socket: Int32
+    /// Held while a request is written, so that requests go whole; nil once the socket is closed, so that no request
+    /// goes to a descriptor that has been given to something else since.
+    private let sending: Mutex<Int32?>
 
     private struct State {
         /// Starts asked for and not yet answered, by the request's number.
@@ -41,8 +47,6 @@ final class SupervisorServer: Sendable {
     }
 
     private let state = Mutex(State())
-    /// Held while a request is written, so that requests go whole.
-    private let sending = Mutex(())
 
     init(executable: String) throws(SpawnError) {
         var ends: [Int32] = [-1, -1]
@@ -58,6 +62,7 @@ final class SupervisorServer: Sendable {
             throw error
         }
         socket = ends[0]
+        sending = Mutex(ends[0])
         startTime = processStartTime(pid)
         Thread.detachNewThread { [self] in readAnswers() }
     }
@@ -93,10 +98,14 @@ final class SupervisorServer: Sendable {
                 state.statusOfRequest[state.lastRequest] = statusPath
                 return state.lastRequest
             }
-            guard let number else { return continuation.resume(throwing: Gone()) }
+            guard let number else { return continuation.resume(throwing: Gone(sent: false)) }
             withUnsafeBytes(of: number) { request.replaceSubrange(12..<16, with: $0) }
-            // A failed write means the server is gone: the reader then fails every start still waiting.
-            sending.withLock { _ in _ = request.withUnsafeBytes { sendAll(socket, $0) } }
+            // A failed write means the server is gone: the reader then fails every start still waiting (this one too,
+            // if it was not yet failed when the socket was closed).
+            let sent = sending.withLock { socket in socket.map { socket in request.withUnsafeBytes { sendAll(socket, $0) } } }
+            if sent == nil, let waiting = state.withLock({ $0.starts.removeValue(forKey: number) }) {
+                waiting.resume(throwing: Gone(sent: false))
+            }
         }
     }
 
@@ -151,12 +160,15 @@ final class SupervisorServer: Sendable {
             defer { state.starts = [:]; state.running = [:] }
             return (state.starts, state.running)
         }
-        starts.values.forEach { $0.resume(throwing: Gone()) }
+        starts.values.forEach { $0.resume(throwing: Gone(sent: true)) }
         for (pid, trial) in running {
             kill(-pid, SIGKILL)
             trial.exit.set(.lost)
         }
-        sending.withLock { _ in close(socket) }
+        sending.withLock { socket in
+            if let open = socket { close(open) }
+            socket = nil
+        }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0, errno == EINTR {}
     }
@@ -171,7 +183,8 @@ final class SupervisorServer: Sendable {
                 if kind == 1 { state.running[pid] = (status, exit) }
                 return continuation
             }
-            continuation?.resume(returning: kind == 1 ? .started(pid: pid, startTime: String(start), exit: exit) : .notStarted(code: value))
+            continuation?.resume(returning: kind == 1 ? .started(pid: pid, startTime: start > 0 ? String(start) : nil, exit: exit)
+                                                      : .notStarted(code: value))
         case 3:
             let end: TrialExit = (value & 0x7f) == 0 ? .exited((value >> 8) & 0xff) : .signaled(value & 0x7f)
             let exit = state.withLock { state -> OnceValue<TrialExit>? in

@@ -77,32 +77,42 @@ spec:
     command: [/bin/echo, "loss=\${trialParameters.x}"]
 SPEC
 
-# Prints the median over $repeat runs of the wall time per trial, in ms, of `knob run` with $1 as knob
-# and the rest as environment assignments.
-per_trial() {
-  local binary="$1"; shift
-  local times=()
-  for run in $(seq "$repeat"); do
-    local home="$work/home-$RANDOM$RANDOM"
-    local start end
-    start=$(date +%s%N)
-    env "$@" "$binary" run -f "$work/spec.yaml" --home "$home" >"$work/output" 2>&1 || { tail -5 "$work/output" >&2; exit 1; }
-    end=$(date +%s%N)
-    grep -q "succeeded (MaxTrialsReached)" "$work/output" || { echo "unexpected end:" >&2; tail -5 "$work/output" >&2; exit 1; }
-    times+=("$(( (end - start) / trials ))")
-    rm -rf "$home"
-  done
-  printf '%s\n' "${times[@]}" | sort -n | awk '{ a[NR] = $1 } END { m = a[int((NR + 1) / 2)]; printf "%.1f ms (runs: ", m / 1e6; for (i = 1; i <= NR; i++) printf "%s%.1f", (i > 1 ? ", " : ""), a[i] / 1e6; printf ")" }'
+# Runs `knob run` once with $2 as knob and the rest as environment assignments, appending the wall time per trial
+# (ns) to the file $1. Each run has a home of its own, removed only at the end: removing homes between runs
+# slows the next runs on ext4 (the kernel's scan of recently deleted inodes), whichever build runs next.
+one_run() {
+  local times="$1" binary="$2"; shift 2
+  local home="$work/home-$RANDOM$RANDOM"
+  local start end
+  start=$(date +%s%N)
+  env "$@" "$binary" run -f "$work/spec.yaml" --home "$home" >"$work/output" 2>&1 || { tail -5 "$work/output" >&2; exit 1; }
+  end=$(date +%s%N)
+  grep -q "succeeded (MaxTrialsReached)" "$work/output" || { echo "unexpected end:" >&2; tail -5 "$work/output" >&2; exit 1; }
+  echo "$(( (end - start) / trials ))" >>"$times"
+}
+
+# The median of the times in file $1, in ms, and every run in round order.
+median_of() {
+  local median runs
+  median=$(sort -n "$1" | awk '{ a[NR] = $1 } END { printf "%.2f", a[int((NR + 1) / 2)] / 1e6 }')
+  runs=$(awk '{ printf "%s%.2f", (NR > 1 ? ", " : ""), $1 / 1e6 }' "$1")
+  echo "$median ms (runs: $runs)"
 }
 
 echo
-echo "## (b) knob run, $trials no-op trials, parallel $parallel, random: wall time per trial, median of $repeat"
+echo "## (b) knob run, $trials no-op trials, parallel $parallel, random: wall time per trial, median of $repeat (the builds in turn in each round)"
 echo
+for run in $(seq "$repeat"); do
+  [ -n "${BASELINE_KNOB:-}" ] && one_run "$work/t-baseline" "$BASELINE_KNOB" KNOB_SUPERVISOR=builtin
+  one_run "$work/t-builtin" "$knob" KNOB_SUPERVISOR=builtin
+  one_run "$work/t-each" "$knob" KNOB_SUPERVISOR=each
+  one_run "$work/t-serve" "$knob"
+done
 echo "| knob | supervisor | trial end | per trial |"
 echo "|---|---|---|---|"
 if [ -n "${BASELINE_KNOB:-}" ]; then
-  echo "| baseline ($BASELINE_KNOB) | \`knob __supervise\` | scraper's 100 ms sleep | $(per_trial "$BASELINE_KNOB" KNOB_SUPERVISOR=builtin) |"
+  echo "| baseline ($BASELINE_KNOB) | \`knob __supervise\` | scraper's 100 ms sleep | $(median_of "$work/t-baseline") |"
 fi
-echo "| this build, KNOB_SUPERVISOR=builtin | \`knob __supervise\` per trial | event | $(per_trial "$knob" KNOB_SUPERVISOR=builtin) |"
-echo "| this build, KNOB_SUPERVISOR=each | knob-supervise per trial | event | $(per_trial "$knob" KNOB_SUPERVISOR=each) |"
-echo "| this build | one knob-supervise --serve | event | $(per_trial "$knob") |"
+echo "| this build, KNOB_SUPERVISOR=builtin | \`knob __supervise\` per trial | event | $(median_of "$work/t-builtin") |"
+echo "| this build, KNOB_SUPERVISOR=each | knob-supervise per trial | event | $(median_of "$work/t-each") |"
+echo "| this build | one knob-supervise --serve | event | $(median_of "$work/t-serve") |"

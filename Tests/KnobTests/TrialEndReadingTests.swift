@@ -33,9 +33,9 @@ import Testing
         #expect(Supervisor.readStatus(path) == decoded(text), "\(text)")
     }
 
-    /// Field 22 of /proc/PID/stat, found after the last ")": the command name in parentheses may hold
-    /// spaces and parentheses of its own.
-    @Test func theStartTimeIsField22WhateverTheCommandIsNamed() async throws {
+    /// Fields 4, 5 and 22 of /proc/PID/stat, found after the last ")": the command name in parentheses
+    /// may hold spaces and parentheses of its own.
+    @Test func theFamilyAndStartTimeAreReadWhateverTheCommandIsNamed() async throws {
         let folder = makeTemporaryDirectory("knob-stat")
         let odd = "\(folder)/odd) (x y"
         try FileManager.default.copyItem(atPath: "/bin/sleep", toPath: odd)
@@ -50,6 +50,9 @@ import Testing
         #expect(processStartTime(process.processIdentifier) == String(afterName[19]))
         #expect(processStartTime(getpid()).flatMap(Int.init) != nil)
         #expect(processStartTime(-5) == nil)
+        let family = try #require(processFamily(process.processIdentifier))
+        #expect(family.parent == getpid() && family.group == pid_t(afterName[2]), "\(family) from \(stat)")
+        #expect(processFamily(-5) == nil)
     }
 }
 

@@ -480,25 +480,24 @@ final class AdoptedProcess: RunningTrial, Sendable {
     }
 }
 
+/// The fields of /proc/PID/stat that follow the command, from the state (field 3) on, so that field n is at
+/// index n − 3; nil when the process is gone. The command is skipped up to its last ")", as it may hold
+/// spaces and parentheses.
+private func processStatFields(_ pid: pid_t) -> [ArraySlice<UInt8>]? {
+    guard let bytes = readFile("/proc/\(pid)/stat", limit: 1 << 16), let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+    return bytes[(close + 1)...].split(whereSeparator: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\n") })
+}
+
 /// The parent and the process group of process `pid` (fields 4 and 5 of /proc/PID/stat).
 func processFamily(_ pid: pid_t) -> (parent: pid_t, group: pid_t)? {
-    guard let bytes = readFile("/proc/\(pid)/stat", limit: 1 << 16), let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
-    let fields = bytes[(close + 1)...].split(separator: UInt8(ascii: " "), maxSplits: 4)
-    guard fields.count >= 4, let parent = pid_t(String(decoding: fields[1], as: UTF8.self)),
+    guard let fields = processStatFields(pid), fields.count > 2, let parent = pid_t(String(decoding: fields[1], as: UTF8.self)),
           let group = pid_t(String(decoding: fields[2], as: UTF8.self)) else { return nil }
     return (parent, group)
 }
 
-/// When process `pid` started (clock ticks since boot, from /proc), to tell it from a later
+/// When process `pid` started (clock ticks since boot, field 22 of /proc/PID/stat), to tell it from a later
 /// process that got the same pid.
 func processStartTime(_ pid: pid_t) -> String? {
-    guard let bytes = readFile("/proc/\(pid)/stat", limit: 1 << 16), let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
-    // Fields after the command, each after one space: state is field 3, starttime field 22.
-    var field = 2, start = close + 1
-    for i in (close + 1)..<bytes.count where bytes[i] == UInt8(ascii: " ") || bytes[i] == UInt8(ascii: "\n") {
-        if field == 22 { return start < i ? String(decoding: bytes[start..<i], as: UTF8.self) : nil }
-        field += 1
-        start = i + 1
-    }
-    return nil
+    guard let fields = processStatFields(pid), fields.count > 19 else { return nil }
+    return String(decoding: fields[19], as: UTF8.self)
 }

@@ -280,6 +280,47 @@ private func fileMode(_ path: String) throws -> Int {
         #expect(await second.wait() == .exited(4))
     }
 
+    /// A serving supervisor that stops reading (here stopped with SIGSTOP) cannot hold up the process that starts
+    /// trials: a request that waits its send timeout to be written gets the server killed, every start waiting fails
+    /// as Gone, and the server's running trials end as lost (their groups killed).
+    @Test(.timeLimit(.minutes(1))) func aServingSupervisorThatStopsReadingIsGivenUp() async throws {
+        let dir = makeTemporaryDirectory("knob-supervise")
+        let server = try SupervisorServer(executable: smallSupervisor, sendTimeout: .milliseconds(300))
+        let answer = try await server.start(argv: ["/bin/sleep", "300"], environment: [:], workingDirectory: dir,
+                                            logPath: "\(dir)/running.log", statusPath: "\(dir)/running.log.status")
+        guard case .started(let trial, _, let exit) = answer else {
+            Issue.record("the trial did not start: \(answer)")
+            return
+        }
+        kill(server.pid, SIGSTOP)
+        // Requests of 1 MB each, more than the socket holds.
+        let big = String(repeating: "x", count: 1 << 20)
+        let outcomes = await withTaskGroup(of: String.self) { group in
+            for i in 0..<3 {
+                group.addTask {
+                    do {
+                        let answer = try await server.start(argv: ["/bin/true"], environment: ["BIG": big], workingDirectory: dir,
+                                                            logPath: "\(dir)/big\(i).log", statusPath: "\(dir)/big\(i).log.status")
+                        return "answered \(answer)"
+                    } catch is SupervisorServer.Gone {
+                        return "gone"
+                    } catch {
+                        return "\(error)"
+                    }
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(outcomes == ["gone", "gone", "gone"])
+        #expect(await exit.wait() == .lost)
+        #expect(server.isGone)
+        // Gone, or a zombie where nothing reaps orphans.
+        #expect(await eventually {
+            guard let stat = try? String(contentsOfFile: "/proc/\(trial)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return true }
+            return stat[close...].hasPrefix(") Z")
+        }, "the trial's group is killed with its server")
+    }
+
     /// After an upgrade (or a downgrade) the new process finds the trials the old one started under another
     /// supervisor (by their supervisor's command line, or a served trial by its environment) and reads how they ended.
     @Test(arguments: [(["KNOB_SUPERVISOR": "builtin"], [String: String]()), ([String: String](), ["KNOB_SUPERVISOR": "builtin"]),

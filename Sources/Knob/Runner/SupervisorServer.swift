@@ -48,11 +48,19 @@ final class SupervisorServer: Sendable {
 
     private let state = Mutex(State())
 
-    init(executable: String) throws(SpawnError) {
+    /// How long a request may wait to be written before the server counts as wedged: it reads requests as they come,
+    /// so a full socket means it has stopped (a SIGSTOP, say), and the thread writing must not wait forever.
+    static let sendTimeout: Duration = .seconds(30)
+
+    /// `sendTimeout` bounds the wait to write one request (the default but in tests).
+    init(executable: String, sendTimeout: Duration = SupervisorServer.sendTimeout) throws(SpawnError) {
         var ends: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
             throw SpawnError(code: errno)
         }
+        let (seconds, attoseconds) = sendTimeout.components
+        var limit = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+        setsockopt(ends[0], SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         defer { close(ends[1]) }
         do {
             pid = try spawn([executable, "--serve"], environment: nil, workingDirectory: nil, input: ends[1], output: ends[1],
@@ -100,9 +108,17 @@ final class SupervisorServer: Sendable {
             }
             guard let number else { return continuation.resume(throwing: Gone(sent: false)) }
             withUnsafeBytes(of: number) { request.replaceSubrange(12..<16, with: $0) }
-            // A failed write means the server is gone: the reader then fails every start still waiting (this one too,
-            // if it was not yet failed when the socket was closed).
-            let sent = sending.withLock { socket in socket.map { socket in request.withUnsafeBytes { sendAll(socket, $0) } } }
+            // A failed write means the server is gone, or wedged past `sendTimeout` with part of a request written, which
+            // it could not read sense from: it is killed. The reader then fails every start still waiting (this one too, if
+            // it was not yet failed when the socket was closed) and every trial of the server ends as lost.
+            let sent = sending.withLock { socket in
+                socket.map { socket in
+                    let whole = request.withUnsafeBytes { sendAll(socket, $0) }
+                    // Not yet reaped while the socket is open (the reader closes it first), so the pid is still the server's.
+                    if !whole { kill(pid, SIGKILL) }
+                    return whole
+                }
+            }
             if sent == nil, let waiting = state.withLock({ $0.starts.removeValue(forKey: number) }) {
                 waiting.resume(throwing: Gone(sent: false))
             }
@@ -203,7 +219,8 @@ final class SupervisorServer: Sendable {
     }
 }
 
-/// Writes all of `bytes` to a socket (without SIGPIPE when the other end is gone); false when it could not.
+/// Writes all of `bytes` to a socket (without SIGPIPE when the other end is gone); false when it could not, or when
+/// the socket's send timeout passed.
 private func sendAll(_ socket: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
     var at = 0
     while at < bytes.count {

@@ -8,6 +8,8 @@ restarted process at 1000 trials ("cold start": its replay checkpoint kept in th
 """
 
 import json
+import random
+import statistics
 import sys
 
 
@@ -22,6 +24,18 @@ def fmt(value):
 def regret(row, c):
     values = row.get(f"regret@{c}")
     return f"{fmt(values[0])} [{fmt(values[1])}, {fmt(values[2])}]" if values else "–"
+
+
+def paired_interval(a, b, combine, draws=4000, seed=0):
+    """95% interval of combine(median(a), median(b)) over seeds resampled in pairs (a paired bootstrap)."""
+    rng = random.Random(seed)
+    n = min(len(a), len(b))
+    values = []
+    for _ in range(draws):
+        picks = [rng.randrange(n) for _ in range(n)]
+        values.append(combine(statistics.median([a[i] for i in picks]), statistics.median([b[i] for i in picks])))
+    values.sort()
+    return values[int(0.025 * draws)], values[int(0.975 * draws) - 1]
 
 
 def duration(value):

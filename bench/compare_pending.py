@@ -10,30 +10,17 @@ seed noise" when the ratio is above 1.5 but the interval reaches 1.5), the ratio
 """
 
 import json
-import random
 import sys
+from statistics import median
 
-from compare import fmt
+from compare import fmt, paired_interval
 
 TARGET = 1.5
 
 
-def median(xs):
-    xs = sorted(xs)
-    return (xs[(len(xs) - 1) // 2] + xs[len(xs) // 2]) / 2
-
-
-def ratio_interval(parallel, sequential, draws=4000, seed=0):
+def ratio_interval(parallel, sequential):
     """95% interval of median(parallel)/median(sequential) over seeds resampled in pairs."""
-    rng = random.Random(seed)
-    n = min(len(parallel), len(sequential))
-    ratios = []
-    for _ in range(draws):
-        picks = [rng.randrange(n) for _ in range(n)]
-        s = median([sequential[i] for i in picks])
-        ratios.append(median([parallel[i] for i in picks]) / s if s > 0 else float("inf"))
-    ratios.sort()
-    return ratios[int(0.025 * draws)], ratios[int(0.975 * draws) - 1]
+    return paired_interval(parallel, sequential, lambda p, s: p / s if s > 0 else float("inf"))
 
 
 def verdict(parallel, sequential, duplicates):

@@ -15,29 +15,16 @@ a Markdown table, then the verdict of each benchmark target:
 """
 
 import json
-import random
 import sys
 
-from compare import fmt, regret
+from compare import fmt, paired_interval, regret
 from compare_gp import mode, overhead, seconds
 from compare_pending import verdict as pending_ratio
 
 
-def bootstrap(a, b, draws=4000, seed=0):
+def bootstrap(a, b):
     """95% interval of median(a) − median(b) over seeds resampled in pairs."""
-    rng = random.Random(seed)
-    n = min(len(a), len(b))
-
-    def median(xs):
-        xs = sorted(xs)
-        return (xs[(len(xs) - 1) // 2] + xs[len(xs) // 2]) / 2
-
-    diffs = []
-    for _ in range(draws):
-        picks = [rng.randrange(n) for _ in range(n)]
-        diffs.append(median([a[i] for i in picks]) - median([b[i] for i in picks]))
-    diffs.sort()
-    return diffs[int(0.025 * draws)], diffs[int(0.975 * draws) - 1]
+    return paired_interval(a, b, lambda x, y: x - y)
 
 
 def main():

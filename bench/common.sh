@@ -16,18 +16,23 @@ parse_seed_args() {
 }
 
 # Builds knob-bench in release ($KNOB_BENCH_CONFIG=debug for a debug build; $bench_binary is the
-# executable), and sets $python to $KNOB_BENCH_PYTHON or bench/.venv (created when missing) with the
-# given packages installed.
-prepare_bench() {
+# executable) and makes bench/out.
+build_bench() {
   local config="${KNOB_BENCH_CONFIG:-release}"
   echo "building knob-bench ($config)" >&2
   swift build -c "$config" --product knob-bench >&2
   bench_binary=".build/$config/knob-bench"
+  mkdir -p bench/out
+}
+
+# build_bench, and sets $python to $KNOB_BENCH_PYTHON or bench/.venv (created when missing) with the
+# given packages installed.
+prepare_bench() {
+  build_bench
   python="${KNOB_BENCH_PYTHON:-bench/.venv/bin/python}"
   if [ ! -x "$python" ]; then
     echo "creating bench/.venv with $*" >&2
     python3 -m venv bench/.venv
   fi
   "$python" -m pip install -q "$@" >&2
-  mkdir -p bench/out
 }

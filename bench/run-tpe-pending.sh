@@ -19,17 +19,18 @@ while [ $# -gt 0 ]; do
   esac
 done
 functions=branin2,hartmann6,rosenbrock5,ackley10,styblinski5,levy6
-echo "building knob-bench (release)" >&2
-swift build -c release --product knob-bench >&2
-mkdir -p bench/out
+. bench/common.sh
+build_bench
 files=()
 for algorithm in tpe multivariate-tpe; do
   echo "knob $algorithm: sequential and 4 pending, $seeds seeds from $first" >&2
-  .build/release/knob-bench --algorithm "$algorithm" --functions "$functions" --seeds "$seeds" --first-seed "$first" --overhead-seeds 0 --json \
-    > "bench/out/knob-$algorithm-many.json"
-  .build/release/knob-bench --algorithm "$algorithm" --functions "$functions" --seeds "$seeds" --first-seed "$first" --overhead-seeds 0 --pending 4 --json \
-    > "bench/out/knob-$algorithm-pending-many.json"
-  files+=("bench/out/knob-$algorithm-many.json" "bench/out/knob-$algorithm-pending-many.json")
+  for mode in "0 " "4 -pending"; do
+    read -r pending suffix <<< "$mode"
+    file="bench/out/knob-$algorithm$suffix-many.json"
+    "$bench_binary" --algorithm "$algorithm" --functions "$functions" --seeds "$seeds" --first-seed "$first" --overhead-seeds 0 \
+      --pending "$pending" --json > "$file"
+    files+=("$file")
+  done
 done
 echo
 echo "$(date -u +%Y-%m-%d), $(nproc) cores; $(swift --version 2>/dev/null | head -1); seeds $first–$((first + seeds - 1))"

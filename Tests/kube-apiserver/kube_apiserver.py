@@ -1170,10 +1170,11 @@ class Cluster:
 
     @staticmethod
     def stop_processes(procs, deadline):
-        """SIGTERM to each process's group, then SIGKILL to what is left of them at the deadline."""
+        """SIGTERM to each container's main process (only it, as a container runtime signals only PID 1: a
+        shell's running children finish their work), then SIGKILL to what is left of their groups at the deadline."""
         for proc in procs:
             try:
-                os.killpg(proc.pid, signal.SIGTERM)
+                os.kill(proc.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
         while time.time() < deadline and any(p.poll() is None for p in procs):
